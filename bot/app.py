@@ -1,0 +1,50 @@
+"""Building the Bolt app and its collaborators from settings."""
+
+from slack_bolt import App, BoltContext
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+from bot import listeners
+from bot.services import Services
+from bot.settings import Settings
+
+
+class StartupError(Exception):
+    """The bot cannot start; the message is one line for the operator, without secrets."""
+
+
+def build_app(settings: Settings) -> App:
+    app = App(token=settings.slack_bot_token.get_secret_value(), token_verification_enabled=False)
+    # Every client Bolt derives per request copies these from app.client.
+    app.client.base_url = settings.slack_api_url
+    app.client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
+    listeners.register(app)
+    return app
+
+
+def provide_services(app: App, services: Services) -> None:
+    @app.middleware
+    def put_services_in_context(context: BoltContext, next) -> None:
+        context["services"] = services
+        next()
+
+
+def bot_team_id(app: App) -> str:
+    try:
+        return app.client.auth_test()["team_id"]
+    except SlackApiError as error:
+        raise StartupError(f"SLACK_BOT_TOKEN: Slack refused the token ({error.response.get('error')})") from None
+    except OSError as error:
+        raise StartupError(f"SLACK_API_URL: cannot reach Slack at {app.client.base_url} ({error})") from None
+
+
+def workspace_keys(settings: Settings, bot_team: str) -> dict[str, str]:
+    keys = {team: key.get_secret_value() for team, key in settings.truedy_api_keys.items()}
+    if settings.truedy_api_key is not None:
+        single_key = settings.truedy_api_key.get_secret_value()
+        if keys.setdefault(bot_team, single_key) != single_key:
+            raise StartupError(
+                f"TRUEDY_API_KEY and TRUEDY_API_KEYS give different keys for workspace {bot_team} "
+                "(the bot token's workspace); keep one"
+            )
+    return keys

@@ -1,0 +1,48 @@
+"""Work that runs after a request is acknowledged, so that no listener ever waits on Truedy.
+
+Bolt sends a Socket Mode ack only once the listener calls `ack()`, and it runs listeners on a small
+pool: a listener that waited for Truedy would hold up the acks of every request behind it.
+"""
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+log = logging.getLogger("bot.background")
+
+
+class BackgroundWork:
+    def __init__(self, max_workers: int):
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="resume")
+        self._in_flight = 0
+        self._draining = False
+        self._changed = threading.Condition()
+
+    def submit(self, job: Callable[..., None], *args: object) -> bool:
+        """Queue the job; False once the worker is shutting down (the caller must say so)."""
+        with self._changed:
+            if self._draining:
+                return False
+            self._in_flight += 1
+        self._pool.submit(self._run, job, args)
+        return True
+
+    def drain(self, timeout: float) -> int:
+        """Take no new work, wait up to `timeout` seconds for what was accepted; return how many are left."""
+        with self._changed:
+            self._draining = True
+            self._changed.wait_for(lambda: self._in_flight == 0, timeout=timeout)
+            left = self._in_flight
+        self._pool.shutdown(wait=left == 0, cancel_futures=left > 0)
+        return left
+
+    def _run(self, job: Callable[..., None], args: tuple) -> None:
+        try:
+            job(*args)
+        except Exception:
+            log.exception("background job failed", extra={"fields": {"event": "job_failed", "job": job.__name__}})
+        finally:
+            with self._changed:
+                self._in_flight -= 1
+                self._changed.notify_all()

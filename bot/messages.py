@@ -1,0 +1,235 @@
+"""Every message the bot sends, as pure functions returning Slack message payloads (text + blocks)."""
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from bot import truedy
+from bot.resume import ResumeOutcome, ResumeRequest
+
+COMMAND = "/resume-campaign"
+Message = dict[str, Any]
+
+
+def slack_date(moment: datetime) -> str:
+    """Rendered by Slack in each reader's own time zone; the fallback is UTC."""
+    fallback = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def escape(text: str, limit: int = 200) -> str:
+    """Text from outside (what people typed, what Truedy said) shown verbatim, never as a mention or link."""
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def usage() -> Message:
+    return _private(
+        f"*Resume a paused Truedy campaign:* `{COMMAND} <campaign id>`, for example "
+        f"`{COMMAND} batch_c3d4e5f6`.\n"
+        "The id is on the campaign's page in the Truedy dashboard. I post who asked in this channel "
+        "and the result in that message's thread."
+    )
+
+
+def invalid_campaign_id(typed: str, reason: str) -> Message:
+    shown = escape(typed.strip(), limit=40).replace("`", "'")
+    return _private(
+        f":warning: `{shown}` is not a campaign id: {reason}.\n"
+        f"Nothing was resumed. Campaign ids look like `batch_c3d4e5f6`; try `{COMMAND} help`."
+    )
+
+
+def workspace_not_configured(team_id: str) -> Message:
+    return _private(
+        ":warning: This Slack workspace has no Truedy API key yet, so I can't resume anything here. "
+        "Nothing was resumed.\n"
+        f"Whoever runs this bot should add this workspace's key to `TRUEDY_API_KEYS` "
+        f'(`{{"{team_id}": "truedy_..."}}`) and restart it. Keys are created in the Truedy dashboard '
+        "under Settings → API Keys."
+    )
+
+
+def shutting_down() -> Message:
+    return _private(
+        ":hourglass: I'm restarting right now and did not take this request. Nothing was resumed; "
+        "please run the command again in a few seconds."
+    )
+
+
+def resuming(request: ResumeRequest) -> Message:
+    text = f":hourglass_flowing_sand: <@{request.user_id}> is resuming `{request.campaign_id}`…"
+    return {"text": text, "blocks": [_section(text)]}
+
+
+def resumed_summary(request: ResumeRequest, outcome: ResumeOutcome) -> Message:
+    """The final state of the "is resuming" message, readable at a glance in the channel."""
+    who, campaign = f"<@{request.user_id}>", f"`{request.campaign_id}`"
+    if isinstance(outcome, truedy.Resumed):
+        when = f" {slack_date(outcome.resumed_at)}" if outcome.resumed_at else ""
+        text = f":arrow_forward: {who} resumed {campaign}{when}."
+    elif isinstance(outcome, truedy.NotResumable):
+        text = f":information_source: {who} asked to resume {campaign}, but {_explain(outcome)[0]}."
+    else:
+        text = f":warning: {who} could not resume {campaign}: {_explain(outcome)[0]}."
+    return {"text": text, "blocks": [_section(text)]}
+
+
+def result_details(campaign_id: str, outcome: ResumeOutcome) -> Message:
+    """The thread reply: what happened and what to do next."""
+    if isinstance(outcome, truedy.Resumed):
+        text = f":white_check_mark: `{campaign_id}` is resumed. {_resumed_state(outcome)}"
+    else:
+        headline, next_step = _explain(outcome)
+        icon = ":information_source:" if isinstance(outcome, truedy.NotResumable) else ":x:"
+        text = f"{icon} `{campaign_id}` was not resumed: {headline}.\n{next_step}"
+    blocks = [_section(text)]
+    if outcome.request_id:
+        blocks.append(_context(f"Truedy request id: `{escape(outcome.request_id, 100)}`"))
+        text += f" (Truedy request id: {escape(outcome.request_id, 100)})"
+    return {"text": text, "blocks": blocks}
+
+
+def private_notice_cannot_post(campaign_id: str) -> Message:
+    return _private(
+        f":hourglass_flowing_sand: Resuming `{campaign_id}`… I can't post in this conversation, so only "
+        "you will see the result. Invite me to the channel (`/invite @Truedy Campaigns`) so the team sees "
+        "resumes too."
+    )
+
+
+def private_result(campaign_id: str, outcome: ResumeOutcome) -> Message:
+    return {**result_details(campaign_id, outcome), "response_type": "ephemeral"}
+
+
+def internal_failure(campaign_id: str) -> Message:
+    return _private(
+        f":x: Something went wrong inside the bot while resuming `{campaign_id}`, and I can't tell whether "
+        "Truedy resumed it. Check the campaign in the Truedy dashboard before trying again."
+    )
+
+
+def _resumed_state(outcome: truedy.Resumed) -> str:
+    when = f"Resumed {slack_date(outcome.resumed_at)}" if outcome.resumed_at else "Truedy did not say when"
+    if outcome.status == "scheduled":
+        return f"{when}; it is scheduled again and will call from its scheduled start."
+    if outcome.status in (None, "active"):
+        return f"{when}; calling continues from where it left off."
+    return f"{when}; Truedy reports its status as `{_safe_status(outcome.status)}`."
+
+
+def _explain(error: truedy.TruedyError) -> tuple[str, str]:
+    """(what happened, what to do), worded for the people in the channel."""
+    said = f" Truedy said: “{escape(error.detail)}”" if error.detail else ""
+    retry_later = (
+        "Try again in a minute: if it did resume meanwhile, I'll tell you it is already running. "
+        "If this keeps happening, contact Truedy support with the request id below."
+    )
+    match error:
+        case truedy.NotResumable():
+            return _not_resumable(error.status, said)
+        case truedy.KeyRejected():
+            return (
+                "Truedy rejected this workspace's API key",
+                "The key may have been revoked. A Truedy admin should create a new key (Truedy dashboard → "
+                "Settings → API Keys) and have it set as this workspace's key in the bot's settings.",
+            )
+        case truedy.BillingProblem():
+            return (
+                "Truedy refused for a billing reason",
+                "Check the plan and credits in the Truedy dashboard (trial, subscription, credits), "
+                f"then try again.{said}",
+            )
+        case truedy.IpNotAllowed():
+            return (
+                "Truedy refused requests from the bot's IP address",
+                "This workspace's API key has an IP allow-list that does not include the bot's server. "
+                "Add the bot's outbound IP to the key's allow-list in the Truedy dashboard, or use a key without one.",
+            )
+        case truedy.CampaignNotFound():
+            return (
+                "Truedy has no campaign with this id in this workspace's account",
+                "Check the id: copy it from the campaign's page in the Truedy dashboard. Campaigns of "
+                "other Truedy accounts are not visible from this workspace.",
+            )
+        case truedy.RateLimited():
+            when = f"after {slack_date(error.retry_at)}" if error.retry_at else "in a minute"
+            return (
+                "Truedy's rate limit for this workspace's key is reached",
+                f"Nothing was resumed. Try again {when}.",
+            )
+        case truedy.TruedyServerError():
+            return (
+                f"Truedy had an internal error (HTTP {error.http_status})",
+                f"It most likely did not resume. {retry_later}",
+            )
+        case truedy.UnreadableAnswer() if error.http_status < 300:
+            return (
+                f"Truedy accepted the request (HTTP {error.http_status}) but its answer could not be read",
+                "It has probably resumed. Check the campaign in the Truedy dashboard before trying again.",
+            )
+        case truedy.UnreadableAnswer():
+            return (
+                f"Truedy's answer (HTTP {error.http_status}) was not one its API gives, perhaps from a proxy "
+                "in between",
+                f"It most likely did not resume. {retry_later}",
+            )
+        case truedy.TruedyUnreachable():
+            return (
+                "the bot could not connect to Truedy",
+                "Nothing was sent, so nothing was resumed. Try again in a minute; if it keeps failing, "
+                "the bot's server may have lost its network.",
+            )
+        case truedy.NoAnswer():
+            return (
+                f"Truedy did not answer within {error.waited_seconds:g} seconds"
+                if error.waited_seconds is not None
+                else "the connection to Truedy broke before it answered",
+                "The resume may or may not have happened. Run the command again: if it did resume, "
+                "I'll tell you it is already running.",
+            )
+    return ("Truedy answered with an error", f"Check the campaign in the Truedy dashboard.{said}")
+
+
+def _not_resumable(status: str | None, said: str) -> tuple[str, str]:
+    known = {
+        "active": ("it is already running", "Nothing to do: it is calling."),
+        "scheduled": ("it is scheduled, not paused", "It will call from its scheduled start; nothing to resume."),
+        "completed": ("it has completed", "Every contact has been handled; there is nothing left to resume."),
+        "cancelled": (
+            "it was cancelled",
+            "Cancelled campaigns cannot be resumed. To call the remaining contacts, create a new campaign "
+            "in the Truedy dashboard.",
+        ),
+        "failed": (
+            "it has failed",
+            "Failed campaigns cannot be resumed; open it in the Truedy dashboard to see what went wrong.",
+        ),
+        "draft": ("it is a draft that was never started", "Schedule it from the Truedy dashboard instead."),
+    }
+    if status in known:
+        return known[status]
+    if status:
+        return (f"its status is `{_safe_status(status)}`", "Only paused campaigns can be resumed.")
+    return (
+        "Truedy says it cannot be resumed in its current state",
+        f"Only paused campaigns can be resumed; check its status in the Truedy dashboard.{said}",
+    )
+
+
+def _safe_status(status: str) -> str:
+    return status if re.fullmatch(r"[a-z_]{1,30}", status) else "unrecognised"
+
+
+def _private(text: str) -> Message:
+    return {"response_type": "ephemeral", "text": text}
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}

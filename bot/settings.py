@@ -1,0 +1,132 @@
+"""Every setting the bot reads, from the environment (or a local `.env` file)."""
+
+import json
+import re
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+TEAM_ID = re.compile(r"^T[A-Z0-9]{2,20}$")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    slack_bot_token: SecretStr
+    slack_app_token: SecretStr
+    slack_api_url: str = "https://slack.com/api/"
+
+    truedy_api_url: str = "https://api.truedy.ai/api/public/v1"
+    truedy_api_key: SecretStr | None = None
+    truedy_api_keys: Annotated[dict[str, SecretStr], NoDecode] = Field({}, validate_default=True)
+    truedy_connect_timeout: float = Field(5.0, gt=0, le=30)
+    # Bounded so that an in-flight resume always finishes inside Heroku's 30 s shutdown window.
+    truedy_read_timeout: float = Field(10.0, gt=0, le=20)
+
+    resume_concurrency: int = Field(64, ge=1, le=512)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token_shape(cls, token: SecretStr) -> SecretStr:
+        if not token.get_secret_value().startswith("xoxb-"):
+            raise ValueError("must be a bot token starting with xoxb- (Slack app > OAuth & Permissions)")
+        return token
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token_shape(cls, token: SecretStr) -> SecretStr:
+        if not token.get_secret_value().startswith("xapp-"):
+            raise ValueError(
+                "must be an app-level token starting with xapp- with the connections:write scope "
+                "(Slack app > Basic Information > App-Level Tokens)"
+            )
+        return token
+
+    @field_validator("slack_api_url", "truedy_api_url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", url):
+            raise ValueError("must be an http(s) URL without query or fragment")
+        return url
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _slack_url_trailing_slash(cls, url: str) -> str:
+        return url if url.endswith("/") else url + "/"
+
+    @field_validator("truedy_api_url")
+    @classmethod
+    def _truedy_url_no_trailing_slash(cls, url: str) -> str:
+        return url.rstrip("/")
+
+    @field_validator("truedy_api_key")
+    @classmethod
+    def _single_key_shape(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None and not _plausible_key(key.get_secret_value()):
+            raise ValueError("must be a single Truedy API key (no spaces, quotes or line breaks)")
+        return key
+
+    @field_validator("truedy_api_keys", mode="before")
+    @classmethod
+    def _keys_json(cls, raw: object) -> object:
+        if not isinstance(raw, str):
+            return raw
+        if not raw.strip():
+            return {}
+        try:
+            keys = json.loads(raw)
+        except json.JSONDecodeError:
+            raise ValueError('must be a JSON object like {"T0123ABCD": "truedy_..."}; it is not valid JSON') from None
+        if not isinstance(keys, dict):
+            raise ValueError('must be a JSON object like {"T0123ABCD": "truedy_..."}')
+        for team_id, key in keys.items():
+            if not TEAM_ID.match(team_id):
+                raise ValueError(f"{team_id[:30]!r} is not a Slack team id (T followed by letters and digits)")
+            if not isinstance(key, str) or not _plausible_key(key):
+                raise ValueError(f"the key for {team_id} must be a non-empty string without spaces")
+        return keys
+
+    @field_validator("truedy_api_keys")
+    @classmethod
+    def _some_truedy_key(cls, keys: dict[str, SecretStr], info: ValidationInfo) -> dict[str, SecretStr]:
+        if not keys and info.data.get("truedy_api_key") is None and "truedy_api_key" in info.data:
+            raise ValueError("set at least one Truedy API key, here or in TRUEDY_API_KEY")
+        return keys
+
+    def secrets(self) -> list[str]:
+        """Every secret value, so logging can make sure none is ever written out."""
+        values = [self.slack_bot_token, self.slack_app_token, *self.truedy_api_keys.values()]
+        if self.truedy_api_key is not None:
+            values.append(self.truedy_api_key)
+        return [secret.get_secret_value() for secret in values]
+
+
+def _plausible_key(key: str) -> bool:
+    return bool(key) and not re.search(r"[\s\"'`]", key)
+
+
+class SettingsError(Exception):
+    """The environment does not describe a bot that can start; `problems` has one line per problem."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError([_describe(problem) for problem in error.errors()]) from None
+
+
+def _describe(problem: dict) -> str:
+    # Never echo problem["input"]: it may be a token or a key.
+    message = problem["msg"].removeprefix("Value error, ")
+    if problem["type"] == "missing":
+        message = "is required but not set"
+    if not problem["loc"]:
+        return message
+    return f"{str(problem['loc'][0]).upper()}: {message}"

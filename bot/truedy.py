@@ -1,0 +1,299 @@
+"""Client for the Truedy Public API: every answer becomes a typed result or one specific error."""
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from bot.campaign_id import is_campaign_id
+
+# The docs show `running` in examples and `active` in the status enum: one state, one name here.
+_STATUS_ALIASES = {"running": "active"}
+_CURRENT_STATUS_IN_MESSAGE = re.compile(r"current status:\s*'?([a-z_]+)", re.IGNORECASE)
+
+
+def normalise_status(status: str) -> str:
+    status = status.strip().lower()
+    return _STATUS_ALIASES.get(status, status)
+
+
+@dataclass(frozen=True)
+class Resumed:
+    campaign_id: str
+    status: str | None
+    resumed_at: datetime | None
+    request_id: str | None
+
+
+@dataclass(frozen=True)
+class Campaign:
+    id: str
+    name: str | None
+    status: str
+    total_contacts: int | None
+    called: int | None
+    completed: int | None
+    failed: int | None
+    pending: int | None
+    updated_at: datetime | None
+    request_id: str | None
+
+
+class TruedyError(Exception):
+    """A failure the person who asked must hear about. `request_id` is Truedy's `meta.request_id`."""
+
+    def __init__(self, detail: str, request_id: str | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.request_id = request_id
+
+
+class NotResumable(TruedyError):
+    """Truedy refused because the campaign is not paused; `status` is its current state when known."""
+
+    def __init__(self, detail: str, request_id: str | None, status: str | None):
+        super().__init__(detail, request_id)
+        self.status = status
+
+
+class KeyRejected(TruedyError):
+    pass
+
+
+class BillingProblem(TruedyError):
+    pass
+
+
+class IpNotAllowed(TruedyError):
+    pass
+
+
+class CampaignNotFound(TruedyError):
+    pass
+
+
+class RateLimited(TruedyError):
+    def __init__(self, detail: str, request_id: str | None, retry_at: datetime | None):
+        super().__init__(detail, request_id)
+        self.retry_at = retry_at
+
+
+class TruedyServerError(TruedyError):
+    def __init__(self, detail: str, request_id: str | None, http_status: int):
+        super().__init__(detail, request_id)
+        self.http_status = http_status
+
+
+class UnreadableAnswer(TruedyError):
+    """Truedy (or something in front of it) answered with a body this client cannot make sense of."""
+
+    def __init__(self, detail: str, request_id: str | None, http_status: int):
+        super().__init__(detail, request_id)
+        self.http_status = http_status
+
+
+class TruedyUnreachable(TruedyError):
+    """No connection could be made: the request was never sent."""
+
+
+class NoAnswer(TruedyError):
+    """The request went out but no answer came back: outcome unknown.
+
+    `waited_seconds` is set when the read timed out, None when the connection broke.
+    """
+
+    def __init__(self, detail: str, waited_seconds: float | None):
+        super().__init__(detail)
+        self.waited_seconds = waited_seconds
+
+
+class TruedyClient:
+    """One pooled HTTP client for every workspace; each call carries its workspace's own key."""
+
+    def __init__(
+        self,
+        base_url: str,
+        connect_timeout: float,
+        read_timeout: float,
+        max_connections: int = 100,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        self._read_timeout = read_timeout
+        self._http = httpx.Client(
+            base_url=base_url,
+            transport=transport,
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=20),
+            headers={"Accept": "application/json", "User-Agent": "truedy-campaign-bot"},
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def resume(self, api_key: str, campaign_id: str) -> Resumed:
+        response = self._send("POST", f"/batch-calls/{_path_segment(campaign_id)}/resume", api_key)
+        if response.status_code in (400, 409, 422):
+            raise self._not_resumable(api_key, campaign_id, response)
+        data, request_id = _success_data(response)
+        if data.get("id") not in (None, campaign_id):
+            raise UnreadableAnswer("the answer is about a different campaign", request_id, response.status_code)
+        return Resumed(
+            campaign_id=campaign_id,
+            status=_optional_status(data),
+            resumed_at=_optional_datetime(data.get("resumed_at")),
+            request_id=request_id,
+        )
+
+    def get_campaign(self, api_key: str, campaign_id: str) -> Campaign:
+        response = self._send("GET", f"/batch-calls/{_path_segment(campaign_id)}", api_key)
+        data, request_id = _success_data(response)
+        status = _optional_status(data)
+        if data.get("id") != campaign_id or status is None:
+            raise UnreadableAnswer("the campaign in the answer has no matching id or status", request_id, 200)
+        return Campaign(
+            id=campaign_id,
+            name=_optional_str(data, "name"),
+            status=status,
+            total_contacts=_optional_int(data, "total_contacts"),
+            called=_optional_int(data, "called"),
+            completed=_optional_int(data, "completed"),
+            failed=_optional_int(data, "failed"),
+            pending=_optional_int(data, "pending"),
+            updated_at=_optional_datetime(data.get("updated_at")),
+            request_id=request_id,
+        )
+
+    def _send(self, method: str, path: str, api_key: str) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, headers={"Authorization": f"Bearer {api_key}"})
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+            raise TruedyUnreachable(f"could not connect to Truedy ({type(error).__name__})") from None
+        except httpx.TimeoutException:
+            raise NoAnswer("Truedy did not answer in time", self._read_timeout) from None
+        except httpx.TransportError as error:
+            raise NoAnswer(f"the connection to Truedy broke ({type(error).__name__})", None) from None
+        if response.status_code < 400 or response.status_code in (400, 409, 422):
+            return response
+        raise _error_for(response)
+
+    def _not_resumable(self, api_key: str, campaign_id: str, response: httpx.Response) -> NotResumable:
+        body = _json_or_none(response)
+        error = _error_object(body)
+        request_id = _request_id(body)
+        message = _optional_str(error, "message") or f"HTTP {response.status_code}"
+        status = _status_in_error(error)
+        if status is None:
+            try:
+                status = self.get_campaign(api_key, campaign_id).status
+            except TruedyError:
+                status = None
+        return NotResumable(message, request_id, status)
+
+
+def _path_segment(campaign_id: str) -> str:
+    # Callers pass parsed ids; this refuses anything else rather than ever building another path.
+    if not is_campaign_id(campaign_id):
+        raise ValueError("not a campaign id")
+    return campaign_id
+
+
+def _error_for(response: httpx.Response) -> TruedyError:
+    body = _json_or_none(response)
+    error = _error_object(body)
+    request_id = _request_id(body)
+    message = _optional_str(error, "message") or f"HTTP {response.status_code}"
+    status = response.status_code
+    if status == 401:
+        return KeyRejected(message, request_id)
+    if status == 402:
+        return BillingProblem(message, request_id)
+    if status == 403:
+        return IpNotAllowed(message, request_id)
+    if status == 404:
+        return CampaignNotFound(message, request_id)
+    if status == 429:
+        return RateLimited(message, request_id, _retry_at(response, error))
+    if status >= 500:
+        return TruedyServerError(message, request_id, status)
+    return UnreadableAnswer(f"unexpected HTTP {status}", request_id, status)
+
+
+def _success_data(response: httpx.Response) -> tuple[dict[str, Any], str | None]:
+    body = _json_or_none(response)
+    request_id = _request_id(body)
+    if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+        raise UnreadableAnswer(
+            f"HTTP {response.status_code} with a body that is not Truedy's JSON", request_id, response.status_code
+        )
+    return body["data"], request_id
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _error_object(body: Any) -> dict[str, Any]:
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
+def _request_id(body: Any) -> str | None:
+    meta = body.get("meta") if isinstance(body, dict) else None
+    request_id = meta.get("request_id") if isinstance(meta, dict) else None
+    if isinstance(request_id, str) and re.fullmatch(r"[A-Za-z0-9_.:-]{1,100}", request_id):
+        return request_id
+    return None
+
+
+def _status_in_error(error: dict[str, Any]) -> str | None:
+    details = error.get("details")
+    if isinstance(details, dict) and isinstance(details.get("status"), str):
+        return normalise_status(details["status"])
+    found = _CURRENT_STATUS_IN_MESSAGE.search(_optional_str(error, "message") or "")
+    return normalise_status(found.group(1)) if found else None
+
+
+def _retry_at(response: httpx.Response, error: dict[str, Any]) -> datetime | None:
+    header = response.headers.get("Retry-After", "").strip()
+    if header.isdigit():
+        return datetime.now(UTC) + timedelta(seconds=int(header))
+    if header:
+        try:
+            return parsedate_to_datetime(header).astimezone(UTC)
+        except (TypeError, ValueError):
+            pass
+    details = error.get("details")
+    return _optional_datetime(details.get("reset_at")) if isinstance(details, dict) else None
+
+
+def _optional_str(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _optional_status(data: dict[str, Any]) -> str | None:
+    status = _optional_str(data, "status")
+    return normalise_status(status) if status else None
+
+
+def _optional_int(data: dict[str, Any], key: str) -> int | None:
+    value = data.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _optional_datetime(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,55 @@
+"""The Socket Mode worker: serve until SIGTERM, then finish what was accepted and exit."""
+
+import logging
+import signal
+import threading
+
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_sdk.errors import SlackApiError
+
+from bot.app import StartupError, bot_team_id, build_app, provide_services, workspace_keys
+from bot.background import BackgroundWork
+from bot.resume import ResumeService
+from bot.services import Services
+from bot.settings import Settings
+from bot.truedy import TruedyClient
+
+log = logging.getLogger("bot.worker")
+
+# Heroku sends SIGKILL 30 s after SIGTERM.
+SHUTDOWN_GRACE_SECONDS = 25
+
+
+def run(settings: Settings) -> int:
+    app = build_app(settings)
+    team_id = bot_team_id(app)
+    keys = workspace_keys(settings, team_id)
+    truedy = TruedyClient(
+        settings.truedy_api_url,
+        connect_timeout=settings.truedy_connect_timeout,
+        read_timeout=settings.truedy_read_timeout,
+        max_connections=settings.resume_concurrency,
+    )
+    services = Services(ResumeService(truedy, keys), BackgroundWork(settings.resume_concurrency))
+    provide_services(app, services)
+    handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        try:
+            handler.connect()
+        except SlackApiError as error:
+            raise StartupError(
+                f"SLACK_APP_TOKEN: Slack refused to open a Socket Mode connection ({error.response.get('error')})"
+            ) from None
+        log.info("worker started", extra={"fields": {"event": "started", "team": team_id, "workspaces": sorted(keys)}})
+        stop.wait()
+        log.info("stopping: no new requests, finishing accepted ones", extra={"fields": {"event": "stopping"}})
+    finally:
+        handler.close()
+    unfinished = services.background.drain(SHUTDOWN_GRACE_SECONDS)
+    truedy.close()
+    log.info("worker stopped", extra={"fields": {"event": "stopped", "unfinished": unfinished}})
+    return 0 if unfinished == 0 else 1

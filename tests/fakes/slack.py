@@ -1,0 +1,255 @@
+"""A local Slack: the Web API methods the bot calls, response_url endpoints, and a Socket Mode WebSocket.
+
+Tests push envelopes through the socket the way Slack does and read back the acks and every Web API
+call the worker made.
+"""
+
+import asyncio
+import itertools
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from tests.fakes.loop import LoopThread, serve, wait_until
+
+BOT_TEAM = "T0BOT0001"
+BOT_USER = "U0BOT0001"
+
+
+@dataclass
+class ApiCall:
+    method: str
+    token: str | None
+    params: dict[str, Any]
+    at: float
+
+
+@dataclass
+class Ack:
+    envelope_id: str
+    sent_at: float
+    acked_at: float | None = None
+    payload: dict[str, Any] | None = None
+
+    @property
+    def latency(self) -> float:
+        assert self.acked_at is not None
+        return self.acked_at - self.sent_at
+
+
+@dataclass
+class Failure:
+    error: str
+    retry_after: int | None = None
+    times: int = 1
+
+
+@dataclass
+class FakeSlack:
+    loop: LoopThread
+    team_id: str = BOT_TEAM
+    bot_token: str = "xoxb-fake-bot-token"
+    app_token: str = "xapp-fake-app-token"
+    calls: list[ApiCall] = field(default_factory=list)
+    responses: list[ApiCall] = field(default_factory=list)
+    acks: dict[str, Ack] = field(default_factory=dict)
+    connections_opened: int = 0
+    _sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    _failures: dict[tuple[str, str | None], Failure] = field(default_factory=dict)
+    _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> "FakeSlack":
+        app = web.Application()
+        app.router.add_post("/api/{method}", self._web_api)
+        app.router.add_post("/response/{id}", self._response_url)
+        app.router.add_get("/socket", self._socket)
+        self._runner, self.port = self.loop.run(serve(app))
+        return self
+
+    def stop(self) -> None:
+        self.loop.run(self._runner.cleanup())
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    # --- what tests set up -------------------------------------------------------------------
+
+    def fail(self, method: str, error: str, channel: str | None = None, retry_after: int | None = None,
+             times: int = 1) -> None:
+        """The next `times` calls of `method` (for `channel`, or any) answer `error`."""
+        with self._lock:
+            self._failures[(method, channel)] = Failure(error, retry_after, times)
+
+    # --- what tests drive ----------------------------------------------------------------------
+
+    def push(self, envelope_type: str, payload: dict[str, Any]) -> str:
+        return self.push_many([(envelope_type, payload)])[0]
+
+    def push_many(self, items: list[tuple[str, dict[str, Any]]]) -> list[str]:
+        async def send() -> list[str]:
+            socket = self._open_socket()
+            ids = []
+            for envelope_type, payload in items:
+                envelope_id = str(uuid.uuid4())
+                envelope = {
+                    "envelope_id": envelope_id,
+                    "type": envelope_type,
+                    "accepts_response_payload": envelope_type != "events_api",
+                    "payload": payload,
+                }
+                self.acks[envelope_id] = Ack(envelope_id, time.monotonic())
+                await socket.send_str(json.dumps(envelope))
+                ids.append(envelope_id)
+            return ids
+
+        return self.loop.run(send())
+
+    def slash_command(self, text: str, user_id: str = "U0ALICE01", channel_id: str = "C0OPS0001",
+                      team_id: str | None = None) -> dict[str, Any]:
+        trigger = next(self._ts)
+        return {
+            "token": "deprecated-verification-token",
+            "team_id": team_id or self.team_id,
+            "team_domain": "acme",
+            "channel_id": channel_id,
+            "channel_name": "ops",
+            "user_id": user_id,
+            "user_name": "alice",
+            "command": "/resume-campaign",
+            "text": text,
+            "api_app_id": "A0APP0001",
+            "is_enterprise_install": "false",
+            "response_url": f"http://127.0.0.1:{self.port}/response/{trigger}",
+            "trigger_id": f"{trigger}.1.abc",
+        }
+
+    def disconnect_all(self, reason: str = "refresh_requested") -> None:
+        async def send() -> None:
+            for socket in list(self._sockets):
+                if not socket.closed:
+                    await socket.send_str(json.dumps({"type": "disconnect", "reason": reason}))
+
+        self.loop.run(send())
+
+    def drop_all(self) -> None:
+        async def close() -> None:
+            for socket in list(self._sockets):
+                await socket.close()
+
+        self.loop.run(close())
+
+    # --- what tests read ----------------------------------------------------------------------
+
+    def wait_connected(self, count: int = 1, timeout: float = 15) -> None:
+        wait_until(lambda: self.connections_opened >= count and self._live_sockets(), timeout, "a Socket Mode connection")
+
+    def wait_ack(self, envelope_id: str, timeout: float = 5) -> Ack:
+        return wait_until(lambda: self._acked(envelope_id), timeout, f"the ack of envelope {envelope_id}")
+
+    def calls_to(self, method: str) -> list[ApiCall]:
+        with self._lock:
+            return [call for call in self.calls if call.method == method]
+
+    def posts_in(self, channel: str) -> list[ApiCall]:
+        return [call for call in self.calls_to("chat.postMessage") if call.params.get("channel") == channel]
+
+    def responses_to(self, payload: dict[str, Any]) -> list[ApiCall]:
+        path = payload["response_url"].split(f":{self.port}")[1]
+        with self._lock:
+            return [call for call in self.responses if call.method == path]
+
+    # --- the server ----------------------------------------------------------------------------
+
+    def _acked(self, envelope_id: str) -> Ack | None:
+        ack = self.acks.get(envelope_id)
+        return ack if ack is not None and ack.acked_at is not None else None
+
+    def _live_sockets(self) -> list[web.WebSocketResponse]:
+        return [socket for socket in self._sockets if not socket.closed]
+
+    def _open_socket(self) -> web.WebSocketResponse:
+        live = self._live_sockets()
+        assert live, "the worker has no open Socket Mode connection"
+        return live[-1]
+
+    async def _web_api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params = await _params(request)
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ") or params.get("token")
+        with self._lock:
+            self.calls.append(ApiCall(method, token, params, time.monotonic()))
+            failure = self._take_failure(method, params.get("channel"))
+        if failure is not None:
+            headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
+            status = 429 if failure.error == "ratelimited" else 200
+            return web.json_response({"ok": False, "error": failure.error}, status=status, headers=headers)
+        expected = self.app_token if method == "apps.connections.open" else self.bot_token
+        if token != expected:
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        return web.json_response(self._answer(method, params))
+
+    def _take_failure(self, method: str, channel: str | None) -> Failure | None:
+        for key in ((method, channel), (method, None)):
+            failure = self._failures.get(key)
+            if failure is not None:
+                failure.times -= 1
+                if failure.times <= 0:
+                    del self._failures[key]
+                return failure
+        return None
+
+    def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        if method == "auth.test":
+            return {"ok": True, "url": "https://acme.slack.com/", "team": "Acme", "user": "truedy",
+                    "team_id": self.team_id, "user_id": BOT_USER, "bot_id": "B0BOT0001"}
+        if method == "apps.connections.open":
+            self.connections_opened += 1
+            return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket?ticket={uuid.uuid4()}"}
+        if method == "chat.postMessage":
+            ts = f"1700000000.{next(self._ts):06d}"
+            return {"ok": True, "channel": params.get("channel"), "ts": ts,
+                    "message": {"text": params.get("text"), "ts": ts}}
+        if method == "chat.update":
+            return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts"), "text": params.get("text")}
+        return {"ok": True}
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        params = await _params(request)
+        with self._lock:
+            self.responses.append(ApiCall(request.path, None, params, time.monotonic()))
+        return web.Response(text="ok")
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse(autoping=True)
+        await socket.prepare(request)
+        self._sockets.append(socket)
+        await socket.send_str(json.dumps({"type": "hello", "num_connections": 1,
+                                          "connection_info": {"app_id": "A0APP0001"}}))
+        async for message in socket:
+            if message.type != WSMsgType.TEXT:
+                continue
+            ack = json.loads(message.data)
+            pending = self.acks.get(ack.get("envelope_id"))
+            if pending is not None and pending.acked_at is None:
+                pending.acked_at = time.monotonic()
+                pending.payload = ack.get("payload")
+        return socket
+
+
+async def _params(request: web.Request) -> dict[str, Any]:
+    if request.content_type == "application/json":
+        body = await request.json()
+        return body if isinstance(body, dict) else {}
+    form = await request.post()
+    params = dict(form)
+    for key in ("blocks", "attachments"):
+        if isinstance(params.get(key), str):
+            params[key] = json.loads(params[key])
+    return params

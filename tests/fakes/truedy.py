@@ -1,0 +1,168 @@
+"""A local Truedy that follows the resume contract (../shared/reference): accounts by API key,
+campaigns per account, and switches for the failures the real one (or a proxy) can produce.
+"""
+
+import asyncio
+import itertools
+import json
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.loop import LoopThread, serve
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    query: str
+    authorization: str | None
+    at: float
+
+
+@dataclass
+class Scripted:
+    """An answer the fake gives instead of following the contract."""
+
+    status: int = 200
+    body: Any = None  # JSON-encoded unless `raw` is set
+    raw: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+    hang: bool = False  # never answer
+    drop: bool = False  # close the connection without answering
+
+
+def campaign(campaign_id: str, status: str = "paused", name: str = "Q2 Outreach Campaign",
+             scheduled_at: str | None = None) -> dict[str, Any]:
+    return {
+        "id": campaign_id, "name": name, "status": status, "agent_id": "agt_f9447372",
+        "from_number": "+18005559876", "schedule_type": "immediate" if scheduled_at is None else "scheduled",
+        "scheduled_at": scheduled_at, "timezone": "America/New_York", "concurrency": 5, "retry_attempts": 2,
+        "total_contacts": 500, "called": 312, "completed": 298, "failed": 14, "pending": 188,
+        "created_at": "2026-04-01T09:00:00Z", "updated_at": "2026-04-05T10:22:00Z",
+    }
+
+
+@dataclass
+class FakeTruedy:
+    loop: LoopThread
+    accounts: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # key -> id -> campaign
+    received: list[Received] = field(default_factory=list)
+    delay: float = 0.0
+    running_name: str = "running"  # the docs use both `running` and `active`
+    not_resumable_status: int = 422
+    in_flight: int = 0
+    peak_in_flight: int = 0
+    _script: deque[Scripted] = field(default_factory=deque)
+    _request_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> "FakeTruedy":
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner, self.port = self.loop.run(serve(app))
+        return self
+
+    def stop(self) -> None:
+        self.loop.run(self._runner.cleanup())
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/public/v1"
+
+    def add(self, api_key: str, *campaigns: dict[str, Any]) -> None:
+        with self._lock:
+            account = self.accounts.setdefault(api_key, {})
+            for item in campaigns:
+                account[item["id"]] = item
+
+    def status_of(self, api_key: str, campaign_id: str) -> str:
+        return self.accounts[api_key][campaign_id]["status"]
+
+    def script(self, *answers: Scripted) -> None:
+        with self._lock:
+            self._script.extend(answers)
+
+    def resumes(self) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if r.method == "POST" and r.path.endswith("/resume")]
+
+    def meta(self) -> dict[str, str]:
+        return {"request_id": f"req_{next(self._request_ids):08x}", "ts": _now()}
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        with self._lock:
+            self.received.append(Received(request.method, request.path, request.query_string,
+                                          request.headers.get("Authorization"), time.monotonic()))
+            scripted = self._script.popleft() if self._script else None
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            if scripted is not None:
+                return await self._scripted(request, scripted)
+            return self._contract(request)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    async def _scripted(self, request: web.Request, answer: Scripted) -> web.StreamResponse:
+        if answer.hang:
+            await asyncio.sleep(3600)
+        if answer.drop:
+            request.transport.close()
+            return web.Response(status=500)
+        text = answer.raw if answer.raw is not None else json.dumps(answer.body)
+        return web.Response(status=answer.status, text=text, content_type=answer.content_type,
+                            headers=answer.headers)
+
+    def _contract(self, request: web.Request) -> web.Response:
+        prefix = "/api/public/v1/batch-calls/"
+        key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        account = self.accounts.get(key)
+        if account is None:
+            return self._error(401, "unauthorized", "Invalid or missing API key",
+                               {"reason": "Include Authorization: Bearer <your_api_key>"})
+        parts = request.path.removeprefix(prefix).split("/") if request.path.startswith(prefix) else []
+        item = account.get(parts[0]) if parts else None
+        if request.method == "GET" and len(parts) == 1 and item is not None:
+            return web.json_response({"data": item, "meta": self.meta()})
+        if request.method == "POST" and len(parts) == 2 and parts[1] == "resume" and item is not None:
+            return self._resume(item)
+        return self._error(404, "not_found", "Batch_Call not found")
+
+    def _resume(self, item: dict[str, Any]) -> web.Response:
+        if item["status"] != "paused":
+            current = item["status"]
+            return self._error(self.not_resumable_status, "validation_error",
+                               f"Campaign can only be resumed when in 'paused' status. Current status: {current}")
+        future_start = item["scheduled_at"] and item["scheduled_at"] > _now()
+        item["status"] = "scheduled" if future_start else self.running_name
+        item["resumed_at"] = item["updated_at"] = _now()
+        data = {"id": item["id"], "status": item["status"], "resumed_at": item["resumed_at"]}
+        return web.json_response({"data": data, "meta": self.meta()}, status=201)
+
+    def _error(self, status: int, code: str, message: str, details: dict | None = None) -> web.Response:
+        error = {"code": code, "message": message, **({"details": details} if details is not None else {})}
+        return web.json_response({"error": error, "meta": self.meta()}, status=status)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def in_a_minute() -> str:
+    return (datetime.now(UTC) + timedelta(minutes=1)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def new_key() -> str:
+    return "truedy_" + secrets.token_hex(16)

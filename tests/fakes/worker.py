@@ -1,0 +1,86 @@
+"""Runs the real worker (`python -m bot`) as a child process against the fakes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.fakes.loop import wait_until
+from tests.fakes.slack import FakeSlack
+from tests.fakes.truedy import FakeTruedy
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def worker_env(slack: FakeSlack, truedy: FakeTruedy, **settings: str) -> dict[str, str]:
+    """A clean environment: nothing from the developer's shell (no proxy, no real token) leaks in."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(REPO),
+        "PYTHONUNBUFFERED": "1",
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_APP_TOKEN": slack.app_token,
+        "SLACK_API_URL": slack.api_url,
+        "TRUEDY_API_URL": truedy.api_url,
+        **settings,
+    }
+
+
+class WorkerProcess:
+    def __init__(self, env: dict[str, str], workdir: Path, *args: str):
+        self.stdout_path = workdir / "worker.stdout"
+        self.stderr_path = workdir / "worker.stderr"
+        # cwd is a scratch folder so that a developer's .env is never read.
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot", *args],
+            env=env,
+            cwd=workdir,
+            stdout=self.stdout_path.open("wb"),
+            stderr=self.stderr_path.open("wb"),
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def wait_started(self, slack: FakeSlack, timeout: float = 20) -> None:
+        wait_until(lambda: self.process.poll() is not None or self.logged("started"), timeout, "the worker to start")
+        assert self.process.poll() is None, f"the worker exited at start:\n{self.stderr()}"
+        slack.wait_connected()
+
+    def terminate(self, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+
+    def wait_exit(self, timeout: float = 20) -> int:
+        return self.process.wait(timeout)
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        lines = []
+        for line in self.stdout().splitlines():
+            try:
+                lines.append(json.loads(line))
+            except json.JSONDecodeError:
+                lines.append({"unparsed": line})
+        return lines
+
+    def logged(self, event: str) -> list[dict[str, Any]]:
+        return [line for line in self.log_lines() if line.get("event") == event]
+
+    def peak_rss_kib(self) -> int:
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
