@@ -125,7 +125,7 @@ def _explain(error: truedy.TruedyError) -> tuple[str, str]:
     said = f" Truedy said: “{escape(error.detail)}”" if error.detail else ""
     retry_later = (
         "Try again in a minute: if it did resume meanwhile, I'll tell you it is already running. "
-        "If this keeps happening, contact Truedy support with the request id below."
+        f"If this keeps happening, contact Truedy support{' with the request id below' if error.request_id else ''}."
     )
     match error:
         case truedy.NotResumable():

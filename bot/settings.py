@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     def _truedy_url_no_trailing_slash(cls, url: str) -> str:
         return url.rstrip("/")
 
+    @field_validator("truedy_api_key", mode="before")
+    @classmethod
+    def _blank_key_is_unset(cls, key: object) -> object:
+        return None if isinstance(key, str) and not key.strip() else key
+
     @field_validator("truedy_api_key")
     @classmethod
     def _single_key_shape(cls, key: SecretStr | None) -> SecretStr | None:

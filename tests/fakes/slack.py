@@ -4,7 +4,6 @@ Tests push envelopes through the socket the way Slack does and read back the ack
 call the worker made.
 """
 
-import asyncio
 import itertools
 import json
 import threading
@@ -27,6 +26,7 @@ class ApiCall:
     token: str | None
     params: dict[str, Any]
     at: float
+    answer: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -183,17 +183,21 @@ class FakeSlack:
         method = request.match_info["method"]
         params = await _params(request)
         token = request.headers.get("Authorization", "").removeprefix("Bearer ") or params.get("token")
+        call = ApiCall(method, token, params, time.monotonic())
         with self._lock:
-            self.calls.append(ApiCall(method, token, params, time.monotonic()))
+            self.calls.append(call)
             failure = self._take_failure(method, params.get("channel"))
-        if failure is not None:
-            headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
-            status = 429 if failure.error == "ratelimited" else 200
-            return web.json_response({"ok": False, "error": failure.error}, status=status, headers=headers)
         expected = self.app_token if method == "apps.connections.open" else self.bot_token
-        if token != expected:
-            return web.json_response({"ok": False, "error": "invalid_auth"})
-        return web.json_response(self._answer(method, params))
+        status, headers = 200, {}
+        if failure is not None:
+            call.answer = {"ok": False, "error": failure.error}
+            if failure.retry_after is not None:
+                status, headers = 429, {"Retry-After": str(failure.retry_after)}
+        elif token != expected:
+            call.answer = {"ok": False, "error": "invalid_auth"}
+        else:
+            call.answer = self._answer(method, params)
+        return web.json_response(call.answer, status=status, headers=headers)
 
     def _take_failure(self, method: str, channel: str | None) -> Failure | None:
         for key in ((method, channel), (method, None)):

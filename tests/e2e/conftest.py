@@ -1,0 +1,63 @@
+from dataclasses import dataclass
+
+import pytest
+
+from tests.fakes.loop import wait_until
+from tests.fakes.slack import Ack, ApiCall, FakeSlack
+from tests.fakes.truedy import FakeTruedy
+from tests.fakes.worker import WorkerProcess, worker_env
+
+KEY_BOT_TEAM = "truedy_BotTeamKey0000000000000001"
+OTHER_TEAM = "T0OTHER01"
+KEY_OTHER_TEAM = "truedy_OtherTeamKey00000000000002"
+UNCONFIGURED_TEAM = "T0NOKEY01"
+
+
+@dataclass
+class Stack:
+    slack: FakeSlack
+    truedy: FakeTruedy
+    worker: WorkerProcess
+
+    def command(self, text: str, **payload_fields: str) -> tuple[dict, Ack]:
+        payload = self.slack.slash_command(text, **payload_fields)
+        return payload, self.slack.wait_ack(self.slack.push("slash_commands", payload))
+
+    def result_in_thread(self, channel: str, campaign_id: str) -> tuple[ApiCall, ApiCall, ApiCall]:
+        """The announcement, its thread reply and the announcement's final update, once all three happened."""
+
+        def found():
+            announcements = [c for c in self.slack.posts_in(channel)
+                             if "thread_ts" not in c.params and f"`{campaign_id}`" in c.params["text"]]
+            if not announcements:
+                return None
+            ts = announcements[-1].answer["ts"]
+            replies = [c for c in self.slack.posts_in(channel) if c.params.get("thread_ts") == ts]
+            updates = [c for c in self.slack.calls_to("chat.update") if c.params.get("ts") == ts]
+            return (announcements[-1], replies[-1], updates[-1]) if replies and updates else None
+
+        return wait_until(found, 15, f"the result of resuming {campaign_id} in {channel}")
+
+
+def start_stack(loop, workdir, **settings: str) -> Stack:
+    slack = FakeSlack(loop).start()
+    truedy = FakeTruedy(loop).start()
+    env = worker_env(slack, truedy, TRUEDY_API_KEY=KEY_BOT_TEAM,
+                     TRUEDY_API_KEYS=f'{{"{OTHER_TEAM}": "{KEY_OTHER_TEAM}"}}', **settings)
+    worker = WorkerProcess(env, workdir)
+    worker.wait_started(slack)
+    return Stack(slack, truedy, worker)
+
+
+def stop_stack(stack: Stack) -> None:
+    stack.worker.terminate()
+    stack.slack.stop()
+    stack.truedy.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(loop, tmp_path_factory):
+    """One worker for a whole module: Truedy read timeout 1 s so that hangs end quickly."""
+    running = start_stack(loop, tmp_path_factory.mktemp("worker"), TRUEDY_READ_TIMEOUT="1")
+    yield running
+    stop_stack(running)

@@ -1,0 +1,94 @@
+import pytest
+
+from bot.settings import SettingsError, load_settings
+
+GOOD = {
+    "SLACK_BOT_TOKEN": "xoxb-1-secret-bot",
+    "SLACK_APP_TOKEN": "xapp-1-secret-app",
+    "TRUEDY_API_KEY": "truedy_secretsecret1",
+}
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no .env from the developer's checkout
+    for name in ["SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_API_URL", "TRUEDY_API_URL", "TRUEDY_API_KEY",
+                 "TRUEDY_API_KEYS", "TRUEDY_CONNECT_TIMEOUT", "TRUEDY_READ_TIMEOUT", "RESUME_CONCURRENCY",
+                 "LOG_LEVEL"]:
+        monkeypatch.delenv(name, raising=False)
+
+    def set_env(**values: str) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+
+    return set_env
+
+
+def problems(env, **values: str) -> list[str]:
+    env(**values)
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    return raised.value.problems
+
+
+def test_defaults(env):
+    env(**GOOD)
+    settings = load_settings()
+    assert settings.slack_api_url == "https://slack.com/api/"
+    assert settings.truedy_api_url == "https://api.truedy.ai/api/public/v1"
+    assert settings.truedy_api_keys == {}
+
+
+def test_urls_are_normalised(env):
+    env(**GOOD, SLACK_API_URL="http://127.0.0.1:9/api", TRUEDY_API_URL="http://127.0.0.1:8/v1/")
+    settings = load_settings()
+    assert settings.slack_api_url == "http://127.0.0.1:9/api/"
+    assert settings.truedy_api_url == "http://127.0.0.1:8/v1"
+
+
+def test_keys_by_workspace_from_json(env):
+    env(**{**GOOD, "TRUEDY_API_KEY": ""}, TRUEDY_API_KEYS='{"T0AAA0001": "truedy_a1234567", "T0BBB0002": "truedy_b"}')
+    settings = load_settings()
+    assert {team: key.get_secret_value() for team, key in settings.truedy_api_keys.items()} == {
+        "T0AAA0001": "truedy_a1234567",
+        "T0BBB0002": "truedy_b",
+    }
+
+
+def test_every_problem_is_one_line_naming_the_variable(env):
+    lines = problems(env)
+    assert lines == [
+        "SLACK_BOT_TOKEN: is required but not set",
+        "SLACK_APP_TOKEN: is required but not set",
+        "TRUEDY_API_KEYS: set at least one Truedy API key, here or in TRUEDY_API_KEY",
+    ]
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        ({"SLACK_BOT_TOKEN": "xoxp-user-secret"}, "SLACK_BOT_TOKEN: must be a bot token starting with xoxb-"),
+        ({"SLACK_APP_TOKEN": "xoxb-secret"}, "SLACK_APP_TOKEN: must be an app-level token starting with xapp-"),
+        ({"SLACK_API_URL": "slack.com"}, "SLACK_API_URL: must be an http(s) URL"),
+        ({"TRUEDY_API_KEYS": '{"T0AAA0001": "truedy_secret'}, "TRUEDY_API_KEYS: must be a JSON object"),
+        ({"TRUEDY_API_KEYS": '["truedy_secret"]'}, "TRUEDY_API_KEYS: must be a JSON object"),
+        ({"TRUEDY_API_KEYS": '{"acme": "truedy_secret"}'}, "TRUEDY_API_KEYS: 'acme' is not a Slack team id"),
+        ({"TRUEDY_API_KEYS": '{"T0AAA0001": 12345}'}, "TRUEDY_API_KEYS: the key for T0AAA0001 must be a non-empty string"),
+        ({"TRUEDY_API_KEY": "truedy_secret more"}, "TRUEDY_API_KEY: must be a single Truedy API key"),
+        ({"TRUEDY_READ_TIMEOUT": "60"}, "TRUEDY_READ_TIMEOUT: Input should be less than or equal to 20"),
+        ({"RESUME_CONCURRENCY": "0"}, "RESUME_CONCURRENCY: Input should be greater than or equal to 1"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL: Input should be"),
+    ],
+)
+def test_malformed_settings_are_named_without_echoing_secrets(env, values, expected):
+    lines = problems(env, **{**GOOD, **values})
+    assert len(lines) == 1
+    assert lines[0].startswith(expected)
+    assert "secret" not in lines[0]
+
+
+def test_secrets_lists_every_token_and_key(env):
+    env(**GOOD, TRUEDY_API_KEYS='{"T0AAA0001": "truedy_other_secret"}')
+    assert sorted(load_settings().secrets()) == sorted(
+        ["xoxb-1-secret-bot", "xapp-1-secret-app", "truedy_secretsecret1", "truedy_other_secret"]
+    )
