@@ -148,7 +148,9 @@ class FakeSlack:
     # --- what tests read ----------------------------------------------------------------------
 
     def wait_connected(self, count: int = 1, timeout: float = 15) -> None:
-        wait_until(lambda: self.connections_opened >= count and self._live_sockets(), timeout, "a Socket Mode connection")
+        """Until the worker has opened `count` WebSockets in all, and the newest is still open."""
+        wait_until(lambda: len(self._sockets) >= count and not self._sockets[-1].closed, timeout,
+                   f"Socket Mode connection number {count}")
 
     def wait_ack(self, envelope_id: str, timeout: float = 5) -> Ack:
         return wait_until(lambda: self._acked(envelope_id), timeout, f"the ack of envelope {envelope_id}")

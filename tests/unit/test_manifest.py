@@ -1,0 +1,43 @@
+"""manifest.yml declares exactly what the code registers and needs."""
+
+from pathlib import Path
+
+import yaml
+
+from bot import listeners
+
+MANIFEST = yaml.safe_load((Path(__file__).resolve().parents[2] / "manifest.yml").read_text())
+
+
+class RecordingApp:
+    """Stands in for Bolt's App to see what the listeners register."""
+
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+
+    def command(self, name: str):
+        self.commands.append(name)
+        return lambda listener: listener
+
+
+def test_commands_in_code_and_manifest_are_the_same():
+    app = RecordingApp()
+    listeners.register(app)  # type: ignore[arg-type]
+    declared = [command["command"] for command in MANIFEST["features"]["slash_commands"]]
+    assert sorted(app.commands) == sorted(declared)
+
+
+def test_every_command_has_a_usage_hint():
+    assert all(command.get("usage_hint") for command in MANIFEST["features"]["slash_commands"])
+
+
+def test_socket_mode_and_interactivity_without_request_urls():
+    settings = MANIFEST["settings"]
+    assert settings["socket_mode_enabled"] is True
+    assert settings["interactivity"] == {"is_enabled": True}
+    assert "request_url" not in str(MANIFEST)
+    assert "url:" not in (Path(__file__).resolve().parents[2] / "manifest.yml").read_text()
+
+
+def test_bot_scopes_are_the_ones_the_code_uses():
+    assert sorted(MANIFEST["oauth_config"]["scopes"]["bot"]) == ["chat:write", "chat:write.public", "commands"]
