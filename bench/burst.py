@@ -47,8 +47,11 @@ def run(commands: int, truedy_latency: float) -> None:
             acks = [slack.wait_ack(envelope, timeout=30) for envelope in envelopes]
             wait_until(lambda: len(truedy.resumes()) >= commands, 120, "every resume to reach Truedy")
             reached_truedy = time.monotonic() - started
-            wait_until(lambda: len(slack.calls_to("chat.update")) - updates_before >= commands, 120,
-                       "every result to be posted")
+            wait_until(
+                lambda: len(slack.calls_to("chat.update")) - updates_before >= commands,
+                120,
+                "every result to be posted",
+            )
             all_posted = time.monotonic() - started
             peak_rss_mib = worker.peak_rss_kib() / 1024
         finally:
@@ -59,8 +62,10 @@ def run(commands: int, truedy_latency: float) -> None:
 
     latencies_ms = [ack.latency * 1000 for ack in acks]
     print(f"burst of {commands} /resume-campaign commands, fake Truedy taking {truedy_latency} s per resume")
-    print(f"ack latency ms: p50 {statistics.median(latencies_ms):.1f}  p99 {percentile(latencies_ms, 0.99):.1f}  "
-          f"max {max(latencies_ms):.1f}")
+    print(
+        f"ack latency ms: p50 {statistics.median(latencies_ms):.1f}  p99 {percentile(latencies_ms, 0.99):.1f}  "
+        f"max {max(latencies_ms):.1f}"
+    )
     print(f"acks later than 3 s: {sum(1 for ms in latencies_ms if ms >= 3000)} of {commands}")
     print(f"every resume reached Truedy after {reached_truedy:.2f} s; every result posted after {all_posted:.2f} s")
     print(f"peak concurrent Truedy requests: {truedy.peak_in_flight}")

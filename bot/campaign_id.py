@@ -10,7 +10,7 @@ from dataclasses import dataclass
 MAX_LENGTH = 64
 _CAMPAIGN_ID = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_-]{{2,{MAX_LENGTH - 1}}}$")
 # Slack clients turn quotes into curly ones; people paste ids from code spans.
-_WRAPPERS = "`'\"“”‘’"
+_WRAPPERS = "`'\"\u201c\u201d\u2018\u2019"
 _SLACK_REFERENCE = re.compile(r"^<([@#!])")
 
 

@@ -27,8 +27,11 @@ class Stack:
         """The announcement, its thread reply and the announcement's final update, once all three happened."""
 
         def found():
-            announcements = [c for c in self.slack.posts_in(channel)
-                             if "thread_ts" not in c.params and f"`{campaign_id}`" in c.params["text"]]
+            announcements = [
+                c
+                for c in self.slack.posts_in(channel)
+                if "thread_ts" not in c.params and f"`{campaign_id}`" in c.params["text"]
+            ]
             if not announcements:
                 return None
             ts = announcements[-1].answer["ts"]
@@ -42,8 +45,13 @@ class Stack:
 def start_stack(loop, workdir, **settings: str) -> Stack:
     slack = FakeSlack(loop).start()
     truedy = FakeTruedy(loop).start()
-    env = worker_env(slack, truedy, TRUEDY_API_KEY=KEY_BOT_TEAM,
-                     TRUEDY_API_KEYS=f'{{"{OTHER_TEAM}": "{KEY_OTHER_TEAM}"}}', **settings)
+    env = worker_env(
+        slack,
+        truedy,
+        TRUEDY_API_KEY=KEY_BOT_TEAM,
+        TRUEDY_API_KEYS=f'{{"{OTHER_TEAM}": "{KEY_OTHER_TEAM}"}}',
+        **settings,
+    )
     worker = WorkerProcess(env, workdir)
     worker.wait_started(slack)
     return Stack(slack, truedy, worker)

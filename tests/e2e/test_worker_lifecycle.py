@@ -63,8 +63,6 @@ def test_truedy_unreachable_is_reported_as_not_sent(loop, tmp_path):
         stop_stack(stack)
 
 
-
-
 def test_missing_settings_exit_non_zero_with_one_line_each_and_no_secret(slack, truedy, tmp_path):
     env = worker_env(slack, truedy, TRUEDY_API_KEYS='{"T0AAA0001": "truedy_secret', SLACK_BOT_TOKEN="xoxp-secret")
     del env["SLACK_APP_TOKEN"]
@@ -81,15 +79,17 @@ def test_missing_settings_exit_non_zero_with_one_line_each_and_no_secret(slack, 
 
 
 def test_a_rejected_bot_token_stops_the_start(slack, truedy, tmp_path):
-    worker = WorkerProcess(worker_env(slack, truedy, SLACK_BOT_TOKEN="xoxb-revoked", TRUEDY_API_KEY="truedy_k1"),
-                           tmp_path)
+    worker = WorkerProcess(
+        worker_env(slack, truedy, SLACK_BOT_TOKEN="xoxb-revoked", TRUEDY_API_KEY="truedy_k1"), tmp_path
+    )
     assert worker.wait_exit() == 1
     assert worker.stderr().strip() == "cannot start: SLACK_BOT_TOKEN: Slack refused the token (invalid_auth)"
 
 
 def test_a_rejected_app_token_stops_the_start(slack, truedy, tmp_path):
-    worker = WorkerProcess(worker_env(slack, truedy, SLACK_APP_TOKEN="xapp-revoked", TRUEDY_API_KEY="truedy_k1"),
-                           tmp_path)
+    worker = WorkerProcess(
+        worker_env(slack, truedy, SLACK_APP_TOKEN="xapp-revoked", TRUEDY_API_KEY="truedy_k1"), tmp_path
+    )
     assert worker.wait_exit() == 1
     assert worker.stderr().strip() == (
         "cannot start: SLACK_APP_TOKEN: Slack refused to open a Socket Mode connection (invalid_auth)"

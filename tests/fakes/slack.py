@@ -81,8 +81,9 @@ class FakeSlack:
 
     # --- what tests set up -------------------------------------------------------------------
 
-    def fail(self, method: str, error: str, channel: str | None = None, retry_after: int | None = None,
-             times: int = 1) -> None:
+    def fail(
+        self, method: str, error: str, channel: str | None = None, retry_after: int | None = None, times: int = 1
+    ) -> None:
         """The next `times` calls of `method` (for `channel`, or any) answer `error`."""
         with self._lock:
             self._failures[(method, channel)] = Failure(error, retry_after, times)
@@ -111,8 +112,9 @@ class FakeSlack:
 
         return self.loop.run(send())
 
-    def slash_command(self, text: str, user_id: str = "U0ALICE01", channel_id: str = "C0OPS0001",
-                      team_id: str | None = None) -> dict[str, Any]:
+    def slash_command(
+        self, text: str, user_id: str = "U0ALICE01", channel_id: str = "C0OPS0001", team_id: str | None = None
+    ) -> dict[str, Any]:
         trigger = next(self._ts)
         return {
             "token": "deprecated-verification-token",
@@ -149,8 +151,11 @@ class FakeSlack:
 
     def wait_connected(self, count: int = 1, timeout: float = 15) -> None:
         """Until the worker has opened `count` WebSockets in all, and the newest is still open."""
-        wait_until(lambda: len(self._sockets) >= count and not self._sockets[-1].closed, timeout,
-                   f"Socket Mode connection number {count}")
+        wait_until(
+            lambda: len(self._sockets) >= count and not self._sockets[-1].closed,
+            timeout,
+            f"Socket Mode connection number {count}",
+        )
 
     def wait_ack(self, envelope_id: str, timeout: float = 5) -> Ack:
         return wait_until(lambda: self._acked(envelope_id), timeout, f"the ack of envelope {envelope_id}")
@@ -213,15 +218,26 @@ class FakeSlack:
 
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
-            return {"ok": True, "url": "https://acme.slack.com/", "team": "Acme", "user": "truedy",
-                    "team_id": self.team_id, "user_id": BOT_USER, "bot_id": "B0BOT0001"}
+            return {
+                "ok": True,
+                "url": "https://acme.slack.com/",
+                "team": "Acme",
+                "user": "truedy",
+                "team_id": self.team_id,
+                "user_id": BOT_USER,
+                "bot_id": "B0BOT0001",
+            }
         if method == "apps.connections.open":
             self.connections_opened += 1
             return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket?ticket={uuid.uuid4()}"}
         if method == "chat.postMessage":
             ts = f"1700000000.{next(self._ts):06d}"
-            return {"ok": True, "channel": params.get("channel"), "ts": ts,
-                    "message": {"text": params.get("text"), "ts": ts}}
+            return {
+                "ok": True,
+                "channel": params.get("channel"),
+                "ts": ts,
+                "message": {"text": params.get("text"), "ts": ts},
+            }
         if method == "chat.update":
             return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts"), "text": params.get("text")}
         return {"ok": True}
@@ -236,8 +252,9 @@ class FakeSlack:
         socket = web.WebSocketResponse(autoping=True)
         await socket.prepare(request)
         self._sockets.append(socket)
-        await socket.send_str(json.dumps({"type": "hello", "num_connections": 1,
-                                          "connection_info": {"app_id": "A0APP0001"}}))
+        await socket.send_str(
+            json.dumps({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0APP0001"}})
+        )
         async for message in socket:
             if message.type != WSMsgType.TEXT:
                 continue

@@ -40,14 +40,27 @@ class Scripted:
     drop: bool = False  # close the connection without answering
 
 
-def campaign(campaign_id: str, status: str = "paused", name: str = "Q2 Outreach Campaign",
-             scheduled_at: str | None = None) -> dict[str, Any]:
+def campaign(
+    campaign_id: str, status: str = "paused", name: str = "Q2 Outreach Campaign", scheduled_at: str | None = None
+) -> dict[str, Any]:
     return {
-        "id": campaign_id, "name": name, "status": status, "agent_id": "agt_f9447372",
-        "from_number": "+18005559876", "schedule_type": "immediate" if scheduled_at is None else "scheduled",
-        "scheduled_at": scheduled_at, "timezone": "America/New_York", "concurrency": 5, "retry_attempts": 2,
-        "total_contacts": 500, "called": 312, "completed": 298, "failed": 14, "pending": 188,
-        "created_at": "2026-04-01T09:00:00Z", "updated_at": "2026-04-05T10:22:00Z",
+        "id": campaign_id,
+        "name": name,
+        "status": status,
+        "agent_id": "agt_f9447372",
+        "from_number": "+18005559876",
+        "schedule_type": "immediate" if scheduled_at is None else "scheduled",
+        "scheduled_at": scheduled_at,
+        "timezone": "America/New_York",
+        "concurrency": 5,
+        "retry_attempts": 2,
+        "total_contacts": 500,
+        "called": 312,
+        "completed": 298,
+        "failed": 14,
+        "pending": 188,
+        "created_at": "2026-04-01T09:00:00Z",
+        "updated_at": "2026-04-05T10:22:00Z",
     }
 
 
@@ -100,8 +113,15 @@ class FakeTruedy:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         with self._lock:
-            self.received.append(Received(request.method, request.path, request.query_string,
-                                          request.headers.get("Authorization"), time.monotonic()))
+            self.received.append(
+                Received(
+                    request.method,
+                    request.path,
+                    request.query_string,
+                    request.headers.get("Authorization"),
+                    time.monotonic(),
+                )
+            )
             scripted = self._script.popleft() if self._script else None
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
@@ -122,16 +142,19 @@ class FakeTruedy:
             request.transport.close()
             return web.Response(status=500)
         text = answer.raw if answer.raw is not None else json.dumps(answer.body)
-        return web.Response(status=answer.status, text=text, content_type=answer.content_type,
-                            headers=answer.headers)
+        return web.Response(status=answer.status, text=text, content_type=answer.content_type, headers=answer.headers)
 
     def _contract(self, request: web.Request) -> web.Response:
         prefix = "/api/public/v1/batch-calls/"
         key = request.headers.get("Authorization", "").removeprefix("Bearer ")
         account = self.accounts.get(key)
         if account is None:
-            return self._error(401, "unauthorized", "Invalid or missing API key",
-                               {"reason": "Include Authorization: Bearer <your_api_key>"})
+            return self._error(
+                401,
+                "unauthorized",
+                "Invalid or missing API key",
+                {"reason": "Include Authorization: Bearer <your_api_key>"},
+            )
         parts = request.path.removeprefix(prefix).split("/") if request.path.startswith(prefix) else []
         item = account.get(parts[0]) if parts else None
         if request.method == "GET" and len(parts) == 1 and item is not None:
@@ -143,8 +166,11 @@ class FakeTruedy:
     def _resume(self, item: dict[str, Any]) -> web.Response:
         if item["status"] != "paused":
             current = item["status"]
-            return self._error(self.not_resumable_status, "validation_error",
-                               f"Campaign can only be resumed when in 'paused' status. Current status: {current}")
+            return self._error(
+                self.not_resumable_status,
+                "validation_error",
+                f"Campaign can only be resumed when in 'paused' status. Current status: {current}",
+            )
         future_start = item["scheduled_at"] and item["scheduled_at"] > _now()
         item["status"] = "scheduled" if future_start else self.running_name
         item["resumed_at"] = item["updated_at"] = _now()

@@ -49,7 +49,8 @@ def test_success_summary_and_details():
     details = messages.result_details("batch_c3d4e5f6", outcome)
     assert "calling continues from where it left off" in details["text"]
     assert details["blocks"][-1] == {
-        "type": "context", "elements": [{"type": "mrkdwn", "text": "Truedy request id: `req_32e7531c`"}]
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": "Truedy request id: `req_32e7531c`"}],
     }
 
 
@@ -71,8 +72,11 @@ IN_A_MINUTE = datetime(2026, 3, 3, 12, 1, tzinfo=UTC)
 @pytest.mark.parametrize(
     "error, summary, next_step",
     [
-        (truedy.NotResumable("x", "r", "active"), "asked to resume `batch_c3d4e5f6`, but it is already running",
-         "Nothing to do"),
+        (
+            truedy.NotResumable("x", "r", "active"),
+            "asked to resume `batch_c3d4e5f6`, but it is already running",
+            "Nothing to do",
+        ),
         (truedy.NotResumable("x", "r", "scheduled"), "it is scheduled, not paused", "scheduled start"),
         (truedy.NotResumable("x", "r", "completed"), "it has completed", "nothing left"),
         (truedy.NotResumable("x", "r", "cancelled"), "it was cancelled", "create a new campaign"),
@@ -80,10 +84,16 @@ IN_A_MINUTE = datetime(2026, 3, 3, 12, 1, tzinfo=UTC)
         (truedy.NotResumable("x", "r", "draft"), "a draft", "Schedule it"),
         (truedy.NotResumable("x", "r", "archived"), "its status is `archived`", "Only paused campaigns"),
         (truedy.NotResumable("x", "r", "<b>!"), "its status is `unrecognised`", "Only paused campaigns"),
-        (truedy.NotResumable("Nope <!here>", "r", None), "cannot be resumed in its current state",
-         "Truedy said: “Nope &lt;!here&gt;”"),
-        (truedy.KeyRejected("x", "r"), "could not resume `batch_c3d4e5f6`: Truedy rejected this workspace's API key",
-         "create a new key"),
+        (
+            truedy.NotResumable("Nope <!here>", "r", None),
+            "cannot be resumed in its current state",
+            "Truedy said: “Nope &lt;!here&gt;”",
+        ),
+        (
+            truedy.KeyRejected("x", "r"),
+            "could not resume `batch_c3d4e5f6`: Truedy rejected this workspace's API key",
+            "create a new key",
+        ),
         (truedy.BillingProblem("Insufficient credits", "r"), "billing reason", "Truedy said: “Insufficient credits”"),
         (truedy.IpNotAllowed("x", "r"), "IP address", "allow-list"),
         (truedy.CampaignNotFound("x", "r"), "no campaign with this id in this workspace's account", "Check the id"),

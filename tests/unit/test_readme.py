@@ -16,7 +16,7 @@ def test_every_setting_is_documented():
 
 def test_ci_runs_the_test_command_readme_gives():
     section = README.split("## Test it", 1)[1]
-    command = re.search(r"```sh\n(.+?)\n```", section, re.S).group(1)
+    command = re.search(r"```sh\n(.+?)\n```", section, re.DOTALL).group(1)
     assert command.strip() in (REPO / ".ci" / "run").read_text().splitlines()
 
 

@@ -12,9 +12,18 @@ GOOD = {
 @pytest.fixture
 def env(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # no .env from the developer's checkout
-    for name in ["SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_API_URL", "TRUEDY_API_URL", "TRUEDY_API_KEY",
-                 "TRUEDY_API_KEYS", "TRUEDY_CONNECT_TIMEOUT", "TRUEDY_READ_TIMEOUT", "RESUME_CONCURRENCY",
-                 "LOG_LEVEL"]:
+    for name in [
+        "SLACK_BOT_TOKEN",
+        "SLACK_APP_TOKEN",
+        "SLACK_API_URL",
+        "TRUEDY_API_URL",
+        "TRUEDY_API_KEY",
+        "TRUEDY_API_KEYS",
+        "TRUEDY_CONNECT_TIMEOUT",
+        "TRUEDY_READ_TIMEOUT",
+        "RESUME_CONCURRENCY",
+        "LOG_LEVEL",
+    ]:
         monkeypatch.delenv(name, raising=False)
 
     def set_env(**values: str) -> None:
@@ -73,7 +82,10 @@ def test_every_problem_is_one_line_naming_the_variable(env):
         ({"TRUEDY_API_KEYS": '{"T0AAA0001": "truedy_secret'}, "TRUEDY_API_KEYS: must be a JSON object"),
         ({"TRUEDY_API_KEYS": '["truedy_secret"]'}, "TRUEDY_API_KEYS: must be a JSON object"),
         ({"TRUEDY_API_KEYS": '{"acme": "truedy_secret"}'}, "TRUEDY_API_KEYS: 'acme' is not a Slack team id"),
-        ({"TRUEDY_API_KEYS": '{"T0AAA0001": 12345}'}, "TRUEDY_API_KEYS: the key for T0AAA0001 must be a non-empty string"),
+        (
+            {"TRUEDY_API_KEYS": '{"T0AAA0001": 12345}'},
+            "TRUEDY_API_KEYS: the key for T0AAA0001 must be a non-empty string",
+        ),
         ({"TRUEDY_API_KEY": "truedy_secret more"}, "TRUEDY_API_KEY: must be a single Truedy API key"),
         ({"TRUEDY_READ_TIMEOUT": "60"}, "TRUEDY_READ_TIMEOUT: Input should be less than or equal to 20"),
         ({"RESUME_CONCURRENCY": "0"}, "RESUME_CONCURRENCY: Input should be greater than or equal to 1"),

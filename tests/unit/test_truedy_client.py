@@ -45,8 +45,10 @@ def test_resume_sends_the_key_to_the_resume_path_only():
     assert seen[0].headers["Authorization"] == f"Bearer {KEY}"
 
 
-@pytest.mark.parametrize("status, normalised", [("running", "active"), ("active", "active"),
-                                                ("scheduled", "scheduled"), ("ACTIVE", "active")])
+@pytest.mark.parametrize(
+    "status, normalised",
+    [("running", "active"), ("active", "active"), ("scheduled", "scheduled"), ("ACTIVE", "active")],
+)
 def test_running_and_active_are_one_state(status, normalised):
     body = {"data": {"id": CAMPAIGN, "status": status, "resumed_at": "2026-04-05T11:00:00Z"}, "meta": META}
     assert client_answering(httpx.Response(201, json=body)).resume(KEY, CAMPAIGN).status == normalised
@@ -59,8 +61,9 @@ def test_resume_refuses_to_build_any_other_path():
 
 @pytest.mark.parametrize("http_status", [400, 409, 422])
 def test_not_resumable_takes_the_status_from_the_error(http_status):
-    answer = error(http_status, "validation_error", "Campaign can only be resumed when in 'paused' status. "
-                   "Current status: running")
+    answer = error(
+        http_status, "validation_error", "Campaign can only be resumed when in 'paused' status. Current status: running"
+    )
     with pytest.raises(truedy.NotResumable) as raised:
         client_answering(answer).resume(KEY, CAMPAIGN)
     assert raised.value.status == "active"
@@ -190,12 +193,24 @@ def test_timeout_says_how_long_it_waited():
 
 
 def test_get_campaign_reads_progress():
-    body = {"data": {"id": CAMPAIGN, "name": "Q2 Outreach", "status": "paused", "total_contacts": 500, "called": 312,
-                     "completed": 298, "failed": 14, "pending": 188, "updated_at": "2026-04-05T10:22:00Z"},
-            "meta": {"request_id": "req_1", "timestamp": "2026-04-05T10:22:00Z"}}
+    body = {
+        "data": {
+            "id": CAMPAIGN,
+            "name": "Q2 Outreach",
+            "status": "paused",
+            "total_contacts": 500,
+            "called": 312,
+            "completed": 298,
+            "failed": 14,
+            "pending": 188,
+            "updated_at": "2026-04-05T10:22:00Z",
+        },
+        "meta": {"request_id": "req_1", "timestamp": "2026-04-05T10:22:00Z"},
+    }
     result = client_answering(httpx.Response(200, json=body)).get_campaign(KEY, CAMPAIGN)
-    assert result == truedy.Campaign(CAMPAIGN, "Q2 Outreach", "paused", 500, 312, 298, 14, 188,
-                                     datetime(2026, 4, 5, 10, 22, tzinfo=UTC), "req_1")
+    assert result == truedy.Campaign(
+        CAMPAIGN, "Q2 Outreach", "paused", 500, 312, 298, 14, 188, datetime(2026, 4, 5, 10, 22, tzinfo=UTC), "req_1"
+    )
 
 
 def test_get_campaign_refuses_another_campaign():

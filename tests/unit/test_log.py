@@ -1,0 +1,36 @@
+import json
+import logging
+
+from bot.log import JsonFormatter
+
+
+def record(message: str, exc_info=None, **fields) -> logging.LogRecord:
+    made = logging.LogRecord("bot.test", logging.INFO, __file__, 1, message, None, exc_info)
+    made.fields = fields
+    return made
+
+
+def test_lines_are_json_with_their_fields():
+    line = json.loads(JsonFormatter([]).format(record("resume attempt", event="resume_attempt", latency_ms=3)))
+    assert line["message"] == "resume attempt"
+    assert line["event"] == "resume_attempt" and line["latency_ms"] == 3
+    assert line["level"] == "info" and line["ts"].endswith("Z")
+
+
+def test_known_secrets_and_token_shapes_are_redacted_everywhere():
+    formatter = JsonFormatter(["my-odd-secret-value"])
+    try:
+        raise ValueError("key truedy_AbCdEf1234567890 rejected, token xoxb-123-456-abc")
+    except ValueError:
+        import sys
+
+        text = formatter.format(
+            record(
+                "saw my-odd-secret-value and xapp-1-A0-99",
+                exc_info=sys.exc_info(),
+                header="Bearer truedy_AbCdEf1234567890",
+            )
+        )
+    for secret in ("my-odd-secret-value", "truedy_AbCdEf1234567890", "xoxb-123-456-abc", "xapp-1-A0-99"):
+        assert secret not in text
+    assert json.loads(text)["message"] == "saw [redacted] and [redacted]"
