@@ -34,7 +34,11 @@ class JsonFormatter(logging.Formatter):
     def redact(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, REDACTED)
-        return _TOKEN_SHAPES.sub(REDACTED, text)
+        return redact_token_shapes(text)
+
+
+def redact_token_shapes(text: str) -> str:
+    return _TOKEN_SHAPES.sub(REDACTED, text)
 
 
 def configure_logging(level: str, secrets: Iterable[str]) -> None:

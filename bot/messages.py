@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot import truedy
+from bot.log import redact_token_shapes
 from bot.resume import ResumeOutcome, ResumeRequest
 
 COMMAND = "/resume-campaign"
@@ -18,8 +19,9 @@ def slack_date(moment: datetime) -> str:
 
 
 def escape(text: str, limit: int = 200) -> str:
-    """Text from outside (what people typed, what Truedy said) shown verbatim, never as a mention or link."""
-    text = " ".join(text.split())
+    """Text from outside (what people typed, what Truedy said) shown verbatim, never as a mention, a link
+    or a secret."""
+    text = redact_token_shapes(" ".join(text.split()))
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

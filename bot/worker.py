@@ -1,6 +1,7 @@
 """The Socket Mode worker: serve until SIGTERM, then finish what was accepted and exit."""
 
 import logging
+import os
 import signal
 import threading
 
@@ -52,4 +53,8 @@ def run(settings: Settings) -> int:
     unfinished = services.background.drain(SHUTDOWN_GRACE_SECONDS)
     truedy.close()
     log.info("worker stopped", extra={"fields": {"event": "stopped", "unfinished": unfinished}})
-    return 0 if unfinished == 0 else 1
+    if unfinished:
+        # Stuck threads would keep the interpreter alive until Heroku's SIGKILL; leave now, logs flushed.
+        logging.shutdown()
+        os._exit(1)
+    return 0

@@ -19,6 +19,10 @@ def test_escape_keeps_outside_text_from_pinging_or_linking():
     assert len(messages.escape("x" * 500)) == 200
 
 
+def test_escape_never_repeats_a_key_or_token():
+    assert messages.escape("bad key truedy_AbCdEf1234567890 for xoxb-1-2") == "bad key [redacted] for [redacted]"
+
+
 def test_usage_is_private_and_shows_an_example():
     usage = messages.usage()
     assert usage["response_type"] == "ephemeral"
