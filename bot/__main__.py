@@ -1,18 +1,30 @@
+import argparse
 import sys
 
 from bot import worker
+from bot.alert_cli import AlertNotPosted, post_alert
 from bot.app import StartupError
 from bot.log import configure_logging
 from bot.settings import SettingsError, load_settings
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    arguments = _parser().parse_args(argv)
     try:
         settings = load_settings()
     except SettingsError as error:
         for problem in error.problems:
             print(f"configuration error: {problem}", file=sys.stderr)
         return 2
+    if arguments.command == "alert":
+        # stdout carries only the alert's ts, for scripts.
+        configure_logging(settings.log_level, settings.secrets(), stream=sys.stderr)
+        try:
+            print(post_alert(settings, arguments.campaign_id, arguments.channel, arguments.team))
+        except AlertNotPosted as error:
+            print(f"alert not posted: {error}", file=sys.stderr)
+            return 1
+        return 0
     configure_logging(settings.log_level, settings.secrets())
     try:
         return worker.run(settings)
@@ -21,5 +33,15 @@ def main() -> int:
         return 1
 
 
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Without a command: run the worker.")
+    commands = parser.add_subparsers(dest="command")
+    alert = commands.add_parser("alert", help="post a paused-campaign alert with a Resume button; prints its ts")
+    alert.add_argument("campaign_id")
+    alert.add_argument("--channel", required=True, help="Slack channel id, e.g. C0123ABCD")
+    alert.add_argument("--team", help="Slack team id whose Truedy key reads the campaign (default: the bot's)")
+    return parser
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

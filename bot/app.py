@@ -1,6 +1,7 @@
 """Building the Bolt app and its collaborators from settings."""
 
 from slack_bolt import App, BoltContext
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
@@ -22,10 +23,16 @@ def build_app(settings: Settings) -> App:
         process_before_response=True,
     )
     # Every client Bolt derives per request copies these from app.client.
-    app.client.base_url = settings.slack_api_url
-    app.client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
+    configure_slack_client(app.client, settings)
     listeners.register(app)
     return app
+
+
+def configure_slack_client(client: WebClient, settings: Settings) -> WebClient:
+    client.base_url = settings.slack_api_url
+    # Waits out Slack's `ratelimited` answers (their Retry-After) instead of failing the message.
+    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
+    return client
 
 
 def provide_services(app: App, services: Services) -> None:
@@ -35,13 +42,13 @@ def provide_services(app: App, services: Services) -> None:
         next()
 
 
-def bot_team_id(app: App) -> str:
+def bot_team_id(client: WebClient) -> str:
     try:
-        return app.client.auth_test()["team_id"]
+        return client.auth_test()["team_id"]
     except SlackApiError as error:
         raise StartupError(f"SLACK_BOT_TOKEN: Slack refused the token ({error.response.get('error')})") from None
     except OSError as error:
-        raise StartupError(f"SLACK_API_URL: cannot reach Slack at {app.client.base_url} ({error})") from None
+        raise StartupError(f"SLACK_API_URL: cannot reach Slack at {client.base_url} ({error})") from None
 
 
 def workspace_keys(settings: Settings, bot_team: str) -> dict[str, str]:

@@ -41,7 +41,10 @@ class BackgroundWork:
         try:
             job(*args)
         except Exception:
-            log.exception("background job failed", extra={"fields": {"event": "job_failed", "job": job.__name__}})
+            log.exception(
+                "background job failed",
+                extra={"fields": {"event": "job_failed", "job": getattr(job, "__name__", type(job).__name__)}},
+            )
         finally:
             with self._changed:
                 self._in_flight -= 1

@@ -6,6 +6,7 @@ import re
 import sys
 import time
 from collections.abc import Iterable
+from typing import TextIO
 
 _TOKEN_SHAPES = re.compile(r"\b(xox[abpre]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|truedy_[A-Za-z0-9]{8,})")
 REDACTED = "[redacted]"
@@ -41,8 +42,8 @@ def redact_token_shapes(text: str) -> str:
     return _TOKEN_SHAPES.sub(REDACTED, text)
 
 
-def configure_logging(level: str, secrets: Iterable[str]) -> None:
-    handler = logging.StreamHandler(sys.stdout)
+def configure_logging(level: str, secrets: Iterable[str], stream: TextIO = sys.stdout) -> None:
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]

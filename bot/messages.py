@@ -6,7 +6,7 @@ from typing import Any
 
 from bot import truedy
 from bot.log import redact_token_shapes
-from bot.resume import ResumeOutcome, ResumeRequest
+from bot.resume import AlreadyResuming, ResumeOutcome, ResumeRequest
 
 COMMAND = "/resume-campaign"
 Message = dict[str, Any]
@@ -61,6 +61,27 @@ def shutting_down() -> Message:
     )
 
 
+def already_resuming(holder: AlreadyResuming, campaign_id: str) -> Message:
+    return _private(
+        f":hourglass_flowing_sand: <@{holder.user_id}> is already resuming `{campaign_id}` "
+        f"(since {slack_date(holder.since)}). Nothing was sent twice; their result will show up in a moment."
+    )
+
+
+def not_your_workspace() -> Message:
+    return _private(
+        ":no_entry: This button resumes campaigns with this workspace's Truedy account, and you are a guest "
+        "from another organisation, so I did not resume anything. Ask someone from this workspace to click it."
+    )
+
+
+def invalid_button(value: str) -> Message:
+    return _private(
+        f":warning: This button does not name a campaign (`{escape(value, 40).replace('`', chr(39))}`), so "
+        f"nothing was resumed. Use `{COMMAND} <campaign id>` instead, and tell whoever posted the alert."
+    )
+
+
 def resuming(request: ResumeRequest) -> Message:
     text = f":hourglass_flowing_sand: <@{request.user_id}> is resuming `{request.campaign_id}`…"
     return {"text": text, "blocks": [_section(text)]}
@@ -73,9 +94,9 @@ def resumed_summary(request: ResumeRequest, outcome: ResumeOutcome) -> Message:
         when = f" {slack_date(outcome.resumed_at)}" if outcome.resumed_at else ""
         text = f":arrow_forward: {who} resumed {campaign}{when}."
     elif isinstance(outcome, truedy.NotResumable):
-        text = f":information_source: {who} asked to resume {campaign}, but {_explain(outcome)[0]}."
+        text = f":information_source: {who} asked to resume {campaign}, but {explain(outcome)[0]}."
     else:
-        text = f":warning: {who} could not resume {campaign}: {_explain(outcome)[0]}."
+        text = f":warning: {who} could not resume {campaign}: {explain(outcome)[0]}."
     return {"text": text, "blocks": [_section(text)]}
 
 
@@ -84,7 +105,7 @@ def result_details(campaign_id: str, outcome: ResumeOutcome) -> Message:
     if isinstance(outcome, truedy.Resumed):
         text = f":white_check_mark: `{campaign_id}` is resumed. {_resumed_state(outcome)}"
     else:
-        headline, next_step = _explain(outcome)
+        headline, next_step = explain(outcome)
         icon = ":information_source:" if isinstance(outcome, truedy.NotResumable) else ":x:"
         text = f"{icon} `{campaign_id}` was not resumed: {headline}.\n{next_step}"
     blocks = [_section(text)]
@@ -122,7 +143,7 @@ def _resumed_state(outcome: truedy.Resumed) -> str:
     return f"{when}; Truedy reports its status as `{_safe_status(outcome.status)}`."
 
 
-def _explain(error: truedy.TruedyError) -> tuple[str, str]:
+def explain(error: truedy.TruedyError) -> tuple[str, str]:
     """(what happened, what to do), worded for the people in the channel."""
     said = f" Truedy said: “{escape(error.detail)}”" if error.detail else ""
     retry_later = (

@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     truedy_api_url: str = "https://api.truedy.ai/api/public/v1"
     truedy_api_key: SecretStr | None = None
     truedy_api_keys: Annotated[dict[str, SecretStr], NoDecode] = Field({}, validate_default=True)
+    truedy_dashboard_url: str | None = None
     truedy_connect_timeout: float = Field(5.0, gt=0, le=30)
     # Bounded so that an in-flight resume always finishes inside Heroku's 30 s shutdown window.
     truedy_read_timeout: float = Field(10.0, gt=0, le=20)
@@ -61,10 +62,17 @@ class Settings(BaseSettings):
     def _truedy_url_no_trailing_slash(cls, url: str) -> str:
         return url.rstrip("/")
 
-    @field_validator("truedy_api_key", mode="before")
+    @field_validator("truedy_dashboard_url")
     @classmethod
-    def _blank_key_is_unset(cls, key: object) -> object:
-        return None if isinstance(key, str) and not key.strip() else key
+    def _dashboard_template(cls, url: str | None) -> str | None:
+        if url is not None and (not re.match(r"^https?://\S+$", url) or "{id}" not in url):
+            raise ValueError("must be an http(s) URL containing {id}, e.g. https://app.truedy.ai/campaigns/{id}")
+        return url
+
+    @field_validator("truedy_api_key", "truedy_dashboard_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("truedy_api_key")
     @classmethod

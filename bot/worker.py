@@ -23,7 +23,7 @@ SHUTDOWN_GRACE_SECONDS = 25
 
 def run(settings: Settings) -> int:
     app = build_app(settings)
-    team_id = bot_team_id(app)
+    team_id = bot_team_id(app.client)
     keys = workspace_keys(settings, team_id)
     truedy = TruedyClient(
         settings.truedy_api_url,

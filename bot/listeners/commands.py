@@ -1,17 +1,14 @@
 """`/resume-campaign`: answered at once; the resume itself runs in the background."""
 
-import logging
-
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import messages
 from bot.campaign_id import InvalidCampaignId, parse_campaign_id
+from bot.replies import log_refusal, reply_in_thread, update_message
 from bot.resume import ResumeRequest, ResumeService
 from bot.services import Services
-
-log = logging.getLogger("bot.commands")
 
 
 def register(app: App) -> None:
@@ -32,10 +29,16 @@ def resume_campaign(ack: Ack, command: dict, respond: Respond, client: WebClient
         ack(**messages.workspace_not_configured(command["team_id"]))
         return
     request = ResumeRequest(command["team_id"], command["user_id"], campaign_id, via="command")
-    accepted = services.background.submit(
+    if holder := services.resumes.claim(request):
+        ack(**messages.already_resuming(holder, campaign_id))
+        return
+    if not services.background.submit(
         announce_and_resume, services.resumes, request, command["channel_id"], client, respond
-    )
-    ack(**({} if accepted else messages.shutting_down()))
+    ):
+        services.resumes.release(request)
+        ack(**messages.shutting_down())
+        return
+    ack()
 
 
 def announce_and_resume(
@@ -49,7 +52,7 @@ def announce_and_resume(
     try:
         announcement = client.chat_postMessage(channel=channel_id, **messages.resuming(request))
     except SlackApiError as error:
-        _log_slack_error("announce", error)
+        log_refusal("announce", error)
         respond(**messages.private_notice_cannot_post(request.campaign_id))
         announcement = None
     try:
@@ -58,27 +61,10 @@ def announce_and_resume(
         failure = messages.internal_failure(request.campaign_id)
         respond(**failure)
         if announcement is not None:
-            client.chat_update(channel=announcement["channel"], ts=announcement["ts"], text=failure["text"], blocks=[])
+            update_message(client, announcement["channel"], announcement["ts"], failure["text"], [])
         raise
     if announcement is None:
         respond(**messages.private_result(request.campaign_id, outcome))
         return
-    try:
-        client.chat_postMessage(
-            channel=announcement["channel"],
-            thread_ts=announcement["ts"],
-            **messages.result_details(request.campaign_id, outcome),
-        )
-        client.chat_update(
-            channel=announcement["channel"], ts=announcement["ts"], **messages.resumed_summary(request, outcome)
-        )
-    except SlackApiError as error:
-        _log_slack_error("report", error)
-        respond(**messages.private_result(request.campaign_id, outcome))
-
-
-def _log_slack_error(step: str, error: SlackApiError) -> None:
-    log.warning(
-        "slack refused a message",
-        extra={"fields": {"event": "slack_error", "step": step, "error": error.response.get("error")}},
-    )
+    reply_in_thread(client, respond, announcement["channel"], announcement["ts"], request.campaign_id, outcome)
+    update_message(client, announcement["channel"], announcement["ts"], **messages.resumed_summary(request, outcome))

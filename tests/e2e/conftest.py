@@ -1,11 +1,13 @@
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from tests.fakes.loop import wait_until
 from tests.fakes.slack import Ack, ApiCall, FakeSlack
 from tests.fakes.truedy import FakeTruedy
-from tests.fakes.worker import WorkerProcess, worker_env
+from tests.fakes.worker import WorkerProcess, run_bot, worker_env
 
 KEY_BOT_TEAM = "truedy_BotTeamKey0000000000000001"
 OTHER_TEAM = "T0OTHER01"
@@ -18,6 +20,16 @@ class Stack:
     slack: FakeSlack
     truedy: FakeTruedy
     worker: WorkerProcess
+    env: dict[str, str]
+    workdir: Path
+
+    def run_bot(self, *args: str) -> subprocess.CompletedProcess:
+        return run_bot(self.env, self.workdir, *args)
+
+    def post_alert(self, campaign_id: str, channel: str, *more: str) -> str:
+        done = self.run_bot("alert", campaign_id, "--channel", channel, *more)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
 
     def command(self, text: str, **payload_fields: str) -> tuple[dict, Ack]:
         payload = self.slack.slash_command(text, **payload_fields)
@@ -54,7 +66,7 @@ def start_stack(loop, workdir, **settings: str) -> Stack:
     )
     worker = WorkerProcess(env, workdir)
     worker.wait_started(slack)
-    return Stack(slack, truedy, worker)
+    return Stack(slack, truedy, worker, env, workdir)
 
 
 def stop_stack(stack: Stack) -> None:

@@ -59,6 +59,8 @@ class FakeSlack:
     responses: list[ApiCall] = field(default_factory=list)
     acks: dict[str, Ack] = field(default_factory=dict)
     connections_opened: int = 0
+    messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (channel, ts) -> message
+    _deleted: set[tuple[str, str]] = field(default_factory=set)
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
     _failures: dict[tuple[str, str | None], Failure] = field(default_factory=dict)
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -131,6 +133,70 @@ class FakeSlack:
             "response_url": f"http://127.0.0.1:{self.port}/response/{trigger}",
             "trigger_id": f"{trigger}.1.abc",
         }
+
+    def click(
+        self,
+        channel: str,
+        ts: str,
+        user_id: str = "U0BOB0001",
+        user_team: str | None = None,
+        team_id: str | None = None,
+        value: str | None = None,
+    ) -> dict[str, Any]:
+        """A block_actions payload for a click on the Resume button of the message at (channel, ts), as it
+        is now; `user_team` differs from the workspace for a guest from another organisation."""
+        message = self.messages[(channel, ts)]
+        button = next(
+            element
+            for block in message.get("blocks", [])
+            if block.get("type") == "actions"
+            for element in block["elements"]
+            if element.get("action_id") == "resume_campaign"
+        )
+        container = {"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": False}
+        if message.get("thread_ts"):
+            container["thread_ts"] = message["thread_ts"]
+        team = team_id or self.team_id
+        trigger = next(self._ts)
+        return {
+            "type": "block_actions",
+            "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": user_team or team},
+            "api_app_id": "A0APP0001",
+            "token": "deprecated-verification-token",
+            "container": container,
+            "trigger_id": f"{trigger}.1.def",
+            "team": {"id": team, "domain": "acme"},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "channel": {"id": channel, "name": "ops"},
+            "message": {"type": "message", "user": BOT_USER, "bot_id": "B0BOT0001", **message},
+            "state": {"values": {}},
+            "response_url": f"http://127.0.0.1:{self.port}/response/{trigger}",
+            "actions": [
+                {
+                    **button,
+                    "value": value if value is not None else button["value"],
+                    "block_id": "campaign_actions",
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+
+    def add_message(self, channel: str, blocks: list, text: str, thread_ts: str | None = None) -> str:
+        """A message some other tool posted with the bot's token."""
+        ts = f"1700000000.{next(self._ts):06d}"
+        with self._lock:
+            self.messages[(channel, ts)] = {
+                "ts": ts,
+                "text": text,
+                "blocks": blocks,
+                **({"thread_ts": thread_ts} if thread_ts else {}),
+            }
+        return ts
+
+    def delete(self, channel: str, ts: str) -> None:
+        with self._lock:
+            self._deleted.add((channel, ts))
 
     def disconnect_all(self, reason: str = "refresh_requested") -> None:
         async def send() -> None:
@@ -232,14 +298,19 @@ class FakeSlack:
             return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket?ticket={uuid.uuid4()}"}
         if method == "chat.postMessage":
             ts = f"1700000000.{next(self._ts):06d}"
-            return {
-                "ok": True,
-                "channel": params.get("channel"),
-                "ts": ts,
-                "message": {"text": params.get("text"), "ts": ts},
-            }
+            message = {"ts": ts, "text": params.get("text"), "blocks": params.get("blocks") or []}
+            if params.get("thread_ts"):
+                message["thread_ts"] = params["thread_ts"]
+            with self._lock:
+                self.messages[(params.get("channel"), ts)] = message
+            return {"ok": True, "channel": params.get("channel"), "ts": ts, "message": message}
         if method == "chat.update":
-            return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts"), "text": params.get("text")}
+            key = (params.get("channel"), params.get("ts"))
+            with self._lock:
+                if key in self._deleted or key not in self.messages:
+                    return {"ok": False, "error": "message_not_found"}
+                self.messages[key].update(text=params.get("text"), blocks=params.get("blocks") or [])
+            return {"ok": True, "channel": key[0], "ts": key[1], "text": params.get("text")}
         return {"ok": True}
 
     async def _response_url(self, request: web.Request) -> web.Response:

@@ -29,6 +29,13 @@ def worker_env(slack: FakeSlack, truedy: FakeTruedy, **settings: str) -> dict[st
     }
 
 
+def run_bot(env: dict[str, str], workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    """`python -m bot <args>` to completion, e.g. the alert command."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], env=env, cwd=workdir, capture_output=True, text=True, timeout=30
+    )
+
+
 class WorkerProcess:
     def __init__(self, env: dict[str, str], workdir: Path, *args: str):
         self.stdout_path = workdir / "worker.stdout"

@@ -1,5 +1,7 @@
 """The /resume-campaign listener and its background half, called as plain functions."""
 
+from datetime import UTC, datetime
+
 import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
@@ -7,9 +9,10 @@ from slack_sdk.web import SlackResponse
 from bot import truedy
 from bot.background import BackgroundWork
 from bot.listeners.commands import announce_and_resume, resume_campaign
-from bot.resume import ResumeRequest
+from bot.resume import AlreadyResuming, ResumeRequest
 from bot.services import Services
 
+REQUEST = ResumeRequest("T0BOT0001", "U0ALICE01", "batch_c3d4e5f6", via="command")
 COMMAND = {"team_id": "T0BOT0001", "user_id": "U0ALICE01", "channel_id": "C0OPS0001", "text": "batch_c3d4e5f6"}
 
 
@@ -22,11 +25,18 @@ class Recorder:
 
 
 class StubResumes:
-    def __init__(self, outcome=None, raises: Exception | None = None, teams=("T0BOT0001",)):
-        self.outcome, self.raises, self.teams, self.requests = outcome, raises, teams, []
+    def __init__(self, outcome=None, raises: Exception | None = None, teams=("T0BOT0001",), holder=None):
+        self.outcome, self.raises, self.teams, self.holder = outcome, raises, teams, holder
+        self.requests, self.released = [], []
 
     def serves(self, team_id):
         return team_id in self.teams
+
+    def claim(self, request):
+        return self.holder
+
+    def release(self, request):
+        self.released.append(request)
 
     def resume(self, request):
         self.requests.append(request)
@@ -89,6 +99,17 @@ def test_after_shutdown_began_a_command_is_refused_politely():
     assert ack["response_type"] == "ephemeral"
     assert "restarting" in ack["text"] and "Nothing was resumed" in ack["text"]
     assert resumes.requests == []
+    assert resumes.released == [REQUEST]
+
+
+def test_a_campaign_someone_is_resuming_is_not_resumed_twice():
+    background = BackgroundWork(1)
+    resumes = StubResumes(holder=AlreadyResuming("U0BOB0001", datetime(2026, 4, 5, 11, tzinfo=UTC)))
+    (ack,) = run_listener(Services(resumes, background))
+    assert background.drain(1) == 0
+    assert ack["response_type"] == "ephemeral"
+    assert ack["text"].startswith(":hourglass_flowing_sand: <@U0BOB0001> is already resuming `batch_c3d4e5f6`")
+    assert resumes.requests == []
 
 
 @pytest.mark.parametrize(
@@ -104,9 +125,6 @@ def test_problems_of_the_requester_are_private(text, team_id, expected):
     (ack,) = run_listener(Services(StubResumes(), background), text=text, team_id=team_id)
     assert ack["response_type"] == "ephemeral" and expected in ack["text"]
     assert background.drain(1) == 0
-
-
-REQUEST = ResumeRequest("T0BOT0001", "U0ALICE01", "batch_c3d4e5f6", via="command")
 
 
 def test_the_result_goes_into_the_announcements_thread():

@@ -14,9 +14,14 @@ class RecordingApp:
 
     def __init__(self) -> None:
         self.commands: list[str] = []
+        self.actions: list[str] = []
 
     def command(self, name: str):
         self.commands.append(name)
+        return lambda listener: listener
+
+    def action(self, action_id: str):
+        self.actions.append(action_id)
         return lambda listener: listener
 
 
@@ -25,6 +30,13 @@ def test_commands_in_code_and_manifest_are_the_same():
     listeners.register(app)  # type: ignore[arg-type]
     declared = [command["command"] for command in MANIFEST["features"]["slash_commands"]]
     assert sorted(app.commands) == sorted(declared)
+
+
+def test_the_alert_button_has_a_listener_and_interactivity_is_on():
+    app = RecordingApp()
+    listeners.register(app)  # type: ignore[arg-type]
+    assert app.actions == ["resume_campaign"]
+    assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
 
 
 def test_every_command_has_a_usage_hint():

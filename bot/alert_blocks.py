@@ -1,0 +1,131 @@
+"""The paused-campaign alert and its states, as pure functions over Block Kit.
+
+Button contract, for any tooling that posts alerts with the bot's token: a button with
+`action_id` `resume_campaign` and `value` the campaign id. The click resumes with the key of the
+workspace it came from; the block holding the button may be anything.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from bot import truedy
+from bot.messages import Message, escape, explain, slack_date
+from bot.resume import ResumeOutcome
+
+RESUME_ACTION_ID = "resume_campaign"
+STATE_BLOCK_ID = "campaign_state"
+ACTIONS_BLOCK_ID = "campaign_actions"
+
+Block = dict[str, Any]
+
+
+def alert(campaign: truedy.Campaign, dashboard_url: str | None) -> Message:
+    name = escape(campaign.name or "Unnamed campaign", 150)
+    pending = f"{campaign.pending} pending contacts" if campaign.pending is not None else "its pending contacts"
+    updated = slack_date(campaign.updated_at) if campaign.updated_at else "unknown"
+    summary = f"*{name}*  `{campaign.id}`\n*Progress:* {_progress(campaign)}\n*Last update:* {updated}"
+    state = f":double_vertical_bar: *Paused.* Resuming starts calling {pending} again."
+    buttons: list[Block] = [
+        {
+            "type": "button",
+            "action_id": RESUME_ACTION_ID,
+            "text": {"type": "plain_text", "text": "Resume"},
+            "style": "primary",
+            "value": campaign.id,
+            "confirm": {
+                "title": {"type": "plain_text", "text": "Resume this campaign?"},
+                "text": {"type": "mrkdwn", "text": f"Resuming *{escape(name, 80)}* starts calling {pending} again."},
+                "confirm": {"type": "plain_text", "text": "Resume calling"},
+                "deny": {"type": "plain_text", "text": "Cancel"},
+            },
+        }
+    ]
+    if dashboard_url:
+        buttons.append(
+            {
+                "type": "button",
+                "action_id": "open_in_truedy",
+                "text": {"type": "plain_text", "text": "Open in Truedy"},
+                "url": dashboard_url.replace("{id}", campaign.id),
+            }
+        )
+    text = (
+        f"Campaign paused: {name} ({campaign.id}), {_progress(campaign)}. "
+        "Resume it here with the Resume button or in the Truedy dashboard."
+    )
+    return {
+        "text": text,
+        "blocks": [
+            {"type": "section", "block_id": "campaign_summary", "text": {"type": "mrkdwn", "text": summary}},
+            _state_block(state),
+            {"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": buttons},
+        ],
+    }
+
+
+def resuming_state(user_id: str) -> str:
+    return f":hourglass_flowing_sand: *Resuming…* requested by <@{user_id}>"
+
+
+def final_state(user_id: str, outcome: ResumeOutcome, now: datetime) -> tuple[str, bool]:
+    """The alert's last word on a click, and whether it offers the Resume button again."""
+    if isinstance(outcome, truedy.Resumed):
+        when = slack_date(outcome.resumed_at or now)
+        scheduled = "; it calls again from its scheduled start" if outcome.status == "scheduled" else ""
+        return f":arrow_forward: *Resumed* by <@{user_id}> {when}{scheduled}.", False
+    headline = explain(outcome)[0]
+    if isinstance(outcome, truedy.NotResumable):
+        return f":information_source: *Not paused any more:* {headline}.", False
+    if isinstance(outcome, truedy.CampaignNotFound):
+        return f":x: *Not resumed:* {headline}.", False
+    if isinstance(outcome, truedy.UnreadableAnswer) and outcome.http_status < 300:
+        return f":grey_question: *Probably resumed:* {headline}; check the Truedy dashboard.", False
+    return f":warning: *Not resumed* (<@{user_id}> tried): {headline}. Details in the thread.", True
+
+
+def with_state(blocks: list[Block], state: str, offer_resume: bool) -> list[Block]:
+    """The alert's blocks with `state` as its status line, with or without the Resume button.
+
+    `blocks` are the alert as it was clicked, so the button (with its confirm dialog) comes back as it was.
+    """
+    updated: list[Block] = []
+    for block in blocks:
+        if block.get("block_id") == STATE_BLOCK_ID:
+            continue
+        if block.get("type") == "actions" and _resume_buttons(block):
+            updated.append(_state_block(state))
+            elements = block["elements"] if offer_resume else _without_resume_buttons(block)
+            if elements:
+                updated.append({**block, "elements": elements})
+            continue
+        updated.append(block)
+    if not any(block.get("block_id") == STATE_BLOCK_ID for block in updated):
+        updated.append(_state_block(state))
+    return updated
+
+
+def state_text(campaign_id: str, state: str) -> str:
+    return f"{campaign_id}: {state}"
+
+
+def _progress(campaign: truedy.Campaign) -> str:
+    if campaign.called is None or campaign.total_contacts is None:
+        return "progress unknown"
+    parts = [f"{campaign.called} of {campaign.total_contacts} called"]
+    if campaign.failed is not None:
+        parts.append(f"{campaign.failed} failed")
+    if campaign.pending is not None:
+        parts.append(f"{campaign.pending} pending")
+    return " · ".join(parts)
+
+
+def _state_block(text: str) -> Block:
+    return {"type": "section", "block_id": STATE_BLOCK_ID, "text": {"type": "mrkdwn", "text": text}}
+
+
+def _resume_buttons(block: Block) -> list[Block]:
+    return [element for element in block.get("elements", []) if element.get("action_id") == RESUME_ACTION_ID]
+
+
+def _without_resume_buttons(block: Block) -> list[Block]:
+    return [element for element in block.get("elements", []) if element.get("action_id") != RESUME_ACTION_ID]

@@ -1,0 +1,47 @@
+"""`python -m bot alert <campaign_id> --channel <channel_id> [--team <team_id>]`: post a Resume alert."""
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import alert_blocks, messages, truedy
+from bot.app import StartupError, bot_team_id, configure_slack_client, workspace_keys
+from bot.campaign_id import InvalidCampaignId, parse_campaign_id
+from bot.settings import Settings
+
+
+class AlertNotPosted(Exception):
+    """One line for the operator: why no alert was posted and what to do."""
+
+
+def post_alert(settings: Settings, campaign_text: str, channel: str, team: str | None) -> str:
+    """Fetch the campaign with the workspace's key and post its alert as the app; return the message ts."""
+    campaign_id = parse_campaign_id(campaign_text)
+    if isinstance(campaign_id, InvalidCampaignId):
+        raise AlertNotPosted(f"{campaign_text[:40]!r} is not a campaign id: {campaign_id.reason}")
+    client = configure_slack_client(WebClient(token=settings.slack_bot_token.get_secret_value()), settings)
+    try:
+        bot_team = bot_team_id(client)
+        keys = workspace_keys(settings, bot_team)
+    except StartupError as error:
+        raise AlertNotPosted(str(error)) from None
+    team = team or bot_team
+    if team not in keys:
+        raise AlertNotPosted(f"workspace {team} has no Truedy API key: add it to TRUEDY_API_KEYS")
+    api = truedy.TruedyClient(settings.truedy_api_url, settings.truedy_connect_timeout, settings.truedy_read_timeout)
+    try:
+        campaign = api.get_campaign(keys[team], campaign_id)
+    except truedy.TruedyError as error:
+        headline, _ = messages.explain(error)
+        request = f" (Truedy request id {error.request_id})" if error.request_id else ""
+        raise AlertNotPosted(f"could not read campaign {campaign_id} from Truedy: {headline}{request}") from None
+    finally:
+        api.close()
+    if campaign.status != "paused":
+        raise AlertNotPosted(f"campaign {campaign_id} is {campaign.status}, not paused: no alert posted")
+    try:
+        posted = client.chat_postMessage(channel=channel, **alert_blocks.alert(campaign, settings.truedy_dashboard_url))
+    except SlackApiError as error:
+        reason = error.response.get("error")
+        hint = " (invite the bot to that channel first)" if reason in ("not_in_channel", "channel_not_found") else ""
+        raise AlertNotPosted(f"Slack refused the alert in {channel[:30]}: {reason}{hint}") from None
+    return posted["ts"]

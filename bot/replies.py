@@ -1,0 +1,40 @@
+"""Posting results to Slack so that a refusal from Slack never swallows a result."""
+
+import logging
+
+from slack_bolt import Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import messages
+from bot.resume import ResumeOutcome
+
+log = logging.getLogger("bot.replies")
+
+
+def reply_in_thread(
+    client: WebClient, respond: Respond, channel: str, thread_ts: str, campaign_id: str, outcome: ResumeOutcome
+) -> None:
+    """The result under `thread_ts`; if Slack refuses, to the requester privately instead."""
+    try:
+        client.chat_postMessage(channel=channel, thread_ts=thread_ts, **messages.result_details(campaign_id, outcome))
+    except SlackApiError as error:
+        log_refusal("thread_reply", error)
+        respond(**messages.private_result(campaign_id, outcome))
+
+
+def update_message(client: WebClient, channel: str, ts: str, text: str, blocks: list) -> bool:
+    """Edit a message the bot posted; a deleted or uneditable message is logged, not fatal."""
+    try:
+        client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+        return True
+    except SlackApiError as error:
+        log_refusal("update", error)
+        return False
+
+
+def log_refusal(step: str, error: SlackApiError) -> None:
+    log.warning(
+        "slack refused a message",
+        extra={"fields": {"event": "slack_error", "step": step, "error": error.response.get("error")}},
+    )
