@@ -42,7 +42,7 @@ class Stack:
             announcements = [
                 c
                 for c in self.slack.posts_in(channel)
-                if "thread_ts" not in c.params and f"`{campaign_id}`" in c.params["text"]
+                if c.answer.get("ok") and "thread_ts" not in c.params and f"`{campaign_id}`" in c.params["text"]
             ]
             if not announcements:
                 return None

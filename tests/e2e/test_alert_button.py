@@ -273,3 +273,18 @@ def test_a_deleted_alert_does_not_stop_the_thread_reply_or_the_log_line(stack, p
     )
     errors = [c.answer.get("error") for c in stack.slack.calls_to("chat.update") if c.params["ts"] == ts]
     assert errors == ["message_not_found", "message_not_found"]
+
+
+def test_a_command_for_a_campaign_being_resumed_from_its_alert_is_not_sent_twice(stack, paused):
+    campaign_id, channel, ts = paused
+    stack.truedy.delay = 0.5
+    try:
+        click(stack, channel, ts, user_id="U0BOB0001")
+        wait_until(lambda: [r for r in stack.truedy.resumes() if campaign_id in r.path], 5, "the resume")
+        _, ack = stack.command(campaign_id, channel_id=channel, user_id="U0ALICE01")
+        wait_updates(stack, channel, ts, 2)
+    finally:
+        stack.truedy.delay = 0
+    assert ack.payload["response_type"] == "ephemeral"
+    assert ack.payload["text"].startswith(f":hourglass_flowing_sand: <@U0BOB0001> is already resuming `{campaign_id}`")
+    assert len([r for r in stack.truedy.resumes() if campaign_id in r.path]) == 1

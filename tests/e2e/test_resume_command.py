@@ -315,3 +315,15 @@ def test_one_log_line_per_attempt_without_secrets(stack):
     everything = stack.worker.stdout() + stack.worker.stderr()
     for secret in (KEY_BOT_TEAM, KEY_OTHER_TEAM, stack.slack.bot_token, stack.slack.app_token):
         assert secret not in everything
+
+
+def test_a_rate_limited_announcement_is_retried_after_retry_after(stack):
+    campaign_id, channel = new_campaign_id(), new_channel()
+    stack.truedy.add(KEY_BOT_TEAM, campaign(campaign_id))
+    stack.slack.fail("chat.postMessage", "ratelimited", channel=channel, retry_after=1)
+    stack.command(campaign_id, channel_id=channel)
+    _, reply, _ = stack.result_in_thread(channel, campaign_id)
+    assert "is resumed" in reply.params["text"]
+    first, second = stack.slack.posts_in(channel)[:2]
+    assert first.answer["error"] == "ratelimited" and second.answer["ok"]
+    assert second.at - first.at >= 0.9
