@@ -4,9 +4,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import alert_blocks, messages, truedy
-from bot.app import StartupError, bot_team_id, configure_slack_client, workspace_keys
+from bot.app import StartupError, bot_team_id, configure_slack_client, open_database
 from bot.campaign_id import InvalidCampaignId, parse_campaign_id
 from bot.settings import Settings
+from bot.workspaces import WorkspaceId
 
 
 class AlertNotPosted(Exception):
@@ -21,15 +22,21 @@ def post_alert(settings: Settings, campaign_text: str, channel: str, team: str |
     client = configure_slack_client(WebClient(token=settings.slack_bot_token.get_secret_value()), settings)
     try:
         bot_team = bot_team_id(client)
-        keys = workspace_keys(settings, bot_team)
+        engine, workspaces = open_database(settings, bot_team)
     except StartupError as error:
         raise AlertNotPosted(str(error)) from None
     team = team or bot_team
-    if team not in keys:
-        raise AlertNotPosted(f"workspace {team} has no Truedy API key: add it to TRUEDY_API_KEYS")
+    try:
+        settings_of_team = workspaces.get(WorkspaceId("", team))
+    finally:
+        engine.dispose()
+    if settings_of_team is None or settings_of_team.api_key is None:
+        raise AlertNotPosted(
+            f"workspace {team} has no Truedy API key: connect it with /resume-campaign setup or TRUEDY_API_KEYS"
+        )
     api = truedy.TruedyClient(settings.truedy_api_url, settings.truedy_connect_timeout, settings.truedy_read_timeout)
     try:
-        campaign = api.get_campaign(keys[team], campaign_id)
+        campaign = api.get_campaign(settings_of_team.api_key, campaign_id)
     except truedy.TruedyError as error:
         headline, _ = messages.explain(error)
         request = f" (Truedy request id {error.request_id})" if error.request_id else ""

@@ -4,10 +4,14 @@ from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
-from bot import listeners
+from bot import listeners, storage
+from bot.keybox import KeyBox
 from bot.services import Services
 from bot.settings import Settings
+from bot.workspaces import Workspaces
 
 
 class StartupError(Exception):
@@ -61,3 +65,21 @@ def workspace_keys(settings: Settings, bot_team: str) -> dict[str, str]:
                 "(the bot token's workspace); keep one"
             )
     return keys
+
+
+def open_database(settings: Settings, bot_team: str) -> tuple[Engine, Workspaces]:
+    """Connect, migrate, check the encryption key, and seed keys from the environment."""
+    engine = storage.connect(settings.database_url)
+    try:
+        storage.migrate(engine)
+        keybox = KeyBox(settings.bot_encryption_key.get_secret_value())
+        keybox.check_against(engine)
+        workspaces = Workspaces(engine, keybox)
+        workspaces.seed_keys(workspace_keys(settings, bot_team))
+    except storage.DatabaseError as error:
+        engine.dispose()
+        raise StartupError(str(error)) from None
+    except SQLAlchemyError as error:
+        engine.dispose()
+        raise StartupError(f"DATABASE_URL: cannot use the database ({type(error).__name__})") from None
+    return engine, workspaces

@@ -5,8 +5,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot import truedy
+from bot.audit import AuditEntry
+from bot.inflight import AlreadyResuming
 from bot.log import redact_token_shapes
-from bot.resume import AlreadyResuming, ResumeOutcome, ResumeRequest
+from bot.resume import ResumeOutcome, ResumeRequest
+from bot.workspaces import WorkspaceSettings
 
 COMMAND = "/resume-campaign"
 Message = dict[str, Any]
@@ -46,12 +49,86 @@ def invalid_campaign_id(typed: str, reason: str) -> Message:
 
 def workspace_not_configured(team_id: str) -> Message:
     return _private(
-        ":warning: This Slack workspace has no Truedy API key yet, so I can't resume anything here. "
+        ":warning: This Slack workspace is not connected to Truedy yet, so I can't resume anything here. "
         "Nothing was resumed.\n"
-        f"Whoever runs this bot should add this workspace's key to `TRUEDY_API_KEYS` "
-        f'(`{{"{team_id}": "truedy_..."}}`) and restart it. Keys are created in the Truedy dashboard '
-        "under Settings → API Keys."
+        f"A workspace admin can connect it with `{COMMAND} setup` (with a key from the Truedy dashboard, "
+        f"Settings → API Keys), or whoever runs the bot can add it to `TRUEDY_API_KEYS` as "
+        f'`{{"{team_id}": "truedy_..."}}`.'
     )
+
+
+def not_allowed(settings: WorkspaceSettings) -> Message:
+    return _private(
+        f":lock: Only {_who_may_resume(settings)} may resume campaigns in this workspace, so nothing was "
+        f"resumed. Ask one of them, or a workspace admin (`{COMMAND} setup` sets who may resume)."
+    )
+
+
+def database_unavailable() -> Message:
+    return _private(
+        ":warning: I can't reach my database right now, so I did nothing: nothing was resumed. "
+        "Please try again in a minute."
+    )
+
+
+def status(team_id: str, settings: WorkspaceSettings | None) -> Message:
+    if settings is None or settings.api_key is None:
+        key = f"none: this workspace is not connected (`{COMMAND} setup`)"
+    else:
+        source = "from the environment" if settings.key_source == "env" else "saved in Slack setup"
+        checked = (
+            f"checked with Truedy {slack_date(settings.key_checked_at)}" if settings.key_checked_at else "not checked"
+        )
+        key = f"saved, ending in `{settings.key_last4}` ({source}; {checked})"
+    channel = f"<#{settings.alert_channel}>" if settings and settings.alert_channel else "none"
+    who = _who_may_resume(settings) if settings and settings.restricted else "everyone in this workspace"
+    lines = [
+        f"*Truedy campaign bot in this workspace* (`{team_id}`)",
+        f"• Truedy API key: {key}",
+        f"• Alert channel: {channel}",
+        f"• Who may resume: {who}",
+    ]
+    if settings and settings.updated_at:
+        by = "the environment" if settings.updated_by == "environment" else f"<@{settings.updated_by}>"
+        lines.append(f"• Last changed by {by} {slack_date(settings.updated_at)}")
+    return _private("\n".join(lines))
+
+
+def history(entries: list[AuditEntry], campaign_id: str | None) -> Message:
+    scope = f" of `{campaign_id}`" if campaign_id else ""
+    if not entries:
+        return _private(f"No resume attempts{scope} recorded in this workspace yet.")
+    lines = [f"*Latest resume attempts{scope}* (newest first)"]
+    for entry in entries:
+        request = f" · `{entry.truedy_request_id}`" if entry.truedy_request_id else ""
+        lines.append(
+            f"• {slack_date(entry.at)} · <@{entry.user_id}> · `{entry.campaign_id}` · {entry.via} · "
+            f"{entry.outcome.replace('_', ' ')}{request}"
+        )
+    return _private("\n".join(lines))
+
+
+def setup_admins_only() -> Message:
+    return _private(
+        f":lock: Only workspace admins and owners can change how this workspace uses Truedy. "
+        f"`{COMMAND} status` shows the current settings."
+    )
+
+
+def setup_not_opened(error: str) -> Message:
+    hint = " Slack allows 3 seconds to open it; please run the command again." if error == "expired_trigger_id" else ""
+    return _private(f":warning: I could not open the setup form (Slack said `{escape(error, 60)}`).{hint}")
+
+
+def setup_saved(team_id: str, settings: WorkspaceSettings) -> Message:
+    saved = status(team_id, settings)
+    return _private(":white_check_mark: Saved.\n" + saved["text"])
+
+
+def _who_may_resume(settings: WorkspaceSettings) -> str:
+    names = [f"<@{user}>" for user in settings.allowed_users]
+    names += [f"members of <!subteam^{group}>" for group in settings.allowed_usergroups]
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
 
 
 def shutting_down() -> Message:

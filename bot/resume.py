@@ -1,15 +1,18 @@
 """The one resume use-case, shared by the slash command and the alert button."""
 
 import logging
-import threading
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.audit import AuditEntry, AuditLog
 from bot.campaign_id import CampaignId
+from bot.inflight import AlreadyResuming, InFlightResumes
 from bot.truedy import Resumed, TruedyClient, TruedyError
+from bot.workspaces import WorkspaceId, Workspaces
 
 log = logging.getLogger("bot.resume")
 
@@ -22,6 +25,11 @@ class ResumeRequest:
     user_id: str
     campaign_id: CampaignId
     via: Literal["command", "button"]
+    enterprise_id: str = ""
+
+    @property
+    def workspace(self) -> WorkspaceId:
+        return WorkspaceId(self.enterprise_id, self.team_id)
 
 
 class WorkspaceNotConfigured(Exception):
@@ -30,42 +38,28 @@ class WorkspaceNotConfigured(Exception):
         self.team_id = team_id
 
 
-@dataclass(frozen=True)
-class AlreadyResuming:
-    """Someone's resume of the same campaign in the same workspace is still in flight."""
-
-    user_id: str
-    since: datetime
-
-
 class ResumeService:
-    """Resumes with the requesting workspace's own key, one resume per campaign and workspace at a time.
+    """Resumes with the requesting workspace's own key, one resume per campaign and workspace at a time,
+    each attempt logged and audited.
 
     `claim()` is called while the request is being acknowledged, `resume()` later in the background; it
     ends the claim whatever happens, and `release()` ends one whose resume will not run.
     """
 
-    def __init__(self, truedy: TruedyClient, keys_by_team: Mapping[str, str]):
+    def __init__(self, truedy: TruedyClient, workspaces: Workspaces, in_flight: InFlightResumes, audit: AuditLog):
         self._truedy = truedy
-        self._keys_by_team = dict(keys_by_team)
-        self._in_flight: dict[tuple[str, str], AlreadyResuming] = {}
-        self._in_flight_lock = threading.Lock()
-
-    def serves(self, team_id: str) -> bool:
-        return team_id in self._keys_by_team
+        self._workspaces = workspaces
+        self._in_flight = in_flight
+        self._audit = audit
 
     def claim(self, request: ResumeRequest) -> AlreadyResuming | None:
-        """None when the request now holds the campaign, else who already does."""
-        key = (request.team_id, request.campaign_id)
-        with self._in_flight_lock:
-            holder = self._in_flight.get(key)
-            if holder is None:
-                self._in_flight[key] = AlreadyResuming(request.user_id, datetime.now(UTC))
-            return holder
+        holder = self._in_flight.claim(request.enterprise_id, request.team_id, request.campaign_id, request.user_id)
+        if holder is not None:
+            self.record_refusal(request, "already_in_flight")
+        return holder
 
     def release(self, request: ResumeRequest) -> None:
-        with self._in_flight_lock:
-            self._in_flight.pop((request.team_id, request.campaign_id), None)
+        self._in_flight.release(request.enterprise_id, request.team_id, request.campaign_id)
 
     def resume(self, request: ResumeRequest) -> ResumeOutcome:
         try:
@@ -73,17 +67,26 @@ class ResumeService:
         finally:
             self.release(request)
 
+    def record_refusal(self, request: ResumeRequest, reason: str) -> None:
+        """An attempt stopped before Truedy (not allowed, already in flight): audited like the others."""
+        self._record(request, reason, request_id=None, latency_ms=None)
+
     def _resume(self, request: ResumeRequest) -> ResumeOutcome:
+        # Read now, not when the request arrived: a key saved in between by any worker is used.
+        settings = self._workspaces.get(request.workspace)
         # Only the requesting workspace's own key, never a fallback to another workspace's.
-        api_key = self._keys_by_team.get(request.team_id)
-        if api_key is None:
+        if settings is None or settings.api_key is None:
             raise WorkspaceNotConfigured(request.team_id)
         started = time.monotonic()
         outcome: ResumeOutcome
         try:
-            outcome = self._truedy.resume(api_key, request.campaign_id)
+            outcome = self._truedy.resume(settings.api_key, request.campaign_id)
         except TruedyError as error:
             outcome = error
+        self._record(request, outcome_name(outcome), outcome.request_id, round((time.monotonic() - started) * 1000))
+        return outcome
+
+    def _record(self, request: ResumeRequest, outcome: str, request_id: str | None, latency_ms: int | None) -> None:
         log.info(
             "resume attempt",
             extra={
@@ -93,13 +96,20 @@ class ResumeService:
                     "user": request.user_id,
                     "campaign": request.campaign_id,
                     "via": request.via,
-                    "outcome": outcome_name(outcome),
-                    "truedy_request_id": outcome.request_id,
-                    "latency_ms": round((time.monotonic() - started) * 1000),
+                    "outcome": outcome,
+                    "truedy_request_id": request_id,
+                    "latency_ms": latency_ms,
                 }
             },
         )
-        return outcome
+        entry = AuditEntry(
+            datetime.now(UTC), request.user_id, request.campaign_id, request.via, outcome, request_id, latency_ms
+        )
+        try:
+            self._audit.record(request.enterprise_id, request.team_id, entry)
+        except SQLAlchemyError:
+            # What happened on Truedy matters more than its record: report it anyway, say the record is missing.
+            log.exception("audit entry not saved", extra={"fields": {"event": "audit_failed", "outcome": outcome}})
 
 
 def outcome_name(outcome: ResumeOutcome) -> str:

@@ -4,8 +4,12 @@ import json
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy import make_url
+
+from bot.keybox import is_fernet_key
+from bot.storage import sqlalchemy_url
 
 TEAM_ID = re.compile(r"^T[A-Z0-9]{2,20}$")
 
@@ -19,11 +23,14 @@ class Settings(BaseSettings):
 
     truedy_api_url: str = "https://api.truedy.ai/api/public/v1"
     truedy_api_key: SecretStr | None = None
-    truedy_api_keys: Annotated[dict[str, SecretStr], NoDecode] = Field({}, validate_default=True)
+    truedy_api_keys: Annotated[dict[str, SecretStr], NoDecode] = {}
     truedy_dashboard_url: str | None = None
     truedy_connect_timeout: float = Field(5.0, gt=0, le=30)
     # Bounded so that an in-flight resume always finishes inside Heroku's 30 s shutdown window.
     truedy_read_timeout: float = Field(10.0, gt=0, le=20)
+
+    database_url: str = "sqlite:///truedy-bot.sqlite3"
+    bot_encryption_key: SecretStr
 
     resume_concurrency: int = Field(64, ge=1, le=512)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -61,6 +68,23 @@ class Settings(BaseSettings):
     @classmethod
     def _truedy_url_no_trailing_slash(cls, url: str) -> str:
         return url.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, url: str) -> str:
+        if not re.match(r"^(sqlite|postgres|postgresql)(\+\w+)?://", url):
+            raise ValueError("must be sqlite:///<file> or postgres://user@host/database")
+        return url
+
+    @field_validator("bot_encryption_key")
+    @classmethod
+    def _fernet_key(cls, key: SecretStr) -> SecretStr:
+        if not is_fernet_key(key.get_secret_value()):
+            raise ValueError(
+                "must be a Fernet key (32 url-safe base64-encoded bytes); generate one with "
+                "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+            )
+        return key
 
     @field_validator("truedy_dashboard_url")
     @classmethod
@@ -101,19 +125,15 @@ class Settings(BaseSettings):
                 raise ValueError(f"the key for {team_id} must be a non-empty string without spaces")
         return keys
 
-    @field_validator("truedy_api_keys")
-    @classmethod
-    def _some_truedy_key(cls, keys: dict[str, SecretStr], info: ValidationInfo) -> dict[str, SecretStr]:
-        if not keys and info.data.get("truedy_api_key") is None and "truedy_api_key" in info.data:
-            raise ValueError("set at least one Truedy API key, here or in TRUEDY_API_KEY")
-        return keys
-
     def secrets(self) -> list[str]:
         """Every secret value, so logging can make sure none is ever written out."""
-        values = [self.slack_bot_token, self.slack_app_token, *self.truedy_api_keys.values()]
+        values = [self.slack_bot_token, self.slack_app_token, self.bot_encryption_key, *self.truedy_api_keys.values()]
         if self.truedy_api_key is not None:
             values.append(self.truedy_api_key)
-        return [secret.get_secret_value() for secret in values]
+        secrets = [secret.get_secret_value() for secret in values]
+        if password := make_url(sqlalchemy_url(self.database_url)).password:
+            secrets.append(str(password))
+        return secrets
 
 
 def _plausible_key(key: str) -> bool:

@@ -42,6 +42,14 @@ class Campaign:
     request_id: str | None
 
 
+@dataclass(frozen=True)
+class CampaignPage:
+    campaigns: list[Campaign]
+    has_more: bool
+    total: int | None
+    request_id: str | None
+
+
 class TruedyError(Exception):
     """A failure the person who asked must hear about. `request_id` is Truedy's `meta.request_id`."""
 
@@ -152,25 +160,51 @@ class TruedyClient:
     def get_campaign(self, api_key: str, campaign_id: str) -> Campaign:
         response = self._send("GET", f"/batch-calls/{_path_segment(campaign_id)}", api_key)
         data, request_id = _success_data(response)
-        status = _optional_status(data)
-        if data.get("id") != campaign_id or status is None:
+        campaign = _campaign(data, request_id)
+        if campaign is None or campaign.id != campaign_id:
             raise UnreadableAnswer("the campaign in the answer has no matching id or status", request_id, 200)
-        return Campaign(
-            id=campaign_id,
-            name=_optional_str(data, "name"),
-            status=status,
-            total_contacts=_optional_int(data, "total_contacts"),
-            called=_optional_int(data, "called"),
-            completed=_optional_int(data, "completed"),
-            failed=_optional_int(data, "failed"),
-            pending=_optional_int(data, "pending"),
-            updated_at=_optional_datetime(data.get("updated_at")),
-            request_id=request_id,
+        return campaign
+
+    def list_campaigns(
+        self,
+        api_key: str,
+        status: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        timeout: httpx.Timeout | None = None,
+    ) -> CampaignPage:
+        """One page of `GET /batch-calls`; items without a usable id or status are left out."""
+        params: dict[str, str | int] = {"limit": limit, "offset": offset}
+        if status is not None:
+            params["status"] = status
+        response = self._send("GET", "/batch-calls", api_key, params=params, timeout=timeout)
+        body = _json_or_none(response)
+        request_id = _request_id(body)
+        items = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise UnreadableAnswer(f"HTTP {response.status_code} without a list of campaigns", request_id, 200)
+        campaigns = [c for item in items if isinstance(item, dict) and (c := _campaign(item, request_id))]
+        pagination = body.get("pagination") if isinstance(body.get("pagination"), dict) else {}
+        return CampaignPage(
+            campaigns, pagination.get("has_more") is True, _optional_int(pagination, "total"), request_id
         )
 
-    def _send(self, method: str, path: str, api_key: str) -> httpx.Response:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        api_key: str,
+        params: dict[str, str | int] | None = None,
+        timeout: httpx.Timeout | None = None,
+    ) -> httpx.Response:
         try:
-            response = self._http.request(method, path, headers={"Authorization": f"Bearer {api_key}"})
+            response = self._http.request(
+                method,
+                path,
+                params=params,
+                headers={"Authorization": f"Bearer {api_key}"},
+                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
             raise TruedyUnreachable(f"could not connect to Truedy ({type(error).__name__})") from None
         except httpx.TimeoutException:
@@ -277,6 +311,24 @@ def _retry_at(response: httpx.Response, error: dict[str, Any]) -> datetime | Non
 def _optional_str(data: dict[str, Any], key: str) -> str | None:
     value = data.get(key)
     return value if isinstance(value, str) and value.strip() else None
+
+
+def _campaign(data: dict[str, Any], request_id: str | None) -> Campaign | None:
+    campaign_id, status = data.get("id"), _optional_status(data)
+    if not isinstance(campaign_id, str) or not is_campaign_id(campaign_id) or status is None:
+        return None
+    return Campaign(
+        id=campaign_id,
+        name=_optional_str(data, "name"),
+        status=status,
+        total_contacts=_optional_int(data, "total_contacts"),
+        called=_optional_int(data, "called"),
+        completed=_optional_int(data, "completed"),
+        failed=_optional_int(data, "failed"),
+        pending=_optional_int(data, "pending"),
+        updated_at=_optional_datetime(data.get("updated_at")),
+        request_id=request_id,
+    )
 
 
 def _optional_status(data: dict[str, Any]) -> str | None:

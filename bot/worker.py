@@ -8,8 +8,11 @@ import threading
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk.errors import SlackApiError
 
-from bot.app import StartupError, bot_team_id, build_app, provide_services, workspace_keys
+from bot.app import StartupError, bot_team_id, build_app, open_database, provide_services
+from bot.audit import AuditLog
+from bot.authorization import Authorizer
 from bot.background import BackgroundWork
+from bot.inflight import InFlightResumes
 from bot.resume import ResumeService
 from bot.services import Services
 from bot.settings import Settings
@@ -24,14 +27,22 @@ SHUTDOWN_GRACE_SECONDS = 25
 def run(settings: Settings) -> int:
     app = build_app(settings)
     team_id = bot_team_id(app.client)
-    keys = workspace_keys(settings, team_id)
+    engine, workspaces = open_database(settings, team_id)
     truedy = TruedyClient(
         settings.truedy_api_url,
         connect_timeout=settings.truedy_connect_timeout,
         read_timeout=settings.truedy_read_timeout,
         max_connections=settings.resume_concurrency,
     )
-    services = Services(ResumeService(truedy, keys), BackgroundWork(settings.resume_concurrency))
+    audit = AuditLog(engine)
+    services = Services(
+        resumes=ResumeService(truedy, workspaces, InFlightResumes(engine), audit),
+        workspaces=workspaces,
+        audit=audit,
+        authorizer=Authorizer(),
+        background=BackgroundWork(settings.resume_concurrency),
+        truedy=truedy,
+    )
     provide_services(app, services)
     handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
 
@@ -45,13 +56,15 @@ def run(settings: Settings) -> int:
             raise StartupError(
                 f"SLACK_APP_TOKEN: Slack refused to open a Socket Mode connection ({error.response.get('error')})"
             ) from None
-        log.info("worker started", extra={"fields": {"event": "started", "team": team_id, "workspaces": sorted(keys)}})
+        connected = sorted(w.workspace.team_id for w in workspaces.all() if w.api_key)
+        log.info("worker started", extra={"fields": {"event": "started", "team": team_id, "workspaces": connected}})
         stop.wait()
         log.info("stopping: no new requests, finishing accepted ones", extra={"fields": {"event": "stopping"}})
     finally:
         handler.close()
     unfinished = services.background.drain(SHUTDOWN_GRACE_SECONDS)
     truedy.close()
+    engine.dispose()
     log.info("worker stopped", extra={"fields": {"event": "stopped", "unfinished": unfinished}})
     if unfinished:
         # Stuck threads would keep the interpreter alive until Heroku's SIGKILL; leave now, logs flushed.

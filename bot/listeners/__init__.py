@@ -1,8 +1,9 @@
 from slack_bolt import App
 
-from bot.listeners import actions, commands
+from bot.listeners import actions, commands, views
 
 
 def register(app: App) -> None:
     commands.register(app)
     actions.register(app)
+    views.register(app)

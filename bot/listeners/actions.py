@@ -6,12 +6,14 @@ from functools import partial
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import alert_blocks, messages
 from bot.campaign_id import InvalidCampaignId, parse_campaign_id
 from bot.replies import reply_in_thread, update_message
 from bot.resume import ResumeRequest, ResumeService
 from bot.services import Services
+from bot.workspaces import WorkspaceId
 
 
 def register(app: App) -> None:
@@ -29,28 +31,35 @@ class ClickedAlert:
 def resume_from_alert(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
     ack()
     services: Services = context["services"]
+    try:
+        refusal = _start_resume(services, body, client, respond)
+    except SQLAlchemyError:
+        refusal = messages.database_unavailable()
+    # Block actions take no message in their ack: refusals go to the clicker through response_url.
+    if refusal and not services.background.submit(partial(respond, **refusal)):
+        respond(**refusal)
+
+
+def _start_resume(services: Services, body: dict, client: WebClient, respond: Respond) -> messages.Message | None:
+    """None when the resume was accepted, else what to tell the clicker."""
     team_id, user = body["team"]["id"], body["user"]
+    enterprise_id = (body.get("enterprise") or {}).get("id") or ""
     value = body["actions"][0].get("value") or ""
-
-    def tell(message: messages.Message) -> None:
-        if not services.background.submit(partial(respond, **message)):
-            respond(**message)
-
     campaign_id = parse_campaign_id(value)
     if isinstance(campaign_id, InvalidCampaignId):
-        tell(messages.invalid_button(value))
-        return
+        return messages.invalid_button(value)
     # A guest from another organisation in a shared channel must not spend this workspace's account.
     if user.get("team_id") != team_id:
-        tell(messages.not_your_workspace())
-        return
-    if not services.resumes.serves(team_id):
-        tell(messages.workspace_not_configured(team_id))
-        return
-    request = ResumeRequest(team_id, user["id"], campaign_id, via="button")
+        return messages.not_your_workspace()
+    settings = services.workspaces.get(WorkspaceId(enterprise_id, team_id))
+    if settings is None or settings.api_key is None:
+        return messages.workspace_not_configured(team_id)
+    request = ResumeRequest(team_id, user["id"], campaign_id, "button", enterprise_id)
+    if not services.authorizer.may_resume(settings, request.user_id, client):
+        services.resumes.record_refusal(request, "not_allowed")
+        return messages.not_allowed(settings)
     if holder := services.resumes.claim(request):
-        tell(messages.already_resuming(holder, campaign_id))
-        return
+        return messages.already_resuming(holder, campaign_id)
     container, message = body["container"], body.get("message") or {}
     alert = ClickedAlert(
         channel=container["channel_id"],
@@ -60,7 +69,8 @@ def resume_from_alert(ack: Ack, body: dict, respond: Respond, client: WebClient,
     )
     if not services.background.submit(resume_alert, services.resumes, request, alert, client, respond):
         services.resumes.release(request)
-        respond(**messages.shutting_down())
+        return messages.shutting_down()
+    return None
 
 
 def resume_alert(

@@ -1,14 +1,17 @@
-"""`/resume-campaign`: answered at once; the resume itself runs in the background."""
+"""`/resume-campaign`: answered at once; resumes and the setup modal run in the background."""
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import messages
 from bot.campaign_id import InvalidCampaignId, parse_campaign_id
+from bot.listeners.views import open_setup
 from bot.replies import log_refusal, reply_in_thread, update_message
 from bot.resume import ResumeRequest, ResumeService
 from bot.services import Services
+from bot.workspaces import WorkspaceId
 
 
 def register(app: App) -> None:
@@ -18,27 +21,60 @@ def register(app: App) -> None:
 def resume_campaign(ack: Ack, command: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
     services: Services = context["services"]
     text = command.get("text") or ""
-    if text.strip().lower() in ("", "help"):
-        ack(**messages.usage())
-        return
+    word, _, rest = text.strip().partition(" ")
+    try:
+        match word.lower():
+            case "" | "help":
+                ack(**messages.usage())
+            case "setup":
+                submitted = services.background.submit(
+                    open_setup, services.workspaces, command, command["trigger_id"], client, respond
+                )
+                ack(**({} if submitted else messages.shutting_down()))
+            case "status":
+                settings = services.workspaces.get(_workspace(command))
+                ack(**messages.status(command["team_id"], settings))
+            case "history":
+                ack(**_history(services, command, rest))
+            case _:
+                ack(**_resume(services, command, text, client, respond))
+    except SQLAlchemyError:
+        ack(**messages.database_unavailable())
+
+
+def _history(services: Services, command: dict, text: str) -> messages.Message:
+    campaign_id = parse_campaign_id(text) if text.strip() else None
+    if isinstance(campaign_id, InvalidCampaignId):
+        return messages.invalid_campaign_id(text, campaign_id.reason)
+    return messages.history(services.audit.latest(command["team_id"], campaign_id), campaign_id)
+
+
+def _resume(services: Services, command: dict, text: str, client: WebClient, respond: Respond) -> messages.Message:
+    """The ack for a resume request: empty when it was accepted (the channel hears), else why not."""
     campaign_id = parse_campaign_id(text)
     if isinstance(campaign_id, InvalidCampaignId):
-        ack(**messages.invalid_campaign_id(text, campaign_id.reason))
-        return
-    if not services.resumes.serves(command["team_id"]):
-        ack(**messages.workspace_not_configured(command["team_id"]))
-        return
-    request = ResumeRequest(command["team_id"], command["user_id"], campaign_id, via="command")
+        return messages.invalid_campaign_id(text, campaign_id.reason)
+    settings = services.workspaces.get(_workspace(command))
+    if settings is None or settings.api_key is None:
+        return messages.workspace_not_configured(command["team_id"])
+    request = ResumeRequest(
+        command["team_id"], command["user_id"], campaign_id, "command", command.get("enterprise_id") or ""
+    )
+    if not services.authorizer.may_resume(settings, request.user_id, client):
+        services.resumes.record_refusal(request, "not_allowed")
+        return messages.not_allowed(settings)
     if holder := services.resumes.claim(request):
-        ack(**messages.already_resuming(holder, campaign_id))
-        return
+        return messages.already_resuming(holder, campaign_id)
     if not services.background.submit(
         announce_and_resume, services.resumes, request, command["channel_id"], client, respond
     ):
         services.resumes.release(request)
-        ack(**messages.shutting_down())
-        return
-    ack()
+        return messages.shutting_down()
+    return {}
+
+
+def _workspace(command: dict) -> WorkspaceId:
+    return WorkspaceId(command.get("enterprise_id") or "", command["team_id"])
 
 
 def announce_and_resume(

@@ -201,7 +201,7 @@ def test_a_workspace_without_a_key_is_told_privately(stack, paused):
     campaign_id, channel, ts = paused
     payload, _ = click(stack, channel, ts, team_id=UNCONFIGURED_TEAM)
     (told,) = private_responses(stack, payload)
-    assert "no Truedy API key" in told.params["text"]
+    assert "not connected to Truedy yet" in told.params["text"]
     assert [r for r in stack.truedy.received if campaign_id in r.path and r.method == "POST"] == []
 
 

@@ -13,6 +13,7 @@ from tests.fakes.slack import FakeSlack
 from tests.fakes.truedy import FakeTruedy
 
 REPO = Path(__file__).resolve().parents[2]
+ENCRYPTION_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # a fixed Fernet key for tests
 
 
 def worker_env(slack: FakeSlack, truedy: FakeTruedy, **settings: str) -> dict[str, str]:
@@ -25,14 +26,26 @@ def worker_env(slack: FakeSlack, truedy: FakeTruedy, **settings: str) -> dict[st
         "SLACK_APP_TOKEN": slack.app_token,
         "SLACK_API_URL": slack.api_url,
         "TRUEDY_API_URL": truedy.api_url,
+        "BOT_ENCRYPTION_KEY": ENCRYPTION_KEY,
         **settings,
     }
+
+
+def with_database(env: dict[str, str], workdir: Path) -> dict[str, str]:
+    """Without a DATABASE_URL of its own, a process uses a SQLite file in `workdir`, shared by every
+    process run in that folder."""
+    return {"DATABASE_URL": f"sqlite:///{workdir}/bot.sqlite3", **env}
 
 
 def run_bot(env: dict[str, str], workdir: Path, *args: str) -> subprocess.CompletedProcess:
     """`python -m bot <args>` to completion, e.g. the alert command."""
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args], env=env, cwd=workdir, capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "bot", *args],
+        env=with_database(env, workdir),
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
 
 
@@ -43,7 +56,7 @@ class WorkerProcess:
         # cwd is a scratch folder so that a developer's .env is never read.
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bot", *args],
-            env=env,
+            env=with_database(env, workdir),
             cwd=workdir,
             stdout=self.stdout_path.open("wb"),
             stderr=self.stderr_path.open("wb"),

@@ -1,19 +1,29 @@
 """The /resume-campaign listener and its background half, called as plain functions."""
 
-from datetime import UTC, datetime
-
 import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
 from bot import truedy
+from bot.audit import AuditLog
+from bot.authorization import Authorizer
 from bot.background import BackgroundWork
+from bot.campaign_id import CampaignId
+from bot.inflight import InFlightResumes
 from bot.listeners.commands import announce_and_resume, resume_campaign
-from bot.resume import AlreadyResuming, ResumeRequest
+from bot.resume import ResumeRequest, ResumeService
 from bot.services import Services
+from bot.workspaces import SetupChoices, WorkspaceId
 
-REQUEST = ResumeRequest("T0BOT0001", "U0ALICE01", "batch_c3d4e5f6", via="command")
-COMMAND = {"team_id": "T0BOT0001", "user_id": "U0ALICE01", "channel_id": "C0OPS0001", "text": "batch_c3d4e5f6"}
+REQUEST = ResumeRequest("T0BOT0001", "U0ALICE01", CampaignId("batch_c3d4e5f6"), via="command")
+COMMAND = {
+    "team_id": "T0BOT0001",
+    "user_id": "U0ALICE01",
+    "channel_id": "C0OPS0001",
+    "text": "batch_c3d4e5f6",
+    "trigger_id": "1.2.3",
+    "response_url": "http://127.0.0.1:9/response",
+}
 
 
 class Recorder:
@@ -24,25 +34,15 @@ class Recorder:
         self.calls.append(kwargs)
 
 
-class StubResumes:
-    def __init__(self, outcome=None, raises: Exception | None = None, teams=("T0BOT0001",), holder=None):
-        self.outcome, self.raises, self.teams, self.holder = outcome, raises, teams, holder
-        self.requests, self.released = [], []
+class StubTruedy:
+    def __init__(self, answer):
+        self.answer, self.calls = answer, []
 
-    def serves(self, team_id):
-        return team_id in self.teams
-
-    def claim(self, request):
-        return self.holder
-
-    def release(self, request):
-        self.released.append(request)
-
-    def resume(self, request):
-        self.requests.append(request)
-        if self.raises:
-            raise self.raises
-        return self.outcome
+    def resume(self, api_key, campaign_id):
+        self.calls.append((api_key, campaign_id))
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
 
 
 class StubClient:
@@ -52,18 +52,16 @@ class StubClient:
 
     def chat_postMessage(self, **kwargs):
         if self.fail_post_with:
-            raise SlackApiError(
-                "refused",
-                SlackResponse(
-                    client=None,
-                    http_verb="POST",
-                    api_url="",
-                    req_args={},
-                    data={"ok": False, "error": self.fail_post_with},
-                    headers={},
-                    status_code=200,
-                ),
+            response = SlackResponse(
+                client=None,
+                http_verb="POST",
+                api_url="",
+                req_args={},
+                data={"ok": False, "error": self.fail_post_with},
+                headers={},
+                status_code=200,
             )
+            raise SlackApiError("refused", response)
         self.posts.append(kwargs)
         return {"channel": kwargs["channel"], "ts": f"1.{len(self.posts)}"}
 
@@ -71,45 +69,57 @@ class StubClient:
         self.updates.append(kwargs)
 
 
-def run_listener(services, text="batch_c3d4e5f6", team_id="T0BOT0001"):
+@pytest.fixture
+def stack(engine, workspaces):
+    """Services on a real database, Truedy stubbed; `stack.truedy.answer` decides the outcome."""
+    workspaces.seed_keys({"T0BOT0001": "truedy_key_bot"})
+    client = StubTruedy(truedy.Resumed("batch_c3d4e5f6", "active", None, None))
+    audit = AuditLog(engine)
+    resumes = ResumeService(client, workspaces, InFlightResumes(engine), audit)
+    services = Services(resumes, workspaces, audit, Authorizer(), BackgroundWork(2), client)
+    return services
+
+
+def run_listener(services, text="batch_c3d4e5f6", team_id="T0BOT0001", user_id="U0ALICE01"):
     ack, respond = Recorder(), Recorder()
-    resume_campaign(
-        ack=ack,
-        command={**COMMAND, "text": text, "team_id": team_id},
-        respond=respond,
-        client=StubClient(),
-        context={"services": services},
-    )
+    command = {**COMMAND, "text": text, "team_id": team_id, "user_id": user_id}
+    resume_campaign(ack=ack, command=command, respond=respond, client=StubClient(), context={"services": services})
     return ack.calls
 
 
-def test_a_valid_command_is_queued_then_acked_silently():
-    background = BackgroundWork(2)
-    resumes = StubResumes(truedy.Resumed("batch_c3d4e5f6", "active", None, None))
-    assert run_listener(Services(resumes, background)) == [{}]
-    assert background.drain(5) == 0
-    assert resumes.requests == [ResumeRequest("T0BOT0001", "U0ALICE01", "batch_c3d4e5f6", via="command")]
+def test_a_valid_command_is_queued_then_acked_silently(stack):
+    assert run_listener(stack) == [{}]
+    assert stack.background.drain(5) == 0
+    assert stack.truedy.calls == [("truedy_key_bot", "batch_c3d4e5f6")]
 
 
-def test_after_shutdown_began_a_command_is_refused_politely():
-    background = BackgroundWork(2)
-    background.drain(0)
-    resumes = StubResumes()
-    (ack,) = run_listener(Services(resumes, background))
+def test_after_shutdown_began_a_command_is_refused_politely_and_frees_the_campaign(stack):
+    stack.background.drain(0)
+    (ack,) = run_listener(stack)
     assert ack["response_type"] == "ephemeral"
     assert "restarting" in ack["text"] and "Nothing was resumed" in ack["text"]
-    assert resumes.requests == []
-    assert resumes.released == [REQUEST]
+    assert stack.truedy.calls == []
+    assert stack.resumes.claim(REQUEST) is None
 
 
-def test_a_campaign_someone_is_resuming_is_not_resumed_twice():
-    background = BackgroundWork(1)
-    resumes = StubResumes(holder=AlreadyResuming("U0BOB0001", datetime(2026, 4, 5, 11, tzinfo=UTC)))
-    (ack,) = run_listener(Services(resumes, background))
-    assert background.drain(1) == 0
+def test_a_campaign_someone_is_resuming_is_not_resumed_twice(stack):
+    assert stack.resumes.claim(ResumeRequest("T0BOT0001", "U0BOB0001", CampaignId("batch_c3d4e5f6"), "button")) is None
+    (ack,) = run_listener(stack)
     assert ack["response_type"] == "ephemeral"
     assert ack["text"].startswith(":hourglass_flowing_sand: <@U0BOB0001> is already resuming `batch_c3d4e5f6`")
-    assert resumes.requests == []
+    assert stack.background.drain(1) == 0
+    assert stack.truedy.calls == []
+
+
+def test_a_restricted_workspace_refuses_others_naming_who_may(stack):
+    choices = SetupChoices(None, None, ("U0BOB0001", "U0CAROL01"), ())
+    stack.workspaces.save_setup(WorkspaceId("", "T0BOT0001"), choices, "U0ADMIN01")
+    (ack,) = run_listener(stack, user_id="U0ALICE01")
+    assert ack["text"].startswith(":lock: Only <@U0BOB0001> or <@U0CAROL01> may resume campaigns")
+    assert run_listener(stack, user_id="U0BOB0001") == [{}]
+    assert stack.background.drain(5) == 0
+    assert len(stack.truedy.calls) == 1
+    assert [e.outcome for e in stack.audit.latest("T0BOT0001")] == ["resumed", "not_allowed"]
 
 
 @pytest.mark.parametrize(
@@ -117,19 +127,25 @@ def test_a_campaign_someone_is_resuming_is_not_resumed_twice():
     [
         ("", "T0BOT0001", "Resume a paused Truedy campaign"),
         ("../x", "T0BOT0001", "is not a campaign id"),
-        ("batch_c3d4e5f6", "T0NOKEY01", "no Truedy API key"),
+        ("batch_c3d4e5f6", "T0NOKEY01", "not connected to Truedy yet"),
+        ("status", "T0BOT0001", "• Truedy API key: saved, ending in `_bot` (from the environment; not checked)"),
+        ("status", "T0NOKEY01", "• Truedy API key: none: this workspace is not connected"),
+        ("history", "T0BOT0001", "No resume attempts recorded"),
+        ("history ../x", "T0BOT0001", "is not a campaign id"),
     ],
 )
-def test_problems_of_the_requester_are_private(text, team_id, expected):
-    background = BackgroundWork(1)
-    (ack,) = run_listener(Services(StubResumes(), background), text=text, team_id=team_id)
+def test_answers_that_concern_only_the_requester_are_private(stack, text, team_id, expected):
+    (ack,) = run_listener(stack, text=text, team_id=team_id)
     assert ack["response_type"] == "ephemeral" and expected in ack["text"]
-    assert background.drain(1) == 0
+    assert stack.background.drain(1) == 0
+    assert stack.truedy.calls == []
 
 
-def test_the_result_goes_into_the_announcements_thread():
+def test_the_result_goes_into_the_announcements_thread(stack):
     client, respond = StubClient(), Recorder()
-    announce_and_resume(StubResumes(truedy.KeyRejected("x", "req_1")), REQUEST, "C0OPS0001", client, respond)
+    stack.truedy.answer = truedy.KeyRejected("x", "req_1")
+    stack.resumes.claim(REQUEST)
+    announce_and_resume(stack.resumes, REQUEST, "C0OPS0001", client, respond)
     announcement, reply = client.posts
     assert "is resuming" in announcement["text"]
     assert reply["thread_ts"] == "1.1" and "rejected this workspace's API key" in reply["text"]
@@ -137,19 +153,19 @@ def test_the_result_goes_into_the_announcements_thread():
     assert respond.calls == []
 
 
-def test_an_unexpected_failure_is_still_reported_and_the_announcement_corrected():
+def test_an_unexpected_failure_is_still_reported_and_the_announcement_corrected(stack):
     client, respond = StubClient(), Recorder()
+    stack.truedy.answer = RuntimeError("bug")
     with pytest.raises(RuntimeError):
-        announce_and_resume(StubResumes(raises=RuntimeError("bug")), REQUEST, "C0OPS0001", client, respond)
+        announce_and_resume(stack.resumes, REQUEST, "C0OPS0001", client, respond)
     assert "can't tell whether Truedy resumed it" in respond.calls[0]["text"]
     assert "can't tell whether Truedy resumed it" in client.updates[0]["text"]
+    assert stack.resumes.claim(REQUEST) is None
 
 
-def test_when_slack_refuses_the_channel_the_requester_hears_privately():
+def test_when_slack_refuses_the_channel_the_requester_hears_privately(stack):
     client, respond = StubClient(fail_post_with="not_in_channel"), Recorder()
-    announce_and_resume(
-        StubResumes(truedy.Resumed("batch_c3d4e5f6", "active", None, None)), REQUEST, "C0OPS0001", client, respond
-    )
+    announce_and_resume(stack.resumes, REQUEST, "C0OPS0001", client, respond)
     notice, result = respond.calls
     assert "only you will see the result" in notice["text"]
     assert "is resumed" in result["text"] and result["response_type"] == "ephemeral"

@@ -15,6 +15,7 @@ class RecordingApp:
     def __init__(self) -> None:
         self.commands: list[str] = []
         self.actions: list[str] = []
+        self.views: list[str] = []
 
     def command(self, name: str):
         self.commands.append(name)
@@ -22,6 +23,10 @@ class RecordingApp:
 
     def action(self, action_id: str):
         self.actions.append(action_id)
+        return lambda listener: listener
+
+    def view(self, callback_id: str):
+        self.views.append(callback_id)
         return lambda listener: listener
 
 
@@ -52,4 +57,10 @@ def test_socket_mode_and_interactivity_without_request_urls():
 
 
 def test_bot_scopes_are_the_ones_the_code_uses():
-    assert sorted(MANIFEST["oauth_config"]["scopes"]["bot"]) == ["chat:write", "chat:write.public", "commands"]
+    assert sorted(MANIFEST["oauth_config"]["scopes"]["bot"]) == [
+        "chat:write",
+        "chat:write.public",
+        "commands",
+        "usergroups:read",
+        "users:read",
+    ]

@@ -2,10 +2,12 @@ import pytest
 
 from bot.settings import SettingsError, load_settings
 
+FERNET_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 GOOD = {
     "SLACK_BOT_TOKEN": "xoxb-1-secret-bot",
     "SLACK_APP_TOKEN": "xapp-1-secret-app",
     "TRUEDY_API_KEY": "truedy_secretsecret1",
+    "BOT_ENCRYPTION_KEY": FERNET_KEY,
 }
 
 
@@ -23,6 +25,9 @@ def env(monkeypatch, tmp_path):
         "TRUEDY_READ_TIMEOUT",
         "RESUME_CONCURRENCY",
         "LOG_LEVEL",
+        "DATABASE_URL",
+        "BOT_ENCRYPTION_KEY",
+        "TRUEDY_DASHBOARD_URL",
     ]:
         monkeypatch.delenv(name, raising=False)
 
@@ -69,8 +74,14 @@ def test_every_problem_is_one_line_naming_the_variable(env):
     assert lines == [
         "SLACK_BOT_TOKEN: is required but not set",
         "SLACK_APP_TOKEN: is required but not set",
-        "TRUEDY_API_KEYS: set at least one Truedy API key, here or in TRUEDY_API_KEY",
+        "BOT_ENCRYPTION_KEY: is required but not set",
     ]
+
+
+def test_truedy_keys_are_optional_since_workspaces_can_connect_in_slack(env):
+    env(**{**GOOD, "TRUEDY_API_KEY": ""})
+    settings = load_settings()
+    assert settings.truedy_api_key is None and settings.truedy_api_keys == {}
 
 
 @pytest.mark.parametrize(
@@ -90,6 +101,12 @@ def test_every_problem_is_one_line_naming_the_variable(env):
         ({"TRUEDY_READ_TIMEOUT": "60"}, "TRUEDY_READ_TIMEOUT: Input should be less than or equal to 20"),
         ({"RESUME_CONCURRENCY": "0"}, "RESUME_CONCURRENCY: Input should be greater than or equal to 1"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL: Input should be"),
+        ({"BOT_ENCRYPTION_KEY": "secret-but-not-fernet"}, "BOT_ENCRYPTION_KEY: must be a Fernet key"),
+        ({"DATABASE_URL": "mysql://secret@db/x"}, "DATABASE_URL: must be sqlite:///<file> or postgres://"),
+        (
+            {"TRUEDY_DASHBOARD_URL": "https://app.truedy.ai/secret"},
+            "TRUEDY_DASHBOARD_URL: must be an http(s) URL containing {id}",
+        ),
     ],
 )
 def test_malformed_settings_are_named_without_echoing_secrets(env, values, expected):
@@ -100,7 +117,23 @@ def test_malformed_settings_are_named_without_echoing_secrets(env, values, expec
 
 
 def test_secrets_lists_every_token_and_key(env):
-    env(**GOOD, TRUEDY_API_KEYS='{"T0AAA0001": "truedy_other_secret"}')
-    assert sorted(load_settings().secrets()) == sorted(
-        ["xoxb-1-secret-bot", "xapp-1-secret-app", "truedy_secretsecret1", "truedy_other_secret"]
+    env(
+        **GOOD,
+        TRUEDY_API_KEYS='{"T0AAA0001": "truedy_other_secret"}',
+        DATABASE_URL="postgres://bot:db-password@db.example/bot",
     )
+    assert sorted(load_settings().secrets()) == sorted(
+        [
+            "xoxb-1-secret-bot",
+            "xapp-1-secret-app",
+            "truedy_secretsecret1",
+            "truedy_other_secret",
+            FERNET_KEY,
+            "db-password",
+        ]
+    )
+
+
+def test_heroku_postgres_urls_are_accepted(env):
+    env(**GOOD, DATABASE_URL="postgres://u:p@host:5432/db")
+    assert load_settings().database_url == "postgres://u:p@host:5432/db"

@@ -1,0 +1,118 @@
+"""The workspace setup modal, as pure functions: building it and reading what was submitted."""
+
+import json
+import re
+from typing import Any
+
+from bot.workspaces import SetupChoices, WorkspaceSettings
+
+CALLBACK_ID = "workspace_setup"
+KEY_BLOCK = "api_key"
+CHANNEL_BLOCK = "alert_channel"
+USERS_BLOCK = "allowed_users"
+GROUPS_BLOCK = "allowed_usergroups"
+_PLAUSIBLE_KEY = re.compile(r"^[A-Za-z0-9_\-.]{8,200}$")
+
+
+def setup_modal(settings: WorkspaceSettings | None, usergroups: list[tuple[str, str]], metadata: dict) -> dict:
+    """`usergroups` are (id, handle) pairs; without any, the modal offers no group restriction."""
+    has_key = settings is not None and settings.api_key is not None
+    key_input: dict[str, Any] = {
+        "type": "input",
+        "block_id": KEY_BLOCK,
+        "optional": has_key,
+        "label": {"type": "plain_text", "text": "Truedy API key"},
+        "element": {
+            "type": "plain_text_input",
+            "action_id": "value",
+            "placeholder": {"type": "plain_text", "text": "truedy_…"},
+        },
+        "hint": {
+            "type": "plain_text",
+            "text": (
+                f"Leave empty to keep the saved key ending in {settings.key_last4}."
+                if has_key and settings
+                else "Truedy dashboard → Settings → API Keys. Checked with Truedy before it is saved."
+            ),
+        },
+    }
+    channel_select: dict[str, Any] = {
+        "type": "conversations_select",
+        "action_id": "value",
+        "filter": {"include": ["public", "private"], "exclude_bot_users": True},
+    }
+    if settings and settings.alert_channel:
+        channel_select["initial_conversation"] = settings.alert_channel
+    users_select: dict[str, Any] = {"type": "multi_users_select", "action_id": "value"}
+    if settings and settings.allowed_users:
+        users_select["initial_users"] = list(settings.allowed_users)
+    blocks = [
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": "Connect this workspace to Truedy. The key is stored encrypted and never shown again "
+                "(only its last 4 characters).",
+            },
+        },
+        key_input,
+        _input(CHANNEL_BLOCK, "Alert channel", channel_select, "Where paused-campaign alerts are posted."),
+        _input(USERS_BLOCK, "Who may resume", users_select, "Leave empty to let everyone in this workspace resume."),
+    ]
+    if usergroups:
+        options = [_option(group_id, handle) for group_id, handle in usergroups[:100]]
+        groups_select: dict[str, Any] = {"type": "multi_static_select", "action_id": "value", "options": options}
+        chosen = [option for option in options if settings and option["value"] in settings.allowed_usergroups]
+        if chosen:
+            groups_select["initial_options"] = chosen
+        blocks.append(_input(GROUPS_BLOCK, "…and members of these user groups", groups_select, "Optional."))
+    return {
+        "type": "modal",
+        "callback_id": CALLBACK_ID,
+        "title": {"type": "plain_text", "text": "Truedy campaigns"},
+        "submit": {"type": "plain_text", "text": "Save"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "private_metadata": json.dumps(metadata),
+        "blocks": blocks,
+    }
+
+
+def submitted_choices(view: dict) -> SetupChoices:
+    values = view["state"]["values"]
+
+    def value(block: str) -> dict:
+        return values.get(block, {}).get("value", {})
+
+    key = (value(KEY_BLOCK).get("value") or "").strip()
+    return SetupChoices(
+        api_key=key or None,
+        alert_channel=value(CHANNEL_BLOCK).get("selected_conversation"),
+        allowed_users=tuple(value(USERS_BLOCK).get("selected_users") or ()),
+        allowed_usergroups=tuple(option["value"] for option in value(GROUPS_BLOCK).get("selected_options") or ()),
+    )
+
+
+def key_problem(choices: SetupChoices, has_saved_key: bool) -> str | None:
+    """What is wrong with the key field before asking Truedy, or None."""
+    if choices.api_key is None:
+        return (
+            None if has_saved_key else "Paste this workspace's Truedy API key (Truedy dashboard → Settings → API Keys)."
+        )
+    if not _PLAUSIBLE_KEY.match(choices.api_key):
+        return "That does not look like a Truedy API key: it should be one word, like truedy_…, with nothing around it."
+    return None
+
+
+def _input(block_id: str, label: str, element: dict, hint: str) -> dict:
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "optional": True,
+        "label": {"type": "plain_text", "text": label},
+        "element": element,
+        "hint": {"type": "plain_text", "text": hint},
+    }
+
+
+def _option(value: str, handle: str) -> dict:
+    return {"text": {"type": "plain_text", "text": f"@{handle}"[:75]}, "value": value}

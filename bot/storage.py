@@ -1,0 +1,157 @@
+"""The database: one schema on SQLite (default) or PostgreSQL, migrated by the bot itself at start."""
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    select,
+    text,
+)
+from sqlalchemy.exc import SQLAlchemyError
+
+log = logging.getLogger("bot.storage")
+
+metadata = MetaData()
+
+schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+workspaces = Table(
+    "workspaces",
+    metadata,
+    Column("enterprise_id", String(32), primary_key=True),  # "" outside Enterprise Grid
+    Column("team_id", String(32), primary_key=True),
+    Column("api_key_encrypted", Text),
+    Column("key_last4", String(4)),
+    Column("key_source", String(8)),  # "env" or "slack": a key saved in Slack wins over the environment
+    Column("key_checked_at", DateTime(timezone=True)),
+    Column("alert_channel", String(32)),
+    Column("allowed_users", Text, nullable=False, default="[]"),  # JSON list of user ids
+    Column("allowed_usergroups", Text, nullable=False, default="[]"),  # JSON list of user group ids
+    Column("updated_by", String(32)),
+    Column("updated_at", DateTime(timezone=True)),
+)
+
+resume_locks = Table(
+    "resume_locks",
+    metadata,
+    Column("enterprise_id", String(32), primary_key=True),
+    Column("team_id", String(32), primary_key=True),
+    Column("campaign_id", String(64), primary_key=True),
+    Column("user_id", String(32), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("enterprise_id", String(32), nullable=False),
+    Column("team_id", String(32), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("campaign_id", String(64), nullable=False),
+    Column("via", String(16), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("truedy_request_id", String(100)),
+    Column("latency_ms", Integer),
+)
+
+
+def _create_first_schema(connection: Connection) -> None:
+    # Version 1 is the tables as declared above. A later migration that changes a table must freeze
+    # these declarations here first, so that version 1 stays what it was.
+    metadata.create_all(connection, tables=[meta, workspaces, resume_locks, audit_log])
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_first_schema}
+LATEST_VERSION = max(MIGRATIONS)
+
+
+class DatabaseError(Exception):
+    """The database cannot be used; the message is one line for the operator, without secrets."""
+
+
+def sqlalchemy_url(database_url: str) -> str:
+    """Heroku's `postgres://` and plain `postgresql://` both mean psycopg 3 here."""
+    for prefix in ("postgres://", "postgresql://"):
+        if database_url.startswith(prefix):
+            return "postgresql+psycopg://" + database_url.removeprefix(prefix)
+    return database_url
+
+
+def connect(database_url: str) -> Engine:
+    url = sqlalchemy_url(database_url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 10, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_timeout=5)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers and one writer work at once; several workers may share the file.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def migrate(engine: Engine) -> int:
+    """Bring the schema to LATEST_VERSION; refuse a schema newer than this code knows. Returns the version."""
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Workers starting together migrate one after the other.
+                connection.execute(text("SELECT pg_advisory_xact_lock(7451203)"))
+            schema_version.create(connection, checkfirst=True)
+            version = connection.execute(select(schema_version.c.version)).scalar()
+            if version is None:
+                version = 0
+                connection.execute(schema_version.insert().values(version=0))
+            if version > LATEST_VERSION:
+                raise DatabaseError(
+                    f"DATABASE_URL: the database has schema version {version}, newer than this bot knows "
+                    f"({LATEST_VERSION}); deploy the newer bot"
+                )
+            for step in range(version + 1, LATEST_VERSION + 1):
+                MIGRATIONS[step](connection)
+                connection.execute(schema_version.update().values(version=step))
+                log.info("database migrated", extra={"fields": {"event": "migrated", "version": step}})
+            return LATEST_VERSION
+    except SQLAlchemyError as error:
+        raise DatabaseError(f"DATABASE_URL: cannot use the database ({_reason(error)})") from None
+
+
+def _reason(error: SQLAlchemyError) -> str:
+    # The first line of the driver's message; SQLAlchemy's own text would repeat the statement.
+    original = getattr(error, "orig", None) or error
+    return str(original).strip().splitlines()[0][:200] if str(original).strip() else type(original).__name__
+
+
+def utc(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

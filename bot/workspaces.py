@@ -1,0 +1,136 @@
+"""Per-workspace settings (Truedy key, alert channel, who may resume), read fresh from the database on
+every request so that what one worker saves, every worker uses at once."""
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, and_, select
+
+from bot.keybox import KeyBox
+from bot.storage import utc, workspaces
+
+
+@dataclass(frozen=True)
+class WorkspaceId:
+    enterprise_id: str  # "" outside Enterprise Grid
+    team_id: str
+
+
+@dataclass(frozen=True)
+class WorkspaceSettings:
+    workspace: WorkspaceId
+    api_key: str | None
+    key_last4: str | None
+    key_source: str | None
+    key_checked_at: datetime | None
+    alert_channel: str | None
+    allowed_users: tuple[str, ...]
+    allowed_usergroups: tuple[str, ...]
+    updated_by: str | None
+    updated_at: datetime | None
+
+    @property
+    def restricted(self) -> bool:
+        return bool(self.allowed_users or self.allowed_usergroups)
+
+
+@dataclass(frozen=True)
+class SetupChoices:
+    """What an admin submitted in the setup modal; `api_key` None keeps the saved key."""
+
+    api_key: str | None
+    alert_channel: str | None
+    allowed_users: tuple[str, ...]
+    allowed_usergroups: tuple[str, ...]
+
+
+class Workspaces:
+    def __init__(self, engine: Engine, keybox: KeyBox):
+        self._engine = engine
+        self._keybox = keybox
+
+    def get(self, workspace: WorkspaceId) -> WorkspaceSettings | None:
+        """The workspace's settings; keys seeded from the environment know no enterprise id."""
+        candidates = [workspace, WorkspaceId("", workspace.team_id)] if workspace.enterprise_id else [workspace]
+        with self._engine.connect() as connection:
+            for candidate in candidates:
+                row = connection.execute(select(workspaces).where(_is(candidate))).mappings().first()
+                if row is not None:
+                    return self._settings(row)
+        return None
+
+    def all(self) -> list[WorkspaceSettings]:
+        with self._engine.connect() as connection:
+            return [self._settings(row) for row in connection.execute(select(workspaces)).mappings()]
+
+    def seed_keys(self, keys_by_team: dict[str, str]) -> None:
+        """Keys from the environment: written where the workspace has none, or had one from the environment
+        (so rotating the variable takes effect); a key saved through Slack setup is left alone."""
+        now = datetime.now(UTC)
+        with self._engine.begin() as connection:
+            for team_id, key in keys_by_team.items():
+                workspace = WorkspaceId("", team_id)
+                row = connection.execute(select(workspaces).where(_is(workspace))).mappings().first()
+                values = {
+                    "api_key_encrypted": self._keybox.seal(key),
+                    "key_last4": key[-4:],
+                    "key_source": "env",
+                    "updated_by": "environment",
+                    "updated_at": now,
+                }
+                if row is None:
+                    connection.execute(workspaces.insert().values(enterprise_id="", team_id=team_id, **values))
+                elif row["key_source"] != "slack" and self._open(row["api_key_encrypted"]) != key:
+                    connection.execute(workspaces.update().where(_is(workspace)).values(**values))
+
+    def save_setup(self, workspace: WorkspaceId, choices: SetupChoices, user_id: str) -> WorkspaceSettings:
+        now = datetime.now(UTC)
+        values: dict = {
+            "alert_channel": choices.alert_channel,
+            "allowed_users": json.dumps(sorted(choices.allowed_users)),
+            "allowed_usergroups": json.dumps(sorted(choices.allowed_usergroups)),
+            "updated_by": user_id,
+            "updated_at": now,
+        }
+        if choices.api_key is not None:
+            values |= {
+                "api_key_encrypted": self._keybox.seal(choices.api_key),
+                "key_last4": choices.api_key[-4:],
+                "key_source": "slack",
+                "key_checked_at": now,
+            }
+        existing = self.get(workspace)
+        with self._engine.begin() as connection:
+            if existing is None:
+                connection.execute(workspaces.insert().values(**_columns(workspace), **values))
+            else:
+                connection.execute(workspaces.update().where(_is(existing.workspace)).values(**values))
+        saved = self.get(workspace)
+        assert saved is not None
+        return saved
+
+    def _settings(self, row) -> WorkspaceSettings:
+        return WorkspaceSettings(
+            workspace=WorkspaceId(row["enterprise_id"], row["team_id"]),
+            api_key=self._open(row["api_key_encrypted"]),
+            key_last4=row["key_last4"],
+            key_source=row["key_source"],
+            key_checked_at=utc(row["key_checked_at"]),
+            alert_channel=row["alert_channel"],
+            allowed_users=tuple(json.loads(row["allowed_users"] or "[]")),
+            allowed_usergroups=tuple(json.loads(row["allowed_usergroups"] or "[]")),
+            updated_by=row["updated_by"],
+            updated_at=utc(row["updated_at"]),
+        )
+
+    def _open(self, sealed: str | None) -> str | None:
+        return self._keybox.open(sealed) if sealed else None
+
+
+def _columns(workspace: WorkspaceId) -> dict[str, str]:
+    return {"enterprise_id": workspace.enterprise_id, "team_id": workspace.team_id}
+
+
+def _is(workspace: WorkspaceId):
+    return and_(workspaces.c.enterprise_id == workspace.enterprise_id, workspaces.c.team_id == workspace.team_id)
