@@ -60,6 +60,8 @@ class FakeSlack:
     acks: dict[str, Ack] = field(default_factory=dict)
     connections_opened: int = 0
     messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (channel, ts) -> message
+    admins: set[str] = field(default_factory=set)  # user ids that users.info reports as workspace admins
+    usergroups: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # id -> (handle, members)
     _deleted: set[tuple[str, str]] = field(default_factory=set)
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
     _failures: dict[tuple[str, str | None], Failure] = field(default_factory=dict)
@@ -69,6 +71,7 @@ class FakeSlack:
     def start(self) -> "FakeSlack":
         app = web.Application()
         app.router.add_post("/api/{method}", self._web_api)
+        app.router.add_get("/api/{method}", self._web_api)
         app.router.add_post("/response/{id}", self._response_url)
         app.router.add_get("/socket", self._socket)
         self._runner, self.port = self.loop.run(serve(app))
@@ -92,12 +95,14 @@ class FakeSlack:
 
     # --- what tests drive ----------------------------------------------------------------------
 
-    def push(self, envelope_type: str, payload: dict[str, Any]) -> str:
-        return self.push_many([(envelope_type, payload)])[0]
+    def push(self, envelope_type: str, payload: dict[str, Any], connection: int = -1) -> str:
+        return self.push_many([(envelope_type, payload)], connection)[0]
 
-    def push_many(self, items: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    def push_many(self, items: list[tuple[str, dict[str, Any]]], connection: int = -1) -> list[str]:
+        """Send envelopes on one open Socket Mode connection (by default the newest)."""
+
         async def send() -> list[str]:
-            socket = self._open_socket()
+            socket = self._open_socket(connection)
             ids = []
             for envelope_type, payload in items:
                 envelope_id = str(uuid.uuid4())
@@ -182,6 +187,28 @@ class FakeSlack:
             ],
         }
 
+    def view_submission(
+        self, view: dict[str, Any], values: dict[str, Any], user_id: str = "U0ADMIN01", team_id: str | None = None
+    ) -> dict[str, Any]:
+        """The payload Slack sends when `view` (as opened by the bot) is submitted with `values`:
+        block_id -> {"value": <element state>}."""
+        team = team_id or self.team_id
+        return {
+            "type": "view_submission",
+            "team": {"id": team, "domain": "acme"},
+            "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": team},
+            "api_app_id": "A0APP0001",
+            "token": "deprecated-verification-token",
+            "trigger_id": f"{next(self._ts)}.1.ghi",
+            "view": {**view, "id": "V0SETUP01", "team_id": team, "state": {"values": values}, "hash": "1.abc"},
+            "response_urls": [],
+            "is_enterprise_install": False,
+            "enterprise": None,
+        }
+
+    def opened_views(self) -> list[dict[str, Any]]:
+        return [call.params for call in self.calls_to("views.open") if call.answer.get("ok")]
+
     def add_message(self, channel: str, blocks: list, text: str, thread_ts: str | None = None) -> str:
         """A message some other tool posted with the bot's token."""
         ts = f"1700000000.{next(self._ts):06d}"
@@ -247,10 +274,10 @@ class FakeSlack:
     def _live_sockets(self) -> list[web.WebSocketResponse]:
         return [socket for socket in self._sockets if not socket.closed]
 
-    def _open_socket(self) -> web.WebSocketResponse:
+    def _open_socket(self, connection: int) -> web.WebSocketResponse:
         live = self._live_sockets()
         assert live, "the worker has no open Socket Mode connection"
-        return live[-1]
+        return live[connection]
 
     async def _web_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -304,6 +331,33 @@ class FakeSlack:
             with self._lock:
                 self.messages[(params.get("channel"), ts)] = message
             return {"ok": True, "channel": params.get("channel"), "ts": ts, "message": message}
+        if method == "users.info":
+            user = params.get("user")
+            return {
+                "ok": True,
+                "user": {
+                    "id": user,
+                    "team_id": self.team_id,
+                    "is_admin": user in self.admins,
+                    "is_owner": False,
+                    "is_primary_owner": False,
+                },
+            }
+        if method == "views.open":
+            view = params.get("view")
+            view = json.loads(view) if isinstance(view, str) else view
+            return {"ok": True, "view": {**view, "id": "V0SETUP01"}}
+        if method == "usergroups.list":
+            return {
+                "ok": True,
+                "usergroups": [
+                    {"id": group_id, "handle": handle, "name": handle}
+                    for group_id, (handle, _) in self.usergroups.items()
+                ],
+            }
+        if method == "usergroups.users.list":
+            group = self.usergroups.get(params.get("usergroup"))
+            return {"ok": True, "users": group[1]} if group else {"ok": False, "error": "no_such_subteam"}
         if method == "chat.update":
             key = (params.get("channel"), params.get("ts"))
             with self._lock:
@@ -338,6 +392,8 @@ class FakeSlack:
 
 
 async def _params(request: web.Request) -> dict[str, Any]:
+    if request.method == "GET":
+        return dict(request.query)
     if request.content_type == "application/json":
         body = await request.json()
         return body if isinstance(body, dict) else {}

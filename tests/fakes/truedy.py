@@ -155,6 +155,8 @@ class FakeTruedy:
                 "Invalid or missing API key",
                 {"reason": "Include Authorization: Bearer <your_api_key>"},
             )
+        if request.method == "GET" and request.path == prefix.rstrip("/"):
+            return self._list(account, request.query)
         parts = request.path.removeprefix(prefix).split("/") if request.path.startswith(prefix) else []
         item = account.get(parts[0]) if parts else None
         if request.method == "GET" and len(parts) == 1 and item is not None:
@@ -162,6 +164,20 @@ class FakeTruedy:
         if request.method == "POST" and len(parts) == 2 and parts[1] == "resume" and item is not None:
             return self._resume(item)
         return self._error(404, "not_found", "Batch_Call not found")
+
+    def _list(self, account: dict[str, dict[str, Any]], query) -> web.Response:
+        try:
+            limit, offset = int(query.get("limit", 50)), int(query.get("offset", 0))
+        except ValueError:
+            return self._error(422, "validation_error", "limit and offset must be integers")
+        if not 1 <= limit <= 100 or offset < 0:
+            return self._error(422, "validation_error", "limit must be 1-100 and offset >= 0")
+        items = [item for item in account.values() if query.get("status") in (None, item["status"])]
+        items.sort(key=lambda item: item["created_at"])
+        pagination = {"total": len(items), "limit": limit, "offset": offset, "has_more": offset + limit < len(items)}
+        return web.json_response(
+            {"data": items[offset : offset + limit], "meta": self.meta(), "pagination": pagination}
+        )
 
     def _resume(self, item: dict[str, Any]) -> web.Response:
         if item["status"] != "paused":
