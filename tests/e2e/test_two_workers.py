@@ -1,0 +1,66 @@
+"""Two real workers on one database, each with its own Socket Mode connection, as on two dynos."""
+
+import pytest
+
+from tests.e2e.conftest import KEY_BOT_TEAM, start_stack, stop_stack
+from tests.fakes.databases import KINDS, fresh_database
+from tests.fakes.loop import wait_until
+from tests.fakes.truedy import campaign
+from tests.fakes.worker import WorkerProcess
+
+
+@pytest.fixture(params=KINDS)
+def two_workers(request, loop, tmp_path):
+    with fresh_database(request.param, tmp_path) as database_url:
+        first_folder, second_folder = tmp_path / "first", tmp_path / "second"
+        first_folder.mkdir()
+        second_folder.mkdir()
+        stack = start_stack(loop, first_folder, DATABASE_URL=database_url)
+        second = WorkerProcess(stack.env, second_folder)
+        second.wait_started(stack.slack)
+        stack.slack.wait_connected(count=2)
+        try:
+            yield stack, second
+        finally:
+            second.terminate()
+            stop_stack(stack)
+
+
+def test_a_double_click_landing_on_two_workers_makes_one_truedy_request(two_workers):
+    stack, second_worker = two_workers
+    stack.truedy.add(KEY_BOT_TEAM, campaign("batch_twoworkers1"))
+    ts = stack.post_alert("batch_twoworkers1", "C0TWO0001")
+    stack.truedy.delay = 0.5
+    bob, carol = (stack.slack.click("C0TWO0001", ts, user_id=user) for user in ("U0BOB0001", "U0CAROL01"))
+    first = stack.slack.push("interactive", bob, connection=0)
+    second = stack.slack.push("interactive", carol, connection=1)
+    stack.slack.wait_ack(first), stack.slack.wait_ack(second)
+
+    told = wait_until(lambda: stack.slack.responses_to(bob) + stack.slack.responses_to(carol), 10, "a refusal")
+    wait_until(
+        lambda: [c for c in stack.slack.posts_in("C0TWO0001") if c.params.get("thread_ts") == ts], 10, "the result"
+    )
+    assert len(stack.truedy.resumes()) == 1
+    assert len(told) == 1 and "is already resuming `batch_twoworkers1`" in told[0].params["text"]
+    outcomes = [
+        [line["outcome"] for line in worker.logged("resume_attempt")] for worker in (stack.worker, second_worker)
+    ]
+    assert sorted(outcomes) == [["already_in_flight"], ["resumed"]]  # one click on each worker
+
+
+def test_settings_saved_through_one_worker_are_used_by_the_other_at_once(two_workers):
+    stack, _ = two_workers
+    stack.slack.admins.add("U0ADMIN01")
+    stack.truedy.add("truedy_SharedKey00000000000001", campaign("batch_shared01"))
+    payload = stack.slack.slash_command("setup", team_id="T0SHARED1", user_id="U0ADMIN01")
+    stack.slack.wait_ack(stack.slack.push("slash_commands", payload, connection=0))
+    view = wait_until(stack.slack.opened_views, 10, "the setup modal")[0]["view"]
+    values = {"api_key": {"value": {"type": "plain_text_input", "value": "truedy_SharedKey00000000000001"}}}
+    submission = stack.slack.view_submission(view, values, user_id="U0ADMIN01", team_id="T0SHARED1")
+    assert stack.slack.wait_ack(stack.slack.push("view_submission", submission, connection=0)).payload in (None, {})
+
+    command = stack.slack.slash_command("batch_shared01", team_id="T0SHARED1", channel_id="C0SHARED1")
+    stack.slack.wait_ack(stack.slack.push("slash_commands", command, connection=1))
+    _, reply, _ = stack.result_in_thread("C0SHARED1", "batch_shared01")
+    assert "is resumed" in reply.params["text"]
+    assert [r.authorization for r in stack.truedy.resumes()] == ["Bearer truedy_SharedKey00000000000001"]
