@@ -26,14 +26,15 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def run(commands: int, truedy_latency: float) -> None:
+def run(commands: int, truedy_latency: float, database_url: str | None) -> None:
     loop = LoopThread()
     slack, truedy = FakeSlack(loop).start(), FakeTruedy(loop).start()
     truedy.delay = truedy_latency
     ids = [f"batch_bench{n:05d}" for n in range(commands)]
     truedy.add(KEY, *(campaign(campaign_id) for campaign_id in ids))
     with tempfile.TemporaryDirectory() as workdir:
-        worker = WorkerProcess(worker_env(slack, truedy, TRUEDY_API_KEY=KEY), Path(workdir))
+        database = {"DATABASE_URL": database_url} if database_url else {}
+        worker = WorkerProcess(worker_env(slack, truedy, TRUEDY_API_KEY=KEY, **database), Path(workdir))
         try:
             worker.wait_started(slack)
             # One command first so that one-time work (Bolt's lazy auth.test) is not in the burst.
@@ -61,7 +62,8 @@ def run(commands: int, truedy_latency: float) -> None:
             loop.stop()
 
     latencies_ms = [ack.latency * 1000 for ack in acks]
-    print(f"burst of {commands} /resume-campaign commands, fake Truedy taking {truedy_latency} s per resume")
+    print(f"burst of {commands} /resume-campaign commands, fake Truedy taking {truedy_latency} s per resume, "
+          f"database {'PostgreSQL' if database_url else 'SQLite'}")
     print(
         f"ack latency ms: p50 {statistics.median(latencies_ms):.1f}  p99 {percentile(latencies_ms, 0.99):.1f}  "
         f"max {max(latencies_ms):.1f}"
@@ -76,8 +78,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--commands", type=int, default=100)
     parser.add_argument("--truedy-latency", type=float, default=2.5)
+    parser.add_argument("--database-url", help="an empty database for the worker (default: a new SQLite file)")
     arguments = parser.parse_args()
-    run(arguments.commands, arguments.truedy_latency)
+    run(arguments.commands, arguments.truedy_latency, arguments.database_url)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,10 @@ def resuming_state(user_id: str) -> str:
     return f":hourglass_flowing_sand: *Resuming…* requested by <@{user_id}>"
 
 
+def restarting_state() -> str:
+    return ":pause_button: *Not resumed:* the bot was restarting. Click Resume again."
+
+
 def final_state(user_id: str, outcome: ResumeOutcome, now: datetime) -> tuple[str, bool]:
     """The alert's last word on a click, and whether it offers the Resume button again."""
     if isinstance(outcome, truedy.Resumed):

@@ -1,7 +1,7 @@
-"""Work that runs after a request is acknowledged, so that no listener ever waits on Truedy.
+"""Work that runs after a request is acknowledged, so that no listener waits on the database, Slack or Truedy.
 
-Bolt sends a Socket Mode ack only once the listener calls `ack()`, and it runs listeners on a small
-pool: a listener that waited for Truedy would hold up the acks of every request behind it.
+Bolt sends a Socket Mode ack only once the listener returns, one request after another on a few threads:
+a listener that waited for anything would hold up the acks of every request behind it.
 """
 
 import logging
@@ -13,8 +13,8 @@ log = logging.getLogger("bot.background")
 
 
 class BackgroundWork:
-    def __init__(self, max_workers: int):
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="resume")
+    def __init__(self, name: str, max_workers: int):
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name)
         self._in_flight = 0
         self._draining = False
         self._changed = threading.Condition()

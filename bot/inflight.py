@@ -33,28 +33,22 @@ class InFlightResumes:
             resume_locks.c.campaign_id == campaign_id,
         )
         now = datetime.now(UTC)
-        with self._engine.begin() as connection:
-            connection.execute(delete(resume_locks).where(key, resume_locks.c.expires_at < now))
-        try:
+        lock = {"enterprise_id": enterprise_id, "team_id": team_id, "campaign_id": campaign_id, "user_id": user_id}
+        # One insert on the common path: it is in the ack path of every resume.
+        for _ in range(3):
+            try:
+                with self._engine.begin() as connection:
+                    connection.execute(resume_locks.insert().values(**lock, started_at=now, expires_at=now + LOCK_TTL))
+                return None
+            except IntegrityError:
+                pass
             with self._engine.begin() as connection:
-                connection.execute(
-                    resume_locks.insert().values(
-                        enterprise_id=enterprise_id,
-                        team_id=team_id,
-                        campaign_id=campaign_id,
-                        user_id=user_id,
-                        started_at=now,
-                        expires_at=now + LOCK_TTL,
-                    )
-                )
-            return None
-        except IntegrityError:
-            with self._engine.connect() as connection:
                 holder = connection.execute(select(resume_locks).where(key)).mappings().first()
-            # The holder may have finished in between: still no second request now, the user can click again.
-            if holder is None:
-                return AlreadyResuming("", now)
-            return AlreadyResuming(holder["user_id"], utc(holder["started_at"]) or now)
+                if holder is not None and (utc(holder["expires_at"]) or now) >= now:
+                    return AlreadyResuming(holder["user_id"], utc(holder["started_at"]) or now)
+                # Released in between, or left by a worker that died: try again.
+                connection.execute(delete(resume_locks).where(key, resume_locks.c.expires_at < now))
+        return AlreadyResuming("", now)
 
     def release(self, enterprise_id: str, team_id: str, campaign_id: str) -> None:
         with self._engine.begin() as connection:

@@ -64,6 +64,13 @@ def not_allowed(settings: WorkspaceSettings) -> Message:
     )
 
 
+def bot_failure() -> Message:
+    return _private(
+        ":x: Something went wrong inside the bot before anything was sent to Truedy: nothing was resumed. "
+        "Please try again; if it keeps happening, tell whoever runs the bot."
+    )
+
+
 def database_unavailable() -> Message:
     return _private(
         ":warning: I can't reach my database right now, so I did nothing: nothing was resumed. "
@@ -161,6 +168,14 @@ def invalid_button(value: str) -> Message:
 
 def resuming(request: ResumeRequest) -> Message:
     text = f":hourglass_flowing_sand: <@{request.user_id}> is resuming `{request.campaign_id}`…"
+    return {"text": text, "blocks": [_section(text)]}
+
+
+def not_started(request: ResumeRequest) -> Message:
+    text = (
+        f":pause_button: <@{request.user_id}> asked to resume `{request.campaign_id}`, but the bot was restarting: "
+        "nothing was resumed. Run the command again."
+    )
     return {"text": text, "blocks": [_section(text)]}
 
 

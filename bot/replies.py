@@ -1,10 +1,12 @@
 """Posting results to Slack so that a refusal from Slack never swallows a result."""
 
 import logging
+from collections.abc import Callable
 
 from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import messages
 from bot.resume import ResumeOutcome
@@ -31,6 +33,18 @@ def update_message(client: WebClient, channel: str, ts: str, text: str, blocks: 
     except SlackApiError as error:
         log_refusal("update", error)
         return False
+
+
+def answer_safely(respond: Respond, job: Callable[..., None], *args: object) -> None:
+    """Run one of the quick answers to a request; whatever goes wrong, the requester hears about it."""
+    try:
+        job(*args)
+    except SQLAlchemyError:
+        log.exception("database unavailable", extra={"fields": {"event": "database_error"}})
+        respond(**messages.database_unavailable())
+    except Exception:
+        respond(**messages.bot_failure())
+        raise
 
 
 def log_refusal(step: str, error: SlackApiError) -> None:

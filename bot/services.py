@@ -16,5 +16,6 @@ class Services:
     workspaces: Workspaces
     audit: AuditLog
     authorizer: Authorizer
-    background: BackgroundWork
+    answers: BackgroundWork  # checks and quick answers: the database, Slack; never Truedy's slow calls
+    resume_calls: BackgroundWork  # resumes: one thread per Truedy call in flight, RESUME_CONCURRENCY at most
     truedy: TruedyClient

@@ -103,7 +103,15 @@ def sqlalchemy_url(database_url: str) -> str:
 def connect(database_url: str) -> Engine:
     url = sqlalchemy_url(database_url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 10, "check_same_thread": False})
+        # One connection per process: SQLite takes one writer at a time anyway, and waiting for a pooled
+        # connection wakes up at once, where SQLite's own busy wait sleeps in steps of up to 100 ms.
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 10, "check_same_thread": False},
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=10,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_timeout=5)
@@ -114,6 +122,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers and one writer work at once; several workers may share the file.
     cursor.execute("PRAGMA journal_mode=WAL")
+    # In WAL mode NORMAL stays consistent and skips an fsync per commit, which writes in the ack path need.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
 

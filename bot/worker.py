@@ -4,6 +4,7 @@ import logging
 import os
 import signal
 import threading
+import time
 
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk.errors import SlackApiError
@@ -22,6 +23,8 @@ log = logging.getLogger("bot.worker")
 
 # Heroku sends SIGKILL 30 s after SIGTERM.
 SHUTDOWN_GRACE_SECONDS = 25
+# Enough to keep checks and quick answers flowing while every resume thread waits on Truedy.
+ANSWER_THREADS = 8
 
 
 def run(settings: Settings) -> int:
@@ -40,7 +43,8 @@ def run(settings: Settings) -> int:
         workspaces=workspaces,
         audit=audit,
         authorizer=Authorizer(),
-        background=BackgroundWork(settings.resume_concurrency),
+        answers=BackgroundWork("answer", ANSWER_THREADS),
+        resume_calls=BackgroundWork("resume", settings.resume_concurrency),
         truedy=truedy,
     )
     provide_services(app, services)
@@ -62,7 +66,10 @@ def run(settings: Settings) -> int:
         log.info("stopping: no new requests, finishing accepted ones", extra={"fields": {"event": "stopping"}})
     finally:
         handler.close()
-    unfinished = services.background.drain(SHUTDOWN_GRACE_SECONDS)
+    deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+    # Answers first: an accepted request may still hand its resume over to the resume pool.
+    unfinished = services.answers.drain(SHUTDOWN_GRACE_SECONDS)
+    unfinished += services.resume_calls.drain(max(0.0, deadline - time.monotonic()))
     truedy.close()
     engine.dispose()
     log.info("worker stopped", extra={"fields": {"event": "stopped", "unfinished": unfinished}})

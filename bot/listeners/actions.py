@@ -1,4 +1,4 @@
-"""The Resume button on paused-campaign alerts: checked and acknowledged at once, resumed in the background."""
+"""The Resume button on paused-campaign alerts: acknowledged at once, checked and resumed after."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -6,11 +6,10 @@ from functools import partial
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot import alert_blocks, messages
 from bot.campaign_id import InvalidCampaignId, parse_campaign_id
-from bot.replies import reply_in_thread, update_message
+from bot.replies import answer_safely, reply_in_thread, update_message
 from bot.resume import ResumeRequest, ResumeService
 from bot.services import Services
 from bot.workspaces import WorkspaceId
@@ -29,37 +28,39 @@ class ClickedAlert:
 
 
 def resume_from_alert(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
-    ack()
     services: Services = context["services"]
-    try:
-        refusal = _start_resume(services, body, client, respond)
-    except SQLAlchemyError:
-        refusal = messages.database_unavailable()
-    # Block actions take no message in their ack: refusals go to the clicker through response_url.
-    if refusal and not services.background.submit(partial(respond, **refusal)):
-        respond(**refusal)
+    if not services.answers.submit(answer_safely, respond, partial(start_resume, services, body, client, respond)):
+        respond(**messages.shutting_down())
+    ack()
 
 
-def _start_resume(services: Services, body: dict, client: WebClient, respond: Respond) -> messages.Message | None:
-    """None when the resume was accepted, else what to tell the clicker."""
+def start_resume(services: Services, body: dict, client: WebClient, respond: Respond) -> None:
+    """Check the click, claim the campaign and show on the alert that it is being resumed (no button: nobody
+    clicks twice); the Truedy call itself queues for the resume pool. Refusals go privately to the clicker:
+    a click's ack carries no message."""
     team_id, user = body["team"]["id"], body["user"]
     enterprise_id = (body.get("enterprise") or {}).get("id") or ""
     value = body["actions"][0].get("value") or ""
     campaign_id = parse_campaign_id(value)
     if isinstance(campaign_id, InvalidCampaignId):
-        return messages.invalid_button(value)
+        respond(**messages.invalid_button(value))
+        return
     # A guest from another organisation in a shared channel must not spend this workspace's account.
     if user.get("team_id") != team_id:
-        return messages.not_your_workspace()
+        respond(**messages.not_your_workspace())
+        return
     settings = services.workspaces.get(WorkspaceId(enterprise_id, team_id))
     if settings is None or settings.api_key is None:
-        return messages.workspace_not_configured(team_id)
+        respond(**messages.workspace_not_configured(team_id))
+        return
     request = ResumeRequest(team_id, user["id"], campaign_id, "button", enterprise_id)
     if not services.authorizer.may_resume(settings, request.user_id, client):
         services.resumes.record_refusal(request, "not_allowed")
-        return messages.not_allowed(settings)
+        respond(**messages.not_allowed(settings))
+        return
     if holder := services.resumes.claim(request):
-        return messages.already_resuming(holder, campaign_id)
+        respond(**messages.already_resuming(holder, campaign_id))
+        return
     container, message = body["container"], body.get("message") or {}
     alert = ClickedAlert(
         channel=container["channel_id"],
@@ -67,18 +68,17 @@ def _start_resume(services: Services, body: dict, client: WebClient, respond: Re
         thread_ts=container.get("thread_ts") or container["message_ts"],
         blocks=message.get("blocks") or [],
     )
-    if not services.background.submit(resume_alert, services.resumes, request, alert, client, respond):
+    show_state(client, alert, campaign_id, alert_blocks.resuming_state(request.user_id), offer_resume=False)
+    if not services.resume_calls.submit(resume_alert, services.resumes, request, alert, client, respond):
         services.resumes.release(request)
-        return messages.shutting_down()
-    return None
+        respond(**messages.shutting_down())
+        show_state(client, alert, campaign_id, alert_blocks.restarting_state(), offer_resume=True)
 
 
 def resume_alert(
     resumes: ResumeService, request: ResumeRequest, alert: ClickedAlert, client: WebClient, respond: Respond
 ) -> None:
-    """Show at once that the campaign is being resumed (no button: nobody clicks twice), resume, then
-    give the result in the alert's thread and leave the alert in its final state."""
-    show_state(client, alert, request.campaign_id, alert_blocks.resuming_state(request.user_id), offer_resume=False)
+    """Resume, then give the result in the alert's thread and leave the alert in its final state."""
     try:
         outcome = resumes.resume(request)
     except Exception:

@@ -1,14 +1,15 @@
-"""`/resume-campaign`: answered at once; resumes and the setup modal run in the background."""
+"""`/resume-campaign`: acknowledged at once; everything that needs the database, Slack or Truedy runs after."""
+
+from functools import partial
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot import messages
-from bot.campaign_id import InvalidCampaignId, parse_campaign_id
+from bot.campaign_id import CampaignId, InvalidCampaignId, parse_campaign_id
 from bot.listeners.views import open_setup
-from bot.replies import log_refusal, reply_in_thread, update_message
+from bot.replies import answer_safely, log_refusal, reply_in_thread, update_message
 from bot.resume import ResumeRequest, ResumeService
 from bot.services import Services
 from bot.workspaces import WorkspaceId
@@ -22,75 +23,74 @@ def resume_campaign(ack: Ack, command: dict, respond: Respond, client: WebClient
     services: Services = context["services"]
     text = command.get("text") or ""
     word, _, rest = text.strip().partition(" ")
-    try:
-        match word.lower():
-            case "" | "help":
-                ack(**messages.usage())
-            case "setup":
-                submitted = services.background.submit(
-                    open_setup, services.workspaces, command, command["trigger_id"], client, respond
-                )
-                ack(**({} if submitted else messages.shutting_down()))
-            case "status":
-                settings = services.workspaces.get(_workspace(command))
-                ack(**messages.status(command["team_id"], settings))
-            case "history":
-                ack(**_history(services, command, rest))
-            case _:
-                ack(**_resume(services, command, text, client, respond))
-    except SQLAlchemyError:
-        ack(**messages.database_unavailable())
+    match word.lower():
+        case "" | "help":
+            ack(**messages.usage())
+            return
+        case "setup":
+            job = partial(open_setup, services.workspaces, command, client, respond)
+        case "status":
+            job = partial(_status, services, command, respond)
+        case "history":
+            campaign_id = parse_campaign_id(rest) if rest.strip() else None
+            if isinstance(campaign_id, InvalidCampaignId):
+                ack(**messages.invalid_campaign_id(rest, campaign_id.reason))
+                return
+            job = partial(_history, services, command, campaign_id, respond)
+        case _:
+            campaign_id = parse_campaign_id(text)
+            if isinstance(campaign_id, InvalidCampaignId):
+                ack(**messages.invalid_campaign_id(text, campaign_id.reason))
+                return
+            job = partial(start_resume, services, command, campaign_id, client, respond)
+    ack(**({} if services.answers.submit(answer_safely, respond, job) else messages.shutting_down()))
 
 
-def _history(services: Services, command: dict, text: str) -> messages.Message:
-    campaign_id = parse_campaign_id(text) if text.strip() else None
-    if isinstance(campaign_id, InvalidCampaignId):
-        return messages.invalid_campaign_id(text, campaign_id.reason)
-    return messages.history(services.audit.latest(command["team_id"], campaign_id), campaign_id)
+def _status(services: Services, command: dict, respond: Respond) -> None:
+    respond(**messages.status(command["team_id"], services.workspaces.get(_workspace(command))))
 
 
-def _resume(services: Services, command: dict, text: str, client: WebClient, respond: Respond) -> messages.Message:
-    """The ack for a resume request: empty when it was accepted (the channel hears), else why not."""
-    campaign_id = parse_campaign_id(text)
-    if isinstance(campaign_id, InvalidCampaignId):
-        return messages.invalid_campaign_id(text, campaign_id.reason)
+def _history(services: Services, command: dict, campaign_id: CampaignId | None, respond: Respond) -> None:
+    respond(**messages.history(services.audit.latest(command["team_id"], campaign_id), campaign_id))
+
+
+def start_resume(
+    services: Services, command: dict, campaign_id: CampaignId, client: WebClient, respond: Respond
+) -> None:
+    """Check the request, claim the campaign and say in the channel who is resuming what; the Truedy call
+    itself queues for the resume pool. Refusals go privately to the requester."""
     settings = services.workspaces.get(_workspace(command))
     if settings is None or settings.api_key is None:
-        return messages.workspace_not_configured(command["team_id"])
+        respond(**messages.workspace_not_configured(command["team_id"]))
+        return
     request = ResumeRequest(
         command["team_id"], command["user_id"], campaign_id, "command", command.get("enterprise_id") or ""
     )
     if not services.authorizer.may_resume(settings, request.user_id, client):
         services.resumes.record_refusal(request, "not_allowed")
-        return messages.not_allowed(settings)
+        respond(**messages.not_allowed(settings))
+        return
     if holder := services.resumes.claim(request):
-        return messages.already_resuming(holder, campaign_id)
-    if not services.background.submit(
-        announce_and_resume, services.resumes, request, command["channel_id"], client, respond
-    ):
-        services.resumes.release(request)
-        return messages.shutting_down()
-    return {}
-
-
-def _workspace(command: dict) -> WorkspaceId:
-    return WorkspaceId(command.get("enterprise_id") or "", command["team_id"])
-
-
-def announce_and_resume(
-    resumes: ResumeService, request: ResumeRequest, channel_id: str, client: WebClient, respond: Respond
-) -> None:
-    """Say in the channel who is resuming what, resume, then give the result in that message's thread.
-
-    Where the bot cannot post (not a member, a DM, a private channel), the requester still hears
-    everything through the command's response_url.
-    """
+        respond(**messages.already_resuming(holder, campaign_id))
+        return
     try:
-        announcement = client.chat_postMessage(channel=channel_id, **messages.resuming(request))
+        announcement = client.chat_postMessage(channel=command["channel_id"], **messages.resuming(request))
     except SlackApiError as error:
         log_refusal("announce", error)
         respond(**messages.private_notice_cannot_post(request.campaign_id))
         announcement = None
+    if not services.resume_calls.submit(resume_and_report, services.resumes, request, announcement, client, respond):
+        services.resumes.release(request)
+        respond(**messages.shutting_down())
+        if announcement is not None:
+            update_message(client, announcement["channel"], announcement["ts"], **messages.not_started(request))
+
+
+def resume_and_report(
+    resumes: ResumeService, request: ResumeRequest, announcement: dict | None, client: WebClient, respond: Respond
+) -> None:
+    """Resume, then give the result in the announcement's thread and leave the announcement in its final
+    state; without an announcement (the bot cannot post there), privately to the requester."""
     try:
         outcome = resumes.resume(request)
     except Exception:
@@ -104,3 +104,7 @@ def announce_and_resume(
         return
     reply_in_thread(client, respond, announcement["channel"], announcement["ts"], request.campaign_id, outcome)
     update_message(client, announcement["channel"], announcement["ts"], **messages.resumed_summary(request, outcome))
+
+
+def _workspace(command: dict) -> WorkspaceId:
+    return WorkspaceId(command.get("enterprise_id") or "", command["team_id"])

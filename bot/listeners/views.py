@@ -24,7 +24,7 @@ def register(app: App) -> None:
     app.view(setup_blocks.CALLBACK_ID)(save_setup)
 
 
-def open_setup(workspaces: Workspaces, command: dict, trigger_id: str, client: WebClient, respond: Respond) -> None:
+def open_setup(workspaces: Workspaces, command: dict, client: WebClient, respond: Respond) -> None:
     """Background half of `/resume-campaign setup`: admins and owners get the modal, others a polite no."""
     try:
         user = client.users_info(user=command["user_id"])["user"]
@@ -33,7 +33,9 @@ def open_setup(workspaces: Workspaces, command: dict, trigger_id: str, client: W
             return
         settings = workspaces.get(WorkspaceId(command.get("enterprise_id") or "", command["team_id"]))
         metadata = {"response_url": command["response_url"]}
-        client.views_open(trigger_id=trigger_id, view=setup_blocks.setup_modal(settings, _usergroups(client), metadata))
+        client.views_open(
+            trigger_id=command["trigger_id"], view=setup_blocks.setup_modal(settings, _usergroups(client), metadata)
+        )
     except SlackApiError as error:
         respond(**messages.setup_not_opened(error.response.get("error") or "unknown_error"))
 
@@ -62,7 +64,7 @@ def save_setup(ack: Ack, body: dict, view: dict, context: BoltContext) -> None:
     response_url = json.loads(view.get("private_metadata") or "{}").get("response_url")
     if response_url:
         confirmation = messages.setup_saved(workspace.team_id, saved)
-        services.background.submit(WebhookClient(response_url).send_dict, confirmation)
+        services.answers.submit(WebhookClient(response_url).send_dict, confirmation)
 
 
 def _check_key(client: truedy.TruedyClient, api_key: str) -> str | None:

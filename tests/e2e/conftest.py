@@ -35,6 +35,10 @@ class Stack:
         payload = self.slack.slash_command(text, **payload_fields)
         return payload, self.slack.wait_ack(self.slack.push("slash_commands", payload))
 
+    def private_reply(self, payload: dict) -> dict:
+        """The first message sent privately to whoever sent `payload`, through its response_url."""
+        return wait_until(lambda: self.slack.responses_to(payload), 10, "a private reply")[0].params
+
     def result_in_thread(self, channel: str, campaign_id: str) -> tuple[ApiCall, ApiCall, ApiCall]:
         """The announcement, its thread reply and the announcement's final update, once all three happened."""
 

@@ -281,10 +281,12 @@ def test_a_command_for_a_campaign_being_resumed_from_its_alert_is_not_sent_twice
     try:
         click(stack, channel, ts, user_id="U0BOB0001")
         wait_until(lambda: [r for r in stack.truedy.resumes() if campaign_id in r.path], 5, "the resume")
-        _, ack = stack.command(campaign_id, channel_id=channel, user_id="U0ALICE01")
+        payload, ack = stack.command(campaign_id, channel_id=channel, user_id="U0ALICE01")
         wait_updates(stack, channel, ts, 2)
     finally:
         stack.truedy.delay = 0
-    assert ack.payload["response_type"] == "ephemeral"
-    assert ack.payload["text"].startswith(f":hourglass_flowing_sand: <@U0BOB0001> is already resuming `{campaign_id}`")
+    assert ack.payload is None
+    told = stack.private_reply(payload)
+    assert told["response_type"] == "ephemeral"
+    assert told["text"].startswith(f":hourglass_flowing_sand: <@U0BOB0001> is already resuming `{campaign_id}`")
     assert len([r for r in stack.truedy.resumes() if campaign_id in r.path]) == 1

@@ -93,9 +93,11 @@ def test_another_workspaces_campaign_is_not_found_with_this_workspaces_key(stack
 def test_a_workspace_without_a_key_is_told_privately_and_nothing_is_called(stack):
     campaign_id, channel = new_campaign_id(), new_channel()
     before = len(stack.truedy.received)
-    _, ack = stack.command(campaign_id, channel_id=channel, team_id=UNCONFIGURED_TEAM)
-    assert ack.payload["response_type"] == "ephemeral"
-    assert f'{{"{UNCONFIGURED_TEAM}": "truedy_..."}}' in ack.payload["text"]
+    payload, ack = stack.command(campaign_id, channel_id=channel, team_id=UNCONFIGURED_TEAM)
+    assert ack.payload is None
+    told = stack.private_reply(payload)
+    assert told["response_type"] == "ephemeral"
+    assert f'{{"{UNCONFIGURED_TEAM}": "truedy_..."}}' in told["text"]
     assert len(stack.truedy.received) == before
     assert stack.slack.posts_in(channel) == []
 

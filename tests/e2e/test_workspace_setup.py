@@ -100,8 +100,8 @@ def test_a_rejected_key_is_reported_next_to_the_field_and_nothing_is_saved(stack
         "response_action": "errors",
         "errors": {"api_key": "Truedy rejected this key: check it was copied whole and has not been revoked."},
     }
-    _, status = stack.command("status", team_id=team_id)
-    assert "• Truedy API key: none" in status.payload["text"]
+    payload, _ = stack.command("status", team_id=team_id)
+    assert "• Truedy API key: none" in stack.private_reply(payload)["text"]
 
 
 @pytest.mark.parametrize(
@@ -147,8 +147,8 @@ def test_restrictions_apply_to_the_command_and_the_button(stack, new_team):
     campaign_id, channel = f"batch_rst{team_id[-4:]}", f"C0R{team_id[-4:]}"
     stack.truedy.add(key, campaign(campaign_id))
 
-    _, refused = stack.command(campaign_id, channel_id=channel, team_id=team_id, user_id="U0ALICE01")
-    assert refused.payload["text"].startswith(
+    refused, _ = stack.command(campaign_id, channel_id=channel, team_id=team_id, user_id="U0ALICE01")
+    assert stack.private_reply(refused)["text"].startswith(
         ":lock: Only <@U0BOB0001> or members of <!subteam^S0OPS0001> may resume campaigns in this workspace"
     )
     ts = stack.slack.add_message(
@@ -166,8 +166,8 @@ def test_restrictions_apply_to_the_command_and_the_button(stack, new_team):
     _, reply, _ = stack.result_in_thread(channel, campaign_id)
     assert "is resumed" in reply.params["text"]
 
-    _, status = stack.command("status", team_id=team_id)
-    assert "• Who may resume: <@U0BOB0001> or members of <!subteam^S0OPS0001>" in status.payload["text"]
+    status, _ = stack.command("status", team_id=team_id)
+    assert "• Who may resume: <@U0BOB0001> or members of <!subteam^S0OPS0001>" in stack.private_reply(status)["text"]
 
 
 def test_history_shows_the_audit_trail(stack, new_team):
@@ -180,16 +180,16 @@ def test_history_shows_the_audit_trail(stack, new_team):
     stack.command(campaign_id, channel_id=channel, team_id=team_id, user_id="U0ERIN001")  # already running now
     wait_until(lambda: len(stack.slack.posts_in(channel)) >= 4, 10, "the second result")
 
-    _, everything = stack.command("history", team_id=team_id)
-    _, one = stack.command(f"history `{campaign_id}`", team_id=team_id)
-    _, other = stack.command("history batch_nothing1", team_id=team_id)
+    everything = stack.private_reply(stack.command("history", team_id=team_id)[0])
+    one = stack.private_reply(stack.command(f"history `{campaign_id}`", team_id=team_id)[0])
+    other = stack.private_reply(stack.command("history batch_nothing1", team_id=team_id)[0])
 
-    lines = one.payload["text"].splitlines()
+    lines = one["text"].splitlines()
     assert lines[0] == f"*Latest resume attempts of `{campaign_id}`* (newest first)"
     assert "<@U0ERIN001> · `" in lines[1] and lines[1].split(" · ")[3:5] == ["command", "not resumable"]
     assert "<@U0DAVE001> · `" in lines[2] and " · command · resumed · `req_" in lines[2]
-    assert everything.payload["text"].count("\n•") == 2
-    assert other.payload["text"] == "No resume attempts of `batch_nothing1` recorded in this workspace yet."
+    assert everything["text"].count("\n•") == 2
+    assert other["text"] == "No resume attempts of `batch_nothing1` recorded in this workspace yet."
 
 
 def raw_database_text(stack) -> str:

@@ -1,19 +1,23 @@
 """The /resume-campaign listener and its background half, called as plain functions."""
 
+from dataclasses import replace
+
 import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
-from bot import truedy
+from bot import storage, truedy
 from bot.audit import AuditLog
 from bot.authorization import Authorizer
 from bot.background import BackgroundWork
 from bot.campaign_id import CampaignId
 from bot.inflight import InFlightResumes
-from bot.listeners.commands import announce_and_resume, resume_campaign
+from bot.keybox import KeyBox
+from bot.listeners.commands import resume_and_report, resume_campaign, start_resume
 from bot.resume import ResumeRequest, ResumeService
 from bot.services import Services
-from bot.workspaces import SetupChoices, WorkspaceId
+from bot.workspaces import SetupChoices, WorkspaceId, Workspaces
+from tests.fakes.worker import ENCRYPTION_KEY
 
 REQUEST = ResumeRequest("T0BOT0001", "U0ALICE01", CampaignId("batch_c3d4e5f6"), via="command")
 COMMAND = {
@@ -76,68 +80,92 @@ def stack(engine, workspaces):
     client = StubTruedy(truedy.Resumed("batch_c3d4e5f6", "active", None, None))
     audit = AuditLog(engine)
     resumes = ResumeService(client, workspaces, InFlightResumes(engine), audit)
-    services = Services(resumes, workspaces, audit, Authorizer(), BackgroundWork(2), client)
-    return services
+    return Services(
+        resumes, workspaces, audit, Authorizer(), BackgroundWork("answer", 2), BackgroundWork("resume", 2), client
+    )
 
 
 def run_listener(services, text="batch_c3d4e5f6", team_id="T0BOT0001", user_id="U0ALICE01"):
+    """The listener's acks, then (once everything it started has finished) what it told the requester."""
+    services = replace(services, answers=BackgroundWork("answer", 2), resume_calls=BackgroundWork("resume", 2))
     ack, respond = Recorder(), Recorder()
     command = {**COMMAND, "text": text, "team_id": team_id, "user_id": user_id}
     resume_campaign(ack=ack, command=command, respond=respond, client=StubClient(), context={"services": services})
-    return ack.calls
+    assert services.answers.drain(5) == 0 and services.resume_calls.drain(5) == 0
+    return ack.calls, respond.calls
 
 
-def test_a_valid_command_is_queued_then_acked_silently(stack):
-    assert run_listener(stack) == [{}]
-    assert stack.background.drain(5) == 0
+def test_a_valid_command_is_acked_silently_then_resumed(stack):
+    acks, told = run_listener(stack)
+    assert acks == [{}]
+    assert told == []  # everything went into the channel
     assert stack.truedy.calls == [("truedy_key_bot", "batch_c3d4e5f6")]
 
 
-def test_after_shutdown_began_a_command_is_refused_politely_and_frees_the_campaign(stack):
-    stack.background.drain(0)
-    (ack,) = run_listener(stack)
+def test_after_shutdown_began_a_command_is_refused_politely(stack):
+    stack.answers.drain(0)
+    ack = Recorder()
+    resume_campaign(ack=ack, command=COMMAND, respond=Recorder(), client=StubClient(), context={"services": stack})
+    (ack,) = ack.calls
     assert ack["response_type"] == "ephemeral"
     assert "restarting" in ack["text"] and "Nothing was resumed" in ack["text"]
     assert stack.truedy.calls == []
-    assert stack.resumes.claim(REQUEST) is None
 
 
 def test_a_campaign_someone_is_resuming_is_not_resumed_twice(stack):
     assert stack.resumes.claim(ResumeRequest("T0BOT0001", "U0BOB0001", CampaignId("batch_c3d4e5f6"), "button")) is None
-    (ack,) = run_listener(stack)
-    assert ack["response_type"] == "ephemeral"
-    assert ack["text"].startswith(":hourglass_flowing_sand: <@U0BOB0001> is already resuming `batch_c3d4e5f6`")
-    assert stack.background.drain(1) == 0
+    acks, (told,) = run_listener(stack)
+    assert acks == [{}]
+    assert told["response_type"] == "ephemeral"
+    assert told["text"].startswith(":hourglass_flowing_sand: <@U0BOB0001> is already resuming `batch_c3d4e5f6`")
     assert stack.truedy.calls == []
 
 
 def test_a_restricted_workspace_refuses_others_naming_who_may(stack):
     choices = SetupChoices(None, None, ("U0BOB0001", "U0CAROL01"), ())
     stack.workspaces.save_setup(WorkspaceId("", "T0BOT0001"), choices, "U0ADMIN01")
-    (ack,) = run_listener(stack, user_id="U0ALICE01")
-    assert ack["text"].startswith(":lock: Only <@U0BOB0001> or <@U0CAROL01> may resume campaigns")
-    assert run_listener(stack, user_id="U0BOB0001") == [{}]
-    assert stack.background.drain(5) == 0
+    _, (told,) = run_listener(stack, user_id="U0ALICE01")
+    assert told["text"].startswith(":lock: Only <@U0BOB0001> or <@U0CAROL01> may resume campaigns")
+    assert run_listener(stack, user_id="U0BOB0001") == ([{}], [])
     assert len(stack.truedy.calls) == 1
     assert [e.outcome for e in stack.audit.latest("T0BOT0001")] == ["resumed", "not_allowed"]
 
 
 @pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("", "Resume a paused Truedy campaign"),
+        ("../x", "is not a campaign id"),
+        ("history ../x", "is not a campaign id"),
+    ],
+)
+def test_what_needs_no_database_is_answered_in_the_ack(stack, text, expected):
+    (ack,), told = run_listener(stack, text=text)
+    assert ack["response_type"] == "ephemeral" and expected in ack["text"]
+    assert told == [] and stack.truedy.calls == []
+
+
+@pytest.mark.parametrize(
     "text, team_id, expected",
     [
-        ("", "T0BOT0001", "Resume a paused Truedy campaign"),
-        ("../x", "T0BOT0001", "is not a campaign id"),
         ("batch_c3d4e5f6", "T0NOKEY01", "not connected to Truedy yet"),
         ("status", "T0BOT0001", "• Truedy API key: saved, ending in `_bot` (from the environment; not checked)"),
         ("status", "T0NOKEY01", "• Truedy API key: none: this workspace is not connected"),
         ("history", "T0BOT0001", "No resume attempts recorded"),
-        ("history ../x", "T0BOT0001", "is not a campaign id"),
     ],
 )
 def test_answers_that_concern_only_the_requester_are_private(stack, text, team_id, expected):
-    (ack,) = run_listener(stack, text=text, team_id=team_id)
-    assert ack["response_type"] == "ephemeral" and expected in ack["text"]
-    assert stack.background.drain(1) == 0
+    acks, (told,) = run_listener(stack, text=text, team_id=team_id)
+    assert acks == [{}]
+    assert told["response_type"] == "ephemeral" and expected in told["text"]
+    assert stack.truedy.calls == []
+
+
+def test_an_unreachable_database_is_said_and_nothing_is_called(stack):
+    unreachable = Workspaces(storage.connect("postgresql://nobody@127.0.0.1:1/none"), KeyBox(ENCRYPTION_KEY))
+    acks, (told,) = run_listener(replace(stack, workspaces=unreachable))
+    assert acks == [{}]
+    assert "can't reach my database" in told["text"] and "nothing was resumed" in told["text"]
     assert stack.truedy.calls == []
 
 
@@ -145,9 +173,8 @@ def test_the_result_goes_into_the_announcements_thread(stack):
     client, respond = StubClient(), Recorder()
     stack.truedy.answer = truedy.KeyRejected("x", "req_1")
     stack.resumes.claim(REQUEST)
-    announce_and_resume(stack.resumes, REQUEST, "C0OPS0001", client, respond)
-    announcement, reply = client.posts
-    assert "is resuming" in announcement["text"]
+    resume_and_report(stack.resumes, REQUEST, {"channel": "C0OPS0001", "ts": "1.1"}, client, respond)
+    (reply,) = client.posts
     assert reply["thread_ts"] == "1.1" and "rejected this workspace's API key" in reply["text"]
     assert client.updates[0]["ts"] == "1.1" and "could not resume" in client.updates[0]["text"]
     assert respond.calls == []
@@ -157,7 +184,7 @@ def test_an_unexpected_failure_is_still_reported_and_the_announcement_corrected(
     client, respond = StubClient(), Recorder()
     stack.truedy.answer = RuntimeError("bug")
     with pytest.raises(RuntimeError):
-        announce_and_resume(stack.resumes, REQUEST, "C0OPS0001", client, respond)
+        resume_and_report(stack.resumes, REQUEST, {"channel": "C0OPS0001", "ts": "1.1"}, client, respond)
     assert "can't tell whether Truedy resumed it" in respond.calls[0]["text"]
     assert "can't tell whether Truedy resumed it" in client.updates[0]["text"]
     assert stack.resumes.claim(REQUEST) is None
@@ -165,7 +192,8 @@ def test_an_unexpected_failure_is_still_reported_and_the_announcement_corrected(
 
 def test_when_slack_refuses_the_channel_the_requester_hears_privately(stack):
     client, respond = StubClient(fail_post_with="not_in_channel"), Recorder()
-    announce_and_resume(stack.resumes, REQUEST, "C0OPS0001", client, respond)
+    start_resume(stack, COMMAND, CampaignId("batch_c3d4e5f6"), client, respond)
+    assert stack.resume_calls.drain(5) == 0
     notice, result = respond.calls
     assert "only you will see the result" in notice["text"]
     assert "is resumed" in result["text"] and result["response_type"] == "ephemeral"
