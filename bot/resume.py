@@ -42,7 +42,7 @@ class ResumeService:
     """Resumes with the requesting workspace's own key, one resume per campaign and workspace at a time,
     each attempt logged and audited.
 
-    `claim()` is called while the request is being acknowledged, `resume()` later in the background; it
+    `claim()` comes first, when the request is checked; `resume()` later, when a resume thread is free. It
     ends the claim whatever happens, and `release()` ends one whose resume will not run.
     """
 
