@@ -8,7 +8,7 @@ from bot import truedy
 from bot.audit import AuditEntry
 from bot.inflight import AlreadyResuming
 from bot.log import redact_token_shapes
-from bot.resume import ResumeOutcome, ResumeRequest
+from bot.resume import NotAllowed, NotConnected, Refusal, ResumeOutcome, ResumeRequest
 from bot.workspaces import WorkspaceSettings
 
 COMMAND = "/resume-campaign"
@@ -58,6 +58,16 @@ def workspace_not_configured(team_id: str) -> Message:
         f"Settings → API Keys), or whoever runs the bot can add it to `TRUEDY_API_KEYS` as "
         f'`{{"{team_id}": "truedy_..."}}`.'
     )
+
+
+def refusal(reason: Refusal, campaign_id: str) -> Message:
+    match reason:
+        case NotConnected():
+            return workspace_not_configured(reason.team_id)
+        case NotAllowed():
+            return not_allowed(reason.settings)
+        case AlreadyResuming():
+            return already_resuming(reason, campaign_id)
 
 
 def not_allowed(settings: WorkspaceSettings) -> Message:

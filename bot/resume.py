@@ -6,13 +6,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from slack_sdk import WebClient
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.audit import AuditEntry, AuditLog
+from bot.authorization import Authorizer
 from bot.campaign_id import CampaignId
 from bot.inflight import AlreadyResuming, InFlightResumes
 from bot.truedy import Resumed, TruedyClient, TruedyError
-from bot.workspaces import WorkspaceId, Workspaces
+from bot.workspaces import WorkspaceId, Workspaces, WorkspaceSettings
 
 log = logging.getLogger("bot.resume")
 
@@ -32,6 +34,23 @@ class ResumeRequest:
         return WorkspaceId(self.enterprise_id, self.team_id)
 
 
+@dataclass(frozen=True)
+class NotConnected:
+    """The workspace has no Truedy key."""
+
+    team_id: str
+
+
+@dataclass(frozen=True)
+class NotAllowed:
+    """The workspace restricts resumes to others; `settings` names them."""
+
+    settings: WorkspaceSettings
+
+
+Refusal = NotConnected | NotAllowed | AlreadyResuming
+
+
 class WorkspaceNotConfigured(Exception):
     def __init__(self, team_id: str):
         super().__init__(f"no Truedy API key for workspace {team_id}")
@@ -42,15 +61,33 @@ class ResumeService:
     """Resumes with the requesting workspace's own key, one resume per campaign and workspace at a time,
     each attempt logged and audited.
 
-    `claim()` comes first, when the request is checked; `resume()` later, when a resume thread is free. It
-    ends the claim whatever happens, and `release()` ends one whose resume will not run.
+    `admit()` comes first, when the request is checked; `resume()` later, when a resume thread is free. It
+    ends the claim `admit()` took whatever happens, and `release()` ends one whose resume will not run.
     """
 
-    def __init__(self, truedy: TruedyClient, workspaces: Workspaces, in_flight: InFlightResumes, audit: AuditLog):
+    def __init__(
+        self,
+        truedy: TruedyClient,
+        workspaces: Workspaces,
+        authorizer: Authorizer,
+        in_flight: InFlightResumes,
+        audit: AuditLog,
+    ):
         self._truedy = truedy
         self._workspaces = workspaces
+        self._authorizer = authorizer
         self._in_flight = in_flight
         self._audit = audit
+
+    def admit(self, request: ResumeRequest, slack: WebClient) -> Refusal | None:
+        """None when the request may go ahead and now holds the campaign; else why not (audited)."""
+        settings = self._workspaces.get(request.workspace)
+        if settings is None or settings.api_key is None:
+            return NotConnected(request.team_id)
+        if not self._authorizer.may_resume(settings, request.user_id, slack):
+            self.record_refusal(request, "not_allowed")
+            return NotAllowed(settings)
+        return self.claim(request)
 
     def claim(self, request: ResumeRequest) -> AlreadyResuming | None:
         holder = self._in_flight.claim(request.enterprise_id, request.team_id, request.campaign_id, request.user_id)

@@ -1,7 +1,6 @@
 from dataclasses import dataclass
 
 from bot.audit import AuditLog
-from bot.authorization import Authorizer
 from bot.background import BackgroundWork
 from bot.resume import ResumeService
 from bot.truedy import TruedyClient
@@ -15,7 +14,6 @@ class Services:
     resumes: ResumeService
     workspaces: Workspaces
     audit: AuditLog
-    authorizer: Authorizer
     answers: BackgroundWork  # checks and quick answers: the database, Slack; never Truedy's slow calls
     resume_calls: BackgroundWork  # resumes: one thread per Truedy call in flight, RESUME_CONCURRENCY at most
     truedy: TruedyClient

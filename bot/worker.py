@@ -39,10 +39,9 @@ def run(settings: Settings) -> int:
     )
     audit = AuditLog(engine)
     services = Services(
-        resumes=ResumeService(truedy, workspaces, InFlightResumes(engine), audit),
+        resumes=ResumeService(truedy, workspaces, Authorizer(), InFlightResumes(engine), audit),
         workspaces=workspaces,
         audit=audit,
-        authorizer=Authorizer(),
         answers=BackgroundWork("answer", ANSWER_THREADS),
         resume_calls=BackgroundWork("resume", settings.resume_concurrency),
         truedy=truedy,

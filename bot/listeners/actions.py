@@ -12,7 +12,6 @@ from bot.campaign_id import InvalidCampaignId, parse_campaign_id
 from bot.replies import answer_safely, reply_in_thread, update_message
 from bot.resume import ResumeRequest, ResumeService
 from bot.services import Services
-from bot.workspaces import WorkspaceId
 
 
 def register(app: App) -> None:
@@ -49,17 +48,9 @@ def start_resume(services: Services, body: dict, client: WebClient, respond: Res
     if user.get("team_id") != team_id:
         respond(**messages.not_your_workspace())
         return
-    settings = services.workspaces.get(WorkspaceId(enterprise_id, team_id))
-    if settings is None or settings.api_key is None:
-        respond(**messages.workspace_not_configured(team_id))
-        return
     request = ResumeRequest(team_id, user["id"], campaign_id, "button", enterprise_id)
-    if not services.authorizer.may_resume(settings, request.user_id, client):
-        services.resumes.record_refusal(request, "not_allowed")
-        respond(**messages.not_allowed(settings))
-        return
-    if holder := services.resumes.claim(request):
-        respond(**messages.already_resuming(holder, campaign_id))
+    if refusal := services.resumes.admit(request, client):
+        respond(**messages.refusal(refusal, campaign_id))
         return
     container, message = body["container"], body.get("message") or {}
     alert = ClickedAlert(

@@ -59,19 +59,11 @@ def start_resume(
 ) -> None:
     """Check the request, claim the campaign and say in the channel who is resuming what; the Truedy call
     itself queues for the resume pool. Refusals go privately to the requester."""
-    settings = services.workspaces.get(_workspace(command))
-    if settings is None or settings.api_key is None:
-        respond(**messages.workspace_not_configured(command["team_id"]))
-        return
     request = ResumeRequest(
         command["team_id"], command["user_id"], campaign_id, "command", command.get("enterprise_id") or ""
     )
-    if not services.authorizer.may_resume(settings, request.user_id, client):
-        services.resumes.record_refusal(request, "not_allowed")
-        respond(**messages.not_allowed(settings))
-        return
-    if holder := services.resumes.claim(request):
-        respond(**messages.already_resuming(holder, campaign_id))
+    if refusal := services.resumes.admit(request, client):
+        respond(**messages.refusal(refusal, campaign_id))
         return
     try:
         announcement = client.chat_postMessage(channel=command["channel_id"], **messages.resuming(request))

@@ -79,10 +79,8 @@ def stack(engine, workspaces):
     workspaces.seed_keys({"T0BOT0001": "truedy_key_bot"})
     client = StubTruedy(truedy.Resumed("batch_c3d4e5f6", "active", None, None))
     audit = AuditLog(engine)
-    resumes = ResumeService(client, workspaces, InFlightResumes(engine), audit)
-    return Services(
-        resumes, workspaces, audit, Authorizer(), BackgroundWork("answer", 2), BackgroundWork("resume", 2), client
-    )
+    resumes = ResumeService(client, workspaces, Authorizer(), InFlightResumes(engine), audit)
+    return Services(resumes, workspaces, audit, BackgroundWork("answer", 2), BackgroundWork("resume", 2), client)
 
 
 def run_listener(services, text="batch_c3d4e5f6", team_id="T0BOT0001", user_id="U0ALICE01"):
@@ -162,8 +160,10 @@ def test_answers_that_concern_only_the_requester_are_private(stack, text, team_i
 
 
 def test_an_unreachable_database_is_said_and_nothing_is_called(stack):
-    unreachable = Workspaces(storage.connect("postgresql://nobody@127.0.0.1:1/none"), KeyBox(ENCRYPTION_KEY))
-    acks, (told,) = run_listener(replace(stack, workspaces=unreachable))
+    gone = storage.connect("postgresql://nobody@127.0.0.1:1/none")
+    workspaces = Workspaces(gone, KeyBox(ENCRYPTION_KEY))
+    resumes = ResumeService(stack.truedy, workspaces, Authorizer(), InFlightResumes(gone), AuditLog(gone))
+    acks, (told,) = run_listener(replace(stack, workspaces=workspaces, resumes=resumes))
     assert acks == [{}]
     assert "can't reach my database" in told["text"] and "nothing was resumed" in told["text"]
     assert stack.truedy.calls == []

@@ -7,10 +7,12 @@ import pytest
 
 from bot import truedy
 from bot.audit import AuditLog
+from bot.authorization import Authorizer
 from bot.campaign_id import CampaignId
 from bot.inflight import InFlightResumes
-from bot.resume import ResumeRequest, ResumeService, WorkspaceNotConfigured
+from bot.resume import NotAllowed, NotConnected, ResumeRequest, ResumeService, WorkspaceNotConfigured
 from bot.storage import resume_locks
+from bot.workspaces import SetupChoices
 
 ALICE = ResumeRequest("T0BOT0001", "U0ALICE01", CampaignId("batch_c3d4e5f6"), via="button")
 BOB = ResumeRequest("T0BOT0001", "U0BOB0001", CampaignId("batch_c3d4e5f6"), via="command")
@@ -34,7 +36,8 @@ def make_service(engine, workspaces):
 
     def make(answer=None):
         client = RecordingTruedy(answer or truedy.Resumed("batch_c3d4e5f6", "active", None, "req_1"))
-        return ResumeService(client, workspaces, InFlightResumes(engine), AuditLog(engine)), client
+        resumes = ResumeService(client, workspaces, Authorizer(), InFlightResumes(engine), AuditLog(engine))
+        return resumes, client
 
     return make
 
@@ -120,3 +123,14 @@ def test_every_attempt_is_audited(make_service, engine):
     assert isinstance(entries[0].latency_ms, int)
     assert [e.outcome for e in audit.latest("T0OTHER01")] == ["not_allowed"]
     assert audit.latest("T0BOT0001", campaign_id="batch_other") == []
+
+
+def test_admission_refuses_unconnected_and_unlisted_requesters_and_claims_for_the_rest(make_service, workspaces):
+    resumes, _ = make_service()
+    stranger = ResumeRequest("T0NOKEY01", "U0DAVE001", CampaignId("batch_c3d4e5f6"), via="command")
+    assert resumes.admit(stranger, slack=None) == NotConnected("T0NOKEY01")
+    workspaces.save_setup(ALICE.workspace, SetupChoices(None, None, ("U0ALICE01",), ()), "U0ADMIN01")
+    refused = resumes.admit(BOB, slack=None)
+    assert isinstance(refused, NotAllowed) and refused.settings.allowed_users == ("U0ALICE01",)
+    assert resumes.admit(ALICE, slack=None) is None
+    assert resumes.admit(ALICE, slack=None).user_id == "U0ALICE01"  # now held
