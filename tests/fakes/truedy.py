@@ -208,3 +208,17 @@ def in_a_minute() -> str:
 
 def new_key() -> str:
     return "truedy_" + secrets.token_hex(16)
+
+
+class StubTruedyClient:
+    """Stands in for bot.truedy.TruedyClient in unit tests: answers every resume with `answer` (a result,
+    or an exception to raise) and records (api_key, campaign_id) of each call."""
+
+    def __init__(self, answer: Any):
+        self.answer, self.calls = answer, []
+
+    def resume(self, api_key: str, campaign_id: str) -> Any:
+        self.calls.append((api_key, campaign_id))
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer

@@ -17,6 +17,7 @@ from bot.listeners.commands import resume_and_report, resume_campaign, start_res
 from bot.resume import ResumeRequest, ResumeService
 from bot.services import Services
 from bot.workspaces import SetupChoices, WorkspaceId, Workspaces
+from tests.fakes.truedy import StubTruedyClient
 from tests.fakes.worker import ENCRYPTION_KEY
 
 REQUEST = ResumeRequest("T0BOT0001", "U0ALICE01", CampaignId("batch_c3d4e5f6"), via="command")
@@ -36,17 +37,6 @@ class Recorder:
 
     def __call__(self, **kwargs):
         self.calls.append(kwargs)
-
-
-class StubTruedy:
-    def __init__(self, answer):
-        self.answer, self.calls = answer, []
-
-    def resume(self, api_key, campaign_id):
-        self.calls.append((api_key, campaign_id))
-        if isinstance(self.answer, Exception):
-            raise self.answer
-        return self.answer
 
 
 class StubClient:
@@ -77,7 +67,7 @@ class StubClient:
 def stack(engine, workspaces):
     """Services on a real database, Truedy stubbed; `stack.truedy.answer` decides the outcome."""
     workspaces.seed_keys({"T0BOT0001": "truedy_key_bot"})
-    client = StubTruedy(truedy.Resumed("batch_c3d4e5f6", "active", None, None))
+    client = StubTruedyClient(truedy.Resumed("batch_c3d4e5f6", "active", None, None))
     audit = AuditLog(engine)
     resumes = ResumeService(client, workspaces, Authorizer(), InFlightResumes(engine), audit)
     return Services(resumes, workspaces, audit, BackgroundWork("answer", 2), BackgroundWork("resume", 2), client)

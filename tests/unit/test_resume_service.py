@@ -13,21 +13,11 @@ from bot.inflight import InFlightResumes
 from bot.resume import NotAllowed, NotConnected, ResumeRequest, ResumeService, WorkspaceNotConfigured
 from bot.storage import resume_locks
 from bot.workspaces import SetupChoices
+from tests.fakes.truedy import StubTruedyClient
 
 ALICE = ResumeRequest("T0BOT0001", "U0ALICE01", CampaignId("batch_c3d4e5f6"), via="button")
 BOB = ResumeRequest("T0BOT0001", "U0BOB0001", CampaignId("batch_c3d4e5f6"), via="command")
 OTHER_WORKSPACE = ResumeRequest("T0OTHER01", "U0CAROL01", CampaignId("batch_c3d4e5f6"), via="button")
-
-
-class RecordingTruedy:
-    def __init__(self, answer):
-        self.answer, self.calls = answer, []
-
-    def resume(self, api_key, campaign_id):
-        self.calls.append((api_key, campaign_id))
-        if isinstance(self.answer, Exception):
-            raise self.answer
-        return self.answer
 
 
 @pytest.fixture
@@ -35,7 +25,7 @@ def make_service(engine, workspaces):
     workspaces.seed_keys({"T0BOT0001": "truedy_key_bot", "T0OTHER01": "truedy_key_other"})
 
     def make(answer=None):
-        client = RecordingTruedy(answer or truedy.Resumed("batch_c3d4e5f6", "active", None, "req_1"))
+        client = StubTruedyClient(answer or truedy.Resumed("batch_c3d4e5f6", "active", None, "req_1"))
         resumes = ResumeService(client, workspaces, Authorizer(), InFlightResumes(engine), AuditLog(engine))
         return resumes, client
 
