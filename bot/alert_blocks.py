@@ -67,6 +67,22 @@ def resuming_state(user_id: str) -> str:
     return f":hourglass_flowing_sand: *Resuming…* requested by <@{user_id}>"
 
 
+def no_longer_paused_state(status: str, now: datetime) -> str:
+    """For an alert whose campaign was resumed elsewhere (dashboard, API, command) or finished."""
+    said = {
+        "active": "it is running again",
+        "scheduled": "it is scheduled again",
+        "completed": "it has completed",
+        "cancelled": "it was cancelled",
+        "failed": "it has failed",
+    }.get(status, f"its status is `{status if status.isidentifier() else 'unrecognised'}`")
+    return f":information_source: *Not paused any more:* {said} (seen {slack_date(now)})."
+
+
+def gone_state(campaign_id: str) -> str:
+    return f":information_source: *Not paused any more:* `{campaign_id}` no longer exists in Truedy."
+
+
 def restarting_state() -> str:
     return ":pause_button: *Not resumed:* the bot was restarting. Click Resume again."
 

@@ -4,10 +4,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import alert_blocks, messages, truedy
+from bot.alert_records import AlertRecords
 from bot.app import StartupError, bot_team_id, configure_slack_client, open_database
 from bot.campaign_id import InvalidCampaignId, parse_campaign_id
 from bot.settings import Settings
-from bot.workspaces import WorkspaceId
+from bot.workspaces import WorkspaceId, WorkspaceSettings
 
 
 class AlertNotPosted(Exception):
@@ -25,18 +26,36 @@ def post_alert(settings: Settings, campaign_text: str, channel: str, team: str |
         engine, workspaces = open_database(settings, bot_team)
     except StartupError as error:
         raise AlertNotPosted(str(error)) from None
-    team = team or bot_team
+    workspace = WorkspaceId("", team or bot_team)
     try:
-        settings_of_team = workspaces.get(WorkspaceId("", team))
+        campaign = _paused_campaign(settings, workspaces.get(workspace), workspace.team_id, campaign_id)
+        try:
+            posted = client.chat_postMessage(
+                channel=channel, **alert_blocks.alert(campaign, settings.truedy_dashboard_url)
+            )
+        except SlackApiError as error:
+            reason = error.response.get("error")
+            hint = (
+                " (invite the bot to that channel first)" if reason in ("not_in_channel", "channel_not_found") else ""
+            )
+            raise AlertNotPosted(f"Slack refused the alert in {channel[:30]}: {reason}{hint}") from None
+        # The watcher then keeps this alert up to date and does not post a second one for this pause.
+        AlertRecords(engine).posted(workspace, campaign_id, posted["channel"], posted["ts"])
+        return posted["ts"]
     finally:
         engine.dispose()
-    if settings_of_team is None or settings_of_team.api_key is None:
+
+
+def _paused_campaign(
+    settings: Settings, workspace: WorkspaceSettings | None, team_id: str, campaign_id: str
+) -> truedy.Campaign:
+    if workspace is None or workspace.api_key is None:
         raise AlertNotPosted(
-            f"workspace {team} has no Truedy API key: connect it with /resume-campaign setup or TRUEDY_API_KEYS"
+            f"workspace {team_id} has no Truedy API key: connect it with /resume-campaign setup or TRUEDY_API_KEYS"
         )
     api = truedy.TruedyClient(settings.truedy_api_url, settings.truedy_connect_timeout, settings.truedy_read_timeout)
     try:
-        campaign = api.get_campaign(settings_of_team.api_key, campaign_id)
+        campaign = api.get_campaign(workspace.api_key, campaign_id)
     except truedy.TruedyError as error:
         headline, _ = messages.explain(error)
         request = f" (Truedy request id {error.request_id})" if error.request_id else ""
@@ -45,10 +64,4 @@ def post_alert(settings: Settings, campaign_text: str, channel: str, team: str |
         api.close()
     if campaign.status != "paused":
         raise AlertNotPosted(f"campaign {campaign_id} is {campaign.status}, not paused: no alert posted")
-    try:
-        posted = client.chat_postMessage(channel=channel, **alert_blocks.alert(campaign, settings.truedy_dashboard_url))
-    except SlackApiError as error:
-        reason = error.response.get("error")
-        hint = " (invite the bot to that channel first)" if reason in ("not_in_channel", "channel_not_found") else ""
-        raise AlertNotPosted(f"Slack refused the alert in {channel[:30]}: {reason}{hint}") from None
-    return posted["ts"]
+    return campaign

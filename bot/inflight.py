@@ -50,6 +50,16 @@ class InFlightResumes:
                 connection.execute(delete(resume_locks).where(key, resume_locks.c.expires_at < now))
         return AlreadyResuming("", now)
 
+    def any_in(self, enterprise_id: str, team_id: str) -> bool:
+        """Is anyone resuming a campaign of this workspace right now?"""
+        query = select(resume_locks.c.campaign_id).where(
+            resume_locks.c.enterprise_id == enterprise_id,
+            resume_locks.c.team_id == team_id,
+            resume_locks.c.expires_at >= datetime.now(UTC),
+        )
+        with self._engine.connect() as connection:
+            return connection.execute(query.limit(1)).first() is not None
+
     def release(self, enterprise_id: str, team_id: str, campaign_id: str) -> None:
         with self._engine.begin() as connection:
             connection.execute(

@@ -3,7 +3,7 @@
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from slack_sdk import WebClient
@@ -13,7 +13,8 @@ from bot.audit import AuditEntry, AuditLog
 from bot.authorization import Authorizer
 from bot.campaign_id import CampaignId
 from bot.inflight import AlreadyResuming, InFlightResumes
-from bot.truedy import Resumed, TruedyClient, TruedyError
+from bot.poll_schedule import PollSchedule
+from bot.truedy import RateLimited, Resumed, TruedyClient, TruedyError
 from bot.workspaces import WorkspaceId, Workspaces, WorkspaceSettings
 
 log = logging.getLogger("bot.resume")
@@ -72,12 +73,14 @@ class ResumeService:
         authorizer: Authorizer,
         in_flight: InFlightResumes,
         audit: AuditLog,
+        poll_schedule: PollSchedule,
     ):
         self._truedy = truedy
         self._workspaces = workspaces
         self._authorizer = authorizer
         self._in_flight = in_flight
         self._audit = audit
+        self._poll_schedule = poll_schedule
 
     def admit(self, request: ResumeRequest, slack: WebClient) -> Refusal | None:
         """None when the request may go ahead and now holds the campaign; else why not (audited)."""
@@ -120,6 +123,9 @@ class ResumeService:
             outcome = self._truedy.resume(settings.api_key, request.campaign_id)
         except TruedyError as error:
             outcome = error
+        if isinstance(outcome, RateLimited):
+            # Polling waits for the limit to reset, so that the requests left go to people's resumes.
+            self._poll_schedule.defer(request.workspace, outcome.retry_at or datetime.now(UTC) + timedelta(minutes=1))
         self._record(request, outcome_name(outcome), outcome.request_id, round((time.monotonic() - started) * 1000))
         return outcome
 

@@ -12,6 +12,7 @@ from bot.keybox import is_fernet_key
 from bot.storage import sqlalchemy_url
 
 TEAM_ID = re.compile(r"^T[A-Z0-9]{2,20}$")
+CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
 
 
 class Settings(BaseSettings):
@@ -31,6 +32,12 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///truedy-bot.sqlite3"
     bot_encryption_key: SecretStr
+
+    paused_poll_seconds: float = Field(60, ge=1, le=3600)
+    alert_channel: str | None = None
+    alert_channels: Annotated[dict[str, str], NoDecode] = {}
+    truedy_webhook_secret: SecretStr | None = None
+    port: int = Field(8000, ge=1, le=65535)
 
     resume_concurrency: int = Field(64, ge=1, le=512)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -93,7 +100,25 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL containing {id}, e.g. https://app.truedy.ai/campaigns/{id}")
         return url
 
-    @field_validator("truedy_api_key", "truedy_dashboard_url", mode="before")
+    @field_validator("alert_channel")
+    @classmethod
+    def _channel_id(cls, channel: str | None) -> str | None:
+        if channel is not None and not CHANNEL_ID.match(channel):
+            raise ValueError("must be a Slack channel id like C0123ABCD (channel details > About), not a name")
+        return channel
+
+    @field_validator("alert_channels", mode="before")
+    @classmethod
+    def _channels_json(cls, raw: object) -> object:
+        if not isinstance(raw, str):
+            return raw
+        channels = _json_object_by_team(raw, '{"T0123ABCD": "C0123ABCD"}')
+        for team_id, channel in channels.items():
+            if not isinstance(channel, str) or not CHANNEL_ID.match(channel):
+                raise ValueError(f"the channel for {team_id} must be a Slack channel id like C0123ABCD")
+        return channels
+
+    @field_validator("truedy_api_key", "truedy_dashboard_url", "alert_channel", "truedy_webhook_secret", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -110,17 +135,8 @@ class Settings(BaseSettings):
     def _keys_json(cls, raw: object) -> object:
         if not isinstance(raw, str):
             return raw
-        if not raw.strip():
-            return {}
-        try:
-            keys = json.loads(raw)
-        except json.JSONDecodeError:
-            raise ValueError('must be a JSON object like {"T0123ABCD": "truedy_..."}; it is not valid JSON') from None
-        if not isinstance(keys, dict):
-            raise ValueError('must be a JSON object like {"T0123ABCD": "truedy_..."}')
+        keys = _json_object_by_team(raw, '{"T0123ABCD": "truedy_..."}')
         for team_id, key in keys.items():
-            if not TEAM_ID.match(team_id):
-                raise ValueError(f"{team_id[:30]!r} is not a Slack team id (T followed by letters and digits)")
             if not isinstance(key, str) or not _plausible_key(key):
                 raise ValueError(f"the key for {team_id} must be a non-empty string without spaces")
         return keys
@@ -128,12 +144,26 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every secret value, so logging can make sure none is ever written out."""
         values = [self.slack_bot_token, self.slack_app_token, self.bot_encryption_key, *self.truedy_api_keys.values()]
-        if self.truedy_api_key is not None:
-            values.append(self.truedy_api_key)
+        values += [secret for secret in (self.truedy_api_key, self.truedy_webhook_secret) if secret is not None]
         secrets = [secret.get_secret_value() for secret in values]
         if password := make_url(sqlalchemy_url(self.database_url)).password:
             secrets.append(str(password))
         return secrets
+
+
+def _json_object_by_team(raw: str, example: str) -> dict:
+    if not raw.strip():
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError:
+        raise ValueError(f"must be a JSON object like {example}; it is not valid JSON") from None
+    if not isinstance(parsed, dict):
+        raise ValueError(f"must be a JSON object like {example}")
+    for team_id in parsed:
+        if not TEAM_ID.match(team_id):
+            raise ValueError(f"{team_id[:30]!r} is not a Slack team id (T followed by letters and digits)")
+    return parsed
 
 
 def _plausible_key(key: str) -> bool:

@@ -78,13 +78,49 @@ audit_log = Table(
 )
 
 
+campaign_alerts = Table(
+    "campaign_alerts",
+    metadata,
+    Column("enterprise_id", String(32), primary_key=True),
+    Column("team_id", String(32), primary_key=True),
+    Column("campaign_id", String(64), primary_key=True),
+    # "posting": a worker is posting the alert for a new pause; "open": posted, campaign paused;
+    # "closed": the pause is over (a new pause starts a new alert).
+    Column("state", String(8), nullable=False),
+    Column("channel", String(32)),
+    Column("message_ts", String(32)),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
+poll_schedule = Table(
+    "poll_schedule",
+    metadata,
+    Column("enterprise_id", String(32), primary_key=True),
+    Column("team_id", String(32), primary_key=True),
+    Column("next_poll_at", DateTime(timezone=True), nullable=False),
+    Column("polled_at", DateTime(timezone=True)),
+    Column("not_before", DateTime(timezone=True)),  # Truedy's rate limit for this key resets then
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("dedupe_key", String(255), primary_key=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+
 def _create_first_schema(connection: Connection) -> None:
     # Version 1 is the tables as declared above. A later migration that changes a table must freeze
     # these declarations here first, so that version 1 stays what it was.
     metadata.create_all(connection, tables=[meta, workspaces, resume_locks, audit_log])
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_first_schema}
+def _add_paused_alerts(connection: Connection) -> None:
+    metadata.create_all(connection, tables=[campaign_alerts, poll_schedule, webhook_deliveries])
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_first_schema, 2: _add_paused_alerts}
 LATEST_VERSION = max(MIGRATIONS)
 
 

@@ -5,19 +5,25 @@ import os
 import signal
 import threading
 import time
+from datetime import timedelta
+from functools import partial
 
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk.errors import SlackApiError
 
+from bot.alert_records import AlertRecords
 from bot.app import StartupError, bot_team_id, build_app, open_database, provide_services
 from bot.audit import AuditLog
 from bot.authorization import Authorizer
 from bot.background import BackgroundWork
 from bot.inflight import InFlightResumes
+from bot.poll_schedule import PollSchedule
 from bot.resume import ResumeService
 from bot.services import Services
 from bot.settings import Settings
 from bot.truedy import TruedyClient
+from bot.watcher import PausedWatcher
+from bot.workspaces import WorkspaceSettings
 
 log = logging.getLogger("bot.worker")
 
@@ -25,6 +31,14 @@ log = logging.getLogger("bot.worker")
 SHUTDOWN_GRACE_SECONDS = 25
 # Enough to keep checks and quick answers flowing while every resume thread waits on Truedy.
 ANSWER_THREADS = 8
+
+
+def alert_channel(settings: Settings, bot_team: str, workspace: WorkspaceSettings) -> str | None:
+    """Where a workspace's paused-campaign alerts go: its setup's choice, else ALERT_CHANNELS, else (for the
+    bot token's own workspace) ALERT_CHANNEL; None: the workspace is not watched."""
+    team_id = workspace.workspace.team_id
+    fallback = settings.alert_channel if team_id == bot_team else None
+    return workspace.alert_channel or settings.alert_channels.get(team_id) or fallback
 
 
 def run(settings: Settings) -> int:
@@ -37,17 +51,34 @@ def run(settings: Settings) -> int:
         read_timeout=settings.truedy_read_timeout,
         max_connections=settings.resume_concurrency,
     )
-    audit = AuditLog(engine)
+    audit, in_flight, schedule, alerts = (
+        AuditLog(engine),
+        InFlightResumes(engine),
+        PollSchedule(engine),
+        AlertRecords(engine),
+    )
     services = Services(
-        resumes=ResumeService(truedy, workspaces, Authorizer(), InFlightResumes(engine), audit),
+        resumes=ResumeService(truedy, workspaces, Authorizer(), in_flight, audit, schedule),
         workspaces=workspaces,
         audit=audit,
+        alerts=alerts,
         answers=BackgroundWork("answer", ANSWER_THREADS),
         resume_calls=BackgroundWork("resume", settings.resume_concurrency),
         truedy=truedy,
     )
     provide_services(app, services)
     handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
+    watcher = PausedWatcher(
+        workspaces=workspaces,
+        alerts=alerts,
+        schedule=schedule,
+        in_flight=in_flight,
+        truedy_client=truedy,
+        slack=app.client,
+        interval=timedelta(seconds=settings.paused_poll_seconds),
+        channel_for=partial(alert_channel, settings, team_id),
+        dashboard_url=settings.truedy_dashboard_url,
+    )
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -59,12 +90,14 @@ def run(settings: Settings) -> int:
             raise StartupError(
                 f"SLACK_APP_TOKEN: Slack refused to open a Socket Mode connection ({error.response.get('error')})"
             ) from None
+        watcher.start()
         connected = sorted(w.workspace.team_id for w in workspaces.all() if w.api_key)
         log.info("worker started", extra={"fields": {"event": "started", "team": team_id, "workspaces": connected}})
         stop.wait()
         log.info("stopping: no new requests, finishing accepted ones", extra={"fields": {"event": "stopping"}})
     finally:
         handler.close()
+    watcher.stop(SHUTDOWN_GRACE_SECONDS / 2)
     deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
     # Answers first: an accepted request may still hand its resume over to the resume pool.
     unfinished = services.answers.drain(SHUTDOWN_GRACE_SECONDS)

@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 from bot import alert_blocks, messages
 from bot.campaign_id import InvalidCampaignId, parse_campaign_id
 from bot.replies import answer_safely, reply_in_thread, update_message
-from bot.resume import ResumeRequest, ResumeService
+from bot.resume import ResumeRequest
 from bot.services import Services
 
 
@@ -60,18 +60,18 @@ def start_resume(services: Services, body: dict, client: WebClient, respond: Res
         blocks=message.get("blocks") or [],
     )
     show_state(client, alert, campaign_id, alert_blocks.resuming_state(request.user_id), offer_resume=False)
-    if not services.resume_calls.submit(resume_alert, services.resumes, request, alert, client, respond):
+    if not services.resume_calls.submit(resume_alert, services, request, alert, client, respond):
         services.resumes.release(request)
         respond(**messages.shutting_down())
         show_state(client, alert, campaign_id, alert_blocks.restarting_state(), offer_resume=True)
 
 
 def resume_alert(
-    resumes: ResumeService, request: ResumeRequest, alert: ClickedAlert, client: WebClient, respond: Respond
+    services: Services, request: ResumeRequest, alert: ClickedAlert, client: WebClient, respond: Respond
 ) -> None:
     """Resume, then give the result in the alert's thread and leave the alert in its final state."""
     try:
-        outcome = resumes.resume(request)
+        outcome = services.resumes.resume(request)
     except Exception:
         failure = messages.internal_failure(request.campaign_id)
         respond(**failure)
@@ -79,6 +79,9 @@ def resume_alert(
         raise
     reply_in_thread(client, respond, alert.channel, alert.thread_ts, request.campaign_id, outcome)
     state, offer_resume = alert_blocks.final_state(request.user_id, outcome, datetime.now(UTC))
+    if not offer_resume:
+        # This pause is over as far as the alert goes: the watcher must not alert it again or rewrite it.
+        services.alerts.close(request.workspace, request.campaign_id)
     show_state(client, alert, request.campaign_id, state, offer_resume)
 
 

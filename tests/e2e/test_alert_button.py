@@ -271,8 +271,12 @@ def test_a_deleted_alert_does_not_stop_the_thread_reply_or_the_log_line(stack, p
         5,
         "the log line",
     )
-    errors = [c.answer.get("error") for c in stack.slack.calls_to("chat.update") if c.params["ts"] == ts]
-    assert errors == ["message_not_found", "message_not_found"]
+
+    def update_errors():
+        return [c.answer.get("error") for c in stack.slack.calls_to("chat.update") if c.params["ts"] == ts]
+
+    wait_until(lambda: len(update_errors()) == 2, 5, "both updates of the alert")
+    assert update_errors() == ["message_not_found", "message_not_found"]
 
 
 def test_a_command_for_a_campaign_being_resumed_from_its_alert_is_not_sent_twice(stack, paused):

@@ -7,6 +7,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
 from bot import storage, truedy
+from bot.alert_records import AlertRecords
 from bot.audit import AuditLog
 from bot.authorization import Authorizer
 from bot.background import BackgroundWork
@@ -14,6 +15,7 @@ from bot.campaign_id import CampaignId
 from bot.inflight import InFlightResumes
 from bot.keybox import KeyBox
 from bot.listeners.commands import resume_and_report, resume_campaign, start_resume
+from bot.poll_schedule import PollSchedule
 from bot.resume import ResumeRequest, ResumeService
 from bot.services import Services
 from bot.workspaces import SetupChoices, WorkspaceId, Workspaces
@@ -69,8 +71,16 @@ def stack(engine, workspaces):
     workspaces.seed_keys({"T0BOT0001": "truedy_key_bot"})
     client = StubTruedyClient(truedy.Resumed("batch_c3d4e5f6", "active", None, None))
     audit = AuditLog(engine)
-    resumes = ResumeService(client, workspaces, Authorizer(), InFlightResumes(engine), audit)
-    return Services(resumes, workspaces, audit, BackgroundWork("answer", 2), BackgroundWork("resume", 2), client)
+    resumes = ResumeService(client, workspaces, Authorizer(), InFlightResumes(engine), audit, PollSchedule(engine))
+    return Services(
+        resumes,
+        workspaces,
+        audit,
+        AlertRecords(engine),
+        BackgroundWork("answer", 2),
+        BackgroundWork("resume", 2),
+        client,
+    )
 
 
 def run_listener(services, text="batch_c3d4e5f6", team_id="T0BOT0001", user_id="U0ALICE01"):
@@ -152,7 +162,9 @@ def test_answers_that_concern_only_the_requester_are_private(stack, text, team_i
 def test_an_unreachable_database_is_said_and_nothing_is_called(stack):
     gone = storage.connect("postgresql://nobody@127.0.0.1:1/none")
     workspaces = Workspaces(gone, KeyBox(ENCRYPTION_KEY))
-    resumes = ResumeService(stack.truedy, workspaces, Authorizer(), InFlightResumes(gone), AuditLog(gone))
+    resumes = ResumeService(
+        stack.truedy, workspaces, Authorizer(), InFlightResumes(gone), AuditLog(gone), PollSchedule(gone)
+    )
     acks, (told,) = run_listener(replace(stack, workspaces=workspaces, resumes=resumes))
     assert acks == [{}]
     assert "can't reach my database" in told["text"] and "nothing was resumed" in told["text"]

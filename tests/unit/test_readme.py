@@ -20,5 +20,5 @@ def test_ci_runs_the_test_command_readme_gives():
     assert command.strip() in (REPO / ".ci" / "run").read_text().splitlines()
 
 
-def test_procfile_runs_the_worker():
-    assert (REPO / "Procfile").read_text().strip() == "worker: python -m bot"
+def test_procfile_runs_the_worker_and_the_webhook_receiver():
+    assert (REPO / "Procfile").read_text().splitlines() == ["worker: python -m bot", "web: python -m bot web"]

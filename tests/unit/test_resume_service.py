@@ -10,6 +10,7 @@ from bot.audit import AuditLog
 from bot.authorization import Authorizer
 from bot.campaign_id import CampaignId
 from bot.inflight import InFlightResumes
+from bot.poll_schedule import PollSchedule
 from bot.resume import NotAllowed, NotConnected, ResumeRequest, ResumeService, WorkspaceNotConfigured
 from bot.storage import resume_locks
 from bot.workspaces import SetupChoices
@@ -26,7 +27,9 @@ def make_service(engine, workspaces):
 
     def make(answer=None):
         client = StubTruedyClient(answer or truedy.Resumed("batch_c3d4e5f6", "active", None, "req_1"))
-        resumes = ResumeService(client, workspaces, Authorizer(), InFlightResumes(engine), AuditLog(engine))
+        resumes = ResumeService(
+            client, workspaces, Authorizer(), InFlightResumes(engine), AuditLog(engine), PollSchedule(engine)
+        )
         return resumes, client
 
     return make

@@ -1,0 +1,97 @@
+"""Which campaigns have an alert, so that each pause is alerted once: across polls, restarts and workers."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, and_, select
+from sqlalchemy.exc import IntegrityError
+
+from bot.storage import campaign_alerts
+from bot.workspaces import WorkspaceId
+
+# A worker that claimed a pause and died before posting its alert: another may post it after this long.
+POSTING_TIMEOUT = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class OpenAlert:
+    campaign_id: str
+    channel: str
+    message_ts: str
+
+
+class AlertRecords:
+    def __init__(self, engine: Engine):
+        self._engine = engine
+
+    def claim_new_pause(self, workspace: WorkspaceId, campaign_id: str) -> bool:
+        """True when the caller is the one to post the alert for this pause of the campaign."""
+        now = datetime.now(UTC)
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(
+                    campaign_alerts.insert().values(**_key(workspace, campaign_id), state="posting", changed_at=now)
+                )
+            return True
+        except IntegrityError:
+            pass
+        with self._engine.begin() as connection:
+            taken = connection.execute(
+                campaign_alerts.update()
+                .where(
+                    _is(workspace, campaign_id),
+                    (campaign_alerts.c.state == "closed")
+                    | ((campaign_alerts.c.state == "posting") & (campaign_alerts.c.changed_at < now - POSTING_TIMEOUT)),
+                )
+                .values(state="posting", channel=None, message_ts=None, changed_at=now)
+            )
+        return taken.rowcount == 1
+
+    def posted(self, workspace: WorkspaceId, campaign_id: str, channel: str, message_ts: str) -> None:
+        """The alert for this pause is in Slack (also for alerts posted by hand with `python -m bot alert`)."""
+        values = {"state": "open", "channel": channel, "message_ts": message_ts, "changed_at": datetime.now(UTC)}
+        with self._engine.begin() as connection:
+            updated = connection.execute(campaign_alerts.update().where(_is(workspace, campaign_id)).values(**values))
+            if updated.rowcount == 0:
+                connection.execute(campaign_alerts.insert().values(**_key(workspace, campaign_id), **values))
+
+    def abandon(self, workspace: WorkspaceId, campaign_id: str) -> None:
+        """Posting failed: the next poll tries again."""
+        self._set_state(workspace, campaign_id, "posting", "closed")
+
+    def close(self, workspace: WorkspaceId, campaign_id: str) -> bool:
+        """The pause is over; True for the one caller that closed it (and so updates the alert)."""
+        return self._set_state(workspace, campaign_id, "open", "closed")
+
+    def open_alerts(self, workspace: WorkspaceId) -> list[OpenAlert]:
+        query = select(campaign_alerts).where(
+            campaign_alerts.c.enterprise_id == workspace.enterprise_id,
+            campaign_alerts.c.team_id == workspace.team_id,
+            campaign_alerts.c.state == "open",
+        )
+        with self._engine.connect() as connection:
+            return [
+                OpenAlert(row["campaign_id"], row["channel"], row["message_ts"])
+                for row in connection.execute(query).mappings()
+            ]
+
+    def _set_state(self, workspace: WorkspaceId, campaign_id: str, expected: str, new: str) -> bool:
+        with self._engine.begin() as connection:
+            changed = connection.execute(
+                campaign_alerts.update()
+                .where(_is(workspace, campaign_id), campaign_alerts.c.state == expected)
+                .values(state=new, changed_at=datetime.now(UTC))
+            )
+        return changed.rowcount == 1
+
+
+def _key(workspace: WorkspaceId, campaign_id: str) -> dict[str, str]:
+    return {"enterprise_id": workspace.enterprise_id, "team_id": workspace.team_id, "campaign_id": campaign_id}
+
+
+def _is(workspace: WorkspaceId, campaign_id: str):
+    return and_(
+        campaign_alerts.c.enterprise_id == workspace.enterprise_id,
+        campaign_alerts.c.team_id == workspace.team_id,
+        campaign_alerts.c.campaign_id == campaign_id,
+    )

@@ -1,0 +1,80 @@
+"""When each workspace's Truedy account is next looked at for paused campaigns, shared by all workers."""
+
+import zlib
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from bot.storage import poll_schedule, utc, workspaces
+from bot.workspaces import WorkspaceId
+
+# However many webhooks arrive, one account is listed at most this often on their account.
+MIN_PROMPTED_GAP = timedelta(seconds=10)
+
+
+class PollSchedule:
+    def __init__(self, engine: Engine):
+        self._engine = engine
+
+    def take_turn(self, workspace: WorkspaceId, interval: timedelta) -> bool:
+        """True for the one worker that is to poll this workspace now; the next turn is `interval` later.
+
+        A workspace seen for the first time gets its first turn at a point of the interval fixed by its
+        team id, so that workspaces are spread over the interval instead of all polled at once."""
+        now = datetime.now(UTC)
+        spread = interval * (zlib.crc32(workspace.team_id.encode()) % 1000 / 1000)
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(poll_schedule.insert().values(**_key(workspace), next_poll_at=now + spread))
+        except IntegrityError:
+            pass
+        with self._engine.begin() as connection:
+            taken = connection.execute(
+                poll_schedule.update()
+                .where(
+                    _is(workspace),
+                    poll_schedule.c.next_poll_at <= now,
+                    or_(poll_schedule.c.not_before.is_(None), poll_schedule.c.not_before <= now),
+                )
+                .values(next_poll_at=now + interval, polled_at=now)
+            )
+        return taken.rowcount == 1
+
+    def defer(self, workspace: WorkspaceId, until: datetime) -> None:
+        """Truedy's rate limit for this key is reached: no polling before `until`, so people's resumes get
+        the requests that are left."""
+        with self._engine.begin() as connection:
+            updated = connection.execute(poll_schedule.update().where(_is(workspace)).values(not_before=until))
+            if updated.rowcount == 0:
+                connection.execute(
+                    poll_schedule.insert().values(**_key(workspace), next_poll_at=until, not_before=until)
+                )
+
+    def prompt_all(self) -> None:
+        """Something may have changed (a Truedy webhook): every workspace is looked at again soon, but no
+        sooner than MIN_PROMPTED_GAP after its last poll."""
+        now = datetime.now(UTC)
+        with self._engine.begin() as connection:
+            scheduled = {
+                WorkspaceId(row["enterprise_id"], row["team_id"]): row
+                for row in connection.execute(select(poll_schedule)).mappings().all()
+            }
+            known = connection.execute(select(workspaces.c.enterprise_id, workspaces.c.team_id)).all()
+            for workspace in {WorkspaceId(*row) for row in known} | set(scheduled):
+                row = scheduled.get(workspace)
+                if row is None:
+                    connection.execute(poll_schedule.insert().values(**_key(workspace), next_poll_at=now))
+                    continue
+                polled_at = utc(row["polled_at"])
+                soonest = now if polled_at is None else max(now, polled_at + MIN_PROMPTED_GAP)
+                if (utc(row["next_poll_at"]) or now) > soonest:
+                    connection.execute(poll_schedule.update().where(_is(workspace)).values(next_poll_at=soonest))
+
+
+def _key(workspace: WorkspaceId) -> dict[str, str]:
+    return {"enterprise_id": workspace.enterprise_id, "team_id": workspace.team_id}
+
+
+def _is(workspace: WorkspaceId):
+    return and_(poll_schedule.c.enterprise_id == workspace.enterprise_id, poll_schedule.c.team_id == workspace.team_id)

@@ -1,0 +1,180 @@
+"""Noticing paused campaigns by polling Truedy, and keeping one alert per pause up to date."""
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import alert_blocks, truedy
+from bot.alert_records import AlertRecords, OpenAlert
+from bot.inflight import InFlightResumes
+from bot.poll_schedule import PollSchedule
+from bot.replies import log_refusal, update_message
+from bot.workspaces import Workspaces, WorkspaceSettings
+
+log = logging.getLogger("bot.watcher")
+
+TICK_SECONDS = 1.0
+PAGE_SIZE = 100  # the most Truedy's list gives at once
+# At most this many list requests per workspace and poll (2,000 paused campaigns), so polling leaves most
+# of Truedy's ~100 requests a minute per key to the people resuming.
+MAX_PAGES = 20
+
+
+class PausedWatcher:
+    def __init__(
+        self,
+        *,
+        workspaces: Workspaces,
+        alerts: AlertRecords,
+        schedule: PollSchedule,
+        in_flight: InFlightResumes,
+        truedy_client: truedy.TruedyClient,
+        slack: WebClient,
+        interval: timedelta,
+        channel_for: Callable[[WorkspaceSettings], str | None],
+        dashboard_url: str | None,
+    ):
+        self._workspaces = workspaces
+        self._alerts = alerts
+        self._schedule = schedule
+        self._in_flight = in_flight
+        self._truedy = truedy_client
+        self._slack = slack
+        self._interval = interval
+        self._channel_for = channel_for
+        self._dashboard_url = dashboard_url
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="paused-watcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float) -> None:
+        """No new poll; the one under way, if any, finishes (its requests are bounded by their timeouts)."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.wait(TICK_SECONDS):
+            try:
+                self.poll_due_workspaces()
+            except Exception:
+                log.exception("polling failed", extra={"fields": {"event": "poll_failed"}})
+
+    def poll_due_workspaces(self) -> None:
+        for settings in self._workspaces.all():
+            if self._stop.is_set():
+                return
+            channel = self._channel_for(settings)
+            if settings.api_key is None or channel is None:
+                continue
+            workspace = settings.workspace
+            # People first: no polling while someone is resuming in this workspace.
+            if self._in_flight.any_in(workspace.enterprise_id, workspace.team_id):
+                continue
+            if self._schedule.take_turn(workspace, self._interval):
+                self._poll(settings, settings.api_key, channel)
+
+    def _poll(self, settings: WorkspaceSettings, api_key: str, channel: str) -> None:
+        workspace = settings.workspace
+        try:
+            paused, complete = self._paused_campaigns(api_key)
+        except truedy.TruedyError as error:
+            self._note_failure(settings, "list", error)
+            return
+        posted = sum(
+            self._post_alert(settings, channel, campaign)
+            for campaign in paused
+            if self._alerts.claim_new_pause(workspace, campaign.id)
+        )
+        closed = 0
+        if complete:  # only a full list tells that a campaign is no longer paused
+            paused_ids = {campaign.id for campaign in paused}
+            for alert in self._alerts.open_alerts(workspace):
+                if alert.campaign_id not in paused_ids:
+                    try:
+                        closed += self._close_alert(settings, api_key, alert)
+                    except truedy.TruedyError as error:
+                        self._note_failure(settings, "get", error)
+                        break
+        log.info(
+            "polled paused campaigns",
+            extra={
+                "fields": {
+                    "event": "polled",
+                    "team": workspace.team_id,
+                    "paused": len(paused),
+                    "alerts_posted": posted,
+                    "alerts_closed": closed,
+                }
+            },
+        )
+
+    def _paused_campaigns(self, api_key: str) -> tuple[list[truedy.Campaign], bool]:
+        """The paused campaigns, and whether that is all of them."""
+        paused: list[truedy.Campaign] = []
+        for page_number in range(MAX_PAGES):
+            page = self._truedy.list_campaigns(
+                api_key, status="paused", limit=PAGE_SIZE, offset=page_number * PAGE_SIZE
+            )
+            # The filter is Truedy's; the status check is ours.
+            paused += [campaign for campaign in page.campaigns if campaign.status == "paused"]
+            if not page.has_more:
+                return paused, True
+        return paused, False
+
+    def _post_alert(self, settings: WorkspaceSettings, channel: str, campaign: truedy.Campaign) -> bool:
+        workspace = settings.workspace
+        try:
+            posted = self._slack.chat_postMessage(channel=channel, **alert_blocks.alert(campaign, self._dashboard_url))
+        except SlackApiError as error:
+            log_refusal("alert", error)
+            self._alerts.abandon(workspace, campaign.id)
+            return False
+        self._alerts.posted(workspace, campaign.id, posted["channel"], posted["ts"])
+        log.info(
+            "alert posted",
+            extra={"fields": {"event": "alert_posted", "team": workspace.team_id, "campaign": campaign.id}},
+        )
+        return True
+
+    def _close_alert(self, settings: WorkspaceSettings, api_key: str, alert: OpenAlert) -> bool:
+        try:
+            campaign = self._truedy.get_campaign(api_key, alert.campaign_id)
+        except truedy.CampaignNotFound:
+            campaign = None
+        if campaign is not None and campaign.status == "paused":
+            return False  # the list lagged behind; still paused
+        if not self._alerts.close(settings.workspace, alert.campaign_id):
+            return False
+        if campaign is None:
+            state = alert_blocks.gone_state(alert.campaign_id)
+            blocks = alert_blocks.with_state([], state, offer_resume=False)
+        else:
+            state = alert_blocks.no_longer_paused_state(campaign.status, datetime.now(UTC))
+            blocks = alert_blocks.with_state(alert_blocks.alert(campaign, self._dashboard_url)["blocks"], state, False)
+        update_message(
+            self._slack, alert.channel, alert.message_ts, alert_blocks.state_text(alert.campaign_id, state), blocks
+        )
+        return True
+
+    def _note_failure(self, settings: WorkspaceSettings, call: str, error: truedy.TruedyError) -> None:
+        if isinstance(error, truedy.RateLimited):
+            until = error.retry_at or datetime.now(UTC) + self._interval
+            self._schedule.defer(settings.workspace, until)
+        log.warning(
+            "polling Truedy failed",
+            extra={
+                "fields": {
+                    "event": "poll_failed",
+                    "team": settings.workspace.team_id,
+                    "call": call,
+                    "error": type(error).__name__,
+                    "truedy_request_id": error.request_id,
+                }
+            },
+        )
