@@ -34,7 +34,8 @@ class PollSchedule:
                 poll_schedule.update()
                 .where(
                     _is(workspace),
-                    poll_schedule.c.next_poll_at <= now,
+                    # A turn further away than one interval was set with a longer PAUSED_POLL_SECONDS.
+                    or_(poll_schedule.c.next_poll_at <= now, poll_schedule.c.next_poll_at > now + interval),
                     or_(poll_schedule.c.not_before.is_(None), poll_schedule.c.not_before <= now),
                 )
                 .values(next_poll_at=now + interval, polled_at=now)

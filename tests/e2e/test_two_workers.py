@@ -1,5 +1,8 @@
 """Two real workers on one database, each with its own Socket Mode connection, as on two dynos."""
 
+import time
+from contextlib import contextmanager
+
 import pytest
 
 from tests.e2e.conftest import KEY_BOT_TEAM, start_stack, stop_stack
@@ -9,13 +12,13 @@ from tests.fakes.truedy import campaign
 from tests.fakes.worker import WorkerProcess
 
 
-@pytest.fixture(params=KINDS)
-def two_workers(request, loop, tmp_path):
-    with fresh_database(request.param, tmp_path) as database_url:
+@contextmanager
+def two_workers_on(loop, tmp_path, kind: str, **settings: str):
+    with fresh_database(kind, tmp_path) as database_url:
         first_folder, second_folder = tmp_path / "first", tmp_path / "second"
         first_folder.mkdir()
         second_folder.mkdir()
-        stack = start_stack(loop, first_folder, DATABASE_URL=database_url)
+        stack = start_stack(loop, first_folder, DATABASE_URL=database_url, **settings)
         second = WorkerProcess(stack.env, second_folder)
         second.wait_started(stack.slack)
         stack.slack.wait_connected(count=2)
@@ -24,6 +27,12 @@ def two_workers(request, loop, tmp_path):
         finally:
             second.terminate()
             stop_stack(stack)
+
+
+@pytest.fixture(params=KINDS)
+def two_workers(request, loop, tmp_path):
+    with two_workers_on(loop, tmp_path, request.param) as workers:
+        yield workers
 
 
 def test_a_double_click_landing_on_two_workers_makes_one_truedy_request(two_workers):
@@ -64,3 +73,17 @@ def test_settings_saved_through_one_worker_are_used_by_the_other_at_once(two_wor
     _, reply, _ = stack.result_in_thread("C0SHARED1", "batch_shared01")
     assert "is resumed" in reply.params["text"]
     assert [r.authorization for r in stack.truedy.resumes()] == ["Bearer truedy_SharedKey00000000000001"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_two_watching_workers_poll_in_turn_and_alert_each_pause_once(loop, tmp_path, kind):
+    with two_workers_on(loop, tmp_path, kind, ALERT_CHANNEL="C0WATCH02", PAUSED_POLL_SECONDS="1") as (stack, _):
+        stack.truedy.add(KEY_BOT_TEAM, *(campaign(f"batch_both{n:04d}") for n in range(30)))
+        wait_until(lambda: len(stack.slack.posts_in("C0WATCH02")) >= 30, 20, "30 alerts")
+        polls_before, started = len(stack.truedy.lists()), time.monotonic()
+        wait_until(lambda: len(stack.truedy.lists()) >= polls_before + 4, 10, "four more polls")
+        # One turn per interval for both workers together: four polls take three intervals at least
+        # (two uncoordinated pollers would make them in two).
+        assert time.monotonic() - started > 2.5
+        alerted = [c.params["text"] for c in stack.slack.posts_in("C0WATCH02")]
+        assert len(alerted) == 30 and len(set(alerted)) == 30

@@ -25,6 +25,7 @@ class Received:
     query: str
     authorization: str | None
     at: float
+    scripted: bool = False  # answered from the script rather than by the contract
 
 
 @dataclass
@@ -38,6 +39,9 @@ class Scripted:
     content_type: str = "application/json"
     hang: bool = False  # never answer
     drop: bool = False  # close the connection without answering
+    path: str | None = None  # only for requests to this path (default: the next request, whatever it is)
+    delay: float = 0.0  # before answering
+    contract: bool = False  # answer as the contract says (after `delay`), instead of status/body
 
 
 def campaign(
@@ -97,6 +101,18 @@ class FakeTruedy:
             for item in campaigns:
                 account[item["id"]] = item
 
+    def set_status(self, api_key: str, campaign_id: str, status: str) -> None:
+        with self._lock:
+            self.accounts[api_key][campaign_id]["status"] = status
+
+    def remove(self, api_key: str, campaign_id: str) -> None:
+        with self._lock:
+            del self.accounts[api_key][campaign_id]
+
+    def lists(self) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if r.method == "GET" and r.path == "/api/public/v1/batch-calls"]
+
     def status_of(self, api_key: str, campaign_id: str) -> str:
         return self.accounts[api_key][campaign_id]["status"]
 
@@ -113,6 +129,9 @@ class FakeTruedy:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         with self._lock:
+            scripted = next((a for a in self._script if a.path in (None, request.path)), None)
+            if scripted is not None:
+                self._script.remove(scripted)
             self.received.append(
                 Received(
                     request.method,
@@ -120,9 +139,9 @@ class FakeTruedy:
                     request.query_string,
                     request.headers.get("Authorization"),
                     time.monotonic(),
+                    scripted is not None,
                 )
             )
-            scripted = self._script.popleft() if self._script else None
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
@@ -130,12 +149,17 @@ class FakeTruedy:
                 await asyncio.sleep(self.delay)
             if scripted is not None:
                 return await self._scripted(request, scripted)
-            return self._contract(request)
+            with self._lock:
+                return self._contract(request)
         finally:
             with self._lock:
                 self.in_flight -= 1
 
     async def _scripted(self, request: web.Request, answer: Scripted) -> web.StreamResponse:
+        await asyncio.sleep(answer.delay)
+        if answer.contract:
+            with self._lock:
+                return self._contract(request)
         if answer.hang:
             await asyncio.sleep(3600)
         if answer.drop:
