@@ -29,8 +29,9 @@ log = logging.getLogger("bot.worker")
 
 # Heroku sends SIGKILL 30 s after SIGTERM.
 SHUTDOWN_GRACE_SECONDS = 25
-# Enough to keep checks and quick answers flowing while every resume thread waits on Truedy.
-ANSWER_THREADS = 8
+# Checks and quick answers: enough to keep them flowing while every resume thread waits on Truedy, few
+# enough that they do not compete with acks for the interpreter (4 measured better than 8 in bench/burst.py).
+ANSWER_THREADS = 4
 
 
 def alert_channel(settings: Settings, bot_team: str, workspace: WorkspaceSettings) -> str | None:
