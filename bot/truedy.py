@@ -213,13 +213,13 @@ class TruedyClient:
             raise NoAnswer(f"the connection to Truedy broke ({type(error).__name__})", None) from None
         if response.status_code < 400 or response.status_code in (400, 409, 422):
             return response
-        raise _error_for(response)
+        raise _error_for(response, api_key)
 
     def _not_resumable(self, api_key: str, campaign_id: str, response: httpx.Response) -> NotResumable:
         body = _json_or_none(response)
         error = _error_object(body)
         request_id = _request_id(body)
-        message = _optional_str(error, "message") or f"HTTP {response.status_code}"
+        message = _message(error, response, api_key)
         status = _status_in_error(error)
         if status is None:
             try:
@@ -236,11 +236,17 @@ def _path_segment(campaign_id: str) -> str:
     return campaign_id
 
 
-def _error_for(response: httpx.Response) -> TruedyError:
+def _message(error: dict[str, Any], response: httpx.Response, api_key: str) -> str:
+    """Truedy's own words, bounded, and never the key that was sent (some APIs echo what they reject)."""
+    message = (_optional_str(error, "message") or f"HTTP {response.status_code}")[:500]
+    return message.replace(api_key, "[redacted]") if api_key else message
+
+
+def _error_for(response: httpx.Response, api_key: str) -> TruedyError:
     body = _json_or_none(response)
     error = _error_object(body)
     request_id = _request_id(body)
-    message = _optional_str(error, "message") or f"HTTP {response.status_code}"
+    message = _message(error, response, api_key)
     status = response.status_code
     if status == 401:
         return KeyRejected(message, request_id)
@@ -298,7 +304,8 @@ def _status_in_error(error: dict[str, Any]) -> str | None:
 def _retry_at(response: httpx.Response, error: dict[str, Any]) -> datetime | None:
     header = response.headers.get("Retry-After", "").strip()
     if header.isdigit():
-        return datetime.now(UTC) + timedelta(seconds=int(header))
+        # A day at most: anything longer is a broken header, not a plan.
+        return datetime.now(UTC) + timedelta(seconds=min(int(header), 86_400))
     if header:
         try:
             return parsedate_to_datetime(header).astimezone(UTC)
