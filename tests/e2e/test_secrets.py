@@ -1,0 +1,111 @@
+"""Every path with recognisable secrets, then a scan of everything the bot wrote or sent for any of them."""
+
+import hashlib
+import hmac
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+
+from tests.fakes.loop import wait_until
+from tests.fakes.slack import FakeSlack
+from tests.fakes.truedy import FakeTruedy, Scripted, campaign
+from tests.fakes.worker import ENCRYPTION_KEY, WorkerProcess, run_bot, worker_env
+
+BOT_TOKEN = "xoxb-LEAKCANARY-bot-token-0001"
+APP_TOKEN = "xapp-LEAKCANARY-app-token-0001"
+ENV_KEY = "truedy_LEAKCANARYenvKey000000001"
+ODD_KEY = "LeakCanaryKeyWithoutAPrefix0002"  # not shaped like a Truedy key: only known-value redaction hides it
+SETUP_KEY = "truedy_LEAKCANARYsetupKey00000003"
+REJECTED_KEY = "truedy_LEAKCANARYrejectedKey00004"
+WEBHOOK_SECRET = "whsec_LEAKCANARY_0005"
+SECRETS = [BOT_TOKEN, APP_TOKEN, ENV_KEY, ODD_KEY, SETUP_KEY, REJECTED_KEY, WEBHOOK_SECRET, ENCRYPTION_KEY]
+
+
+def test_no_secret_reaches_a_log_a_message_or_an_error(loop, tmp_path):
+    slack = FakeSlack(loop, bot_token=BOT_TOKEN, app_token=APP_TOKEN).start()
+    truedy = FakeTruedy(loop).start()
+    slack.admins.add("U0ADMIN01")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = worker_env(
+        slack,
+        truedy,
+        TRUEDY_API_KEY=ENV_KEY,
+        TRUEDY_API_KEYS=json.dumps({"T0ODD0001": ODD_KEY}),
+        TRUEDY_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        TRUEDY_READ_TIMEOUT="1",
+        ALERT_CHANNEL="C0ALERTS1",
+        PAUSED_POLL_SECONDS="1",
+        PORT=str(port),
+        LOG_LEVEL="DEBUG",
+    )
+    (tmp_path / "web").mkdir()
+    worker = WorkerProcess(env, tmp_path)
+    web = WorkerProcess({**env, "DATABASE_URL": f"sqlite:///{tmp_path}/bot.sqlite3"}, tmp_path / "web", "web")
+    outputs: list[str] = []
+    try:
+        worker.wait_started(slack)
+        truedy.add(ENV_KEY, campaign("batch_leak0001"), campaign("batch_leak0002"), campaign("batch_leak0003"))
+        truedy.add(ODD_KEY, campaign("batch_leak0004"))
+        truedy.add(SETUP_KEY, campaign("batch_leak0005"))
+
+        def command(text, **fields):
+            payload = slack.slash_command(text, **fields)
+            slack.wait_ack(slack.push("slash_commands", payload))
+            return payload
+
+        command("batch_leak0001", channel_id="C0LEAK001")  # resumed
+        truedy.script(Scripted(401, {"error": {"code": "unauthorized", "message": f"Key {ENV_KEY} revoked"}}))
+        command("batch_leak0002", channel_id="C0LEAK002")  # Truedy echoes the key
+        truedy.script(Scripted(hang=True))
+        command("batch_leak0003", channel_id="C0LEAK003")  # timeout
+        truedy.script(
+            Scripted(402, {"error": {"code": "payment_required", "message": f"Key {ODD_KEY} has no credits"}})
+        )
+        command("batch_leak0004", channel_id="C0LEAK004", team_id="T0ODD0001")
+        command("status")
+        command("history")
+
+        # Setup with a key Truedy rejects (echoing it), then a good one.
+        for key in (REJECTED_KEY, SETUP_KEY):
+            if key == REJECTED_KEY:
+                truedy.script(Scripted(401, {"error": {"code": "unauthorized", "message": f"{key} unknown"}}))
+            opened = len(slack.opened_views())
+            command("setup", team_id="T0SETUP01", user_id="U0ADMIN01")
+            view = wait_until(lambda o=opened: slack.opened_views()[o:], 10, "the modal")[0]["view"]
+            values = {"api_key": {"value": {"type": "plain_text_input", "value": key}}}
+            slack.wait_ack(slack.push("view_submission", slack.view_submission(view, values, team_id="T0SETUP01")))
+        command("batch_leak0005", channel_id="C0LEAK005", team_id="T0SETUP01")
+
+        alert = run_bot(env, tmp_path, "alert", "batch_leak0001", "--channel", "C0LEAK006")
+        outputs += [alert.stdout, alert.stderr]
+        wait_until(lambda: [c for c in slack.posts_in("C0ALERTS1") if c.answer.get("ok")], 15, "a watcher alert")
+
+        wait_until(lambda: web.logged("web_started"), 20, "the web process")
+        for signature in ("0" * 64, None):
+            body = json.dumps({"event": "batch.status.changed", "data": {"batch_id": "x"}}).encode()
+            stamp = str(int(time.time()))
+            digest = signature or hmac.new(WEBHOOK_SECRET.encode(), stamp.encode() + b"." + body, hashlib.sha256)
+            headers = {"X-Truedy-Timestamp": stamp, "X-Truedy-Signature": digest if signature else digest.hexdigest()}
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/truedy/webhook", body, headers, method="POST")
+            try:
+                urllib.request.urlopen(request, timeout=5)
+            except urllib.error.HTTPError as refused:
+                assert refused.code == 401
+
+        wait_until(lambda: len([line for line in worker.logged("resume_attempt")]) >= 5, 15, "the attempts")
+    finally:
+        assert worker.terminate() == 0
+        web.terminate()
+        slack.stop()
+        truedy.stop()
+
+    outputs += [worker.stdout(), worker.stderr(), web.stdout(), web.stderr()]
+    outputs += [json.dumps(call.params) for call in slack.calls + slack.responses]
+    everything = "\n".join(outputs)
+    assert "resume_attempt" in everything and "[redacted]" in everything  # the scan read real output
+    for secret in SECRETS:
+        assert secret not in everything, f"{secret} leaked"
