@@ -1,0 +1,94 @@
+"""Faults in the middle of work: Socket Mode dropped, SIGTERM, the database going away."""
+
+import psycopg
+import pytest
+from sqlalchemy import make_url
+
+from tests.e2e.conftest import KEY_BOT_TEAM, start_stack, stop_stack
+from tests.fakes.databases import POSTGRES, fresh_database
+from tests.fakes.loop import wait_until
+from tests.fakes.truedy import campaign
+
+
+@pytest.fixture
+def slow_truedy_stack(loop, tmp_path):
+    stack = start_stack(loop, tmp_path)
+    stack.truedy.delay = 0.5
+    yield stack
+    stop_stack(stack)
+
+
+def burst(stack, prefix: str, count: int, channel: str) -> tuple[list[str], list[str]]:
+    ids = [f"batch_{prefix}{n:04d}" for n in range(count)]
+    stack.truedy.add(KEY_BOT_TEAM, *(campaign(campaign_id) for campaign_id in ids))
+    payloads = [stack.slack.slash_command(campaign_id, channel_id=channel) for campaign_id in ids]
+    return ids, stack.slack.push_many([("slash_commands", payload) for payload in payloads])
+
+
+def results_in(stack, channel: str) -> list[str]:
+    return [c.params["text"] for c in stack.slack.posts_in(channel) if c.params.get("thread_ts")]
+
+
+@pytest.mark.parametrize("how", ["dropped", "refresh_requested"])
+def test_a_connection_lost_mid_burst_loses_no_acked_request_and_doubles_none(slow_truedy_stack, how):
+    stack = slow_truedy_stack
+    first_ids, first = burst(stack, "drop", 20, "C0DROP001")
+    if how == "dropped":
+        stack.slack.drop_all()
+    else:
+        stack.slack.disconnect_all("refresh_requested")
+    stack.slack.wait_connected(count=2, timeout=30)
+    second_ids, second = burst(stack, "after", 20, "C0DROP001")
+    assert all(stack.slack.wait_ack(envelope).payload is None for envelope in second)
+
+    acked = [i for i, e in zip(first_ids, first, strict=True) if stack.slack.acks[e].acked_at] + second_ids
+    wait_until(
+        lambda: len(results_in(stack, "C0DROP001")) >= max(len(acked), len(stack.truedy.resumes())),
+        20,
+        "a result for every acked command and every resume",
+    )
+    resumed = [r.path.split("/")[-2] for r in stack.truedy.resumes()]
+    assert len(resumed) == len(set(resumed))  # nothing resumed twice
+    assert set(acked) <= set(resumed)  # nothing acked and forgotten
+    for campaign_id in resumed:
+        assert sum(f"`{campaign_id}` is resumed" in text for text in results_in(stack, "C0DROP001")) == 1
+
+
+def test_sigterm_mid_burst_finishes_and_reports_every_acked_request(slow_truedy_stack):
+    stack = slow_truedy_stack
+    ids, envelopes = burst(stack, "term", 40, "C0TERM002")
+    acks = [stack.slack.wait_ack(envelope) for envelope in envelopes]
+    assert all(ack.payload is None for ack in acks)  # all accepted
+
+    assert stack.worker.terminate() == 0
+
+    texts = results_in(stack, "C0TERM002")
+    for campaign_id in ids:
+        assert sum(f"`{campaign_id}` is resumed" in text for text in texts) == 1
+    assert stack.worker.logged("stopped")[0]["unfinished"] == 0
+
+
+@pytest.mark.skipif(not POSTGRES, reason="needs a PostgreSQL server to take away (TEST_DATABASE_URL)")
+def test_a_database_briefly_unavailable_is_said_clearly_and_the_worker_carries_on(loop, tmp_path):
+    with fresh_database("postgresql", tmp_path) as database_url:
+        stack = start_stack(loop, tmp_path, DATABASE_URL=database_url)
+        name = make_url(database_url).database
+        try:
+            stack.truedy.add(KEY_BOT_TEAM, campaign("batch_dbdown01"), campaign("batch_dbback01"))
+            with psycopg.connect(POSTGRES, autocommit=True) as admin:
+                admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+            payload, ack = stack.command("batch_dbdown01", channel_id="C0DBDOWN1")
+            assert ack.latency < 3
+            told = stack.private_reply(payload)
+            assert "can't reach my database" in told["text"] and "nothing was resumed" in told["text"]
+            assert stack.truedy.resumes() == []
+
+            with psycopg.connect(POSTGRES, autocommit=True) as admin:
+                admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            stack.command("batch_dbback01", channel_id="C0DBBACK1")
+            _, reply, _ = stack.result_in_thread("C0DBBACK1", "batch_dbback01")
+            assert "is resumed" in reply.params["text"]
+            assert stack.worker.process.poll() is None
+        finally:
+            stop_stack(stack)
