@@ -62,8 +62,10 @@ def run(commands: int, truedy_latency: float, database_url: str | None) -> None:
             loop.stop()
 
     latencies_ms = [ack.latency * 1000 for ack in acks]
-    print(f"burst of {commands} /resume-campaign commands, fake Truedy taking {truedy_latency} s per resume, "
-          f"database {'PostgreSQL' if database_url else 'SQLite'}")
+    print(
+        f"burst of {commands} /resume-campaign commands, fake Truedy taking {truedy_latency} s per resume, "
+        f"database {'PostgreSQL' if database_url else 'SQLite'}"
+    )
     print(
         f"ack latency ms: p50 {statistics.median(latencies_ms):.1f}  p99 {percentile(latencies_ms, 0.99):.1f}  "
         f"max {max(latencies_ms):.1f}"

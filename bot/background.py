@@ -13,8 +13,9 @@ log = logging.getLogger("bot.background")
 
 
 class BackgroundWork:
-    def __init__(self, name: str, max_workers: int):
+    def __init__(self, name: str, max_workers: int, before_each_job: Callable[[], None] = lambda: None):
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name)
+        self._before_each_job = before_each_job
         self._in_flight = 0
         self._draining = False
         self._changed = threading.Condition()
@@ -39,6 +40,7 @@ class BackgroundWork:
 
     def _run(self, job: Callable[..., None], args: tuple) -> None:
         try:
+            self._before_each_job()
             job(*args)
         except Exception:
             log.exception(

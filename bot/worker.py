@@ -8,9 +8,9 @@ import time
 from datetime import timedelta
 from functools import partial
 
-from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk.errors import SlackApiError
 
+from bot.ack_first import AckFirst, AckFirstSocketModeHandler
 from bot.alert_records import AlertRecords
 from bot.app import StartupError, bot_team_id, build_app, open_database, provide_services
 from bot.audit import AuditLog
@@ -52,6 +52,7 @@ def run(settings: Settings) -> int:
         read_timeout=settings.truedy_read_timeout,
         max_connections=settings.resume_concurrency,
     )
+    ack_first = AckFirst()
     audit, in_flight, schedule, alerts = (
         AuditLog(engine),
         InFlightResumes(engine),
@@ -63,12 +64,12 @@ def run(settings: Settings) -> int:
         workspaces=workspaces,
         audit=audit,
         alerts=alerts,
-        answers=BackgroundWork("answer", ANSWER_THREADS),
-        resume_calls=BackgroundWork("resume", settings.resume_concurrency),
+        answers=BackgroundWork("answer", ANSWER_THREADS, ack_first.wait_until_acked),
+        resume_calls=BackgroundWork("resume", settings.resume_concurrency, ack_first.wait_until_acked),
         truedy=truedy,
     )
     provide_services(app, services)
-    handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
+    handler = AckFirstSocketModeHandler(app, settings.slack_app_token.get_secret_value(), ack_first)
     watcher = PausedWatcher(
         workspaces=workspaces,
         alerts=alerts,
@@ -98,6 +99,7 @@ def run(settings: Settings) -> int:
         log.info("stopping: no new requests, finishing accepted ones", extra={"fields": {"event": "stopping"}})
     finally:
         handler.close()
+        ack_first.close()
     watcher.stop(SHUTDOWN_GRACE_SECONDS / 2)
     deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
     # Answers first: an accepted request may still hand its resume over to the resume pool.

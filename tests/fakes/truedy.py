@@ -78,6 +78,8 @@ class FakeTruedy:
     not_resumable_status: int = 422
     in_flight: int = 0
     peak_in_flight: int = 0
+    in_flight_by_key: dict[str, int] = field(default_factory=dict)
+    peak_in_flight_by_key: dict[str, int] = field(default_factory=dict)
     _script: deque[Scripted] = field(default_factory=deque)
     _request_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -144,6 +146,9 @@ class FakeTruedy:
             )
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            key = request.headers.get("Authorization", "")
+            self.in_flight_by_key[key] = self.in_flight_by_key.get(key, 0) + 1
+            self.peak_in_flight_by_key[key] = max(self.peak_in_flight_by_key.get(key, 0), self.in_flight_by_key[key])
         try:
             if self.delay:
                 await asyncio.sleep(self.delay)
@@ -154,6 +159,7 @@ class FakeTruedy:
         finally:
             with self._lock:
                 self.in_flight -= 1
+                self.in_flight_by_key[key] -= 1
 
     async def _scripted(self, request: web.Request, answer: Scripted) -> web.StreamResponse:
         await asyncio.sleep(answer.delay)
