@@ -20,6 +20,12 @@ ODD_KEY = "LeakCanaryKeyWithoutAPrefix0002"  # not shaped like a Truedy key: onl
 SETUP_KEY = "truedy_LEAKCANARYsetupKey00000003"
 REJECTED_KEY = "truedy_LEAKCANARYrejectedKey00004"
 WEBHOOK_SECRET = "whsec_LEAKCANARY_0005"
+
+
+def resume_path(campaign_id: str) -> str:
+    return f"/api/public/v1/batch-calls/{campaign_id}/resume"
+
+
 SECRETS = [BOT_TOKEN, APP_TOKEN, ENV_KEY, ODD_KEY, SETUP_KEY, REJECTED_KEY, WEBHOOK_SECRET, ENCRYPTION_KEY]
 
 
@@ -58,13 +64,13 @@ def test_no_secret_reaches_a_log_a_message_or_an_error(loop, tmp_path):
             return payload
 
         command("batch_leak0001", channel_id="C0LEAK001")  # resumed
-        truedy.script(Scripted(401, {"error": {"code": "unauthorized", "message": f"Key {ENV_KEY} revoked"}}))
+        echo = {"error": {"code": "unauthorized", "message": f"Key {ENV_KEY} revoked"}}
+        truedy.script(Scripted(401, echo, path=resume_path("batch_leak0002")))
         command("batch_leak0002", channel_id="C0LEAK002")  # Truedy echoes the key
-        truedy.script(Scripted(hang=True))
+        truedy.script(Scripted(hang=True, path=resume_path("batch_leak0003")))
         command("batch_leak0003", channel_id="C0LEAK003")  # timeout
-        truedy.script(
-            Scripted(402, {"error": {"code": "payment_required", "message": f"Key {ODD_KEY} has no credits"}})
-        )
+        billing = {"error": {"code": "payment_required", "message": f"Key {ODD_KEY} has no credits"}}
+        truedy.script(Scripted(402, billing, path=resume_path("batch_leak0004")))
         command("batch_leak0004", channel_id="C0LEAK004", team_id="T0ODD0001")
         command("status")
         command("history")
@@ -72,7 +78,8 @@ def test_no_secret_reaches_a_log_a_message_or_an_error(loop, tmp_path):
         # Setup with a key Truedy rejects (echoing it), then a good one.
         for key in (REJECTED_KEY, SETUP_KEY):
             if key == REJECTED_KEY:
-                truedy.script(Scripted(401, {"error": {"code": "unauthorized", "message": f"{key} unknown"}}))
+                unknown = {"error": {"code": "unauthorized", "message": f"{key} unknown"}}
+                truedy.script(Scripted(401, unknown, api_key=key))
             opened = len(slack.opened_views())
             command("setup", team_id="T0SETUP01", user_id="U0ADMIN01")
             view = wait_until(lambda o=opened: slack.opened_views()[o:], 10, "the modal")[0]["view"]

@@ -40,6 +40,7 @@ class Scripted:
     hang: bool = False  # never answer
     drop: bool = False  # close the connection without answering
     path: str | None = None  # only for requests to this path (default: the next request, whatever it is)
+    api_key: str | None = None  # only for requests with this key
     delay: float = 0.0  # before answering
     contract: bool = False  # answer as the contract says (after `delay`), instead of status/body
 
@@ -131,7 +132,10 @@ class FakeTruedy:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         with self._lock:
-            scripted = next((a for a in self._script if a.path in (None, request.path)), None)
+            sent_key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            scripted = next(
+                (a for a in self._script if a.path in (None, request.path) and a.api_key in (None, sent_key)), None
+            )
             if scripted is not None:
                 self._script.remove(scripted)
             self.received.append(
