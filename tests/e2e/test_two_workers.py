@@ -81,9 +81,9 @@ def test_two_watching_workers_poll_in_turn_and_alert_each_pause_once(loop, tmp_p
         stack.truedy.add(KEY_BOT_TEAM, *(campaign(f"batch_both{n:04d}") for n in range(30)))
         wait_until(lambda: len(stack.slack.posts_in("C0WATCH02")) >= 30, 20, "30 alerts")
         polls_before, started = len(stack.truedy.lists()), time.monotonic()
-        wait_until(lambda: len(stack.truedy.lists()) >= polls_before + 4, 10, "four more polls")
-        # One turn per interval for both workers together: four polls take three intervals at least
-        # (two uncoordinated pollers would make them in two).
-        assert time.monotonic() - started > 2.5
+        wait_until(lambda: len(stack.truedy.lists()) >= polls_before + 6, 15, "six more polls")
+        # One turn per interval for both workers together: six polls take five intervals at least
+        # (two uncoordinated pollers would make them in about three).
+        assert time.monotonic() - started > 4.5
         alerted = [c.params["text"] for c in stack.slack.posts_in("C0WATCH02")]
         assert len(alerted) == 30 and len(set(alerted)) == 30
