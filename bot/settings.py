@@ -2,6 +2,7 @@
 
 import json
 import re
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -103,20 +104,14 @@ class Settings(BaseSettings):
     @field_validator("alert_channel")
     @classmethod
     def _channel_id(cls, channel: str | None) -> str | None:
-        if channel is not None and not CHANNEL_ID.match(channel):
+        if channel is not None and not _is_channel_id(channel):
             raise ValueError("must be a Slack channel id like C0123ABCD (channel details > About), not a name")
         return channel
 
     @field_validator("alert_channels", mode="before")
     @classmethod
     def _channels_json(cls, raw: object) -> object:
-        if not isinstance(raw, str):
-            return raw
-        channels = _json_object_by_team(raw, '{"T0123ABCD": "C0123ABCD"}')
-        for team_id, channel in channels.items():
-            if not isinstance(channel, str) or not CHANNEL_ID.match(channel):
-                raise ValueError(f"the channel for {team_id} must be a Slack channel id like C0123ABCD")
-        return channels
+        return _by_team(raw, "C0123ABCD", "channel", _is_channel_id, "a Slack channel id like C0123ABCD")
 
     @field_validator("truedy_api_key", "truedy_dashboard_url", "alert_channel", "truedy_webhook_secret", mode="before")
     @classmethod
@@ -133,13 +128,7 @@ class Settings(BaseSettings):
     @field_validator("truedy_api_keys", mode="before")
     @classmethod
     def _keys_json(cls, raw: object) -> object:
-        if not isinstance(raw, str):
-            return raw
-        keys = _json_object_by_team(raw, '{"T0123ABCD": "truedy_..."}')
-        for team_id, key in keys.items():
-            if not isinstance(key, str) or not _plausible_key(key):
-                raise ValueError(f"the key for {team_id} must be a non-empty string without spaces")
-        return keys
+        return _by_team(raw, "truedy_...", "key", _plausible_key, "a non-empty string without spaces")
 
     def secrets(self) -> list[str]:
         """Every secret value, so logging can make sure none is ever written out."""
@@ -151,19 +140,29 @@ class Settings(BaseSettings):
         return secrets
 
 
-def _json_object_by_team(raw: str, example: str) -> dict:
+def _by_team(raw: object, example: str, value_name: str, value_ok: Callable[[str], bool], value_rule: str) -> object:
+    """A JSON object from Slack team ids to `example`-like strings, each passing `value_ok`."""
+    if not isinstance(raw, str):
+        return raw
     if not raw.strip():
         return {}
+    shape = f'must be a JSON object like {{"T0123ABCD": "{example}"}}'
     try:
         parsed = json.loads(raw)
     except json.JSONDecodeError:
-        raise ValueError(f"must be a JSON object like {example}; it is not valid JSON") from None
+        raise ValueError(f"{shape}; it is not valid JSON") from None
     if not isinstance(parsed, dict):
-        raise ValueError(f"must be a JSON object like {example}")
-    for team_id in parsed:
+        raise ValueError(shape)
+    for team_id, value in parsed.items():
         if not TEAM_ID.match(team_id):
             raise ValueError(f"{team_id[:30]!r} is not a Slack team id (T followed by letters and digits)")
+        if not isinstance(value, str) or not value_ok(value):
+            raise ValueError(f"the {value_name} for {team_id} must be {value_rule}")
     return parsed
+
+
+def _is_channel_id(channel: str) -> bool:
+    return bool(CHANNEL_ID.match(channel))
 
 
 def _plausible_key(key: str) -> bool:

@@ -1,6 +1,6 @@
 import pytest
 
-from bot.settings import SettingsError, load_settings
+from bot.settings import Settings, SettingsError, load_settings
 
 FERNET_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 GOOD = {
@@ -14,22 +14,8 @@ GOOD = {
 @pytest.fixture
 def env(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # no .env from the developer's checkout
-    for name in [
-        "SLACK_BOT_TOKEN",
-        "SLACK_APP_TOKEN",
-        "SLACK_API_URL",
-        "TRUEDY_API_URL",
-        "TRUEDY_API_KEY",
-        "TRUEDY_API_KEYS",
-        "TRUEDY_CONNECT_TIMEOUT",
-        "TRUEDY_READ_TIMEOUT",
-        "RESUME_CONCURRENCY",
-        "LOG_LEVEL",
-        "DATABASE_URL",
-        "BOT_ENCRYPTION_KEY",
-        "TRUEDY_DASHBOARD_URL",
-    ]:
-        monkeypatch.delenv(name, raising=False)
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
 
     def set_env(**values: str) -> None:
         for name, value in values.items():
@@ -101,6 +87,10 @@ def test_truedy_keys_are_optional_since_workspaces_can_connect_in_slack(env):
         ({"TRUEDY_READ_TIMEOUT": "60"}, "TRUEDY_READ_TIMEOUT: Input should be less than or equal to 20"),
         ({"RESUME_CONCURRENCY": "0"}, "RESUME_CONCURRENCY: Input should be greater than or equal to 1"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL: Input should be"),
+        ({"ALERT_CHANNEL": "#ops"}, "ALERT_CHANNEL: must be a Slack channel id like C0123ABCD"),
+        ({"ALERT_CHANNELS": '{"T0AAA0001": "#ops"}'}, "ALERT_CHANNELS: the channel for T0AAA0001 must be a Slack"),
+        ({"ALERT_CHANNELS": "[1]"}, 'ALERT_CHANNELS: must be a JSON object like {"T0123ABCD": "C0123ABCD"}'),
+        ({"PAUSED_POLL_SECONDS": "0"}, "PAUSED_POLL_SECONDS: Input should be greater than or equal to 1"),
         ({"BOT_ENCRYPTION_KEY": "secret-but-not-fernet"}, "BOT_ENCRYPTION_KEY: must be a Fernet key"),
         ({"DATABASE_URL": "mysql://secret@db/x"}, "DATABASE_URL: must be sqlite:///<file> or postgres://"),
         (
