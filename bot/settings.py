@@ -90,7 +90,7 @@ class Settings(BaseSettings):
         if not is_fernet_key(key.get_secret_value()):
             raise ValueError(
                 "must be a Fernet key (32 url-safe base64-encoded bytes); generate one with "
-                "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+                "python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())'"
             )
         return key
 
