@@ -23,19 +23,27 @@ class PollSchedule:
         A workspace seen for the first time gets its first turn at a point of the interval fixed by its
         team id, so that workspaces are spread over the interval instead of all polled at once."""
         now = datetime.now(UTC)
-        spread = interval * (zlib.crc32(workspace.team_id.encode()) % 1000 / 1000)
-        try:
-            with self._engine.begin() as connection:
-                connection.execute(poll_schedule.insert().values(**_key(workspace), next_poll_at=now + spread))
-        except IntegrityError:
-            pass
+        # Read first: this runs every second for every workspace, and is rarely due.
+        with self._engine.connect() as connection:
+            row = connection.execute(select(poll_schedule).where(_is(workspace))).mappings().first()
+        if row is None:
+            spread = interval * (zlib.crc32(workspace.team_id.encode()) % 1000 / 1000)
+            try:
+                with self._engine.begin() as connection:
+                    connection.execute(poll_schedule.insert().values(**_key(workspace), next_poll_at=now + spread))
+            except IntegrityError:
+                pass  # another worker scheduled it first
+            return False
+        next_poll_at, not_before = utc(row["next_poll_at"]) or now, utc(row["not_before"])
+        # A turn further away than one interval was set with a longer PAUSED_POLL_SECONDS.
+        if (not_before is not None and not_before > now) or now < next_poll_at <= now + interval:
+            return False
         with self._engine.begin() as connection:
             taken = connection.execute(
                 poll_schedule.update()
                 .where(
                     _is(workspace),
-                    # A turn further away than one interval was set with a longer PAUSED_POLL_SECONDS.
-                    or_(poll_schedule.c.next_poll_at <= now, poll_schedule.c.next_poll_at > now + interval),
+                    poll_schedule.c.next_poll_at == row["next_poll_at"],  # nobody took this turn meanwhile
                     or_(poll_schedule.c.not_before.is_(None), poll_schedule.c.not_before <= now),
                 )
                 .values(next_poll_at=now + interval, polled_at=now)
