@@ -86,15 +86,17 @@ class PausedWatcher:
         except truedy.TruedyError as error:
             self._note_failure(settings, "list", error)
             return
+        open_alerts = self._alerts.open_alerts(workspace)
+        alerted = {alert.campaign_id for alert in open_alerts}
         posted = sum(
             self._post_alert(settings, channel, campaign)
             for campaign in paused
-            if self._alerts.claim_new_pause(workspace, campaign.id)
+            if campaign.id not in alerted and self._alerts.claim_new_pause(workspace, campaign.id)
         )
         closed = 0
         if complete:  # only a full list tells that a campaign is no longer paused
             paused_ids = {campaign.id for campaign in paused}
-            for alert in self._alerts.open_alerts(workspace):
+            for alert in open_alerts:
                 if alert.campaign_id not in paused_ids:
                     try:
                         closed += self._close_alert(settings, api_key, alert)
