@@ -12,6 +12,7 @@ from bot.campaign_id import is_campaign_id
 
 # The docs show `running` in examples and `active` in the status enum: one state, one name here.
 _STATUS_ALIASES = {"running": "active"}
+MAX_RETRY_WAIT = timedelta(days=1)
 _CURRENT_STATUS_IN_MESSAGE = re.compile(r"current status:\s*'?([a-z_]+)", re.IGNORECASE)
 
 
@@ -302,17 +303,21 @@ def _status_in_error(error: dict[str, Any]) -> str | None:
 
 
 def _retry_at(response: httpx.Response, error: dict[str, Any]) -> datetime | None:
+    """When Truedy says to try again: `Retry-After` (seconds or a date), else `error.details.reset_at`; never
+    more than a day away, since anything later is a broken hint, not a plan (and would stop polling for good)."""
     header = response.headers.get("Retry-After", "").strip()
-    if header.isdigit():
-        # A day at most: anything longer is a broken header, not a plan.
-        return datetime.now(UTC) + timedelta(seconds=min(int(header), 86_400))
-    if header:
-        try:
-            return parsedate_to_datetime(header).astimezone(UTC)
-        except (TypeError, ValueError):
-            pass
     details = error.get("details")
-    return _optional_datetime(details.get("reset_at")) if isinstance(details, dict) else None
+    hinted: datetime | None = None
+    if re.fullmatch(r"[0-9]+", header):
+        hinted = datetime.now(UTC) + min(timedelta(seconds=int(header[:12])), MAX_RETRY_WAIT)
+    elif header:
+        try:
+            hinted = parsedate_to_datetime(header).astimezone(UTC)
+        except (TypeError, ValueError, OverflowError):
+            pass
+    if hinted is None and isinstance(details, dict):
+        hinted = _optional_datetime(details.get("reset_at"))
+    return None if hinted is None else min(hinted, datetime.now(UTC) + MAX_RETRY_WAIT)
 
 
 def _optional_str(data: dict[str, Any], key: str) -> str | None:

@@ -217,3 +217,19 @@ def test_get_campaign_refuses_another_campaign():
     body = {"data": {"id": "batch_other", "status": "paused"}, "meta": META}
     with pytest.raises(truedy.UnreadableAnswer):
         client_answering(httpx.Response(200, json=body)).get_campaign(KEY, CAMPAIGN)
+
+
+@pytest.mark.parametrize(
+    "hint",
+    [
+        {"details": {"reset_at": "2999-01-01T00:00:00Z"}},
+        {"headers": {"Retry-After": "99999999999"}},
+        {"headers": {"Retry-After": "Fri, 01 Jan 2999 00:00:00 GMT"}},
+    ],
+)
+def test_a_far_future_retry_hint_is_capped_at_a_day(hint):
+    answer = error(429, "rate_limit_exceeded", "x", hint.get("details"), headers=hint.get("headers", {}))
+    with pytest.raises(truedy.RateLimited) as raised:
+        client_answering(answer).resume(KEY, CAMPAIGN)
+    assert raised.value.retry_at is not None
+    assert raised.value.retry_at <= datetime.now(UTC) + timedelta(days=1)
