@@ -3,10 +3,9 @@
 import zlib
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, and_, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, and_, or_, select
 
-from bot.storage import poll_schedule, utc, workspaces
+from bot.storage import insert_if_absent, poll_schedule, utc, workspaces
 from bot.workspaces import WorkspaceId
 
 # However many webhooks arrive, one account is listed at most this often on their account.
@@ -28,11 +27,8 @@ class PollSchedule:
             row = connection.execute(select(poll_schedule).where(_is(workspace))).mappings().first()
         if row is None:
             spread = interval * (zlib.crc32(workspace.team_id.encode()) % 1000 / 1000)
-            try:
-                with self._engine.begin() as connection:
-                    connection.execute(poll_schedule.insert().values(**_key(workspace), next_poll_at=now + spread))
-            except IntegrityError:
-                pass  # another worker scheduled it first
+            with self._engine.begin() as connection:  # unless another worker scheduled it first
+                insert_if_absent(connection, poll_schedule, {**_key(workspace), "next_poll_at": now + spread})
             return False
         next_poll_at, not_before = utc(row["next_poll_at"]) or now, utc(row["not_before"])
         # A turn further away than one interval was set with a longer PAUSED_POLL_SECONDS.
@@ -60,25 +56,24 @@ class PollSchedule:
                     poll_schedule.insert().values(**_key(workspace), next_poll_at=until, not_before=until)
                 )
 
-    def prompt_all(self) -> None:
+    def prompt_all(self, connection: Connection) -> None:
         """Something may have changed (a Truedy webhook): every workspace is looked at again soon, but no
-        sooner than MIN_PROMPTED_GAP after its last poll."""
+        sooner than MIN_PROMPTED_GAP after its last poll. Runs in the caller's transaction."""
         now = datetime.now(UTC)
-        with self._engine.begin() as connection:
-            scheduled = {
-                WorkspaceId(row["enterprise_id"], row["team_id"]): row
-                for row in connection.execute(select(poll_schedule)).mappings().all()
-            }
-            known = connection.execute(select(workspaces.c.enterprise_id, workspaces.c.team_id)).all()
-            for workspace in {WorkspaceId(*row) for row in known} | set(scheduled):
-                row = scheduled.get(workspace)
-                if row is None:
-                    connection.execute(poll_schedule.insert().values(**_key(workspace), next_poll_at=now))
-                    continue
-                polled_at = utc(row["polled_at"])
-                soonest = now if polled_at is None else max(now, polled_at + MIN_PROMPTED_GAP)
-                if (utc(row["next_poll_at"]) or now) > soonest:
-                    connection.execute(poll_schedule.update().where(_is(workspace)).values(next_poll_at=soonest))
+        scheduled = {
+            WorkspaceId(row["enterprise_id"], row["team_id"]): row
+            for row in connection.execute(select(poll_schedule)).mappings().all()
+        }
+        known = connection.execute(select(workspaces.c.enterprise_id, workspaces.c.team_id)).all()
+        for workspace in {WorkspaceId(*row) for row in known} | set(scheduled):
+            row = scheduled.get(workspace)
+            if row is None:
+                insert_if_absent(connection, poll_schedule, {**_key(workspace), "next_poll_at": now})
+                continue
+            polled_at = utc(row["polled_at"])
+            soonest = now if polled_at is None else max(now, polled_at + MIN_PROMPTED_GAP)
+            if (utc(row["next_poll_at"]) or now) > soonest:
+                connection.execute(poll_schedule.update().where(_is(workspace)).values(next_poll_at=soonest))
 
 
 def _key(workspace: WorkspaceId) -> dict[str, str]:

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Engine,
+    Index,
     Integer,
     MetaData,
     String,
@@ -20,6 +21,8 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
 log = logging.getLogger("bot.storage")
@@ -60,6 +63,7 @@ resume_locks = Table(
     Column("user_id", String(32), nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("owner", String(32), nullable=False),  # the claim's own token: only its holder refreshes or releases it
 )
 
 audit_log = Table(
@@ -107,6 +111,17 @@ webhook_deliveries = Table(
     metadata,
     Column("dedupe_key", String(255), primary_key=True),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    Index("ix_webhook_deliveries_received_at", "received_at"),  # pruning
+)
+
+alert_channel_problems = Table(
+    "alert_channel_problems",
+    metadata,
+    Column("enterprise_id", String(32), primary_key=True),
+    Column("team_id", String(32), primary_key=True),
+    Column("channel", String(32), nullable=False),  # the alert channel Slack refused; alerts resume elsewhere
+    Column("error", String(64), nullable=False),
+    Column("since", DateTime(timezone=True), nullable=False),
 )
 
 
@@ -120,7 +135,20 @@ def _add_paused_alerts(connection: Connection) -> None:
     metadata.create_all(connection, tables=[campaign_alerts, poll_schedule, webhook_deliveries])
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_first_schema, 2: _add_paused_alerts}
+def _add_lock_owners_and_channel_problems(connection: Connection) -> None:
+    # Locks live for seconds: the table is recreated with its owner column rather than altered.
+    resume_locks.drop(connection)
+    resume_locks.create(connection)
+    for index in webhook_deliveries.indexes:
+        index.create(connection, checkfirst=True)
+    alert_channel_problems.create(connection)
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: _create_first_schema,
+    2: _add_paused_alerts,
+    3: _add_lock_owners_and_channel_problems,
+}
 LATEST_VERSION = max(MIGRATIONS)
 
 
@@ -149,12 +177,15 @@ def connect(database_url: str) -> Engine:
             pool_timeout=10,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     else:
         engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_timeout=5)
     return engine
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # Transactions are begun by _sqlite_begin, not by the driver (which begins none before DDL or reads).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets readers and one writer work at once; several workers may share the file.
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -162,6 +193,13 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    # IMMEDIATE: a transaction holds the write lock from its start, so that two processes never both read
+    # and then both try to write (SQLite would fail one at once, busy timeout or not), and migrations and
+    # first starts on one file take turns like they do on PostgreSQL.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def migrate(engine: Engine) -> int:
@@ -194,6 +232,15 @@ def _reason(error: SQLAlchemyError) -> str:
     # The first line of the driver's message; SQLAlchemy's own text would repeat the statement.
     original = getattr(error, "orig", None) or error
     return str(original).strip().splitlines()[0][:200] if str(original).strip() else type(original).__name__
+
+
+def insert_if_absent(connection: Connection, table: Table, values: dict) -> bool:
+    """Insert unless a row with the same primary key exists; True if inserted. Unlike catching an
+    IntegrityError, this leaves the transaction usable on PostgreSQL, so it can go on."""
+    dialect_insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    statement = dialect_insert(table).values(**values).on_conflict_do_nothing()
+    # RETURNING, not rowcount: psycopg reports no row count for INSERT … ON CONFLICT here.
+    return connection.execute(statement.returning(*table.primary_key.columns)).first() is not None
 
 
 def utc(moment: datetime | None) -> datetime | None:

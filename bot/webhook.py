@@ -8,16 +8,17 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import signal
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import storage
 from bot.app import StartupError
@@ -30,6 +31,11 @@ MAX_AGE_SECONDS = 5 * 60
 MAX_FUTURE_SECONDS = 60
 MAX_BODY_BYTES = 1024 * 1024
 PROMPTING_EVENTS = ("batch.status.changed", "batch.completed")
+# Truedy redelivers within minutes (and signatures older than 5 minutes are refused anyway): a day of
+# delivery records is plenty to recognise repeats, and the table stays small.
+DELIVERY_RETENTION = timedelta(days=1)
+# A client that stops sending (or reading) is dropped after this long, so it cannot hold a thread.
+SOCKET_TIMEOUT_SECONDS = 10
 
 
 def signature_problem(
@@ -38,8 +44,11 @@ def signature_problem(
     """Why a delivery is not Truedy's, or None when it is."""
     if not timestamp or not signature:
         return "missing signature headers"
-    if not timestamp.isdigit():
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    if not re.fullmatch(r"[0-9]{1,12}", timestamp):
         return "malformed timestamp"
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", signature.strip()):
+        return "malformed signature"
     age = now - int(timestamp)
     if age > MAX_AGE_SECONDS:
         return "timestamp too old"
@@ -90,16 +99,17 @@ class WebhookReceiver:
         if not isinstance(delivery, dict):
             return HTTPStatus.BAD_REQUEST, "body is not a JSON object"
         key = dedupe_key(delivery, body)
-        try:
-            with self._engine.begin() as connection:
-                connection.execute(
-                    storage.webhook_deliveries.insert().values(dedupe_key=key, received_at=datetime.now(UTC))
-                )
-        except IntegrityError:
-            log.info("webhook repeated", extra={"fields": {"event": "webhook_duplicate", "key": key}})
-            return HTTPStatus.NO_CONTENT, ""
-        if delivery.get("event") in PROMPTING_EVENTS:
-            self._schedule.prompt_all()
+        now = datetime.now(UTC)
+        deliveries = storage.webhook_deliveries
+        # One transaction: a delivery is recorded only with its prompt, so a failure in between leaves
+        # nothing recorded and Truedy's redelivery prompts again.
+        with self._engine.begin() as connection:
+            if not storage.insert_if_absent(connection, deliveries, {"dedupe_key": key, "received_at": now}):
+                log.info("webhook repeated", extra={"fields": {"event": "webhook_duplicate", "key": key}})
+                return HTTPStatus.NO_CONTENT, ""
+            if delivery.get("event") in PROMPTING_EVENTS:
+                self._schedule.prompt_all(connection)
+            connection.execute(deliveries.delete().where(deliveries.c.received_at < now - DELIVERY_RETENTION))
         log.info(
             "webhook received",
             extra={"fields": {"event": "webhook_received", "truedy_event": str(delivery.get("event"))[:60]}},
@@ -142,6 +152,8 @@ def serve(settings: Settings) -> int:
 
 def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        timeout = SOCKET_TIMEOUT_SECONDS
+
         def do_GET(self) -> None:
             if self.path != "/healthz":
                 self._answer(HTTPStatus.NOT_FOUND, {"error": "not found"})
@@ -164,6 +176,10 @@ def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
                 status, problem = receiver.receive(headers, body)
             except SQLAlchemyError:
                 status, problem = HTTPStatus.SERVICE_UNAVAILABLE, "database unavailable; deliver again later"
+            except Exception:
+                # Whatever went wrong, the sender gets a status code rather than a dropped connection.
+                log.exception("webhook failed", extra={"fields": {"event": "webhook_failed"}})
+                status, problem = HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; deliver again later"
             self._answer(status, {"error": problem} if problem else None)
 
         def _answer(self, status: HTTPStatus, payload: dict | None) -> None:

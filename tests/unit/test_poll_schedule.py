@@ -47,15 +47,20 @@ def test_a_shorter_interval_takes_effect_at_once(engine):
 def test_a_rate_limit_defers_polling_until_it_resets_whatever_prompts_it(engine):
     schedule = PollSchedule(engine)
     schedule.defer(ACME, datetime.now(UTC) + timedelta(minutes=1))
-    schedule.prompt_all()
+    prompt_all(engine, schedule)
     assert schedule.take_turn(ACME, timedelta(seconds=1)) is False
 
 
 def test_prompts_bring_turns_forward_but_not_closer_than_the_minimum_gap(engine, workspaces):
     workspaces.seed_keys({"T0ACME001": "truedy_acme_key"})
     schedule = PollSchedule(engine)
-    schedule.prompt_all()  # a workspace never polled yet: due now
+    prompt_all(engine, schedule)  # a workspace never polled yet: due now
     assert schedule.take_turn(ACME, HOUR) is True
-    schedule.prompt_all()  # polled a moment ago: due 10 s after that poll, not now
+    prompt_all(engine, schedule)  # polled a moment ago: due 10 s after that poll, not now
     assert schedule.take_turn(ACME, HOUR) is False
     assert timedelta(seconds=5) < next_poll_at(engine) - datetime.now(UTC) <= timedelta(seconds=10)
+
+
+def prompt_all(engine, schedule: PollSchedule) -> None:
+    with engine.begin() as connection:
+        schedule.prompt_all(connection)

@@ -1,9 +1,21 @@
 import hashlib
 import hmac
+import http.client
+import json
+import socket
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
+from http.server import ThreadingHTTPServer
 
 import pytest
+from sqlalchemy import select
 
-from bot.webhook import dedupe_key, signature_problem
+from bot import webhook
+from bot.poll_schedule import PollSchedule
+from bot.storage import webhook_deliveries
+from bot.webhook import WebhookReceiver, dedupe_key, signature_problem
 
 SECRET = b"whsec_test_secret"
 BODY = b'{"event": "batch.status.changed", "data": {"batch_id": "b1"}}'
@@ -44,3 +56,94 @@ def test_dedupe_prefers_event_ids_then_the_batch_with_its_status_and_time():
     later = {**changed, "data": {"batchId": "b1", "status": "RUNNING"}}
     assert dedupe_key(later, BODY) != dedupe_key(changed, BODY)
     assert dedupe_key({"event": "x"}, BODY).startswith("x:sha256:")
+
+
+@pytest.mark.parametrize(
+    "timestamp, signature, problem",
+    [
+        ("²", sign(str(NOW)), "malformed timestamp"),  # a digit to str.isdigit(), not to int()
+        ("١٨٠٠٠٠٠٠٠٠", sign(str(NOW)), "malformed timestamp"),  # Arabic-Indic digits
+        (str(NOW), "é" * 64, "malformed signature"),  # compare_digest refuses non-ASCII str
+        (str(NOW), sign(str(NOW))[:-1], "malformed signature"),
+    ],
+)
+def test_garbage_headers_are_refused_not_raised(timestamp, signature, problem):
+    assert signature_problem(SECRET, timestamp, signature, BODY, NOW) == problem
+
+
+class PromptFailsOnce(PollSchedule):
+    def __init__(self, engine):
+        super().__init__(engine)
+        self.prompts = 0
+
+    def prompt_all(self, connection) -> None:
+        self.prompts += 1
+        if self.prompts == 1:
+            raise RuntimeError("the process died between recording the delivery and prompting")
+        super().prompt_all(connection)
+
+
+def signed_headers(body: bytes) -> dict[str, str]:
+    stamp = str(int(time.time()))
+    return {"x-truedy-timestamp": stamp, "x-truedy-signature": sign(stamp, body)}
+
+
+def test_a_delivery_is_recorded_only_with_its_prompt(engine):
+    schedule = PromptFailsOnce(engine)
+    receiver = WebhookReceiver(SECRET.decode(), engine, schedule)
+    with pytest.raises(RuntimeError):
+        receiver.receive(signed_headers(BODY), BODY)
+    # Truedy delivers again: it is not taken for a repeat, and this time it prompts.
+    assert receiver.receive(signed_headers(BODY), BODY) == (HTTPStatus.NO_CONTENT, "")
+    assert schedule.prompts == 2
+    with engine.connect() as connection:
+        assert connection.execute(select(webhook_deliveries.c.dedupe_key)).scalars().all() == [
+            dedupe_key(json.loads(BODY), BODY)
+        ]
+
+
+def test_old_deliveries_are_pruned(engine):
+    with engine.begin() as connection:
+        connection.execute(
+            webhook_deliveries.insert().values(dedupe_key="old", received_at=datetime.now(UTC) - timedelta(days=2))
+        )
+    WebhookReceiver(SECRET.decode(), engine, PollSchedule(engine)).receive(signed_headers(BODY), BODY)
+    with engine.connect() as connection:
+        keys = connection.execute(select(webhook_deliveries.c.dedupe_key)).scalars().all()
+    assert "old" not in keys and len(keys) == 1
+
+
+@pytest.fixture
+def served(engine, monkeypatch):
+    monkeypatch.setattr(webhook, "SOCKET_TIMEOUT_SECONDS", 0.5)
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), webhook._handler(WebhookReceiver(SECRET.decode(), engine, PollSchedule(engine)))
+    )
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_client_that_stops_sending_is_dropped(served):
+    with socket.create_connection(("127.0.0.1", served)) as client:
+        client.sendall(b"POST /truedy/webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        client.settimeout(5)
+        assert client.recv(1024) == b""  # the server closed the connection
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Truedy-Timestamp": "²", "X-Truedy-Signature": "0" * 64},
+        {"X-Truedy-Timestamp": str(int(time.time())), "X-Truedy-Signature": "é" * 64},
+        {"X-Truedy-Timestamp": "", "X-Truedy-Signature": ""},
+    ],
+)
+def test_every_malformed_request_gets_a_401(served, headers):
+    connection = http.client.HTTPConnection("127.0.0.1", served, timeout=5)
+    connection.request("POST", "/truedy/webhook", body=BODY, headers=headers)
+    assert connection.getresponse().status == 401
+    connection.close()

@@ -1,9 +1,10 @@
 """Workspace settings on a real database (SQLite, and PostgreSQL when TEST_DATABASE_URL is set)."""
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import inspect, select, text
 
 from bot import storage
+from bot.inflight import Claim, InFlightResumes
 from bot.keybox import KeyBox
 from bot.storage import DatabaseError
 from bot.workspaces import SetupChoices, WorkspaceId
@@ -85,3 +86,28 @@ def test_an_unreachable_database_is_one_clear_line():
         storage.migrate(engine)
     assert str(raised.value).startswith("DATABASE_URL: cannot use the database (")
     assert "secretpw" not in str(raised.value)
+
+
+def test_a_version_2_database_is_migrated_with_its_locks_and_deliveries(database_url, monkeypatch):
+    engine = storage.connect(database_url)
+    monkeypatch.setattr(storage, "LATEST_VERSION", 2)
+    storage.migrate(engine)
+    with engine.begin() as connection:  # resume_locks as version 2 had it, with a lock in flight
+        connection.execute(text("DROP TABLE resume_locks"))
+        connection.execute(
+            text(
+                "CREATE TABLE resume_locks (enterprise_id VARCHAR(32), team_id VARCHAR(32), campaign_id VARCHAR(64), "
+                "user_id VARCHAR(32) NOT NULL, started_at TIMESTAMP NOT NULL, expires_at TIMESTAMP NOT NULL, "
+                "PRIMARY KEY (enterprise_id, team_id, campaign_id))"
+            )
+        )
+        connection.execute(
+            text("INSERT INTO resume_locks VALUES ('', 'T1', 'batch_1', 'U1', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+        )
+    monkeypatch.undo()
+    assert storage.migrate(engine) == 3
+    in_flight = InFlightResumes(engine)
+    assert isinstance(in_flight.claim("", "T1", "batch_1", "U2"), Claim)
+    assert "ix_webhook_deliveries_received_at" in {i["name"] for i in inspect(engine).get_indexes("webhook_deliveries")}
+    assert inspect(engine).has_table("alert_channel_problems")
+    engine.dispose()
