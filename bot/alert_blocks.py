@@ -94,7 +94,7 @@ def final_state(user_id: str, outcome: ResumeOutcome, now: datetime) -> tuple[st
         scheduled = "; it calls again from its scheduled start" if outcome.status == "scheduled" else ""
         return f":arrow_forward: *Resumed* by <@{user_id}> {when}{scheduled}.", False
     headline = explain(outcome)[0]
-    if isinstance(outcome, truedy.NotResumable):
+    if isinstance(outcome, truedy.NotResumable) and outcome.status is not None:
         return f":information_source: *Not paused any more:* {headline}.", False
     if isinstance(outcome, truedy.CampaignNotFound):
         return f":x: *Not resumed:* {headline}.", False

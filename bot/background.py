@@ -29,6 +29,11 @@ class BackgroundWork:
         self._pool.submit(self._run, job, args)
         return True
 
+    def stop_accepting(self) -> None:
+        """From now on `submit` refuses (the caller tells the requester); queued jobs still run."""
+        with self._changed:
+            self._draining = True
+
     def drain(self, timeout: float) -> int:
         """Take no new work, wait up to `timeout` seconds for what was accepted; return how many are left."""
         with self._changed:

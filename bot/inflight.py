@@ -1,16 +1,36 @@
-"""One resume per campaign and workspace at a time, across every worker sharing the database."""
+"""One resume per campaign and workspace at a time, across every worker sharing the database.
 
+A claim is a row with an owner token. Its holder keeps it alive (`refresh_held`, every few seconds, for as
+long as the resume is queued or running) and is the only one that can release it; a claim whose worker
+died expires after LOCK_TTL and can then be taken by anyone.
+"""
+
+import logging
+import secrets
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, and_, delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import SQLAlchemyError
 
-from bot.storage import resume_locks, utc
+from bot.storage import insert_if_absent, resume_locks, utc
 
-# Longer than any resume can take (connect + read timeouts, a status read, Slack posts), so that a
-# worker that died mid-resume blocks its campaign for at most this long.
-LOCK_TTL = timedelta(seconds=120)
+log = logging.getLogger("bot.inflight")
+
+# How long a campaign stays blocked after the worker holding it died.
+LOCK_TTL = timedelta(seconds=60)
+# Held claims are refreshed this often, so a live holder never lets its claim expire.
+REFRESH_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Claim:
+    enterprise_id: str
+    team_id: str
+    campaign_id: str
+    user_id: str
+    owner: str
 
 
 @dataclass(frozen=True)
@@ -22,33 +42,63 @@ class AlreadyResuming:
 
 
 class InFlightResumes:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, ttl: timedelta = LOCK_TTL):
         self._engine = engine
+        self._ttl = ttl
+        self._held: set[Claim] = set()
+        self._held_lock = threading.Lock()
 
-    def claim(self, enterprise_id: str, team_id: str, campaign_id: str, user_id: str) -> AlreadyResuming | None:
-        """None when the caller now holds the campaign, else who already does."""
-        key = and_(
-            resume_locks.c.enterprise_id == enterprise_id,
-            resume_locks.c.team_id == team_id,
-            resume_locks.c.campaign_id == campaign_id,
-        )
+    def claim(self, enterprise_id: str, team_id: str, campaign_id: str, user_id: str) -> Claim | AlreadyResuming:
+        """The claim when the caller now holds the campaign, else who already does."""
+        claim = Claim(enterprise_id, team_id, campaign_id, user_id, secrets.token_hex(16))
+        holder = self._take(claim)
+        if holder is None:
+            with self._held_lock:
+                self._held.add(claim)
+            return claim
+        return holder
+
+    def hold(self, claim: Claim) -> AlreadyResuming | None:
+        """Make sure `claim` is still held, refreshed from now (taking it back if it expired and nobody else
+        took it); else who holds the campaign instead. Called when the resume actually starts."""
         now = datetime.now(UTC)
-        lock = {"enterprise_id": enterprise_id, "team_id": team_id, "campaign_id": campaign_id, "user_id": user_id}
-        # One insert on the common path: it is in the ack path of every resume.
-        for _ in range(3):
+        with self._engine.begin() as connection:
+            refreshed = connection.execute(
+                resume_locks.update()
+                .where(_is(claim), resume_locks.c.owner == claim.owner)
+                .values(expires_at=now + self._ttl)
+            )
+        if refreshed.rowcount == 1:
+            return None
+        return self._take(claim)
+
+    def refresh_held(self) -> None:
+        """Extend every claim this process holds (queued or running resumes): one statement."""
+        with self._held_lock:
+            owners = [claim.owner for claim in self._held]
+        if not owners:
+            return
+        with self._engine.begin() as connection:
+            connection.execute(
+                resume_locks.update()
+                .where(resume_locks.c.owner.in_(owners))
+                .values(expires_at=datetime.now(UTC) + self._ttl)
+            )
+
+    def keep_alive(self, stop: threading.Event) -> None:
+        """Run `refresh_held` every REFRESH_SECONDS until `stop` is set (a thread of the worker's)."""
+        while not stop.wait(REFRESH_SECONDS):
             try:
-                with self._engine.begin() as connection:
-                    connection.execute(resume_locks.insert().values(**lock, started_at=now, expires_at=now + LOCK_TTL))
-                return None
-            except IntegrityError:
-                pass
-            with self._engine.begin() as connection:
-                holder = connection.execute(select(resume_locks).where(key)).mappings().first()
-                if holder is not None and (utc(holder["expires_at"]) or now) >= now:
-                    return AlreadyResuming(holder["user_id"], utc(holder["started_at"]) or now)
-                # Released in between, or left by a worker that died: try again.
-                connection.execute(delete(resume_locks).where(key, resume_locks.c.expires_at < now))
-        return AlreadyResuming("", now)
+                self.refresh_held()
+            except SQLAlchemyError:
+                log.exception("resume locks not refreshed", extra={"fields": {"event": "lock_refresh_failed"}})
+
+    def release(self, claim: Claim) -> None:
+        """Only this claim's own row: a claim that expired and was taken by someone else stays theirs."""
+        with self._held_lock:
+            self._held.discard(claim)
+        with self._engine.begin() as connection:
+            connection.execute(delete(resume_locks).where(_is(claim), resume_locks.c.owner == claim.owner))
 
     def any_in(self, enterprise_id: str, team_id: str) -> bool:
         """Is anyone resuming a campaign of this workspace right now?"""
@@ -60,12 +110,37 @@ class InFlightResumes:
         with self._engine.connect() as connection:
             return connection.execute(query.limit(1)).first() is not None
 
-    def release(self, enterprise_id: str, team_id: str, campaign_id: str) -> None:
-        with self._engine.begin() as connection:
-            connection.execute(
-                delete(resume_locks).where(
-                    resume_locks.c.enterprise_id == enterprise_id,
-                    resume_locks.c.team_id == team_id,
-                    resume_locks.c.campaign_id == campaign_id,
-                )
-            )
+    def _take(self, claim: Claim) -> AlreadyResuming | None:
+        now = datetime.now(UTC)
+        row = {
+            "enterprise_id": claim.enterprise_id,
+            "team_id": claim.team_id,
+            "campaign_id": claim.campaign_id,
+            "user_id": claim.user_id,
+            "owner": claim.owner,
+            "started_at": now,
+            "expires_at": now + self._ttl,
+        }
+        # One statement on the common path: it runs for every resume.
+        for _ in range(3):
+            with self._engine.begin() as connection:
+                if insert_if_absent(connection, resume_locks, row):
+                    return None
+                holder = connection.execute(select(resume_locks).where(_is(claim)).with_for_update()).mappings().first()
+                if holder is None:
+                    continue  # released in between: try again
+                if holder["owner"] == claim.owner:
+                    return None
+                if (utc(holder["expires_at"]) or now) >= now:
+                    return AlreadyResuming(holder["user_id"], utc(holder["started_at"]) or now)
+                # Left by a worker that died: remove that claim (and only that one), then try again.
+                connection.execute(delete(resume_locks).where(_is(claim), resume_locks.c.owner == holder["owner"]))
+        return AlreadyResuming("", now)
+
+
+def _is(claim: Claim):
+    return and_(
+        resume_locks.c.enterprise_id == claim.enterprise_id,
+        resume_locks.c.team_id == claim.team_id,
+        resume_locks.c.campaign_id == claim.campaign_id,
+    )

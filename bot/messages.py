@@ -8,7 +8,16 @@ from bot import truedy
 from bot.audit import AuditEntry
 from bot.inflight import AlreadyResuming
 from bot.log import redact_token_shapes
-from bot.resume import NotAllowed, NotConnected, Refusal, ResumeOutcome, ResumeRequest
+from bot.resume import (
+    BotFailure,
+    Interrupted,
+    NotAllowed,
+    NotConnected,
+    NotStarted,
+    Refusal,
+    ResumeOutcome,
+    ResumeRequest,
+)
 from bot.workspaces import WorkspaceSettings
 
 COMMAND = "/resume-campaign"
@@ -184,11 +193,16 @@ def resuming(request: ResumeRequest) -> Message:
     return {"text": text, "blocks": [_section(text)]}
 
 
-def not_started(request: ResumeRequest) -> Message:
-    text = (
-        f":pause_button: <@{request.user_id}> asked to resume `{request.campaign_id}`, but the bot was restarting: "
-        "nothing was resumed. Run the command again."
-    )
+def not_started(request: ResumeRequest, why: NotStarted | AlreadyResuming) -> Message:
+    """The final state of an "is resuming" message whose request never reached Truedy."""
+    asked = f"<@{request.user_id}> asked to resume `{request.campaign_id}`"
+    if isinstance(why, AlreadyResuming):
+        text = (
+            f":hourglass_flowing_sand: {asked}, but <@{why.user_id}> is resuming it meanwhile: this request "
+            "was not sent, so nothing was sent twice. Their result shows up in a moment."
+        )
+    else:
+        text = f":pause_button: {asked}, but the bot was restarting: nothing was resumed. Run the command again."
     return {"text": text, "blocks": [_section(text)]}
 
 
@@ -232,13 +246,6 @@ def private_result(campaign_id: str, outcome: ResumeOutcome) -> Message:
     return {**result_details(campaign_id, outcome), "response_type": "ephemeral"}
 
 
-def internal_failure(campaign_id: str) -> Message:
-    return _private(
-        f":x: Something went wrong inside the bot while resuming `{campaign_id}`, and I can't tell whether "
-        "Truedy resumed it. Check the campaign in the Truedy dashboard before trying again."
-    )
-
-
 def _resumed_state(outcome: truedy.Resumed) -> str:
     when = f"Resumed {slack_date(outcome.resumed_at)}" if outcome.resumed_at else "Truedy did not say when"
     if outcome.status == "scheduled":
@@ -258,6 +265,24 @@ def explain(error: truedy.TruedyError) -> tuple[str, str]:
     match error:
         case truedy.NotResumable():
             return _not_resumable(error.status, said)
+        case truedy.RequestRefused():
+            return (
+                f"Truedy refused the request (HTTP {error.http_status}) although the campaign is still paused",
+                "Check the campaign in the Truedy dashboard; if it looks right, try again, and contact Truedy "
+                f"support{' with the request id below' if error.request_id else ''} if it keeps happening.{said}",
+            )
+        case BotFailure():
+            return (
+                "something went wrong inside the bot while resuming it",
+                "I can't tell whether Truedy resumed it. Check the campaign in the Truedy dashboard before "
+                "trying again.",
+            )
+        case Interrupted():
+            return (
+                "the bot was restarting before Truedy answered",
+                "The resume may or may not have happened. Run the command again in a minute: if it did "
+                "resume, I'll tell you it is already running.",
+            )
         case truedy.KeyRejected():
             return (
                 "Truedy rejected this workspace's API key",

@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.audit import AuditEntry, AuditLog
 from bot.authorization import Authorizer
 from bot.campaign_id import CampaignId
-from bot.inflight import AlreadyResuming, InFlightResumes
+from bot.inflight import AlreadyResuming, Claim, InFlightResumes
 from bot.poll_schedule import PollSchedule
 from bot.truedy import RateLimited, Resumed, TruedyClient, TruedyError
 from bot.workspaces import WorkspaceId, Workspaces, WorkspaceSettings
@@ -52,6 +52,19 @@ class NotAllowed:
 Refusal = NotConnected | NotAllowed | AlreadyResuming
 
 
+@dataclass(frozen=True)
+class NotStarted:
+    """The bot was stopping before this resume's turn came: nothing was sent to Truedy."""
+
+
+class BotFailure(TruedyError):
+    """The bot itself failed while resuming: whether Truedy resumed is unknown."""
+
+
+class Interrupted(TruedyError):
+    """The bot was stopping before Truedy answered: whether Truedy resumed is unknown."""
+
+
 class WorkspaceNotConfigured(Exception):
     def __init__(self, team_id: str):
         super().__init__(f"no Truedy API key for workspace {team_id}")
@@ -62,8 +75,8 @@ class ResumeService:
     """Resumes with the requesting workspace's own key, one resume per campaign and workspace at a time,
     each attempt logged and audited.
 
-    `admit()` comes first, when the request is checked; `resume()` later, when a resume thread is free. It
-    ends the claim `admit()` took whatever happens, and `release()` ends one whose resume will not run.
+    `admit()` comes first, when the request is checked, and claims the campaign; `resume()` later, when a
+    resume thread is free. Whoever admitted releases the claim once the result is shown.
     """
 
     def __init__(
@@ -82,8 +95,8 @@ class ResumeService:
         self._audit = audit
         self._poll_schedule = poll_schedule
 
-    def admit(self, request: ResumeRequest, slack: WebClient) -> Refusal | None:
-        """None when the request may go ahead and now holds the campaign; else why not (audited)."""
+    def admit(self, request: ResumeRequest, slack: WebClient) -> Claim | Refusal:
+        """The claim when the request may go ahead and now holds the campaign; else why not (audited)."""
         settings = self._workspaces.get(request.workspace)
         if settings is None or settings.api_key is None:
             return NotConnected(request.team_id)
@@ -92,20 +105,22 @@ class ResumeService:
             return NotAllowed(settings)
         return self.claim(request)
 
-    def claim(self, request: ResumeRequest) -> AlreadyResuming | None:
-        holder = self._in_flight.claim(request.enterprise_id, request.team_id, request.campaign_id, request.user_id)
-        if holder is not None:
+    def claim(self, request: ResumeRequest) -> Claim | AlreadyResuming:
+        claimed = self._in_flight.claim(request.enterprise_id, request.team_id, request.campaign_id, request.user_id)
+        if isinstance(claimed, AlreadyResuming):
             self.record_refusal(request, "already_in_flight")
-        return holder
+        return claimed
 
-    def release(self, request: ResumeRequest) -> None:
-        self._in_flight.release(request.enterprise_id, request.team_id, request.campaign_id)
+    def release(self, claim: Claim) -> None:
+        self._in_flight.release(claim)
 
-    def resume(self, request: ResumeRequest) -> ResumeOutcome:
-        try:
-            return self._resume(request)
-        finally:
-            self.release(request)
+    def resume(self, request: ResumeRequest, claim: Claim) -> ResumeOutcome | AlreadyResuming:
+        """Resume, if `claim` still holds the campaign now that the resume starts (it may have waited in
+        the queue); else who holds it instead, and nothing is sent."""
+        if holder := self._in_flight.hold(claim):
+            self.record_refusal(request, "already_in_flight")
+            return holder
+        return self._resume(request)
 
     def record_refusal(self, request: ResumeRequest, reason: str) -> None:
         """An attempt stopped before Truedy (not allowed, already in flight): audited like the others."""

@@ -4,6 +4,7 @@ from bot.alert_records import AlertRecords
 from bot.audit import AuditLog
 from bot.background import BackgroundWork
 from bot.resume import ResumeService
+from bot.resume_flow import ResumeFlows
 from bot.truedy import TruedyClient
 from bot.workspaces import Workspaces
 
@@ -17,5 +18,5 @@ class Services:
     audit: AuditLog
     alerts: AlertRecords
     answers: BackgroundWork  # checks and quick answers: the database, Slack; never Truedy's slow calls
-    resume_calls: BackgroundWork  # resumes: one thread per Truedy call in flight, RESUME_CONCURRENCY at most
+    flows: ResumeFlows  # the one resume flow; its Truedy calls run on RESUME_CONCURRENCY threads
     truedy: TruedyClient

@@ -1,6 +1,7 @@
 """Client for the Truedy Public API: every answer becomes a typed result or one specific error."""
 
 import re
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -66,6 +67,15 @@ class NotResumable(TruedyError):
     def __init__(self, detail: str, request_id: str | None, status: str | None):
         super().__init__(detail, request_id)
         self.status = status
+
+
+class RequestRefused(TruedyError):
+    """Truedy refused the resume (400/409/422) although the campaign is still paused: a validation problem,
+    not the campaign's state, so trying again later may work."""
+
+    def __init__(self, detail: str, request_id: str | None, http_status: int):
+        super().__init__(detail, request_id)
+        self.http_status = http_status
 
 
 class KeyRejected(TruedyError):
@@ -147,7 +157,7 @@ class TruedyClient:
     def resume(self, api_key: str, campaign_id: str) -> Resumed:
         response = self._send("POST", f"/batch-calls/{_path_segment(campaign_id)}/resume", api_key)
         if response.status_code in (400, 409, 422):
-            raise self._not_resumable(api_key, campaign_id, response)
+            raise self._refusal(api_key, campaign_id, response)
         data, request_id = _success_data(response)
         if data.get("id") not in (None, campaign_id):
             raise UnreadableAnswer("the answer is about a different campaign", request_id, response.status_code)
@@ -216,7 +226,7 @@ class TruedyClient:
             return response
         raise _error_for(response, api_key)
 
-    def _not_resumable(self, api_key: str, campaign_id: str, response: httpx.Response) -> NotResumable:
+    def _refusal(self, api_key: str, campaign_id: str, response: httpx.Response) -> NotResumable | RequestRefused:
         body = _json_or_none(response)
         error = _error_object(body)
         request_id = _request_id(body)
@@ -227,6 +237,8 @@ class TruedyClient:
                 status = self.get_campaign(api_key, campaign_id).status
             except TruedyError:
                 status = None
+        if status == "paused":
+            return RequestRefused(message, request_id, response.status_code)
         return NotResumable(message, request_id, status)
 
 
@@ -311,10 +323,8 @@ def _retry_at(response: httpx.Response, error: dict[str, Any]) -> datetime | Non
     if re.fullmatch(r"[0-9]+", header):
         hinted = datetime.now(UTC) + min(timedelta(seconds=int(header[:12])), MAX_RETRY_WAIT)
     elif header:
-        try:
+        with suppress(TypeError, ValueError, OverflowError):
             hinted = parsedate_to_datetime(header).astimezone(UTC)
-        except (TypeError, ValueError, OverflowError):
-            pass
     if hinted is None and isinstance(details, dict):
         hinted = _optional_datetime(details.get("reset_at"))
     return None if hinted is None else min(hinted, datetime.now(UTC) + MAX_RETRY_WAIT)

@@ -53,9 +53,11 @@ class PausedWatcher:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float) -> None:
+    def stop(self) -> None:
         """No new poll; the one under way, if any, finishes (its requests are bounded by their timeouts)."""
         self._stop.set()
+
+    def join(self, timeout: float) -> None:
         self._thread.join(timeout)
 
     def _run(self) -> None:

@@ -19,6 +19,7 @@ from bot.background import BackgroundWork
 from bot.inflight import InFlightResumes
 from bot.poll_schedule import PollSchedule
 from bot.resume import ResumeService
+from bot.resume_flow import ResumeFlows
 from bot.services import Services
 from bot.settings import Settings
 from bot.truedy import TruedyClient
@@ -27,8 +28,15 @@ from bot.workspaces import WorkspaceSettings
 
 log = logging.getLogger("bot.worker")
 
-# Heroku sends SIGKILL 30 s after SIGTERM.
-SHUTDOWN_GRACE_SECONDS = 25
+# Every deadline counts from SIGTERM; Heroku sends SIGKILL 30 s after it.
+# Until then: requests queued before SIGTERM may still start their resume…
+STOP_STARTING_SECONDS = 5
+# …resumes still waiting for Truedy are told their outcome is unknown…
+INTERRUPT_SECONDS = 20
+# …and everything has ended (the last answers sent) or the worker leaves anyway.
+SHUTDOWN_SECONDS = 25
+# Received requests are acked (and answered) before the Socket Mode connection closes.
+ACK_DRAIN_SECONDS = 2
 # Checks and quick answers: enough to keep them flowing while every resume thread waits on Truedy, few
 # enough that they do not compete with acks for the interpreter (4 measured better than 8 in bench/burst.py).
 ANSWER_THREADS = 4
@@ -59,13 +67,14 @@ def run(settings: Settings) -> int:
         PollSchedule(engine),
         AlertRecords(engine),
     )
+    resumes = ResumeService(truedy, workspaces, Authorizer(), in_flight, audit, schedule)
     services = Services(
-        resumes=ResumeService(truedy, workspaces, Authorizer(), in_flight, audit, schedule),
+        resumes=resumes,
         workspaces=workspaces,
         audit=audit,
         alerts=alerts,
         answers=BackgroundWork("answer", ANSWER_THREADS, ack_first.wait_until_acked),
-        resume_calls=BackgroundWork("resume", settings.resume_concurrency, ack_first.wait_until_acked),
+        flows=ResumeFlows(resumes, settings.resume_concurrency, ack_first.wait_until_acked),
         truedy=truedy,
     )
     provide_services(app, services)
@@ -81,10 +90,11 @@ def run(settings: Settings) -> int:
         channel_for=partial(alert_channel, settings, team_id),
         dashboard_url=settings.truedy_dashboard_url,
     )
-
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # Runs until the process ends: claims of resumes still in flight during shutdown stay alive too.
+    keeper = threading.Thread(target=in_flight.keep_alive, args=(threading.Event(),), name="lock-keeper", daemon=True)
     try:
         try:
             handler.connect()
@@ -92,24 +102,31 @@ def run(settings: Settings) -> int:
             raise StartupError(
                 f"SLACK_APP_TOKEN: Slack refused to open a Socket Mode connection ({error.response.get('error')})"
             ) from None
+        keeper.start()
         watcher.start()
         connected = sorted(w.workspace.team_id for w in workspaces.all() if w.api_key)
         log.info("worker started", extra={"fields": {"event": "started", "team": team_id, "workspaces": connected}})
         stop.wait()
-        log.info("stopping: no new requests, finishing accepted ones", extra={"fields": {"event": "stopping"}})
     finally:
+        stopping = time.monotonic()
+        log.info("stopping: no new requests, finishing accepted ones", extra={"fields": {"event": "stopping"}})
+        # New requests are told the bot is restarting (in their ack); those already received get their ack
+        # and answer before the connection closes.
+        services.answers.stop_accepting()
+        watcher.stop()
+        ack_first.wait_until_all_acked(ACK_DRAIN_SECONDS)
         handler.close()
         ack_first.close()
-    watcher.stop(SHUTDOWN_GRACE_SECONDS / 2)
-    deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
-    # Answers first: an accepted request may still hand its resume over to the resume pool.
-    unfinished = services.answers.drain(SHUTDOWN_GRACE_SECONDS)
-    unfinished += services.resume_calls.drain(max(0.0, deadline - time.monotonic()))
-    truedy.close()
-    engine.dispose()
-    log.info("worker stopped", extra={"fields": {"event": "stopped", "unfinished": unfinished}})
-    if unfinished:
-        # Stuck threads would keep the interpreter alive until Heroku's SIGKILL; leave now, logs flushed.
-        logging.shutdown()
-        os._exit(1)
-    return 0
+    services.answers.drain(max(0.0, stopping + STOP_STARTING_SECONDS - time.monotonic()))
+    unanswered = services.flows.shut_down(
+        stop_starting_at=stopping + STOP_STARTING_SECONDS,
+        interrupt_at=stopping + INTERRUPT_SECONDS,
+        deadline=stopping + SHUTDOWN_SECONDS - 1,
+    )
+    unanswered += services.answers.drain(max(0.0, stopping + SHUTDOWN_SECONDS - 1 - time.monotonic()))
+    watcher.join(max(0.0, stopping + SHUTDOWN_SECONDS - 1 - time.monotonic()))
+    log.info("worker stopped", extra={"fields": {"event": "stopped", "unfinished": unanswered}})
+    logging.shutdown()
+    # Threads still waiting on Truedy (their requests already answered as interrupted) would keep the
+    # interpreter alive until their timeouts: leave now, logs flushed.
+    os._exit(1 if unanswered else 0)

@@ -101,6 +101,12 @@ def test_a_button_posted_by_other_tooling_works_too():
         (truedy.TruedyServerError("x", None, 503), ":warning: *Not resumed* (<@U0BOB0001> tried): Truedy had an", True),
         (truedy.NoAnswer("x", 10), ":warning: *Not resumed*", True),
         (truedy.KeyRejected("x", None), ":warning: *Not resumed*", True),
+        (
+            truedy.RequestRefused("Invalid request parameters", "req_1", 422),
+            ":warning: *Not resumed* (<@U0BOB0001> tried): Truedy refused the request (HTTP 422)",
+            True,
+        ),
+        (truedy.NotResumable("x", None, None), ":warning: *Not resumed*", True),  # its state unknown: try again
     ],
 )
 def test_final_states(outcome, starts, offers_resume):

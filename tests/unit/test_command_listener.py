@@ -1,6 +1,9 @@
 """The /resume-campaign listener and its background half, called as plain functions."""
 
+import time
+import urllib.error
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from slack_sdk.errors import SlackApiError
@@ -12,12 +15,14 @@ from bot.audit import AuditLog
 from bot.authorization import Authorizer
 from bot.background import BackgroundWork
 from bot.campaign_id import CampaignId
-from bot.inflight import InFlightResumes
+from bot.inflight import Claim, InFlightResumes
 from bot.keybox import KeyBox
-from bot.listeners.commands import resume_and_report, resume_campaign, start_resume
+from bot.listeners.commands import resume_campaign, start_resume
 from bot.poll_schedule import PollSchedule
 from bot.resume import ResumeRequest, ResumeService
+from bot.resume_flow import ResumeFlows
 from bot.services import Services
+from bot.surfaces import Announcement
 from bot.workspaces import SetupChoices, WorkspaceId, Workspaces
 from tests.fakes.truedy import StubTruedyClient
 from tests.fakes.worker import ENCRYPTION_KEY
@@ -42,11 +47,13 @@ class Recorder:
 
 
 class StubClient:
-    def __init__(self, fail_post_with: str | None = None):
-        self.fail_post_with = fail_post_with
+    def __init__(self, fail_post_with: str | None = None, unreachable: bool = False):
+        self.fail_post_with, self.unreachable = fail_post_with, unreachable
         self.posts, self.updates = [], []
 
     def chat_postMessage(self, **kwargs):
+        if self.unreachable:
+            raise urllib.error.URLError(ConnectionResetError("connection reset by peer"))
         if self.fail_post_with:
             response = SlackResponse(
                 client=None,
@@ -78,18 +85,25 @@ def stack(engine, workspaces):
         audit,
         AlertRecords(engine),
         BackgroundWork("answer", 2),
-        BackgroundWork("resume", 2),
+        ResumeFlows(resumes, 2),
         client,
     )
 
 
+def finish(services: Services) -> None:
+    """Wait until every answer and resume the services started has ended."""
+    assert services.answers.drain(5) == 0
+    soon = time.monotonic() + 5
+    assert services.flows.shut_down(soon, soon, soon) == 0
+
+
 def run_listener(services, text="batch_c3d4e5f6", team_id="T0BOT0001", user_id="U0ALICE01"):
     """The listener's acks, then (once everything it started has finished) what it told the requester."""
-    services = replace(services, answers=BackgroundWork("answer", 2), resume_calls=BackgroundWork("resume", 2))
+    services = replace(services, answers=BackgroundWork("answer", 2), flows=ResumeFlows(services.resumes, 2))
     ack, respond = Recorder(), Recorder()
     command = {**COMMAND, "text": text, "team_id": team_id, "user_id": user_id}
     resume_campaign(ack=ack, command=command, respond=respond, client=StubClient(), context={"services": services})
-    assert services.answers.drain(5) == 0 and services.resume_calls.drain(5) == 0
+    finish(services)
     return ack.calls, respond.calls
 
 
@@ -111,7 +125,9 @@ def test_after_shutdown_began_a_command_is_refused_politely(stack):
 
 
 def test_a_campaign_someone_is_resuming_is_not_resumed_twice(stack):
-    assert stack.resumes.claim(ResumeRequest("T0BOT0001", "U0BOB0001", CampaignId("batch_c3d4e5f6"), "button")) is None
+    assert isinstance(
+        stack.resumes.claim(ResumeRequest("T0BOT0001", "U0BOB0001", CampaignId("batch_c3d4e5f6"), "button")), Claim
+    )
     acks, (told,) = run_listener(stack)
     assert acks == [{}]
     assert told["response_type"] == "ephemeral"
@@ -171,31 +187,57 @@ def test_an_unreachable_database_is_said_and_nothing_is_called(stack):
     assert stack.truedy.calls == []
 
 
+def resume_with(stack, client) -> Recorder:
+    respond = Recorder()
+    start_resume(stack, COMMAND, CampaignId("batch_c3d4e5f6"), client, respond)
+    finish(stack)
+    return respond
+
+
 def test_the_result_goes_into_the_announcements_thread(stack):
-    client, respond = StubClient(), Recorder()
+    client = StubClient()
     stack.truedy.answer = truedy.KeyRejected("x", "req_1")
-    stack.resumes.claim(REQUEST)
-    resume_and_report(stack.resumes, REQUEST, {"channel": "C0OPS0001", "ts": "1.1"}, client, respond)
-    (reply,) = client.posts
+    respond = resume_with(stack, client)
+    _, reply = client.posts
     assert reply["thread_ts"] == "1.1" and "rejected this workspace's API key" in reply["text"]
     assert client.updates[0]["ts"] == "1.1" and "could not resume" in client.updates[0]["text"]
     assert respond.calls == []
 
 
 def test_an_unexpected_failure_is_still_reported_and_the_announcement_corrected(stack):
-    client, respond = StubClient(), Recorder()
+    client = StubClient()
     stack.truedy.answer = RuntimeError("bug")
-    with pytest.raises(RuntimeError):
-        resume_and_report(stack.resumes, REQUEST, {"channel": "C0OPS0001", "ts": "1.1"}, client, respond)
-    assert "can't tell whether Truedy resumed it" in respond.calls[0]["text"]
-    assert "can't tell whether Truedy resumed it" in client.updates[0]["text"]
-    assert stack.resumes.claim(REQUEST) is None
+    resume_with(stack, client)
+    assert "can't tell whether Truedy resumed it" in client.posts[1]["text"]
+    assert "something went wrong inside the bot" in client.updates[0]["text"]
+    assert isinstance(stack.resumes.claim(REQUEST), Claim)
+
+
+def test_a_slack_network_error_after_the_claim_releases_it(stack):
+    with pytest.raises(urllib.error.URLError):
+        start_resume(stack, COMMAND, CampaignId("batch_c3d4e5f6"), StubClient(unreachable=True), Recorder())
+    assert stack.truedy.calls == []
+    resume_with(stack, StubClient())  # a retry right after reaches Truedy
+    assert stack.truedy.calls == [("truedy_key_bot", "batch_c3d4e5f6")]
 
 
 def test_when_slack_refuses_the_channel_the_requester_hears_privately(stack):
-    client, respond = StubClient(fail_post_with="not_in_channel"), Recorder()
-    start_resume(stack, COMMAND, CampaignId("batch_c3d4e5f6"), client, respond)
-    assert stack.resume_calls.drain(5) == 0
+    respond = resume_with(stack, StubClient(fail_post_with="not_in_channel"))
     notice, result = respond.calls
     assert "only you will see the result" in notice["text"]
     assert "is resumed" in result["text"] and result["response_type"] == "ephemeral"
+
+
+def test_a_resume_that_waited_past_its_claim_sends_nothing_if_someone_took_the_campaign(stack, engine):
+    """The claim expired while the resume was queued, and another worker claimed it: no second POST."""
+    client, respond = StubClient(), Recorder()
+    mine = stack.resumes.admit(REQUEST, client)
+    assert isinstance(mine, Claim)
+    with engine.begin() as connection:
+        connection.execute(storage.resume_locks.update().values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    bob = ResumeRequest("T0BOT0001", "U0BOB0001", CampaignId("batch_c3d4e5f6"), "button")
+    assert isinstance(stack.resumes.claim(bob), Claim)
+    surface = Announcement(client, respond, "C0OPS0001", REQUEST)
+    surface.show_resuming()
+    assert stack.resumes.resume(REQUEST, mine).user_id == "U0BOB0001"
+    assert stack.truedy.calls == []

@@ -4,7 +4,7 @@ import pytest
 
 from bot import messages, truedy
 from bot.campaign_id import CampaignId
-from bot.resume import ResumeRequest
+from bot.resume import BotFailure, Interrupted, ResumeRequest
 
 REQUEST = ResumeRequest("T0BOT0001", "U0ALICE01", CampaignId("batch_c3d4e5f6"), via="command")
 RESUMED_AT = datetime(2026, 4, 5, 11, 0, tzinfo=UTC)
@@ -109,6 +109,13 @@ IN_A_MINUTE = datetime(2026, 3, 3, 12, 1, tzinfo=UTC)
         (truedy.TruedyUnreachable("x"), "could not connect to Truedy", "nothing was resumed"),
         (truedy.NoAnswer("x", 10.0), "did not answer within 10 seconds", "may or may not have happened"),
         (truedy.NoAnswer("x", None), "connection to Truedy broke", "may or may not have happened"),
+        (
+            truedy.RequestRefused("Invalid request parameters", "r", 422),
+            "Truedy refused the request (HTTP 422) although the campaign is still paused",
+            "Truedy said: “Invalid request parameters”",
+        ),
+        (BotFailure("x"), "something went wrong inside the bot", "can't tell whether Truedy resumed it"),
+        (Interrupted("x"), "the bot was restarting before Truedy answered", "may or may not have happened"),
     ],
 )
 def test_every_error_says_what_happened_and_what_to_do(error, summary, next_step):

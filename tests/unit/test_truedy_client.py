@@ -233,3 +233,12 @@ def test_a_far_future_retry_hint_is_capped_at_a_day(hint):
         client_answering(answer).resume(KEY, CAMPAIGN)
     assert raised.value.retry_at is not None
     assert raised.value.retry_at <= datetime.now(UTC) + timedelta(days=1)
+
+
+@pytest.mark.parametrize("http_status", [400, 409, 422])
+def test_a_refusal_of_a_campaign_still_paused_is_a_refused_request_not_a_state(http_status):
+    answer = error(http_status, "validation_error", "Invalid request parameters")
+    with pytest.raises(truedy.RequestRefused) as raised:
+        client_answering(answer, campaign_body("paused")).resume(KEY, CAMPAIGN)
+    assert (raised.value.http_status, raised.value.request_id) == (http_status, "req_32e7531c")
+    assert raised.value.detail == "Invalid request parameters"

@@ -1,0 +1,149 @@
+"""The one resume flow, shared by the slash command and the alert button: admit, show, resume, report, release.
+
+Every admitted resume is tracked from its claim to its final answer, so that a shutdown can give each one
+an ending: resumes that have not started are told so, and resumes still waiting for Truedy when time runs
+out are told their outcome is unknown. No "is resuming…" is ever left behind.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from slack_bolt import Respond
+from slack_sdk import WebClient
+
+from bot import messages
+from bot.background import BackgroundWork
+from bot.inflight import AlreadyResuming, Claim
+from bot.resume import BotFailure, Interrupted, NotStarted, ResumeOutcome, ResumeRequest, ResumeService
+
+log = logging.getLogger("bot.resume_flow")
+
+# Resumes still waiting for a thread when the worker stops get this many reporters at once.
+REPORT_THREADS = 16
+
+
+Ending = ResumeOutcome | AlreadyResuming | NotStarted
+
+
+class Surface(Protocol):
+    """Where a resume shows in Slack: the command's announcement, or the clicked alert."""
+
+    def show_resuming(self) -> None: ...
+
+    def show_ending(self, ending: Ending) -> None: ...
+
+
+@dataclass(eq=False)
+class _Flow:
+    request: ResumeRequest
+    claim: Claim
+    surface: Surface
+    state: Literal["queued", "running", "ending"] = "queued"
+
+
+class ResumeFlows:
+    def __init__(self, resumes: ResumeService, threads: int, before_each_job: Callable[[], None] = lambda: None):
+        self._resumes = resumes
+        self._pool = BackgroundWork("resume", threads, before_each_job)
+        self._flows: set[_Flow] = set()
+        self._accepting = True
+        self._changed = threading.Condition()
+
+    def start(self, request: ResumeRequest, surface: Surface, client: WebClient, respond: Respond) -> None:
+        """Check the request and claim the campaign (refusals go privately to the requester), show that it
+        is being resumed, and queue the Truedy call for a resume thread. Runs on an answers thread."""
+        if not self._accepting:
+            respond(**messages.shutting_down())
+            return
+        admitted = self._resumes.admit(request, client)
+        if not isinstance(admitted, Claim):
+            respond(**messages.refusal(admitted, request.campaign_id))
+            return
+        flow = _Flow(request, admitted, surface)
+        try:
+            surface.show_resuming()
+        except BaseException:
+            # Whatever failed (Slack unreachable, a bug), the claim must not outlive it: a retry right
+            # after must reach Truedy. The requester is told by the caller (answer_safely).
+            self._resumes.release(admitted)
+            raise
+        with self._changed:
+            queued = self._accepting
+            if queued:
+                self._flows.add(flow)
+        if queued:
+            self._pool.submit(self._run, flow)
+        else:
+            flow.state = "ending"
+            self._end(flow, NotStarted())
+
+    def shut_down(self, stop_starting_at: float, interrupt_at: float, deadline: float) -> int:
+        """Called once the worker takes no new requests (times are `time.monotonic()`): resumes may still
+        start until `stop_starting_at`; those still queued then did not start; those still waiting for
+        Truedy at `interrupt_at` end as interrupted. Returns how many had no final answer by `deadline`."""
+        self._wait_until(lambda: not any(flow.state == "queued" for flow in self._flows), stop_starting_at)
+        with self._changed:
+            self._accepting = False
+        reporters = ThreadPoolExecutor(REPORT_THREADS, thread_name_prefix="report")
+        for flow in self._take("queued"):
+            reporters.submit(self._end, flow, NotStarted())
+        self._wait_until(lambda: not any(flow.state == "running" for flow in self._flows), interrupt_at)
+        for flow in self._take("running"):
+            outcome = Interrupted("the bot was restarting before Truedy answered")
+            reporters.submit(self._end, flow, outcome)
+        self._wait_until(lambda: not self._flows, deadline)
+        reporters.shutdown(wait=False, cancel_futures=True)
+        self._pool.drain(0)
+        with self._changed:
+            return len(self._flows)
+
+    def _run(self, flow: _Flow) -> None:
+        if not self._advance(flow, "queued", "running"):
+            return  # ended by the shutdown before its turn came
+        ending: Ending
+        try:
+            ending = self._resumes.resume(flow.request, flow.claim)
+        except Exception:
+            log.exception("resume failed inside the bot", extra={"fields": {"event": "resume_failed"}})
+            ending = BotFailure("the bot failed while resuming")
+        if self._advance(flow, "running", "ending"):
+            self._end(flow, ending)
+
+    def _end(self, flow: _Flow, ending: Ending) -> None:
+        """Show the final state, then release the claim: until the alert and its record are final, nobody
+        else (a second click, the watcher) touches this campaign."""
+        try:
+            flow.surface.show_ending(ending)
+        except Exception:
+            log.exception("final answer not shown", extra={"fields": {"event": "ending_failed"}})
+        finally:
+            try:
+                self._resumes.release(flow.claim)
+            finally:
+                with self._changed:
+                    self._flows.discard(flow)
+                    self._changed.notify_all()
+
+    def _advance(self, flow: _Flow, expected: str, new: Literal["running", "ending"]) -> bool:
+        with self._changed:
+            if flow.state != expected:
+                return False
+            flow.state = new
+            self._changed.notify_all()
+            return True
+
+    def _take(self, state: str) -> list[_Flow]:
+        with self._changed:
+            taken = [flow for flow in self._flows if flow.state == state]
+            for flow in taken:
+                flow.state = "ending"
+            return taken
+
+    def _wait_until(self, condition: Callable[[], bool], moment: float) -> None:
+        with self._changed:
+            self._changed.wait_for(condition, timeout=max(0.0, moment - time.monotonic()))
