@@ -3,9 +3,15 @@
 The worker's threads share one interpreter: during a burst, every thread posting to Slack or reading the
 database slows the acks down (measured in bench/load.py: p99 2.5x a bare ack-only app at 500 requests).
 A job that starts a few milliseconds later costs nothing; an ack later than 3 s is an error in Slack.
+
+Requests are tracked by envelope id, counted before they are queued for Bolt, so an ack can never be
+seen before its request (which would leave a count behind for good); a request never acked (Bolt could
+not read it) stops counting after Slack's own 3 s.
 """
 
+import re
 import threading
+import time
 
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk.socket_mode.builtin import SocketModeClient
@@ -13,34 +19,52 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 
 # A job waits at most this long for a quiet moment, so a steady stream of requests cannot starve it.
 MAX_WAIT_SECONDS = 1.0
+# Slack gives up on an ack after 3 s: a request older than that no longer holds anything up.
+FORGET_AFTER_SECONDS = 3.0
+_ENVELOPE_ID = re.compile(r'"envelope_id"\s*:\s*"([^"]+)"')
 
 
 class AckFirst:
     def __init__(self) -> None:
-        self._waiting_for_ack = 0
+        self._waiting: dict[str, float] = {}  # envelope id -> when it arrived (monotonic)
         self._closed = False
         self._changed = threading.Condition()
 
     def received(self, message: str) -> None:
-        if '"envelope_id"' in message:
+        if found := _ENVELOPE_ID.search(message):
             with self._changed:
-                self._waiting_for_ack += 1
+                self._waiting[found.group(1)] = time.monotonic()
 
-    def acked(self) -> None:
+    def acked(self, envelope_id: str) -> None:
         with self._changed:
-            self._waiting_for_ack = max(0, self._waiting_for_ack - 1)
-            if self._waiting_for_ack == 0:
-                self._changed.notify_all()
+            self._waiting.pop(envelope_id, None)
+            self._changed.notify_all()
+
+    def waiting(self) -> int:
+        """Requests received and not yet acked (within Slack's 3 s)."""
+        with self._changed:
+            return self._count_waiting()
 
     def wait_until_acked(self) -> None:
         with self._changed:
-            self._changed.wait_for(lambda: self._closed or self._waiting_for_ack == 0, timeout=MAX_WAIT_SECONDS)
+            self._changed.wait_for(lambda: self._closed or self._count_waiting() == 0, timeout=MAX_WAIT_SECONDS)
+
+    def wait_until_all_acked(self, timeout: float) -> bool:
+        """For shutdown: until every request received so far is acked (and so answered)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._count_waiting() == 0, timeout=timeout)
 
     def close(self) -> None:
         """The connection is closed: requests it left unhandled will never be acked, so nothing waits for them."""
         with self._changed:
             self._closed = True
             self._changed.notify_all()
+
+    def _count_waiting(self) -> int:
+        too_old = time.monotonic() - FORGET_AFTER_SECONDS
+        for envelope_id in [e for e, arrived in self._waiting.items() if arrived < too_old]:
+            del self._waiting[envelope_id]
+        return len(self._waiting)
 
 
 class AckFirstSocketModeHandler(SocketModeHandler):
@@ -49,10 +73,17 @@ class AckFirstSocketModeHandler(SocketModeHandler):
     def __init__(self, app, app_token: str, ack_first: AckFirst):
         super().__init__(app, app_token)
         self._ack_first = ack_first
-        self.client.on_message_listeners.append(ack_first.received)
+        enqueue = self.client.enqueue_message
+
+        def count_then_enqueue(message: str) -> None:
+            # Counted before Bolt can see it, so its ack always comes after.
+            ack_first.received(message)
+            enqueue(message)
+
+        self.client.enqueue_message = count_then_enqueue  # type: ignore[method-assign]
 
     def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:
         try:
             super().handle(client, req)
         finally:
-            self._ack_first.acked()
+            self._ack_first.acked(req.envelope_id)

@@ -1,8 +1,14 @@
+import json
 import threading
 import time
 
-from bot.ack_first import MAX_WAIT_SECONDS, AckFirst
+from slack_bolt import App
+from slack_bolt.authorization import AuthorizeResult
+
+from bot import ack_first
+from bot.ack_first import MAX_WAIT_SECONDS, AckFirst, AckFirstSocketModeHandler
 from bot.background import BackgroundWork
+from tests.fakes.loop import wait_until
 
 
 def test_jobs_start_only_once_received_requests_are_acked():
@@ -13,7 +19,7 @@ def test_jobs_start_only_once_received_requests_are_acked():
     gate.received('{"type": "hello"}')  # not a request: nothing to ack
     work.submit(started.set)
     assert not started.wait(0.2)
-    gate.acked()
+    gate.acked("e1")
     assert started.wait(2)
     assert work.drain(2) == 0
 
@@ -26,6 +32,24 @@ def test_a_job_waits_at_most_a_second_for_a_quiet_moment():
     assert MAX_WAIT_SECONDS - 0.1 <= time.monotonic() - began < MAX_WAIT_SECONDS + 0.5
 
 
+def test_a_request_never_acked_stops_counting_once_slack_gave_up_on_it(monkeypatch):
+    monkeypatch.setattr(ack_first, "FORGET_AFTER_SECONDS", 0.05)
+    gate = AckFirst()
+    gate.received('{"envelope_id": "unreadable"}')
+    assert gate.waiting() == 1
+    wait_until(lambda: gate.waiting() == 0, 2, "the request to be forgotten")
+
+
+def test_an_ack_for_another_request_does_not_count_twice():
+    gate = AckFirst()
+    gate.received('{"envelope_id": "a"}')
+    gate.acked("b")  # not a request this gate saw: changes nothing
+    gate.acked("b")
+    assert gate.waiting() == 1
+    gate.acked("a")
+    assert gate.waiting() == 0
+
+
 def test_closing_the_connection_releases_waiting_jobs():
     gate = AckFirst()
     gate.received('{"envelope_id": "left-behind"}')
@@ -33,3 +57,29 @@ def test_closing_the_connection_releases_waiting_jobs():
     began = time.monotonic()
     gate.wait_until_acked()
     assert time.monotonic() - began < 0.5
+
+
+def test_after_a_long_run_of_requests_through_bolt_nothing_is_left_waiting():
+    """500 requests through Bolt's real Socket Mode pipeline (queue, message workers, listener, ack): once
+    all are handled, jobs start at once; no request leaves a count behind."""
+    gate = AckFirst()
+    # Authorized locally: no Slack to ask (auth.test) in a unit test.
+    authorized = AuthorizeResult(enterprise_id=None, team_id="T1", bot_token="xoxb-test", bot_user_id="U0BOT")
+    app = App(authorize=lambda **_: authorized, signing_secret="unused", process_before_response=True)
+    handled = []
+    app.command("/resume-campaign")(lambda ack, command: (ack(), handled.append(command["text"])))
+    handler = AckFirstSocketModeHandler(app, "xapp-test", gate)
+    handler.client.send_message = lambda message: None  # no WebSocket here: the ack goes nowhere
+    try:
+        for n in range(500):
+            envelope = {
+                "envelope_id": f"env-{n}",
+                "type": "slash_commands",
+                "accepts_response_payload": True,
+                "payload": {"command": "/resume-campaign", "text": str(n), "team_id": "T1", "user_id": "U1"},
+            }
+            handler.client.enqueue_message(json.dumps(envelope))
+        wait_until(lambda: len(handled) == 500, 30, "every request handled")
+        wait_until(lambda: gate.waiting() == 0, 2, "every ack counted")
+    finally:
+        handler.client.close()
