@@ -28,7 +28,6 @@ class Settings(BaseSettings):
     truedy_api_keys: Annotated[dict[str, SecretStr], NoDecode] = {}
     truedy_dashboard_url: str | None = None
     truedy_connect_timeout: float = Field(5.0, gt=0, le=30)
-    # Bounded so that an in-flight resume always finishes inside Heroku's 30 s shutdown window.
     truedy_read_timeout: float = Field(10.0, gt=0, le=20)
 
     database_url: str = "sqlite:///truedy-bot.sqlite3"

@@ -32,7 +32,7 @@ log = logging.getLogger("bot.worker")
 # Until then: requests queued before SIGTERM may still start their resume…
 STOP_STARTING_SECONDS = 5
 # …resumes still waiting for Truedy are told their outcome is unknown…
-INTERRUPT_SECONDS = 20
+INTERRUPT_SECONDS = 15
 # …and everything has ended (the last answers sent) or the worker leaves anyway.
 SHUTDOWN_SECONDS = 25
 # Received requests are acked (and answered) before the Socket Mode connection closes.

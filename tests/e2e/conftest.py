@@ -7,7 +7,7 @@ import pytest
 from tests.fakes.loop import wait_until
 from tests.fakes.slack import Ack, ApiCall, FakeSlack
 from tests.fakes.truedy import FakeTruedy
-from tests.fakes.worker import WorkerProcess, run_bot, worker_env
+from tests.fakes.worker import WorkerProcess, run_bot, with_database, worker_env
 
 KEY_BOT_TEAM = "truedy_BotTeamKey0000000000000001"
 OTHER_TEAM = "T0OTHER01"
@@ -22,6 +22,10 @@ class Stack:
     worker: WorkerProcess
     env: dict[str, str]
     workdir: Path
+
+    @property
+    def database_url(self) -> str:
+        return with_database(self.env, self.workdir)["DATABASE_URL"]
 
     def run_bot(self, *args: str) -> subprocess.CompletedProcess:
         return run_bot(self.env, self.workdir, *args)

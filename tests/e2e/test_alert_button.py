@@ -3,7 +3,9 @@
 import itertools
 
 import pytest
+from sqlalchemy import select
 
+from bot import storage
 from tests.e2e.conftest import KEY_BOT_TEAM, KEY_OTHER_TEAM, OTHER_TEAM, UNCONFIGURED_TEAM, start_stack, stop_stack
 from tests.fakes.loop import wait_until
 from tests.fakes.truedy import Scripted, campaign
@@ -294,3 +296,29 @@ def test_a_command_for_a_campaign_being_resumed_from_its_alert_is_not_sent_twice
     assert told["response_type"] == "ephemeral"
     assert told["text"].startswith(f":hourglass_flowing_sand: <@U0BOB0001> is already resuming `{campaign_id}`")
     assert len([r for r in stack.truedy.resumes() if campaign_id in r.path]) == 1
+
+
+def test_a_refused_request_on_a_campaign_still_paused_keeps_the_button_and_the_alert_open(stack, paused):
+    campaign_id, channel, ts = paused
+    refused = {"error": {"code": "validation_error", "message": "Invalid request parameters"}}
+    stack.truedy.script(
+        Scripted(
+            422,
+            {**refused, "meta": {"request_id": "req_val00001"}},
+            path=f"/api/public/v1/batch-calls/{campaign_id}/resume",
+        )
+    )
+    click(stack, channel, ts)
+    _, final = wait_updates(stack, channel, ts, 2)
+    assert state(final["blocks"]).startswith(
+        ":warning: *Not resumed* (<@U0BOB0001> tried): Truedy refused the request (HTTP 422) although the campaign "
+        "is still paused"
+    )
+    assert buttons(final["blocks"]) == ["resume_campaign", "open_in_truedy"]
+    (reply,) = thread_replies(stack, channel, ts)
+    assert "Invalid request parameters" in reply["text"] and "req_val00001" in reply["text"]
+    engine = storage.connect(stack.database_url)
+    with engine.connect() as connection:
+        query = select(storage.campaign_alerts.c.state).where(storage.campaign_alerts.c.campaign_id == campaign_id)
+        assert connection.execute(query).scalar_one() == "open"  # so the next poll posts no second alert
+    engine.dispose()

@@ -1,5 +1,8 @@
 """Faults in the middle of work: Socket Mode dropped, SIGTERM, the database going away."""
 
+import signal
+import time
+
 import psycopg
 import pytest
 from sqlalchemy import make_url
@@ -92,3 +95,50 @@ def test_a_database_briefly_unavailable_is_said_clearly_and_the_worker_carries_o
             assert stack.worker.process.poll() is None
         finally:
             stop_stack(stack)
+
+
+def final_states(stack, channel: str) -> dict[str, str]:
+    """Each announcement in `channel` (by campaign id) and the last text it was updated to ("" if never)."""
+    states = {}
+    for post in stack.slack.posts_in(channel):
+        if "thread_ts" in post.params or not post.answer.get("ok"):
+            continue
+        campaign_id = post.params["text"].split("`")[1]
+        updates = [c for c in stack.slack.calls_to("chat.update") if c.params.get("ts") == post.answer["ts"]]
+        states[campaign_id] = updates[-1].params["text"] if updates else ""
+    return states
+
+
+def test_sigterm_with_truedy_hanging_ends_every_request_within_25_seconds(loop, tmp_path):
+    """More resumes than RESUME_CONCURRENCY against a Truedy that never answers; SIGTERM mid-burst, and more
+    requests while it stops: exit 0 within 25 s, every acked request with a final answer."""
+    stack = start_stack(loop, tmp_path, RESUME_CONCURRENCY="4", TRUEDY_READ_TIMEOUT="20", TRUEDY_CONNECT_TIMEOUT="30")
+    try:
+        stack.truedy.delay = 3600
+        ids, envelopes = burst(stack, "hang", 12, "C0HANG001")
+        assert all(stack.slack.wait_ack(envelope).payload is None for envelope in envelopes)
+        wait_until(lambda: stack.truedy.in_flight == 4, 10, "four resumes waiting on Truedy")
+
+        stack.worker.process.send_signal(signal.SIGTERM)
+        stopping = time.monotonic()
+        late_ids, late = burst(stack, "late", 3, "C0HANG001")
+        assert stack.worker.process.wait(30) == 0
+        assert time.monotonic() - stopping < 25
+
+        assert len(stack.truedy.resumes()) == 4  # the queued ones never reached Truedy
+        states = final_states(stack, "C0HANG001")
+        sent = {r.path.split("/")[-2] for r in stack.truedy.resumes()}
+        for campaign_id in ids:
+            if campaign_id in sent:  # still waiting 15 s after SIGTERM (its read timeout is 20 s)
+                assert "the bot was restarting before Truedy answered" in states[campaign_id]
+            else:
+                assert "but the bot was restarting: nothing was resumed" in states[campaign_id]
+        for campaign_id, envelope in zip(late_ids, late, strict=True):
+            ack = stack.slack.acks[envelope]
+            # Acked with "restarting" before the connection closed, or never delivered (it had closed).
+            if ack.acked_at is not None:
+                told = (ack.payload or {}).get("text", "") or states.get(campaign_id, "")
+                assert "restarting" in told
+        assert stack.worker.logged("stopped")[0]["unfinished"] == 0
+    finally:
+        stop_stack(stack)

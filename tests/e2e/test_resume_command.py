@@ -329,3 +329,19 @@ def test_a_rate_limited_announcement_is_retried_after_retry_after(stack):
     first, second = stack.slack.posts_in(channel)[:2]
     assert first.answer["error"] == "ratelimited" and second.answer["ok"]
     assert second.at - first.at >= 0.9
+
+
+def test_a_slack_network_error_after_the_claim_does_not_block_a_retry(stack):
+    """Slack unreachable while announcing (after the campaign was claimed): the requester is told nothing
+    was resumed, and trying again right away reaches Truedy instead of "already resuming"."""
+    campaign_id, channel = new_campaign_id(), new_channel()
+    stack.truedy.add(KEY_BOT_TEAM, campaign(campaign_id))
+    stack.slack.fail("chat.postMessage", "connection_dropped", channel=channel, times=2)  # slack_sdk retries once
+    payload, _ = stack.command(campaign_id, channel_id=channel)
+    told = stack.private_reply(payload)
+    assert "nothing was resumed" in told["text"]
+    assert not [r for r in stack.truedy.resumes() if campaign_id in r.path]
+
+    stack.command(campaign_id, channel_id=channel)
+    _, reply, _ = stack.result_in_thread(channel, campaign_id)
+    assert f"`{campaign_id}` is resumed" in reply.params["text"]

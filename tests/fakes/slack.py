@@ -44,7 +44,7 @@ class Ack:
 
 @dataclass
 class Failure:
-    error: str
+    error: str  # "connection_dropped": no answer at all, the connection is closed
     retry_after: int | None = None
     times: int = 1
 
@@ -289,6 +289,10 @@ class FakeSlack:
             failure = self._take_failure(method, params.get("channel"))
         expected = self.app_token if method == "apps.connections.open" else self.bot_token
         status, headers = 200, {}
+        if failure is not None and failure.error == "connection_dropped":
+            request.transport.close()
+            call.answer = {"ok": False, "error": failure.error}
+            return web.Response(status=500)
         if failure is not None:
             call.answer = {"ok": False, "error": failure.error}
             if failure.retry_after is not None:
