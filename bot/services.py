@@ -1,3 +1,4 @@
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from bot.alert_records import AlertRecords
@@ -20,3 +21,4 @@ class Services:
     answers: BackgroundWork  # checks and quick answers: the database, Slack; never Truedy's slow calls
     flows: ResumeFlows  # the one resume flow; its Truedy calls run on RESUME_CONCURRENCY threads
     truedy: TruedyClient
+    setup_checks: ThreadPoolExecutor  # setup submissions' checks, waited for with a deadline

@@ -11,6 +11,12 @@ KEY_BLOCK = "api_key"
 CHANNEL_BLOCK = "alert_channel"
 USERS_BLOCK = "allowed_users"
 GROUPS_BLOCK = "allowed_usergroups"
+KEY_CHECK_TOO_SLOW = (
+    "Truedy did not answer the key check in time (Slack gives this form 3 seconds). Nothing was saved: "
+    "press Save again in a moment."
+)
+NO_LONGER_ADMIN = "Only workspace admins and owners can change these settings, and you are not one any more."
+ADMIN_CHECK_FAILED = "Slack could not tell me whether you are a workspace admin. Nothing was saved: press Save again."
 _PLAUSIBLE_KEY = re.compile(r"^[A-Za-z0-9_\-.]{8,200}$")
 
 

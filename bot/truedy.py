@@ -219,7 +219,8 @@ class TruedyClient:
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
             raise TruedyUnreachable(f"could not connect to Truedy ({type(error).__name__})") from None
         except httpx.TimeoutException:
-            raise NoAnswer("Truedy did not answer in time", self._read_timeout) from None
+            waited = timeout.read if timeout is not None and timeout.read is not None else self._read_timeout
+            raise NoAnswer("Truedy did not answer in time", waited) from None
         except httpx.TransportError as error:
             raise NoAnswer(f"the connection to Truedy broke ({type(error).__name__})", None) from None
         if response.status_code < 400 or response.status_code in (400, 409, 422):

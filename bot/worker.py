@@ -5,6 +5,7 @@ import os
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from functools import partial
 
@@ -40,6 +41,8 @@ ACK_DRAIN_SECONDS = 2
 # Checks and quick answers: enough to keep them flowing while every resume thread waits on Truedy, few
 # enough that they do not compete with acks for the interpreter (4 measured better than 8 in bench/burst.py).
 ANSWER_THREADS = 4
+# Setup submissions are rare; a Truedy that hangs holds a thread each for at most its timeouts.
+SETUP_CHECK_THREADS = 4
 
 
 def alert_channel(settings: Settings, bot_team: str, workspace: WorkspaceSettings) -> str | None:
@@ -76,6 +79,7 @@ def run(settings: Settings) -> int:
         answers=BackgroundWork("answer", ANSWER_THREADS, ack_first.wait_until_acked),
         flows=ResumeFlows(resumes, settings.resume_concurrency, ack_first.wait_until_acked),
         truedy=truedy,
+        setup_checks=ThreadPoolExecutor(SETUP_CHECK_THREADS, thread_name_prefix="setup-check"),
     )
     provide_services(app, services)
     handler = AckFirstSocketModeHandler(app, settings.slack_app_token.get_secret_value(), ack_first)

@@ -5,6 +5,7 @@ Every test here runs on SQLite, and again on PostgreSQL when TEST_DATABASE_URL i
 
 import itertools
 import sqlite3
+from dataclasses import replace
 
 import psycopg
 import pytest
@@ -14,7 +15,7 @@ from bot import storage
 from tests.e2e.conftest import KEY_BOT_TEAM, start_stack, stop_stack
 from tests.fakes.databases import KINDS, fresh_database
 from tests.fakes.loop import wait_until
-from tests.fakes.truedy import campaign
+from tests.fakes.truedy import Scripted, campaign
 from tests.fakes.worker import WorkerProcess, run_bot, worker_env
 
 _numbers = itertools.count(1)
@@ -249,3 +250,35 @@ def test_a_worker_never_starts_on_a_schema_it_does_not_know(slack, truedy, tmp_p
             f"cannot start: DATABASE_URL: the database has schema version 99, newer than this bot knows "
             f"({storage.LATEST_VERSION}); deploy the newer bot"
         )
+
+
+@pytest.mark.parametrize(
+    "slow",
+    [Scripted(hang=True), Scripted(200, {"data": [], "meta": {}, "pagination": {"has_more": False}}, trickle=0.3)],
+    ids=["hangs", "answers a byte at a time"],
+)
+def test_the_form_is_answered_within_3_seconds_whatever_truedy_does(stack, new_team, slow):
+    team_id, key = new_team
+    stack.truedy.script(replace(slow, api_key=key))
+    _, ack = run_setup(stack, team_id, key_value(key))
+    assert ack.latency < 3
+    assert ack.payload["response_action"] == "errors"
+    assert "Save again" in ack.payload["errors"]["api_key"]
+    payload, _ = stack.command("status", team_id=team_id)
+    assert "• Truedy API key: none" in stack.private_reply(payload)["text"]  # nothing was saved
+
+
+def test_an_admin_demoted_while_the_form_was_open_cannot_save_it(stack, new_team):
+    team_id, key = new_team
+    opened = len(stack.slack.opened_views())
+    stack.command("setup", team_id=team_id, user_id="U0ADMIN01")
+    view = wait_until(lambda: stack.slack.opened_views()[opened:], 10, "the setup modal")[0]
+    stack.slack.admins.discard("U0ADMIN01")
+    try:
+        submission = stack.slack.view_submission(view["view"], key_value(key), user_id="U0ADMIN01", team_id=team_id)
+        ack = stack.slack.wait_ack(stack.slack.push("view_submission", submission))
+    finally:
+        stack.slack.admins.add("U0ADMIN01")
+    assert ack.payload["errors"]["api_key"].startswith("Only workspace admins and owners can change these settings")
+    payload, _ = stack.command("status", team_id=team_id)
+    assert "• Truedy API key: none" in stack.private_reply(payload)["text"]

@@ -43,6 +43,7 @@ class Scripted:
     api_key: str | None = None  # only for requests with this key
     delay: float = 0.0  # before answering
     contract: bool = False  # answer as the contract says (after `delay`), instead of status/body
+    trickle: float = 0.0  # send the body one byte at a time, this many seconds apart
 
 
 def campaign(
@@ -176,6 +177,15 @@ class FakeTruedy:
             request.transport.close()
             return web.Response(status=500)
         text = answer.raw if answer.raw is not None else json.dumps(answer.body)
+        if answer.trickle:
+            response = web.StreamResponse(status=answer.status, headers=answer.headers)
+            response.content_type = answer.content_type
+            response.content_length = len(text.encode())
+            await response.prepare(request)
+            for byte in text.encode():
+                await response.write(bytes([byte]))
+                await asyncio.sleep(answer.trickle)
+            return response
         return web.Response(status=answer.status, text=text, content_type=answer.content_type, headers=answer.headers)
 
     def _contract(self, request: web.Request) -> web.Response:

@@ -2,6 +2,7 @@
 
 import time
 import urllib.error
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -87,6 +88,7 @@ def stack(engine, workspaces):
         BackgroundWork("answer", 2),
         ResumeFlows(resumes, 2),
         client,
+        ThreadPoolExecutor(1),
     )
 
 
