@@ -164,6 +164,21 @@ def sqlalchemy_url(database_url: str) -> str:
     return database_url
 
 
+# A database that stops answering (a network that drops packets, a failover) must cost a request seconds,
+# not minutes: the person is told the database is unavailable, and the worker carries on.
+DATABASE_TIMEOUT_SECONDS = 3
+POSTGRESQL_TIMEOUTS = {
+    "connect_timeout": DATABASE_TIMEOUT_SECONDS,  # the whole connection set-up, TLS and auth included
+    "tcp_user_timeout": DATABASE_TIMEOUT_SECONDS * 1000,  # sent data unacknowledged this long: the link is dead
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 3,
+    "keepalives_count": 2,
+    # A statement (or a wait for a row lock) that runs this long is stopped by the server.
+    "options": "-c statement_timeout=5000 -c lock_timeout=3000",
+}
+
+
 def connect(database_url: str) -> Engine:
     url = sqlalchemy_url(database_url)
     if url.startswith("sqlite"):
@@ -179,7 +194,14 @@ def connect(database_url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
     else:
-        engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_timeout=5)
+        engine = create_engine(
+            url,
+            pool_size=10,
+            max_overflow=20,
+            pool_pre_ping=True,
+            pool_timeout=DATABASE_TIMEOUT_SECONDS,
+            connect_args=POSTGRESQL_TIMEOUTS,
+        )
     return engine
 
 

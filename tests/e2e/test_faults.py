@@ -10,6 +10,7 @@ from sqlalchemy import make_url
 from tests.e2e.conftest import KEY_BOT_TEAM, start_stack, stop_stack
 from tests.fakes.databases import POSTGRES, fresh_database
 from tests.fakes.loop import wait_until
+from tests.fakes.network import can_make_namespaces, cuttable_path_to
 from tests.fakes.truedy import campaign
 
 
@@ -142,3 +143,36 @@ def test_sigterm_with_truedy_hanging_ends_every_request_within_25_seconds(loop, 
         assert stack.worker.logged("stopped")[0]["unfinished"] == 0
     finally:
         stop_stack(stack)
+
+
+@pytest.mark.skipif(not POSTGRES, reason="needs a PostgreSQL server (TEST_DATABASE_URL)")
+@pytest.mark.skipif(not can_make_namespaces(), reason="needs root and `ip netns` to cut a network path")
+def test_a_database_gone_silent_is_said_within_seconds_and_the_worker_recovers(loop, tmp_path):
+    """PostgreSQL unreachable at the network level (packets dropped, nothing refused), pooled connections
+    included: the requester hears "database unavailable" within seconds; once the network is back, so is
+    the bot."""
+    with fresh_database("postgresql", tmp_path) as direct_url:
+        url = make_url(direct_url)
+        with cuttable_path_to(f"{url.host or '127.0.0.1'}:{url.port or 5432}") as path:
+            host, port = path.address.split(":")
+            through_path = url.set(host=host, port=int(port)).render_as_string(hide_password=False)
+            stack = start_stack(loop, tmp_path, DATABASE_URL=through_path)
+            try:
+                stack.truedy.add(KEY_BOT_TEAM, *(campaign(f"batch_silent{n:02d}") for n in range(3)))
+                stack.command("batch_silent00", channel_id="C0SILENT1")
+                stack.result_in_thread("C0SILENT1", "batch_silent00")  # pooled connections exist now
+
+                path.cut()
+                payload, ack = stack.command("batch_silent01", channel_id="C0SILENT1")
+                assert ack.latency < 3
+                told = stack.private_reply(payload)  # waits at most 10 s
+                assert "can't reach my database" in told["text"] and "nothing was resumed" in told["text"]
+                assert not [r for r in stack.truedy.resumes() if "batch_silent01" in r.path]
+
+                path.restore()
+                stack.command("batch_silent02", channel_id="C0SILENT2")
+                _, reply, _ = stack.result_in_thread("C0SILENT2", "batch_silent02")
+                assert "is resumed" in reply.params["text"]
+                assert stack.worker.process.poll() is None
+            finally:
+                stop_stack(stack)
