@@ -13,6 +13,8 @@ from bot.services import Services
 from bot.settings import Settings
 from bot.workspaces import Workspaces
 
+SLACK_TIMEOUT_SECONDS = 10
+
 
 class StartupError(Exception):
     """The bot cannot start; the message is one line for the operator, without secrets."""
@@ -32,10 +34,13 @@ def build_app(settings: Settings) -> App:
     return app
 
 
-def configure_slack_client(client: WebClient, settings: Settings) -> WebClient:
+def configure_slack_client(client: WebClient, settings: Settings, wait_out_rate_limits: bool = True) -> WebClient:
     client.base_url = settings.slack_api_url
-    # Waits out Slack's `ratelimited` answers (their Retry-After) instead of failing the message.
-    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
+    # Bounded, so that a slow Slack cannot hold a request (or a shutdown) for slack_sdk's default 30 s.
+    client.timeout = SLACK_TIMEOUT_SECONDS
+    if wait_out_rate_limits:
+        # Waits out Slack's `ratelimited` answers (their Retry-After) instead of failing the message.
+        client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
     return client
 
 

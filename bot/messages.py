@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot import truedy
+from bot.alert_channels import ChannelProblem
 from bot.audit import AuditEntry
 from bot.inflight import AlreadyResuming
 from bot.log import redact_token_shapes
@@ -100,7 +101,19 @@ def database_unavailable() -> Message:
     )
 
 
-def status(team_id: str, settings: WorkspaceSettings | None) -> Message:
+def alert_channel_refused(channel: str, error: str) -> Message:
+    """A DM to whoever last saved setup: alerts stopped because Slack refused the channel."""
+    return {
+        "text": (
+            f":warning: I can't post paused-campaign alerts in <#{channel}>: Slack says `{escape(error, 60)}`. "
+            "Alerts for this workspace are on hold until that changes.\n"
+            f"Invite me to the channel (`/invite @Truedy Campaigns` there), then save `{COMMAND} setup` again, or "
+            "choose another channel there. I also try the channel again once an hour."
+        )
+    }
+
+
+def status(team_id: str, settings: WorkspaceSettings | None, channel_problem: ChannelProblem | None = None) -> Message:
     if settings is None or settings.api_key is None:
         key = f"none: this workspace is not connected (`{COMMAND} setup`)"
     else:
@@ -117,6 +130,13 @@ def status(team_id: str, settings: WorkspaceSettings | None) -> Message:
         f"• Alert channel: {channel}",
         f"• Who may resume: {who}",
     ]
+    if channel_problem is not None:
+        lines.insert(
+            3,
+            f"• :warning: Alerts are on hold: Slack refused them in <#{channel_problem.channel}> "
+            f"(`{escape(channel_problem.error, 60)}`) {slack_date(channel_problem.since)}. Invite me there and save "
+            f"`{COMMAND} setup` again, or choose another channel.",
+        )
     if settings and settings.updated_at:
         by = "the environment" if settings.updated_by == "environment" else f"<@{settings.updated_by}>"
         lines.append(f"• Last changed by {by} {slack_date(settings.updated_at)}")

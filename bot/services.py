@@ -1,6 +1,7 @@
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from bot.alert_channels import AlertChannelProblems
 from bot.alert_records import AlertRecords
 from bot.audit import AuditLog
 from bot.background import BackgroundWork
@@ -22,3 +23,4 @@ class Services:
     flows: ResumeFlows  # the one resume flow; its Truedy calls run on RESUME_CONCURRENCY threads
     truedy: TruedyClient
     setup_checks: ThreadPoolExecutor  # setup submissions' checks, waited for with a deadline
+    channel_problems: AlertChannelProblems

@@ -62,7 +62,13 @@ def setup_modal(settings: WorkspaceSettings | None, usergroups: list[tuple[str, 
             },
         },
         key_input,
-        _input(CHANNEL_BLOCK, "Alert channel", channel_select, "Where paused-campaign alerts are posted."),
+        _input(
+            CHANNEL_BLOCK,
+            "Alert channel",
+            channel_select,
+            "Where paused-campaign alerts are posted. Public channels work at once; for a private channel, "
+            "invite me there first (/invite @Truedy Campaigns).",
+        ),
         _input(USERS_BLOCK, "Who may resume", users_select, "Leave empty to let everyone in this workspace resume."),
     ]
     if usergroups:

@@ -3,21 +3,28 @@
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import alert_blocks, truedy
+from bot import alert_blocks, messages, truedy
+from bot.alert_channels import CHANNEL_REFUSALS, AlertChannelProblems
 from bot.alert_records import AlertRecords, OpenAlert
 from bot.inflight import InFlightResumes
 from bot.poll_schedule import PollSchedule
 from bot.replies import log_refusal, update_message
-from bot.workspaces import Workspaces, WorkspaceSettings
+from bot.workspaces import WorkspaceId, Workspaces, WorkspaceSettings
 
 log = logging.getLogger("bot.watcher")
 
 TICK_SECONDS = 1.0
+# Workspaces polled at once: one whose Truedy or Slack is slow holds up only its own poll.
+POLL_THREADS = 8
+# A channel Slack refused is tried again after this long (the bot may have been invited meanwhile), or at
+# once when setup is saved.
+CHANNEL_RETRY = timedelta(hours=1)
 PAGE_SIZE = 100  # the most Truedy's list gives at once
 # At most this many list requests per workspace and poll (2,000 paused campaigns), so polling leaves most
 # of Truedy's ~100 requests a minute per key to the people resuming.
@@ -32,6 +39,7 @@ class PausedWatcher:
         alerts: AlertRecords,
         schedule: PollSchedule,
         in_flight: InFlightResumes,
+        channel_problems: AlertChannelProblems,
         truedy_client: truedy.TruedyClient,
         slack: WebClient,
         interval: timedelta,
@@ -42,6 +50,7 @@ class PausedWatcher:
         self._alerts = alerts
         self._schedule = schedule
         self._in_flight = in_flight
+        self._channel_problems = channel_problems
         self._truedy = truedy_client
         self._slack = slack
         self._interval = interval
@@ -49,13 +58,17 @@ class PausedWatcher:
         self._dashboard_url = dashboard_url
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="paused-watcher", daemon=True)
+        self._pool = ThreadPoolExecutor(POLL_THREADS, thread_name_prefix="poll")
+        self._polling: set[WorkspaceId] = set()
+        self._polling_lock = threading.Lock()
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
-        """No new poll; the one under way, if any, finishes (its requests are bounded by their timeouts)."""
+        """No new poll; those under way finish (their requests are bounded by their timeouts)."""
         self._stop.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
@@ -65,9 +78,10 @@ class PausedWatcher:
             try:
                 self.poll_due_workspaces()
             except Exception:
-                log.exception("polling failed", extra={"fields": {"event": "poll_failed"}})
+                log.exception("scheduling polls failed", extra={"fields": {"event": "poll_failed"}})
 
     def poll_due_workspaces(self) -> None:
+        """Start the poll of every workspace whose turn it is, each on a thread of its own."""
         for settings in self._workspaces.all():
             if self._stop.is_set():
                 return
@@ -75,14 +89,38 @@ class PausedWatcher:
             if settings.api_key is None or channel is None:
                 continue
             workspace = settings.workspace
+            with self._polling_lock:
+                if workspace in self._polling:
+                    continue  # its previous poll is still running
             # People first: no polling while someone is resuming in this workspace.
             if self._in_flight.any_in(workspace.enterprise_id, workspace.team_id):
                 continue
             if self._schedule.take_turn(workspace, self._interval):
-                self._poll(settings, settings.api_key, channel)
+                with self._polling_lock:
+                    self._polling.add(workspace)
+                self._pool.submit(self._poll_and_log, settings, channel)
+
+    def _poll_and_log(self, settings: WorkspaceSettings, channel: str) -> None:
+        try:
+            self._poll(settings, settings.api_key or "", channel)
+        except Exception:
+            log.exception(
+                "polling failed", extra={"fields": {"event": "poll_failed", "team": settings.workspace.team_id}}
+            )
+        finally:
+            with self._polling_lock:
+                self._polling.discard(settings.workspace)
 
     def _poll(self, settings: WorkspaceSettings, api_key: str, channel: str) -> None:
         workspace = settings.workspace
+        problem = self._channel_problems.latest(workspace)
+        if problem is not None and problem.channel == channel and datetime.now(UTC) - problem.since < CHANNEL_RETRY:
+            # Slack refused this channel: nothing goes there until setup changes (or an hour passed).
+            log.info(
+                "alerts on hold",
+                extra={"fields": {"event": "alerts_on_hold", "team": workspace.team_id, "error": problem.error}},
+            )
+            return
         try:
             paused, complete = self._paused_campaigns(api_key)
         except truedy.TruedyError as error:
@@ -90,11 +128,18 @@ class PausedWatcher:
             return
         open_alerts = self._alerts.open_alerts(workspace)
         alerted = {alert.campaign_id for alert in open_alerts}
-        posted = sum(
-            self._post_alert(settings, channel, campaign)
-            for campaign in paused
-            if campaign.id not in alerted and self._alerts.claim_new_pause(workspace, campaign.id)
-        )
+        posted = 0
+        for campaign in paused:
+            if campaign.id in alerted or not self._alerts.claim_new_pause(workspace, campaign.id):
+                continue
+            refusal = self._post_alert(settings, channel, campaign)
+            if refusal is not None:
+                if refusal in CHANNEL_REFUSALS:
+                    self._refused(settings, channel, refusal)
+                break  # no more posts this poll: the channel refuses, or Slack asks to slow down
+            posted += 1
+        if posted and problem is not None:
+            self._channel_problems.clear(workspace)
         closed = 0
         if complete:  # only a full list tells that a campaign is no longer paused
             paused_ids = {campaign.id for campaign in paused}
@@ -118,6 +163,18 @@ class PausedWatcher:
             },
         )
 
+    def _refused(self, settings: WorkspaceSettings, channel: str, error: str) -> None:
+        """Slack will not take alerts in `channel`: stop posting there, and tell whoever set it up."""
+        if not self._channel_problems.record(settings.workspace, channel, error):
+            return  # known already (tried again after an hour): told before
+        admin = settings.updated_by
+        if admin is None or not admin.startswith(("U", "W")):
+            return  # set from the environment: `/resume-campaign status` shows it
+        try:
+            self._slack.chat_postMessage(channel=admin, **messages.alert_channel_refused(channel, error))
+        except SlackApiError as error_from_slack:
+            log_refusal("alert_channel_notice", error_from_slack)
+
     def _paused_campaigns(self, api_key: str) -> tuple[list[truedy.Campaign], bool]:
         """The paused campaigns, and whether that is all of them."""
         paused: list[truedy.Campaign] = []
@@ -131,20 +188,24 @@ class PausedWatcher:
                 return paused, True
         return paused, False
 
-    def _post_alert(self, settings: WorkspaceSettings, channel: str, campaign: truedy.Campaign) -> bool:
+    def _post_alert(self, settings: WorkspaceSettings, channel: str, campaign: truedy.Campaign) -> str | None:
+        """None once posted, else Slack's error (the pause is then alerted by a later poll)."""
         workspace = settings.workspace
         try:
             posted = self._slack.chat_postMessage(channel=channel, **alert_blocks.alert(campaign, self._dashboard_url))
         except SlackApiError as error:
             log_refusal("alert", error)
             self._alerts.abandon(workspace, campaign.id)
-            return False
+            return str(error.response.get("error") or "unknown_error")
+        except Exception:
+            self._alerts.abandon(workspace, campaign.id)
+            raise
         self._alerts.posted(workspace, campaign.id, posted["channel"], posted["ts"])
         log.info(
             "alert posted",
             extra={"fields": {"event": "alert_posted", "team": workspace.team_id, "campaign": campaign.id}},
         )
-        return True
+        return None
 
     def _close_alert(self, settings: WorkspaceSettings, api_key: str, alert: OpenAlert) -> bool:
         try:

@@ -9,11 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from functools import partial
 
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.ack_first import AckFirst, AckFirstSocketModeHandler
+from bot.alert_channels import AlertChannelProblems
 from bot.alert_records import AlertRecords
-from bot.app import StartupError, bot_team_id, build_app, open_database, provide_services
+from bot.app import StartupError, bot_team_id, build_app, configure_slack_client, open_database, provide_services
 from bot.audit import AuditLog
 from bot.authorization import Authorizer
 from bot.background import BackgroundWork
@@ -80,6 +82,7 @@ def run(settings: Settings) -> int:
         flows=ResumeFlows(resumes, settings.resume_concurrency, ack_first.wait_until_acked),
         truedy=truedy,
         setup_checks=ThreadPoolExecutor(SETUP_CHECK_THREADS, thread_name_prefix="setup-check"),
+        channel_problems=AlertChannelProblems(engine),
     )
     provide_services(app, services)
     handler = AckFirstSocketModeHandler(app, settings.slack_app_token.get_secret_value(), ack_first)
@@ -88,8 +91,13 @@ def run(settings: Settings) -> int:
         alerts=alerts,
         schedule=schedule,
         in_flight=in_flight,
+        channel_problems=services.channel_problems,
         truedy_client=truedy,
-        slack=app.client,
+        # Its own client: a `ratelimited` answer ends the poll's posting (the next poll goes on) instead
+        # of sleeping in a polling thread.
+        slack=configure_slack_client(
+            WebClient(token=settings.slack_bot_token.get_secret_value()), settings, wait_out_rate_limits=False
+        ),
         interval=timedelta(seconds=settings.paused_poll_seconds),
         channel_for=partial(alert_channel, settings, team_id),
         dashboard_url=settings.truedy_dashboard_url,

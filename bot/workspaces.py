@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, and_, select
 
 from bot.keybox import KeyBox
-from bot.storage import utc, workspaces
+from bot.storage import alert_channel_problems, utc, workspaces
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,8 @@ class Workspaces:
             }
         existing = self.get(workspace)
         with self._engine.begin() as connection:
+            # A new setup is a new chance for the alert channel Slack refused (the bot may have been invited).
+            connection.execute(alert_channel_problems.delete().where(_problem_of(workspace)))
             if existing is None:
                 connection.execute(workspaces.insert().values(**_columns(workspace), **values))
             else:
@@ -134,3 +136,10 @@ def _columns(workspace: WorkspaceId) -> dict[str, str]:
 
 def _is(workspace: WorkspaceId):
     return and_(workspaces.c.enterprise_id == workspace.enterprise_id, workspaces.c.team_id == workspace.team_id)
+
+
+def _problem_of(workspace: WorkspaceId):
+    return and_(
+        alert_channel_problems.c.enterprise_id == workspace.enterprise_id,
+        alert_channel_problems.c.team_id == workspace.team_id,
+    )

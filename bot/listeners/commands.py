@@ -47,7 +47,9 @@ def resume_campaign(ack: Ack, command: dict, respond: Respond, client: WebClient
 
 
 def _status(services: Services, command: dict, respond: Respond) -> None:
-    respond(**messages.status(command["team_id"], services.workspaces.get(_workspace(command))))
+    workspace = _workspace(command)
+    settings, problem = services.workspaces.get(workspace), services.channel_problems.latest(workspace)
+    respond(**messages.status(command["team_id"], settings, problem))
 
 
 def _history(services: Services, command: dict, campaign_id: CampaignId | None, respond: Respond) -> None:

@@ -39,6 +39,16 @@ class Stack:
         payload = self.slack.slash_command(text, **payload_fields)
         return payload, self.slack.wait_ack(self.slack.push("slash_commands", payload))
 
+    def run_setup(self, team_id: str, values: dict, user_id: str = "U0ADMIN01") -> tuple[dict, Ack]:
+        """`/resume-campaign setup`, then submit the modal the bot opened: (command payload, submission ack)."""
+        opened = len(self.slack.opened_views())
+        payload, ack = self.command("setup", team_id=team_id, user_id=user_id)
+        assert ack.payload in (None, {})
+        view = wait_until(lambda: self.slack.opened_views()[opened:], 10, "the setup modal")[0]
+        assert view["trigger_id"] == payload["trigger_id"]
+        submission = self.slack.view_submission(view["view"], values, user_id=user_id, team_id=team_id)
+        return payload, self.slack.wait_ack(self.slack.push("view_submission", submission))
+
     def private_reply(self, payload: dict) -> dict:
         """The first message sent privately to whoever sent `payload`, through its response_url."""
         return wait_until(lambda: self.slack.responses_to(payload), 10, "a private reply")[0].params

@@ -4,7 +4,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from tests.e2e.conftest import KEY_BOT_TEAM, start_stack, stop_stack
+from tests.e2e.conftest import KEY_BOT_TEAM, KEY_OTHER_TEAM, OTHER_TEAM, start_stack, stop_stack
 from tests.fakes.loop import wait_until
 from tests.fakes.truedy import Scripted, campaign
 from tests.fakes.worker import WorkerProcess
@@ -160,3 +160,64 @@ def test_polling_waits_while_someone_is_resuming(watching):
     # A poll that had already started may still send its list just after; none starts during the resume.
     assert [r for r in stack.truedy.lists() if started[0].at + 0.2 < r.at < finished - 0.1] == []
     wait_polls(stack, 1)  # and polling goes on afterwards
+
+
+def channel_choice(channel: str) -> dict:
+    return {"alert_channel": {"value": {"type": "conversations_select", "selected_conversation": channel}}}
+
+
+def test_a_channel_slack_refuses_costs_one_post_the_admin_is_told_and_a_new_setup_resumes_alerts(loop, tmp_path):
+    stack = start_stack(loop, tmp_path, PAUSED_POLL_SECONDS="1")
+    try:
+        stack.slack.admins.add("U0ADMIN01")
+        stack.slack.fail("chat.postMessage", "not_in_channel", channel="G0PRIVATE1", times=1000)
+        stack.truedy.add(KEY_BOT_TEAM, *(campaign(f"batch_held{n:04d}") for n in range(3)))
+        _, ack = stack.run_setup("T0BOT0001", channel_choice("G0PRIVATE1"))
+        assert ack.payload in (None, {})
+
+        told = wait_until(lambda: stack.slack.posts_in("U0ADMIN01"), 15, "a DM to the admin who set it up")
+        assert "can't post paused-campaign alerts in <#G0PRIVATE1>" in told[0].params["text"]
+        assert "`not_in_channel`" in told[0].params["text"]
+        wait_until(lambda: len(stack.worker.logged("alerts_on_hold")) >= 3, 15, "three polls on hold")
+        assert len(stack.slack.posts_in("G0PRIVATE1")) == 1  # one refusal, not one per campaign per poll
+        assert len(stack.slack.posts_in("U0ADMIN01")) == 1
+
+        payload, _ = stack.command("status")
+        assert (
+            "Alerts are on hold: Slack refused them in <#G0PRIVATE1> (`not_in_channel`)"
+            in (stack.private_reply(payload)["text"])
+        )
+
+        stack.run_setup("T0BOT0001", channel_choice("C0PUBLIC01"))
+        wait_until(lambda: len(alerts_in(stack, "C0PUBLIC01")) == 3, 15, "the alerts in the new channel")
+        assert len(stack.slack.posts_in("G0PRIVATE1")) == 1
+    finally:
+        stop_stack(stack)
+
+
+def test_one_workspace_waiting_on_truedy_does_not_delay_another_workspaces_alerts(loop, tmp_path):
+    stack = start_stack(
+        loop,
+        tmp_path,
+        PAUSED_POLL_SECONDS="1",
+        TRUEDY_READ_TIMEOUT="20",
+        ALERT_CHANNEL=CHANNEL,
+        ALERT_CHANNELS=f'{{"{OTHER_TEAM}": "C0OTHER01"}}',
+    )
+    try:
+        stack.truedy.script(Scripted(hang=True, path=LIST, api_key=KEY_BOT_TEAM))
+        wait_until(lambda: stack.truedy.in_flight_by_key.get(f"Bearer {KEY_BOT_TEAM}"), 15, "the bot team's poll")
+        stack.truedy.add(KEY_OTHER_TEAM, campaign("batch_other001"))
+        wait_until(lambda: alerts_in(stack, "C0OTHER01"), 10, "the other workspace's alert")
+        assert stack.truedy.in_flight_by_key[f"Bearer {KEY_BOT_TEAM}"] == 1  # still waiting on Truedy meanwhile
+    finally:
+        stop_stack(stack)
+
+
+def test_slack_asking_the_watcher_to_slow_down_does_not_stall_it(watching):
+    stack = watching
+    stack.slack.fail("chat.postMessage", "ratelimited", channel=CHANNEL, retry_after=60)
+    stack.truedy.add(KEY_BOT_TEAM, campaign("batch_slow0001"), campaign("batch_slow0002"))
+    # Not a 60 s sleep in the watcher: the next poll posts both alerts.
+    wait_until(lambda: len(alerts_in(stack)) == 2, 15, "both alerts")
+    assert stack.slack.posts_in(CHANNEL)[0].answer.get("error") == "ratelimited"

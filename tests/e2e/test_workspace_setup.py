@@ -46,14 +46,7 @@ def key_value(key: str) -> dict:
 
 
 def run_setup(stack, team_id: str, values: dict, user_id: str = "U0ADMIN01"):
-    """`/resume-campaign setup`, then submit the modal the bot opened: (command payload, submission ack)."""
-    opened = len(stack.slack.opened_views())
-    payload, ack = stack.command("setup", team_id=team_id, user_id=user_id)
-    assert ack.payload in (None, {})
-    view = wait_until(lambda: stack.slack.opened_views()[opened:], 10, "the setup modal")[0]
-    assert view["trigger_id"] == payload["trigger_id"]
-    submission = stack.slack.view_submission(view["view"], values, user_id=user_id, team_id=team_id)
-    return payload, stack.slack.wait_ack(stack.slack.push("view_submission", submission))
+    return stack.run_setup(team_id, values, user_id)
 
 
 def private_texts(stack, payload) -> list[str]:

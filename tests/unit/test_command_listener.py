@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
 from bot import storage, truedy
+from bot.alert_channels import AlertChannelProblems
 from bot.alert_records import AlertRecords
 from bot.audit import AuditLog
 from bot.authorization import Authorizer
@@ -89,6 +90,7 @@ def stack(engine, workspaces):
         ResumeFlows(resumes, 2),
         client,
         ThreadPoolExecutor(1),
+        AlertChannelProblems(engine),
     )
 
 
