@@ -1,17 +1,22 @@
-"""Truedy keys are stored only encrypted, with the Fernet key from BOT_ENCRYPTION_KEY."""
+"""Truedy keys are stored only encrypted, with the Fernet key(s) from BOT_ENCRYPTION_KEY.
 
-from cryptography.fernet import Fernet, InvalidToken
+BOT_ENCRYPTION_KEY may list several keys, comma-separated, newest first: the first encrypts, every one
+decrypts, and at start everything stored is re-encrypted with the first (a rotation).
+"""
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import Engine, select
 
-from bot.storage import DatabaseError, meta
+from bot.storage import DatabaseError, insert_if_absent, meta, workspaces
 
 _CHECK_NAME = "encryption_check"
 _CHECK_TEXT = "truedy-campaign-bot"
 
 
 class KeyBox:
-    def __init__(self, encryption_key: str):
-        self._fernet = Fernet(encryption_key)
+    def __init__(self, encryption_keys: str):
+        self._keys = split_keys(encryption_keys)
+        self._fernet = MultiFernet([Fernet(key) for key in self._keys])
 
     def seal(self, secret: str) -> str:
         return self._fernet.encrypt(secret.encode()).decode()
@@ -20,19 +25,48 @@ class KeyBox:
         return self._fernet.decrypt(sealed.encode()).decode()
 
     def check_against(self, engine: Engine) -> None:
-        """At start: the database's secrets must have been sealed with this key (the first start records one)."""
+        """At start: the database's secrets must have been sealed with one of these keys (the first start
+        records a check value); with several keys, everything is re-encrypted with the first."""
         with engine.begin() as connection:
-            sealed = connection.execute(select(meta.c.value).where(meta.c.name == _CHECK_NAME)).scalar()
-            if sealed is None:
-                connection.execute(meta.insert().values(name=_CHECK_NAME, value=self.seal(_CHECK_TEXT)))
-                return
-        try:
-            self.open(sealed)
-        except InvalidToken:
-            raise DatabaseError(
-                "BOT_ENCRYPTION_KEY: not the key this database's Truedy keys were encrypted with "
-                "(set the original key, or start on an empty database)"
-            ) from None
+            insert_if_absent(connection, meta, {"name": _CHECK_NAME, "value": self.seal(_CHECK_TEXT)})
+            sealed = connection.execute(select(meta.c.value).where(meta.c.name == _CHECK_NAME)).scalar_one()
+            try:
+                self.open(sealed)
+            except InvalidToken:
+                raise DatabaseError(
+                    "BOT_ENCRYPTION_KEY: not the key this database's Truedy keys were encrypted with "
+                    "(set the original key, or start on an empty database)"
+                ) from None
+            if len(self._keys) > 1:
+                self._rotate(connection, sealed)
+
+    def _rotate(self, connection, sealed_check: str) -> None:
+        connection.execute(
+            meta.update()
+            .where(meta.c.name == _CHECK_NAME)
+            .values(value=self._fernet.rotate(sealed_check.encode()).decode())
+        )
+        rows = connection.execute(
+            select(workspaces.c.enterprise_id, workspaces.c.team_id, workspaces.c.api_key_encrypted).where(
+                workspaces.c.api_key_encrypted.is_not(None)
+            )
+        ).all()
+        for enterprise_id, team_id, sealed in rows:
+            try:
+                rotated = self._fernet.rotate(sealed.encode()).decode()
+            except InvalidToken:
+                raise DatabaseError(
+                    f"BOT_ENCRYPTION_KEY: the key of workspace {team_id} was encrypted with none of these keys"
+                ) from None
+            connection.execute(
+                workspaces.update()
+                .where(workspaces.c.enterprise_id == enterprise_id, workspaces.c.team_id == team_id)
+                .values(api_key_encrypted=rotated)
+            )
+
+
+def split_keys(encryption_keys: str) -> list[str]:
+    return [key.strip() for key in encryption_keys.split(",") if key.strip()]
 
 
 def is_fernet_key(candidate: str) -> bool:

@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy import make_url
 
-from bot.keybox import is_fernet_key
+from bot.keybox import is_fernet_key, split_keys
 from bot.storage import sqlalchemy_url
 
 TEAM_ID = re.compile(r"^T[A-Z0-9]{2,20}$")
@@ -86,9 +86,11 @@ class Settings(BaseSettings):
     @field_validator("bot_encryption_key")
     @classmethod
     def _fernet_key(cls, key: SecretStr) -> SecretStr:
-        if not is_fernet_key(key.get_secret_value()):
+        keys = split_keys(key.get_secret_value())
+        if not keys or not all(is_fernet_key(one) for one in keys):
             raise ValueError(
-                "must be a Fernet key (32 url-safe base64-encoded bytes); generate one with "
+                "must be a Fernet key (32 url-safe base64-encoded bytes), or several comma-separated, newest "
+                "first, while rotating; generate one with "
                 "python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())'"
             )
         return key
@@ -134,6 +136,8 @@ class Settings(BaseSettings):
         values = [self.slack_bot_token, self.slack_app_token, self.bot_encryption_key, *self.truedy_api_keys.values()]
         values += [secret for secret in (self.truedy_api_key, self.truedy_webhook_secret) if secret is not None]
         secrets = [secret.get_secret_value() for secret in values]
+        encryption_keys = split_keys(self.bot_encryption_key.get_secret_value())
+        secrets += encryption_keys if len(encryption_keys) > 1 else []
         if password := make_url(sqlalchemy_url(self.database_url)).password:
             secrets.append(str(password))
         return secrets

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, and_, select
 
 from bot.keybox import KeyBox
-from bot.storage import alert_channel_problems, utc, workspaces
+from bot.storage import alert_channel_problems, insert_if_absent, utc, workspaces
 
 
 @dataclass(frozen=True)
@@ -66,12 +66,12 @@ class Workspaces:
 
     def seed_keys(self, keys_by_team: dict[str, str]) -> None:
         """Keys from the environment: written where the workspace has none, or had one from the environment
-        (so rotating the variable takes effect); a key saved through Slack setup is left alone."""
+        (so rotating the variable takes effect); a key saved through Slack setup is left alone. Several
+        workers may run this at once."""
         now = datetime.now(UTC)
         with self._engine.begin() as connection:
             for team_id, key in keys_by_team.items():
                 workspace = WorkspaceId("", team_id)
-                row = connection.execute(select(workspaces).where(_is(workspace))).mappings().first()
                 values = {
                     "api_key_encrypted": self._keybox.seal(key),
                     "key_last4": key[-4:],
@@ -79,9 +79,10 @@ class Workspaces:
                     "updated_by": "environment",
                     "updated_at": now,
                 }
-                if row is None:
-                    connection.execute(workspaces.insert().values(enterprise_id="", team_id=team_id, **values))
-                elif row["key_source"] != "slack" and self._open(row["api_key_encrypted"]) != key:
+                if insert_if_absent(connection, workspaces, {**_columns(workspace), **values}):
+                    continue
+                row = connection.execute(select(workspaces).where(_is(workspace))).mappings().first()
+                if row is not None and row["key_source"] != "slack" and self._open(row["api_key_encrypted"]) != key:
                     connection.execute(workspaces.update().where(_is(workspace)).values(**values))
 
     def save_setup(self, workspace: WorkspaceId, choices: SetupChoices, user_id: str) -> WorkspaceSettings:

@@ -4,12 +4,13 @@ import time
 from contextlib import contextmanager
 
 import pytest
+from cryptography.fernet import Fernet
 
 from tests.e2e.conftest import KEY_BOT_TEAM, start_stack, stop_stack
 from tests.fakes.databases import KINDS, fresh_database
 from tests.fakes.loop import wait_until
 from tests.fakes.truedy import campaign
-from tests.fakes.worker import WorkerProcess
+from tests.fakes.worker import ENCRYPTION_KEY, WorkerProcess, worker_env
 
 
 @contextmanager
@@ -87,3 +88,43 @@ def test_two_watching_workers_poll_in_turn_and_alert_each_pause_once(loop, tmp_p
         assert time.monotonic() - started > 4.5
         alerted = [c.params["text"] for c in stack.slack.posts_in("C0WATCH02")]
         assert len(alerted) == 30 and len(set(alerted)) == 30
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_workers_starting_together_on_an_empty_database_all_come_up(loop, tmp_path, kind, slack, truedy):
+    with fresh_database(kind, tmp_path) as database_url:
+        env = worker_env(slack, truedy, DATABASE_URL=database_url, TRUEDY_API_KEY=KEY_BOT_TEAM)
+        folders = [tmp_path / f"worker{n}" for n in range(4)]
+        for folder in folders:
+            folder.mkdir()
+        workers = [WorkerProcess(env, folder) for folder in folders]  # started at once, no waiting in between
+        try:
+            for worker in workers:
+                worker.wait_started(slack)
+            slack.wait_connected(count=4)
+            assert all(worker.process.poll() is None for worker in workers)
+        finally:
+            for worker in workers:
+                worker.terminate()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_encryption_key_can_be_rotated(loop, tmp_path, kind):
+    old, new = ENCRYPTION_KEY, Fernet.generate_key().decode()
+    with fresh_database(kind, tmp_path) as database_url:
+        stack = start_stack(loop, tmp_path, DATABASE_URL=database_url)  # keys sealed with the old key
+        try:
+            for keys in (f"{new},{old}", new):  # during the rotation, then the new key alone
+                stack.worker.terminate()
+                stack.worker = WorkerProcess({**stack.env, "BOT_ENCRYPTION_KEY": keys}, tmp_path)
+                stack.worker.wait_started(stack.slack)
+                campaign_id = f"batch_rotate{len(keys):04d}"
+                stack.truedy.add(KEY_BOT_TEAM, campaign(campaign_id))
+                stack.command(campaign_id, channel_id="C0ROTATE1")
+                _, reply, _ = stack.result_in_thread("C0ROTATE1", campaign_id)
+                assert "is resumed" in reply.params["text"]
+            stack.worker.terminate()
+            refused = stack.run_bot()  # the old key alone no longer opens anything
+            assert refused.returncode == 1 and "BOT_ENCRYPTION_KEY: not the key" in refused.stderr
+        finally:
+            stop_stack(stack)

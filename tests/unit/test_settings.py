@@ -127,3 +127,12 @@ def test_secrets_lists_every_token_and_key(env):
 def test_heroku_postgres_urls_are_accepted(env):
     env(**GOOD, DATABASE_URL="postgres://u:p@host:5432/db")
     assert load_settings().database_url == "postgres://u:p@host:5432/db"
+
+
+def test_while_rotating_each_encryption_key_is_a_secret_and_all_must_be_fernet_keys(env):
+    old, new = GOOD["BOT_ENCRYPTION_KEY"], "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY="
+    env(**{**GOOD, "BOT_ENCRYPTION_KEY": f"{new}, {old}"})
+    assert {new, old} <= set(load_settings().secrets())
+    assert problems(env, **{**GOOD, "BOT_ENCRYPTION_KEY": f"{new},not-a-key"})[0].startswith(
+        "BOT_ENCRYPTION_KEY: must be a Fernet key"
+    )
