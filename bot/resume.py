@@ -123,7 +123,8 @@ class ResumeService:
         return self._resume(request)
 
     def record_refusal(self, request: ResumeRequest, reason: str) -> None:
-        """An attempt stopped before Truedy (not allowed, already in flight): audited like the others."""
+        """An attempt that ended without Truedy's answer (not allowed, already in flight, not started,
+        interrupted by a shutdown): logged and audited like the others."""
         self._record(request, reason, request_id=None, latency_ms=None)
 
     def _resume(self, request: ResumeRequest) -> ResumeOutcome:

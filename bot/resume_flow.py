@@ -117,6 +117,10 @@ class ResumeFlows:
     def _end(self, flow: _Flow, ending: Ending) -> None:
         """Show the final state, then release the claim: until the alert and its record are final, nobody
         else (a second click, the watcher) touches this campaign."""
+        if isinstance(ending, NotStarted | Interrupted):
+            self._resumes.record_refusal(
+                flow.request, "not_started" if isinstance(ending, NotStarted) else "interrupted"
+            )
         try:
             flow.surface.show_ending(ending)
         except Exception:

@@ -17,7 +17,7 @@ from bot.audit import AuditLog
 from bot.authorization import Authorizer
 from bot.background import BackgroundWork
 from bot.campaign_id import CampaignId
-from bot.inflight import Claim, InFlightResumes
+from bot.inflight import AlreadyResuming, Claim, InFlightResumes
 from bot.keybox import KeyBox
 from bot.listeners.commands import resume_campaign, start_resume
 from bot.poll_schedule import PollSchedule
@@ -245,3 +245,20 @@ def test_a_resume_that_waited_past_its_claim_sends_nothing_if_someone_took_the_c
     surface.show_resuming()
     assert stack.resumes.resume(REQUEST, mine).user_id == "U0BOB0001"
     assert stack.truedy.calls == []
+
+
+def test_the_claim_is_held_until_the_final_state_is_shown(stack):
+    """Nobody (a second click, the watcher) can take the campaign while its result is still being shown."""
+    held_while_ending = []
+
+    class Spy(Announcement):
+        def show_ending(self, ending) -> None:
+            bob = ResumeRequest("T0BOT0001", "U0BOB0001", CampaignId("batch_c3d4e5f6"), "button")
+            held_while_ending.append(stack.resumes.claim(bob))
+            super().show_ending(ending)
+
+    client, respond = StubClient(), Recorder()
+    stack.flows.start(REQUEST, Spy(client, respond, "C0OPS0001", REQUEST), client, respond)
+    finish(stack)
+    assert isinstance(held_while_ending[0], AlreadyResuming)
+    assert isinstance(stack.resumes.claim(REQUEST), Claim)  # released right after
