@@ -38,7 +38,9 @@ class AckFirst:
     def acked(self, envelope_id: str) -> None:
         with self._changed:
             self._waiting.pop(envelope_id, None)
-            self._changed.notify_all()
+            # Waking the waiting jobs on every ack would cost the acks more than it saves: only when none is left.
+            if not self._waiting:
+                self._changed.notify_all()
 
     def waiting(self) -> int:
         """Requests received and not yet acked (within Slack's 3 s)."""
@@ -61,9 +63,10 @@ class AckFirst:
             self._changed.notify_all()
 
     def _count_waiting(self) -> int:
+        # Oldest first (dicts keep insertion order): dropping the stale ones costs nothing when there are none.
         too_old = time.monotonic() - FORGET_AFTER_SECONDS
-        for envelope_id in [e for e, arrived in self._waiting.items() if arrived < too_old]:
-            del self._waiting[envelope_id]
+        while self._waiting and next(iter(self._waiting.values())) < too_old:
+            del self._waiting[next(iter(self._waiting))]
         return len(self._waiting)
 
 

@@ -217,17 +217,21 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+_WRITE_LOCK_FIRST = "sqlite_write_lock_first"
+
+
 def _sqlite_begin(connection: Connection) -> None:
-    # IMMEDIATE: a transaction holds the write lock from its start, so that two processes never both read
-    # and then both try to write (SQLite would fail one at once, busy timeout or not), and migrations and
-    # first starts on one file take turns like they do on PostgreSQL.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # Every transaction here writes before it reads, except migrations: those take the write lock at once
+    # (IMMEDIATE), so that two processes never both read the schema and then both try to change it
+    # (SQLite would fail one at once, busy timeout or not). They take turns, as on PostgreSQL.
+    immediate = connection.get_execution_options().get(_WRITE_LOCK_FIRST)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def migrate(engine: Engine) -> int:
     """Bring the schema to LATEST_VERSION; refuse a schema newer than this code knows. Returns the version."""
     try:
-        with engine.begin() as connection:
+        with engine.execution_options(**{_WRITE_LOCK_FIRST: True}).begin() as connection:
             if connection.dialect.name == "postgresql":
                 # Workers starting together migrate one after the other.
                 connection.execute(text("SELECT pg_advisory_xact_lock(7451203)"))

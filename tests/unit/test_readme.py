@@ -1,4 +1,5 @@
-"""README stays true: every setting documented, CI runs its exact test command."""
+"""README and docs/ stay true: every setting documented, every test a guarantee names exists, CI runs the
+test command README gives."""
 
 import re
 from pathlib import Path
@@ -7,11 +8,28 @@ from bot.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()
+SETTINGS = (REPO / "docs" / "settings.md").read_text()
+GUARANTEES = (REPO / "docs" / "guarantees.md").read_text()
 
 
 def test_every_setting_is_documented():
     for name in Settings.model_fields:
-        assert f"| `{name.upper()}` |" in README, f"{name.upper()} is missing from README's settings table"
+        assert f"| `{name.upper()}` |" in SETTINGS, f"{name.upper()} is missing from docs/settings.md"
+
+
+def test_every_test_a_guarantee_names_exists():
+    named = re.findall(r"`((?:unit|e2e)/[\w/]+\.py)(?:::(\w+))?`", GUARANTEES)
+    assert len(named) > 20
+    for path, test in named:
+        source = REPO / "tests" / path
+        assert source.exists(), f"docs/guarantees.md names {path}, which does not exist"
+        if test:
+            assert re.search(rf"^def {test}\(", source.read_text(), re.MULTILINE), f"{path}::{test} does not exist"
+
+
+def test_every_page_readme_links_to_exists():
+    for target in re.findall(r"\]\(((?:docs/)?[\w./-]+\.(?:md|yml))(?:#[\w-]+)?\)", README):
+        assert (REPO / target).exists(), f"README links to {target}, which does not exist"
 
 
 def test_ci_runs_the_test_command_readme_gives():
