@@ -3,9 +3,9 @@ import sys
 
 from bot import webhook, worker
 from bot.alert_cli import AlertNotPosted, post_alert
-from bot.app import StartupError
 from bot.log import configure_logging
 from bot.settings import SettingsError, load_settings
+from bot.slack.app import StartupError
 
 
 def main(argv: list[str]) -> int:

@@ -3,12 +3,13 @@
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import alert_blocks, messages, truedy
-from bot.alert_records import AlertRecords
-from bot.app import StartupError, bot_team_id, configure_slack_client, open_database
-from bot.campaign_id import InvalidCampaignId, parse_campaign_id
+from bot import truedy
 from bot.settings import Settings
-from bot.workspaces import WorkspaceId, WorkspaceSettings
+from bot.slack import alert_blocks, messages
+from bot.slack.app import StartupError, bot_team_id, configure_slack_client, open_database
+from bot.storage.alert_records import AlertRecords
+from bot.storage.workspace_settings import WorkspaceId, WorkspaceSettings
+from bot.truedy.campaign_id import InvalidCampaignId, parse_campaign_id
 
 
 class AlertNotPosted(Exception):

@@ -7,7 +7,7 @@ import time
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.workspaces import WorkspaceSettings
+from bot.storage.workspace_settings import WorkspaceSettings
 
 log = logging.getLogger("bot.authorization")
 

@@ -9,13 +9,13 @@ from typing import Literal
 from slack_sdk import WebClient
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.audit import AuditEntry, AuditLog
 from bot.authorization import Authorizer
-from bot.campaign_id import CampaignId
-from bot.inflight import AlreadyResuming, Claim, InFlightResumes
-from bot.poll_schedule import PollSchedule
+from bot.storage.audit import AuditEntry, AuditLog
+from bot.storage.inflight import AlreadyResuming, Claim, InFlightResumes
+from bot.storage.poll_turns import PollSchedule
+from bot.storage.workspace_settings import WorkspaceId, Workspaces, WorkspaceSettings
 from bot.truedy import RateLimited, Resumed, TruedyClient, TruedyError
-from bot.workspaces import WorkspaceId, Workspaces, WorkspaceSettings
+from bot.truedy.campaign_id import CampaignId
 
 log = logging.getLogger("bot.resume")
 

@@ -16,10 +16,10 @@ from typing import Literal, Protocol
 from slack_bolt import Respond
 from slack_sdk import WebClient
 
-from bot import messages
 from bot.background import BackgroundWork
-from bot.inflight import AlreadyResuming, Claim
 from bot.resume import BotFailure, Interrupted, NotStarted, ResumeOutcome, ResumeRequest, ResumeService
+from bot.slack import messages
+from bot.storage.inflight import AlreadyResuming, Claim
 
 log = logging.getLogger("bot.resume_flow")
 

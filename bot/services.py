@@ -1,14 +1,14 @@
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from bot.alert_channels import AlertChannelProblems
-from bot.alert_records import AlertRecords
-from bot.audit import AuditLog
 from bot.background import BackgroundWork
 from bot.resume import ResumeService
 from bot.resume_flow import ResumeFlows
+from bot.storage.alert_channels import AlertChannelProblems
+from bot.storage.alert_records import AlertRecords
+from bot.storage.audit import AuditLog
+from bot.storage.workspace_settings import Workspaces
 from bot.truedy import TruedyClient
-from bot.workspaces import Workspaces
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy import make_url
 
-from bot.keybox import is_fernet_key, split_keys
 from bot.storage import sqlalchemy_url
+from bot.storage.keybox import is_fernet_key, split_keys
 
 TEAM_ID = re.compile(r"^T[A-Z0-9]{2,20}$")
 CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,20}$")

@@ -9,13 +9,14 @@ from datetime import UTC, datetime, timedelta
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import alert_blocks, messages, truedy
-from bot.alert_channels import CHANNEL_REFUSALS, AlertChannelProblems
-from bot.alert_records import AlertRecords, OpenAlert
-from bot.inflight import InFlightResumes
-from bot.poll_schedule import PollSchedule
-from bot.replies import log_refusal, update_message
-from bot.workspaces import WorkspaceId, Workspaces, WorkspaceSettings
+from bot import truedy
+from bot.slack import alert_blocks, messages
+from bot.slack.replies import log_refusal, update_message
+from bot.storage.alert_channels import CHANNEL_REFUSALS, AlertChannelProblems
+from bot.storage.alert_records import AlertRecords, OpenAlert
+from bot.storage.inflight import InFlightResumes
+from bot.storage.poll_turns import PollSchedule
+from bot.storage.workspace_settings import WorkspaceId, Workspaces, WorkspaceSettings
 
 log = logging.getLogger("bot.watcher")
 

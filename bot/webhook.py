@@ -21,9 +21,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import storage
-from bot.app import StartupError
-from bot.poll_schedule import PollSchedule
 from bot.settings import Settings
+from bot.slack.app import StartupError
+from bot.storage.poll_turns import PollSchedule
 
 log = logging.getLogger("bot.webhook")
 

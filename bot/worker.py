@@ -12,22 +12,22 @@ from functools import partial
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.ack_first import AckFirst, AckFirstSocketModeHandler
-from bot.alert_channels import AlertChannelProblems
-from bot.alert_records import AlertRecords
-from bot.app import StartupError, bot_team_id, build_app, configure_slack_client, open_database, provide_services
-from bot.audit import AuditLog
 from bot.authorization import Authorizer
 from bot.background import BackgroundWork
-from bot.inflight import InFlightResumes
-from bot.poll_schedule import PollSchedule
 from bot.resume import ResumeService
 from bot.resume_flow import ResumeFlows
 from bot.services import Services
 from bot.settings import Settings
+from bot.slack.ack_first import AckFirst, AckFirstSocketModeHandler
+from bot.slack.app import StartupError, bot_team_id, build_app, configure_slack_client, open_database, provide_services
+from bot.storage.alert_channels import AlertChannelProblems
+from bot.storage.alert_records import AlertRecords
+from bot.storage.audit import AuditLog
+from bot.storage.inflight import InFlightResumes
+from bot.storage.poll_turns import PollSchedule
+from bot.storage.workspace_settings import WorkspaceSettings
 from bot.truedy import TruedyClient
 from bot.watcher import PausedWatcher
-from bot.workspaces import WorkspaceSettings
 
 log = logging.getLogger("bot.worker")
 

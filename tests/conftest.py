@@ -1,8 +1,8 @@
 import pytest
 
 from bot import storage
-from bot.keybox import KeyBox
-from bot.workspaces import Workspaces
+from bot.storage.keybox import KeyBox
+from bot.storage.workspace_settings import Workspaces
 from tests.fakes.databases import KINDS, fresh_database
 from tests.fakes.loop import LoopThread
 from tests.fakes.slack import FakeSlack

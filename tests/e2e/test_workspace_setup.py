@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import psycopg
 import pytest
-from sqlalchemy import make_url
+from sqlalchemy import make_url, text
 
 from bot import storage
 from tests.e2e.conftest import KEY_BOT_TEAM, start_stack, stop_stack
@@ -235,13 +235,13 @@ def test_a_worker_never_starts_on_a_schema_it_does_not_know(slack, truedy, tmp_p
         assert run_bot(env, tmp_path, "alert", "batch_x12", "--channel", "C0X").returncode == 1  # migrates, no campaign
         engine = storage.connect(database_url)
         with engine.begin() as connection:
-            connection.execute(storage.schema_version.update().values(version=99))
+            connection.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
         engine.dispose()
         refused = run_bot(env, tmp_path)
         assert refused.returncode == 1
         assert refused.stderr.strip() == (
-            f"cannot start: DATABASE_URL: the database has schema version 99, newer than this bot knows "
-            f"({storage.LATEST_VERSION}); deploy the newer bot"
+            "cannot start: DATABASE_URL: the database has schema revision 9999_from_the_future, newer than this "
+            f"bot knows ({storage.newest_revision()}); deploy the newer bot"
         )
 
 

@@ -5,9 +5,9 @@ import time
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
 
-from bot import ack_first
-from bot.ack_first import MAX_WAIT_SECONDS, AckFirst, AckFirstSocketModeHandler
 from bot.background import BackgroundWork
+from bot.slack import ack_first
+from bot.slack.ack_first import MAX_WAIT_SECONDS, AckFirst, AckFirstSocketModeHandler
 from tests.fakes.loop import wait_until
 
 

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot import truedy
-from bot.alert_blocks import RESUME_ACTION_ID, STATE_BLOCK_ID, alert, final_state, resuming_state, with_state
+from bot.slack.alert_blocks import RESUME_ACTION_ID, STATE_BLOCK_ID, alert, final_state, resuming_state, with_state
 
 UPDATED = datetime(2026, 4, 5, 10, 22, tzinfo=UTC)
 NOW = datetime(2026, 4, 5, 11, 0, tzinfo=UTC)

@@ -1,6 +1,6 @@
 import pytest
 
-from bot.campaign_id import CampaignId, InvalidCampaignId, parse_campaign_id
+from bot.truedy.campaign_id import CampaignId, InvalidCampaignId, parse_campaign_id
 
 
 @pytest.mark.parametrize(

@@ -11,21 +11,21 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
 from bot import storage, truedy
-from bot.alert_channels import AlertChannelProblems
-from bot.alert_records import AlertRecords
-from bot.audit import AuditLog
 from bot.authorization import Authorizer
 from bot.background import BackgroundWork
-from bot.campaign_id import CampaignId
-from bot.inflight import AlreadyResuming, Claim, InFlightResumes
-from bot.keybox import KeyBox
-from bot.listeners.commands import resume_campaign, start_resume
-from bot.poll_schedule import PollSchedule
 from bot.resume import ResumeRequest, ResumeService
 from bot.resume_flow import ResumeFlows
 from bot.services import Services
-from bot.surfaces import Announcement
-from bot.workspaces import SetupChoices, WorkspaceId, Workspaces
+from bot.slack.listeners.commands import resume_campaign, start_resume
+from bot.slack.surfaces import Announcement
+from bot.storage.alert_channels import AlertChannelProblems
+from bot.storage.alert_records import AlertRecords
+from bot.storage.audit import AuditLog
+from bot.storage.inflight import AlreadyResuming, Claim, InFlightResumes
+from bot.storage.keybox import KeyBox
+from bot.storage.poll_turns import PollSchedule
+from bot.storage.workspace_settings import SetupChoices, WorkspaceId, Workspaces
+from bot.truedy.campaign_id import CampaignId
 from tests.fakes.truedy import StubTruedyClient
 from tests.fakes.worker import ENCRYPTION_KEY
 

@@ -9,9 +9,10 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import messages, truedy
-from bot.campaign_id import CampaignId, InvalidCampaignId, parse_campaign_id
+from bot import truedy
 from bot.resume import ResumeRequest
+from bot.slack import messages
+from bot.truedy.campaign_id import CampaignId, InvalidCampaignId, parse_campaign_id
 
 KEY = "truedy_PropertyKey00000000000001"
 SAFE_PATHS = re.compile(r"^/api/public/v1/batch-calls(/[A-Za-z0-9][A-Za-z0-9_-]{2,63}(/resume)?)?$")

@@ -1,12 +1,25 @@
 """manifest.yml declares exactly what the code registers and needs."""
 
+import json
 from pathlib import Path
 
 import yaml
+from jsonschema import Draft7Validator
 
-from bot import listeners
+from bot.slack import listeners
 
-MANIFEST = yaml.safe_load((Path(__file__).resolve().parents[2] / "manifest.yml").read_text())
+REPO = Path(__file__).resolve().parents[2]
+MANIFEST = yaml.safe_load((REPO / "manifest.yml").read_text())
+SLACK_MANIFEST_SCHEMA = json.loads((REPO / "tests" / "schemas" / "slack-manifest.schema.v1.json").read_text())
+
+
+def test_the_manifest_passes_slacks_own_schema():
+    validator = Draft7Validator(SLACK_MANIFEST_SCHEMA, format_checker=Draft7Validator.FORMAT_CHECKER)
+    problems = [
+        f"{'/'.join(map(str, error.absolute_path))}: {error.message}" for error in validator.iter_errors(MANIFEST)
+    ]
+    assert problems == []
+    assert list(validator.iter_errors({**MANIFEST, "features": {"slash_commands": [{"command": "x"}]}}))  # it checks
 
 
 class RecordingApp:

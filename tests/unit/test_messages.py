@@ -2,9 +2,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot import messages, truedy
-from bot.campaign_id import CampaignId
+from bot import truedy
 from bot.resume import BotFailure, Interrupted, ResumeRequest
+from bot.slack import messages
+from bot.truedy.campaign_id import CampaignId
 
 REQUEST = ResumeRequest("T0BOT0001", "U0ALICE01", CampaignId("batch_c3d4e5f6"), via="command")
 RESUMED_AT = datetime(2026, 4, 5, 11, 0, tzinfo=UTC)

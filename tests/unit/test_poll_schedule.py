@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.poll_schedule import PollSchedule
 from bot.storage import poll_schedule
-from bot.workspaces import WorkspaceId
+from bot.storage.poll_turns import PollSchedule
+from bot.storage.workspace_settings import WorkspaceId
 
 ACME = WorkspaceId("", "T0ACME001")
 HOUR = timedelta(hours=1)

@@ -6,14 +6,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot import truedy
-from bot.audit import AuditLog
 from bot.authorization import Authorizer
-from bot.campaign_id import CampaignId
-from bot.inflight import AlreadyResuming, Claim, InFlightResumes
-from bot.poll_schedule import PollSchedule
 from bot.resume import NotAllowed, NotConnected, ResumeRequest, ResumeService, WorkspaceNotConfigured
 from bot.storage import resume_locks
-from bot.workspaces import SetupChoices
+from bot.storage.audit import AuditLog
+from bot.storage.inflight import AlreadyResuming, Claim, InFlightResumes
+from bot.storage.poll_turns import PollSchedule
+from bot.storage.workspace_settings import SetupChoices
+from bot.truedy.campaign_id import CampaignId
 from tests.fakes.truedy import StubTruedyClient
 
 ALICE = ResumeRequest("T0BOT0001", "U0ALICE01", CampaignId("batch_c3d4e5f6"), via="button")

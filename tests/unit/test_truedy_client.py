@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from bot import truedy
-from bot.campaign_id import CampaignId
+from bot.truedy.campaign_id import CampaignId
 
 KEY = "truedy_unitkey12345678"
 CAMPAIGN = CampaignId("batch_c3d4e5f6")

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from bot import webhook
-from bot.poll_schedule import PollSchedule
 from bot.storage import webhook_deliveries
+from bot.storage.poll_turns import PollSchedule
 from bot.webhook import WebhookReceiver, dedupe_key, signature_problem
 
 SECRET = b"whsec_test_secret"

@@ -1,13 +1,19 @@
 """Workspace settings on a real database (SQLite, and PostgreSQL when TEST_DATABASE_URL is set)."""
 
 import pytest
-from sqlalchemy import inspect, select, text
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, select
 
 from bot import storage
-from bot.inflight import Claim, InFlightResumes
-from bot.keybox import KeyBox
 from bot.storage import DatabaseError
-from bot.workspaces import SetupChoices, WorkspaceId
+from bot.storage.alert_records import AlertRecords
+from bot.storage.audit import AuditLog
+from bot.storage.inflight import Claim, InFlightResumes
+from bot.storage.keybox import KeyBox
+from bot.storage.workspace_settings import SetupChoices, WorkspaceId, Workspaces
+from tests.fakes.first_release import create_first_release_database
+from tests.fakes.worker import ENCRYPTION_KEY
 
 BOT = WorkspaceId("", "T0BOT0001")
 
@@ -64,7 +70,7 @@ def test_a_different_encryption_key_is_refused(engine, workspaces):
 
 
 def test_migrating_twice_changes_nothing(engine):
-    assert storage.migrate(engine) == storage.LATEST_VERSION
+    assert storage.migrate(engine) == storage.newest_revision()
 
 
 @pytest.mark.parametrize(
@@ -88,26 +94,36 @@ def test_an_unreachable_database_is_one_clear_line():
     assert "secretpw" not in str(raised.value)
 
 
-def test_a_version_2_database_is_migrated_with_its_locks_and_deliveries(database_url, monkeypatch):
+def test_a_database_of_the_first_release_upgrades_in_place_with_nothing_lost(database_url):
     engine = storage.connect(database_url)
-    monkeypatch.setattr(storage, "LATEST_VERSION", 2)
-    storage.migrate(engine)
-    with engine.begin() as connection:  # resume_locks as version 2 had it, with a lock in flight
-        connection.execute(text("DROP TABLE resume_locks"))
-        connection.execute(
-            text(
-                "CREATE TABLE resume_locks (enterprise_id VARCHAR(32), team_id VARCHAR(32), campaign_id VARCHAR(64), "
-                "user_id VARCHAR(32) NOT NULL, started_at TIMESTAMP NOT NULL, expires_at TIMESTAMP NOT NULL, "
-                "PRIMARY KEY (enterprise_id, team_id, campaign_id))"
-            )
-        )
-        connection.execute(
-            text("INSERT INTO resume_locks VALUES ('', 'T1', 'batch_1', 'U1', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
-        )
-    monkeypatch.undo()
-    assert storage.migrate(engine) == 3
-    in_flight = InFlightResumes(engine)
-    assert isinstance(in_flight.claim("", "T1", "batch_1", "U2"), Claim)
-    assert "ix_webhook_deliveries_received_at" in {i["name"] for i in inspect(engine).get_indexes("webhook_deliveries")}
-    assert inspect(engine).has_table("alert_channel_problems")
+    keybox = KeyBox(ENCRYPTION_KEY)
+    create_first_release_database(engine, keybox.seal("truedy_old_key_0001"), keybox.seal("truedy-campaign-bot"))
+
+    assert storage.migrate(engine) == storage.newest_revision()
+    keybox.check_against(engine)
+    settings = Workspaces(engine, keybox).get(WorkspaceId("", "T0OLD0001"))
+    assert settings is not None
+    assert (settings.api_key, settings.alert_channel, settings.allowed_users) == (
+        "truedy_old_key_0001",
+        "C0OLD0001",
+        ("U0OLD0001",),
+    )
+    (entry,) = AuditLog(engine).latest("T0OLD0001")
+    assert (entry.campaign_id, entry.outcome, entry.truedy_request_id) == ("batch_old0001", "resumed", "req_old")
+    (alert,) = AlertRecords(engine).open_alerts(WorkspaceId("", "T0OLD0001"))
+    assert alert.campaign_id == "batch_old0002"
+    # Claims of the old release had no owner: they are dropped (they live for seconds anyway).
+    assert isinstance(InFlightResumes(engine).claim("", "T0OLD0001", "batch_old0003", "U2"), Claim)
+    assert not inspect(engine).has_table("schema_version")
+    assert schema_differences(engine) == []
     engine.dispose()
+
+
+def test_a_fresh_database_gets_exactly_the_declared_schema(engine):
+    assert schema_differences(engine) == []
+
+
+def schema_differences(engine) -> list:
+    """What Alembic sees between the migrated database and the tables the code declares."""
+    with engine.connect() as connection:
+        return compare_metadata(MigrationContext.configure(connection), storage.metadata)

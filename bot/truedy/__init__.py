@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from bot.campaign_id import is_campaign_id
+from bot.truedy.campaign_id import is_campaign_id
 
 # The docs show `running` in examples and `active` in the status enum: one state, one name here.
 _STATUS_ALIASES = {"running": "active"}

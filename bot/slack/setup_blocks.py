@@ -4,7 +4,7 @@ import json
 import re
 from typing import Any
 
-from bot.workspaces import SetupChoices, WorkspaceSettings
+from bot.storage.workspace_settings import SetupChoices, WorkspaceSettings
 
 CALLBACK_ID = "workspace_setup"
 KEY_BLOCK = "api_key"

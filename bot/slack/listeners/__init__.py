@@ -1,6 +1,6 @@
 from slack_bolt import App
 
-from bot.listeners import actions, commands, views
+from bot.slack.listeners import actions, commands, views
 
 
 def register(app: App) -> None:

@@ -7,11 +7,12 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import listeners, storage
-from bot.keybox import KeyBox
+from bot import storage
 from bot.services import Services
 from bot.settings import Settings
-from bot.workspaces import Workspaces
+from bot.slack import listeners
+from bot.storage.keybox import KeyBox
+from bot.storage.workspace_settings import Workspaces
 
 SLACK_TIMEOUT_SECONDS = 10
 

@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from bot import truedy
-from bot.messages import Message, escape, explain, slack_date
 from bot.resume import ResumeOutcome
+from bot.slack.messages import Message, escape, explain, slack_date
 
 RESUME_ACTION_ID = "resume_campaign"
 STATE_BLOCK_ID = "campaign_state"

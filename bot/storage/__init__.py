@@ -1,9 +1,13 @@
 """The database: one schema on SQLite (default) or PostgreSQL, migrated by the bot itself at start."""
 
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -18,7 +22,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
-    select,
+    inspect,
     text,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -27,9 +31,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 log = logging.getLogger("bot.storage")
 
-metadata = MetaData()
+# The schema's history, one Alembic revision per change; the tables below are what it adds up to.
+MIGRATIONS = Path(__file__).parent / "migrations"
 
-schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
+metadata = MetaData()
 
 meta = Table(
     "meta",
@@ -125,33 +130,6 @@ alert_channel_problems = Table(
 )
 
 
-def _create_first_schema(connection: Connection) -> None:
-    # Version 1 is the tables as declared above. A later migration that changes a table must freeze
-    # these declarations here first, so that version 1 stays what it was.
-    metadata.create_all(connection, tables=[meta, workspaces, resume_locks, audit_log])
-
-
-def _add_paused_alerts(connection: Connection) -> None:
-    metadata.create_all(connection, tables=[campaign_alerts, poll_schedule, webhook_deliveries])
-
-
-def _add_lock_owners_and_channel_problems(connection: Connection) -> None:
-    # Locks live for seconds: the table is recreated with its owner column rather than altered.
-    resume_locks.drop(connection)
-    resume_locks.create(connection)
-    for index in webhook_deliveries.indexes:
-        index.create(connection, checkfirst=True)
-    alert_channel_problems.create(connection)
-
-
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {
-    1: _create_first_schema,
-    2: _add_paused_alerts,
-    3: _add_lock_owners_and_channel_problems,
-}
-LATEST_VERSION = max(MIGRATIONS)
-
-
 class DatabaseError(Exception):
     """The database cannot be used; the message is one line for the operator, without secrets."""
 
@@ -228,30 +206,54 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def migrate(engine: Engine) -> int:
-    """Bring the schema to LATEST_VERSION; refuse a schema newer than this code knows. Returns the version."""
+def newest_revision() -> str:
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert head is not None
+    return head
+
+
+def migrate(engine: Engine) -> str:
+    """Bring the schema to the newest Alembic revision (`migrations/versions`), one process at a time;
+    refuse a schema newer than this code knows. Returns the revision."""
+    scripts = ScriptDirectory(str(MIGRATIONS))
+    newest = newest_revision()
     try:
         with engine.execution_options(**{_WRITE_LOCK_FIRST: True}).begin() as connection:
             if connection.dialect.name == "postgresql":
                 # Workers starting together migrate one after the other.
                 connection.execute(text("SELECT pg_advisory_xact_lock(7451203)"))
-            schema_version.create(connection, checkfirst=True)
-            version = connection.execute(select(schema_version.c.version)).scalar()
-            if version is None:
-                version = 0
-                connection.execute(schema_version.insert().values(version=0))
-            if version > LATEST_VERSION:
+            _adopt_first_releases_schema(connection)
+            current = MigrationContext.configure(connection).get_current_revision()
+            if current is not None and current not in {script.revision for script in scripts.walk_revisions()}:
                 raise DatabaseError(
-                    f"DATABASE_URL: the database has schema version {version}, newer than this bot knows "
-                    f"({LATEST_VERSION}); deploy the newer bot"
+                    f"DATABASE_URL: the database has schema revision {current[:40]}, newer than this bot knows "
+                    f"({newest}); deploy the newer bot"
                 )
-            for step in range(version + 1, LATEST_VERSION + 1):
-                MIGRATIONS[step](connection)
-                connection.execute(schema_version.update().values(version=step))
-                log.info("database migrated", extra={"fields": {"event": "migrated", "version": step}})
-            return LATEST_VERSION
+            if current != newest:
+                config = Config()
+                config.set_main_option("script_location", str(MIGRATIONS))
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                log.info("database migrated", extra={"fields": {"event": "migrated", "revision": newest}})
+            return newest
     except SQLAlchemyError as error:
         raise DatabaseError(f"DATABASE_URL: cannot use the database ({_reason(error)})") from None
+
+
+def _adopt_first_releases_schema(connection: Connection) -> None:
+    """The first releases numbered their schema in a `schema_version` table: map it onto Alembic's
+    revisions (2 is revision 0001, 3 is 0002), so that their databases upgrade in place."""
+    if not inspect(connection).has_table("schema_version"):
+        return
+    version = connection.execute(text("SELECT version FROM schema_version")).scalar()
+    revision = {2: "0001", 3: "0002"}.get(version or 0)
+    if revision is None:
+        raise DatabaseError(
+            f"DATABASE_URL: the database has the schema of a pre-release bot (version {version}); "
+            "start on an empty database"
+        )
+    MigrationContext.configure(connection).stamp(ScriptDirectory(str(MIGRATIONS)), revision)
+    connection.execute(text("DROP TABLE schema_version"))
 
 
 def _reason(error: SQLAlchemyError) -> str:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, and_, select
 
 from bot.storage import alert_channel_problems, insert_if_absent, utc
-from bot.workspaces import WorkspaceId
+from bot.storage.workspace_settings import WorkspaceId
 
 # Slack's answers to chat.postMessage that trying again later will not change: the channel has to change
 # (or the bot be invited) first.

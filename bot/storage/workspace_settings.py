@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, and_, select
 
-from bot.keybox import KeyBox
 from bot.storage import alert_channel_problems, insert_if_absent, utc, workspaces
+from bot.storage.keybox import KeyBox
 
 
 @dataclass(frozen=True)

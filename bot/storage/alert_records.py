@@ -7,7 +7,7 @@ from sqlalchemy import Engine, and_, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.storage import campaign_alerts
-from bot.workspaces import WorkspaceId
+from bot.storage.workspace_settings import WorkspaceId
 
 # A worker that claimed a pause and died before posting its alert: another may post it after this long.
 POSTING_TIMEOUT = timedelta(minutes=2)

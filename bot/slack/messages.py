@@ -5,9 +5,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot import truedy
-from bot.alert_channels import ChannelProblem
-from bot.audit import AuditEntry
-from bot.inflight import AlreadyResuming
 from bot.log import redact_token_shapes
 from bot.resume import (
     BotFailure,
@@ -19,7 +16,10 @@ from bot.resume import (
     ResumeOutcome,
     ResumeRequest,
 )
-from bot.workspaces import WorkspaceSettings
+from bot.storage.alert_channels import ChannelProblem
+from bot.storage.audit import AuditEntry
+from bot.storage.inflight import AlreadyResuming
+from bot.storage.workspace_settings import WorkspaceSettings
 
 COMMAND = "/resume-campaign"
 Message = dict[str, Any]

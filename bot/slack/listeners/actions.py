@@ -5,12 +5,12 @@ from functools import partial
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
-from bot import alert_blocks, messages
-from bot.campaign_id import InvalidCampaignId, parse_campaign_id
-from bot.replies import answer_safely
 from bot.resume import ResumeRequest
 from bot.services import Services
-from bot.surfaces import AlertSurface, ClickedAlert
+from bot.slack import alert_blocks, messages
+from bot.slack.replies import answer_safely
+from bot.slack.surfaces import AlertSurface, ClickedAlert
+from bot.truedy.campaign_id import InvalidCampaignId, parse_campaign_id
 
 
 def register(app: App) -> None:

@@ -7,12 +7,12 @@ from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import alert_blocks, messages
-from bot.alert_records import AlertRecords
-from bot.inflight import AlreadyResuming
-from bot.replies import log_refusal, reply_in_thread, update_message
 from bot.resume import NotStarted, ResumeRequest
 from bot.resume_flow import Ending
+from bot.slack import alert_blocks, messages
+from bot.slack.replies import log_refusal, reply_in_thread, update_message
+from bot.storage.alert_records import AlertRecords
+from bot.storage.inflight import AlreadyResuming
 
 
 @dataclass

@@ -5,14 +5,14 @@ from functools import partial
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
-from bot import messages
-from bot.campaign_id import CampaignId, InvalidCampaignId, parse_campaign_id
-from bot.listeners.views import open_setup
-from bot.replies import answer_safely
 from bot.resume import ResumeRequest
 from bot.services import Services
-from bot.surfaces import Announcement
-from bot.workspaces import WorkspaceId
+from bot.slack import messages
+from bot.slack.listeners.views import open_setup
+from bot.slack.replies import answer_safely
+from bot.slack.surfaces import Announcement
+from bot.storage.workspace_settings import WorkspaceId
+from bot.truedy.campaign_id import CampaignId, InvalidCampaignId, parse_campaign_id
 
 
 def register(app: App) -> None:

@@ -8,8 +8,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import messages
 from bot.resume import ResumeOutcome
+from bot.slack import messages
 
 log = logging.getLogger("bot.replies")
 

@@ -11,9 +11,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import messages, setup_blocks, truedy
+from bot import truedy
 from bot.services import Services
-from bot.workspaces import SetupChoices, WorkspaceId, Workspaces
+from bot.slack import messages, setup_blocks
+from bot.storage.workspace_settings import SetupChoices, WorkspaceId, Workspaces
 
 log = logging.getLogger("bot.setup")
 

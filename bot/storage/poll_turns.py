@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, Engine, and_, or_, select
 
 from bot.storage import insert_if_absent, poll_schedule, utc, workspaces
-from bot.workspaces import WorkspaceId
+from bot.storage.workspace_settings import WorkspaceId
 
 # However many webhooks arrive, one account is listed at most this often on their account.
 MIN_PROMPTED_GAP = timedelta(seconds=10)

@@ -1,0 +1,1 @@
+"""The Slack surface: the Bolt app, listeners, messages and Block Kit, replies."""
