@@ -11,7 +11,7 @@ from bot.slack.app import StartupError
 def main(argv: list[str]) -> int:
     arguments = _parser().parse_args(argv)
     try:
-        settings = load_settings()
+        settings = load_settings(worker=arguments.command is None)
     except SettingsError as error:
         for problem in error.problems:
             print(f"configuration error: {problem}", file=sys.stderr)

@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
 
     slack_bot_token: SecretStr
-    slack_app_token: SecretStr
+    slack_app_token: SecretStr | None = None  # required by the worker only (WorkerSettings)
     slack_api_url: str = "https://slack.com/api/"
 
     truedy_api_url: str = "https://api.truedy.ai/api/public/v1"
@@ -51,8 +51,8 @@ class Settings(BaseSettings):
 
     @field_validator("slack_app_token")
     @classmethod
-    def _app_token_shape(cls, token: SecretStr) -> SecretStr:
-        if not token.get_secret_value().startswith("xapp-"):
+    def _app_token_shape(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and not token.get_secret_value().startswith("xapp-"):
             raise ValueError(
                 "must be an app-level token starting with xapp- with the connections:write scope "
                 "(Slack app > Basic Information > App-Level Tokens)"
@@ -114,7 +114,13 @@ class Settings(BaseSettings):
     def _channels_json(cls, raw: object) -> object:
         return _by_team(raw, "C0123ABCD", "channel", _is_channel_id, "a Slack channel id like C0123ABCD")
 
-    @field_validator("truedy_api_key", "truedy_dashboard_url", "alert_channel", "truedy_webhook_secret", mode="before")
+    @field_validator(
+        "truedy_api_key",
+        "truedy_dashboard_url",
+        "alert_channel",
+        "truedy_webhook_secret",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -133,8 +139,9 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Every secret value, so logging can make sure none is ever written out."""
-        values = [self.slack_bot_token, self.slack_app_token, self.bot_encryption_key, *self.truedy_api_keys.values()]
-        values += [secret for secret in (self.truedy_api_key, self.truedy_webhook_secret) if secret is not None]
+        values = [self.slack_bot_token, self.bot_encryption_key, *self.truedy_api_keys.values()]
+        optional = (self.slack_app_token, self.truedy_api_key, self.truedy_webhook_secret)
+        values += [secret for secret in optional if secret is not None]
         secrets = [secret.get_secret_value() for secret in values]
         encryption_keys = split_keys(self.bot_encryption_key.get_secret_value())
         secrets += encryption_keys if len(encryption_keys) > 1 else []
@@ -180,9 +187,16 @@ class SettingsError(Exception):
         self.problems = problems
 
 
-def load_settings() -> Settings:
+class WorkerSettings(Settings):
+    """The Socket Mode worker's: the same, with the app-level token required."""
+
+    slack_app_token: SecretStr  # type: ignore[assignment]
+
+
+def load_settings(worker: bool = True) -> Settings:
+    """The worker's settings, or (`worker=False`) those of the web process and the alert command."""
     try:
-        return Settings()
+        return WorkerSettings() if worker else Settings()
     except ValidationError as error:
         raise SettingsError([_describe(problem) for problem in error.errors()]) from None
 

@@ -34,7 +34,8 @@ def hooked(loop, tmp_path_factory):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     (workdir / "web").mkdir()
-    web = WorkerProcess({**stack.env, "TRUEDY_WEBHOOK_SECRET": SECRET, "PORT": str(port)}, workdir / "web", "web")
+    web_env = {name: value for name, value in stack.env.items() if name != "SLACK_APP_TOKEN"}  # not needed
+    web = WorkerProcess({**web_env, "TRUEDY_WEBHOOK_SECRET": SECRET, "PORT": str(port)}, workdir / "web", "web")
     wait_until(lambda: web.logged("web_started") or web.process.poll() is not None, 20, "the web process")
     assert web.process.poll() is None, web.stderr()
     yield stack, web, f"http://127.0.0.1:{port}"

@@ -136,3 +136,11 @@ def test_while_rotating_each_encryption_key_is_a_secret_and_all_must_be_fernet_k
     assert problems(env, **{**GOOD, "BOT_ENCRYPTION_KEY": f"{new},not-a-key"})[0].startswith(
         "BOT_ENCRYPTION_KEY: must be a Fernet key"
     )
+
+
+def test_only_the_worker_needs_the_app_level_token(env):
+    env(**{name: value for name, value in GOOD.items() if name != "SLACK_APP_TOKEN"})
+    assert load_settings(worker=False).slack_app_token is None  # the web process and the alert command
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    assert refused.value.problems == ["SLACK_APP_TOKEN: is required but not set"]

@@ -1,0 +1,141 @@
+"""What every process that serves Slack requests runs (the Socket Mode worker, and the web process in HTTP
+mode): the Bolt app and its services, the paused-campaign watcher, the claim keeper; and their shutdown,
+whose deadlines count from SIGTERM."""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from sqlalchemy import Engine
+
+from bot.authorization import Authorizer
+from bot.background import BackgroundWork
+from bot.resume import ResumeService
+from bot.resume_flow import ResumeFlows
+from bot.services import Services
+from bot.settings import Settings
+from bot.slack.app import bot_team_id, build_app, configure_slack_client, open_database, provide_services
+from bot.storage.alert_channels import AlertChannelProblems
+from bot.storage.alert_records import AlertRecords
+from bot.storage.audit import AuditLog
+from bot.storage.inflight import InFlightResumes
+from bot.storage.poll_turns import PollSchedule
+from bot.storage.workspace_settings import WorkspaceSettings
+from bot.truedy import TruedyClient
+from bot.watcher import PausedWatcher
+
+log = logging.getLogger("bot.runtime")
+
+# Every deadline counts from SIGTERM; Heroku sends SIGKILL 30 s after it.
+# Until then: requests queued before SIGTERM may still start their resume…
+STOP_STARTING_SECONDS = 5
+# …resumes still waiting for Truedy are told their outcome is unknown…
+INTERRUPT_SECONDS = 15
+# …and everything has ended (the last answers sent) or the process leaves anyway.
+SHUTDOWN_SECONDS = 25
+# Checks and quick answers: enough to keep them flowing while every resume thread waits on Truedy, few
+# enough that they do not compete with acks for the interpreter (4 measured better than 8 in bench/burst.py).
+ANSWER_THREADS = 4
+# Setup submissions are rare; a Truedy that hangs holds a thread each for at most its timeouts.
+SETUP_CHECK_THREADS = 4
+
+
+def alert_channel(settings: Settings, bot_team: str, workspace: WorkspaceSettings) -> str | None:
+    """Where a workspace's paused-campaign alerts go: its setup's choice, else ALERT_CHANNELS, else (for the
+    bot token's own workspace) ALERT_CHANNEL; None: the workspace is not watched."""
+    team_id = workspace.workspace.team_id
+    fallback = settings.alert_channel if team_id == bot_team else None
+    return workspace.alert_channel or settings.alert_channels.get(team_id) or fallback
+
+
+@dataclass
+class Runtime:
+    app: App
+    team_id: str
+    services: Services
+    watcher: PausedWatcher
+    in_flight: InFlightResumes
+    engine: Engine
+    truedy: TruedyClient
+
+    def start(self) -> None:
+        # The keeper runs until the process ends: claims of resumes still in flight during shutdown stay alive.
+        threading.Thread(
+            target=self.in_flight.keep_alive, args=(threading.Event(),), name="lock-keeper", daemon=True
+        ).start()
+        self.watcher.start()
+
+    def stop_taking_work(self) -> None:
+        """New requests are told the bot is restarting; the watcher starts no new poll."""
+        self.services.answers.stop_accepting()
+        self.watcher.stop()
+
+    def finish(self, stopping: float) -> int:
+        """After `stop_taking_work`: accepted requests end by the deadlines counted from `stopping` (SIGTERM,
+        `time.monotonic()`). Returns how many requests got no final answer."""
+        self.services.answers.drain(max(0.0, stopping + STOP_STARTING_SECONDS - time.monotonic()))
+        unanswered = self.services.flows.shut_down(
+            stop_starting_at=stopping + STOP_STARTING_SECONDS,
+            interrupt_at=stopping + INTERRUPT_SECONDS,
+            deadline=stopping + SHUTDOWN_SECONDS - 1,
+        )
+        unanswered += self.services.answers.drain(max(0.0, stopping + SHUTDOWN_SECONDS - 1 - time.monotonic()))
+        self.watcher.join(max(0.0, stopping + SHUTDOWN_SECONDS - 1 - time.monotonic()))
+        log.info("stopped", extra={"fields": {"event": "stopped", "unfinished": unanswered}})
+        return unanswered
+
+
+def build_runtime(settings: Settings, before_each_job: Callable[[], None] = lambda: None) -> Runtime:
+    """`before_each_job` runs before every background job (the worker makes them wait for pending acks)."""
+    app = build_app(settings)
+    team_id = bot_team_id(app.client)
+    engine, workspaces = open_database(settings, team_id)
+    truedy = TruedyClient(
+        settings.truedy_api_url,
+        connect_timeout=settings.truedy_connect_timeout,
+        read_timeout=settings.truedy_read_timeout,
+        max_connections=settings.resume_concurrency,
+    )
+    audit, in_flight, schedule, alerts = (
+        AuditLog(engine),
+        InFlightResumes(engine),
+        PollSchedule(engine),
+        AlertRecords(engine),
+    )
+    resumes = ResumeService(truedy, workspaces, Authorizer(), in_flight, audit, schedule)
+    services = Services(
+        resumes=resumes,
+        workspaces=workspaces,
+        audit=audit,
+        alerts=alerts,
+        answers=BackgroundWork("answer", ANSWER_THREADS, before_each_job),
+        flows=ResumeFlows(resumes, settings.resume_concurrency, before_each_job),
+        truedy=truedy,
+        setup_checks=ThreadPoolExecutor(SETUP_CHECK_THREADS, thread_name_prefix="setup-check"),
+        channel_problems=AlertChannelProblems(engine),
+    )
+    provide_services(app, services)
+    watcher = PausedWatcher(
+        workspaces=workspaces,
+        alerts=alerts,
+        schedule=schedule,
+        in_flight=in_flight,
+        channel_problems=services.channel_problems,
+        truedy_client=truedy,
+        # Its own client: a `ratelimited` answer ends the poll's posting (the next poll goes on) instead
+        # of sleeping in a polling thread.
+        slack=configure_slack_client(
+            WebClient(token=settings.slack_bot_token.get_secret_value()), settings, wait_out_rate_limits=False
+        ),
+        interval=timedelta(seconds=settings.paused_poll_seconds),
+        channel_for=partial(alert_channel, settings, team_id),
+        dashboard_url=settings.truedy_dashboard_url,
+    )
+    return Runtime(app, team_id, services, watcher, in_flight, engine, truedy)
