@@ -1,7 +1,7 @@
 import argparse
 import sys
 
-from bot import webhook, worker
+from bot import web, worker
 from bot.alert_cli import AlertNotPosted, post_alert
 from bot.log import configure_logging
 from bot.settings import SettingsError, load_settings
@@ -27,7 +27,7 @@ def main(argv: list[str]) -> int:
         return 0
     configure_logging(settings.log_level, settings.secrets())
     try:
-        return webhook.serve(settings) if arguments.command == "web" else worker.run(settings)
+        return web.serve(settings) if arguments.command == "web" else worker.run(settings)
     except StartupError as error:
         print(f"cannot start: {error}", file=sys.stderr)
         return 1
@@ -40,7 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     alert.add_argument("campaign_id")
     alert.add_argument("--channel", required=True, help="Slack channel id, e.g. C0123ABCD")
     alert.add_argument("--team", help="Slack team id whose Truedy key reads the campaign (default: the bot's)")
-    commands.add_parser("web", help="receive Truedy webhooks on $PORT (POST /truedy/webhook, GET /healthz)")
+    commands.add_parser(
+        "web", help="serve HTTP on $PORT: Slack's requests (POST /slack/events), Truedy's webhooks, GET /healthz"
+    )
     return parser
 
 

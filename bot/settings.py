@@ -21,6 +21,7 @@ class Settings(BaseSettings):
 
     slack_bot_token: SecretStr
     slack_app_token: SecretStr | None = None  # required by the worker only (WorkerSettings)
+    slack_signing_secret: SecretStr | None = None  # the web process serves Slack's HTTP requests with it
     slack_api_url: str = "https://slack.com/api/"
 
     truedy_api_url: str = "https://api.truedy.ai/api/public/v1"
@@ -119,6 +120,7 @@ class Settings(BaseSettings):
         "truedy_dashboard_url",
         "alert_channel",
         "truedy_webhook_secret",
+        "slack_signing_secret",
         mode="before",
     )
     @classmethod
@@ -140,7 +142,7 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every secret value, so logging can make sure none is ever written out."""
         values = [self.slack_bot_token, self.bot_encryption_key, *self.truedy_api_keys.values()]
-        optional = (self.slack_app_token, self.truedy_api_key, self.truedy_webhook_secret)
+        optional = (self.slack_app_token, self.slack_signing_secret, self.truedy_api_key, self.truedy_webhook_secret)
         values += [secret for secret in optional if secret is not None]
         secrets = [secret.get_secret_value() for secret in values]
         encryption_keys = split_keys(self.bot_encryption_key.get_secret_value())

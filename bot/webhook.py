@@ -1,4 +1,4 @@
-"""`python -m bot web`: receives Truedy's webhooks and prompts the watcher to look again at once.
+"""Truedy's webhooks (`POST /truedy/webhook` on the web process): each prompts the watcher to look again.
 
 Truedy signs each delivery: `X-Truedy-Signature` is the hex HMAC-SHA256 of "{X-Truedy-Timestamp}.{raw body}"
 with the webhook secret. Deliveries are at-least-once, so each is recorded and a repeat changes nothing.
@@ -9,20 +9,14 @@ import hmac
 import json
 import logging
 import re
-import signal
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine
 
 from bot import storage
-from bot.settings import Settings
-from bot.slack.app import StartupError
 from bot.storage.poll_turns import PollSchedule
 
 log = logging.getLogger("bot.webhook")
@@ -34,8 +28,6 @@ PROMPTING_EVENTS = ("batch.status.changed", "batch.completed")
 # Truedy redelivers within minutes (and signatures older than 5 minutes are refused anyway): a day of
 # delivery records is plenty to recognise repeats, and the table stays small.
 DELIVERY_RETENTION = timedelta(days=1)
-# A client that stops sending (or reading) is dropped after this long, so it cannot hold a thread.
-SOCKET_TIMEOUT_SECONDS = 10
 
 
 def signature_problem(
@@ -115,83 +107,3 @@ class WebhookReceiver:
             extra={"fields": {"event": "webhook_received", "truedy_event": str(delivery.get("event"))[:60]}},
         )
         return HTTPStatus.NO_CONTENT, ""
-
-    def healthy(self) -> bool:
-        try:
-            with self._engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-        except SQLAlchemyError:
-            return False
-        return True
-
-
-def serve(settings: Settings) -> int:
-    if settings.truedy_webhook_secret is None:
-        raise StartupError("TRUEDY_WEBHOOK_SECRET: required by the web process (Truedy dashboard > Webhooks)")
-    engine = storage.connect(settings.database_url)
-    try:
-        storage.migrate(engine)
-    except storage.DatabaseError as error:
-        raise StartupError(str(error)) from None
-    receiver = WebhookReceiver(settings.truedy_webhook_secret.get_secret_value(), engine, PollSchedule(engine))
-    server = ThreadingHTTPServer(("0.0.0.0", settings.port), _handler(receiver))
-    server.daemon_threads = True
-
-    def stop(*_: object) -> None:
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    log.info("web started", extra={"fields": {"event": "web_started", "port": server.server_address[1]}})
-    server.serve_forever()
-    server.server_close()
-    engine.dispose()
-    log.info("web stopped", extra={"fields": {"event": "web_stopped"}})
-    return 0
-
-
-def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        timeout = SOCKET_TIMEOUT_SECONDS
-
-        def do_GET(self) -> None:
-            if self.path != "/healthz":
-                self._answer(HTTPStatus.NOT_FOUND, {"error": "not found"})
-            elif receiver.healthy():
-                self._answer(HTTPStatus.OK, {"ok": True})
-            else:
-                self._answer(HTTPStatus.SERVICE_UNAVAILABLE, {"ok": False, "database": "unreachable"})
-
-        def do_POST(self) -> None:
-            if self.path != "/truedy/webhook":
-                self._answer(HTTPStatus.NOT_FOUND, {"error": "not found"})
-                return
-            length = self.headers.get("Content-Length", "")
-            if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-                self._answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": f"at most {MAX_BODY_BYTES} bytes"})
-                return
-            body = self.rfile.read(int(length))
-            headers = {name.lower(): value for name, value in self.headers.items()}
-            try:
-                status, problem = receiver.receive(headers, body)
-            except SQLAlchemyError:
-                status, problem = HTTPStatus.SERVICE_UNAVAILABLE, "database unavailable; deliver again later"
-            except Exception:
-                # Whatever went wrong, the sender gets a status code rather than a dropped connection.
-                log.exception("webhook failed", extra={"fields": {"event": "webhook_failed"}})
-                status, problem = HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; deliver again later"
-            self._answer(status, {"error": problem} if problem else None)
-
-        def _answer(self, status: HTTPStatus, payload: dict | None) -> None:
-            content = json.dumps(payload).encode() if payload is not None else b""
-            self.send_response(status)
-            if content:
-                self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(content)))
-            self.end_headers()
-            self.wfile.write(content)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # one JSON line per delivery comes from the receiver instead
-
-    return Handler

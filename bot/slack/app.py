@@ -24,8 +24,11 @@ class StartupError(Exception):
 def build_app(settings: Settings) -> App:
     # Listeners only validate, hand the slow work to BackgroundWork and ack, so they run inline:
     # Bolt's default (a 5-thread pool, polling every 10 ms for the ack) adds latency to every ack in a burst.
+    signing_secret = settings.slack_signing_secret
     app = App(
         token=settings.slack_bot_token.get_secret_value(),
+        # HTTP requests are verified with it; Socket Mode's need none.
+        signing_secret=signing_secret.get_secret_value() if signing_secret is not None else None,
         token_verification_enabled=False,
         process_before_response=True,
     )

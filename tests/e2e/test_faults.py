@@ -174,6 +174,12 @@ def test_a_database_gone_silent_is_said_within_seconds_and_the_worker_recovers(l
                 assert not [r for r in stack.truedy.resumes() if "batch_silent01" in r.path]
 
                 path.restore()
+
+                def serves_again() -> bool:  # the link is back; new connections may fail for a moment more
+                    payload, _ = stack.command("status")
+                    return "Truedy API key: saved" in stack.private_reply(payload)["text"]
+
+                wait_until(serves_again, 30, "the worker to serve again")
                 stack.command("batch_silent02", channel_id="C0SILENT2")
                 _, reply, _ = stack.result_in_thread("C0SILENT2", "batch_silent02")
                 assert "is resumed" in reply.params["text"]

@@ -6,6 +6,7 @@ import json
 import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from tests.fakes.loop import wait_until
@@ -20,13 +21,24 @@ ODD_KEY = "LeakCanaryKeyWithoutAPrefix0002"  # not shaped like a Truedy key: onl
 SETUP_KEY = "truedy_LEAKCANARYsetupKey00000003"
 REJECTED_KEY = "truedy_LEAKCANARYrejectedKey00004"
 WEBHOOK_SECRET = "whsec_LEAKCANARY_0005"
+SIGNING_SECRET = "LEAKCANARYsigningSecret00000006"
 
 
 def resume_path(campaign_id: str) -> str:
     return f"/api/public/v1/batch-calls/{campaign_id}/resume"
 
 
-SECRETS = [BOT_TOKEN, APP_TOKEN, ENV_KEY, ODD_KEY, SETUP_KEY, REJECTED_KEY, WEBHOOK_SECRET, ENCRYPTION_KEY]
+SECRETS = [
+    BOT_TOKEN,
+    APP_TOKEN,
+    ENV_KEY,
+    ODD_KEY,
+    SETUP_KEY,
+    REJECTED_KEY,
+    WEBHOOK_SECRET,
+    SIGNING_SECRET,
+    ENCRYPTION_KEY,
+]
 
 
 def test_no_secret_reaches_a_log_a_message_or_an_error(loop, tmp_path):
@@ -50,7 +62,8 @@ def test_no_secret_reaches_a_log_a_message_or_an_error(loop, tmp_path):
     )
     (tmp_path / "web").mkdir()
     worker = WorkerProcess(env, tmp_path)
-    web = WorkerProcess({**env, "DATABASE_URL": f"sqlite:///{tmp_path}/bot.sqlite3"}, tmp_path / "web", "web")
+    web_env = {**env, "DATABASE_URL": f"sqlite:///{tmp_path}/bot.sqlite3", "SLACK_SIGNING_SECRET": SIGNING_SECRET}
+    web = WorkerProcess(web_env, tmp_path / "web", "web")  # HTTP mode too
     outputs: list[str] = []
     try:
         worker.wait_started(slack)
@@ -102,6 +115,17 @@ def test_no_secret_reaches_a_log_a_message_or_an_error(loop, tmp_path):
                 urllib.request.urlopen(request, timeout=5)
             except urllib.error.HTTPError as refused:
                 assert refused.code == 401
+
+        for secret in (SIGNING_SECRET, "not-the-secret"):  # a command over HTTP, signed and badly signed
+            body = urllib.parse.urlencode(slack.slash_command("status")).encode()
+            stamp = str(int(time.time()))
+            digest = hmac.new(secret.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256).hexdigest()
+            headers = {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": f"v0={digest}"}
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/slack/events", body, headers, method="POST")
+            try:
+                urllib.request.urlopen(request, timeout=5)
+            except urllib.error.HTTPError as refused:
+                assert refused.code == 401 and secret != SIGNING_SECRET
 
         wait_until(lambda: len([line for line in worker.logged("resume_attempt")]) >= 5, 15, "the attempts")
     finally:

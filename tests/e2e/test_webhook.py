@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import http.client
 import json
 import socket
 import time
@@ -128,9 +129,35 @@ def test_health(hooked):
         assert (response.status, json.loads(response.read())) == (200, {"ok": True})
 
 
-def test_the_web_process_needs_the_webhook_secret(slack, truedy, tmp_path):
+def test_the_web_process_needs_something_to_serve(slack, truedy, tmp_path):
     refused = run_bot(worker_env(slack, truedy), tmp_path, "web")
     assert refused.returncode == 1
     assert refused.stderr.strip() == (
-        "cannot start: TRUEDY_WEBHOOK_SECRET: required by the web process (Truedy dashboard > Webhooks)"
+        "cannot start: SLACK_SIGNING_SECRET or TRUEDY_WEBHOOK_SECRET: the web process serves Slack's requests "
+        "with the first and Truedy's webhooks with the second; set at least one"
     )
+
+
+def test_a_client_that_stops_sending_is_dropped(hooked):
+    _, _, url = hooked
+    port = int(url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as client:
+        client.sendall(b"POST /truedy/webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        client.settimeout(30)
+        assert client.recv(1024) == b""  # closed after its 10 s
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Truedy-Timestamp": "²", "X-Truedy-Signature": "0" * 64},
+        {"X-Truedy-Timestamp": str(int(time.time())), "X-Truedy-Signature": "é" * 64},
+        {"X-Truedy-Timestamp": "", "X-Truedy-Signature": ""},
+    ],
+)
+def test_every_malformed_request_gets_a_401(hooked, headers):
+    _, _, url = hooked
+    connection = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]), timeout=5)
+    connection.request("POST", "/truedy/webhook", body=b'{"event": "batch.completed"}', headers=headers)
+    assert connection.getresponse().status == 401
+    connection.close()

@@ -1,0 +1,185 @@
+"""HTTP mode under load: bursts of signed `/resume-campaign` requests, all at once, across 10 workspaces, to
+the web process (`python -m bot web`, gunicorn), each compared in the same run with a bare Bolt app that
+only acks behind the same gunicorn settings (bench/floor_http.py).
+
+    .venv/bin/python -m bench.http [--bursts 100 500] [--processes 2] [--database-url postgresql://…]
+
+Prints, per burst: ack (HTTP response) latency p50/p99/max for the bot and the floor, answers later than
+3 s, end to end per resume (request sent to result posted), and the web processes' peak RSS. Truedy
+answers each resume in 0.2 s. Everything runs on this machine.
+"""
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+
+import aiohttp
+
+from bench.load import key_of, percentile
+from tests.fakes.loop import LoopThread, wait_until
+from tests.fakes.slack import BOT_TEAM, FakeSlack
+from tests.fakes.truedy import FakeTruedy, campaign
+from tests.fakes.worker import REPO, WorkerProcess, worker_env
+
+SECRET = "bench-signing-secret-0001"
+WORKSPACES = [BOT_TEAM, *(f"T0HTTP{n:03d}" for n in range(1, 10))]
+CHANNEL = "C0HTTPB01"
+RESULT = re.compile(r"`(batch_http\d+)` is resumed")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def signed(payload: dict) -> tuple[bytes, dict[str, str]]:
+    body = urllib.parse.urlencode(payload).encode()
+    stamp = str(int(time.time()))
+    digest = hmac.new(SECRET.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256).hexdigest()
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": f"v0={digest}",
+    }
+    return body, headers
+
+
+def burst(loop: LoopThread, url: str, requests: list[tuple[bytes, dict]]) -> list[float]:
+    """Send every request at once; each one's response latency in ms."""
+
+    async def send_all() -> list[float]:
+        connector = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def one(body: bytes, headers: dict) -> float:
+                started = time.monotonic()
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    assert response.status == 200, response.status
+                return (time.monotonic() - started) * 1000
+
+            return list(await asyncio.gather(*(one(body, headers) for body, headers in requests)))
+
+    return loop.run(send_all(), timeout=120)
+
+
+def commands(slack: FakeSlack, size: int, prefix: str) -> list[tuple[str, tuple[bytes, dict]]]:
+    out = []
+    for n in range(size):
+        campaign_id = f"batch_http{prefix}{n:05d}"
+        team = WORKSPACES[n % len(WORKSPACES)]
+        out.append((campaign_id, signed(slack.slash_command(campaign_id, channel_id=CHANNEL, team_id=team))))
+    return out
+
+
+def floor_run(loop: LoopThread, size: int, processes: int) -> list[float]:
+    slack = FakeSlack(loop).start()
+    port = free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(REPO),
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": slack.api_url,
+    }
+    command = [sys.executable, "-m", "gunicorn", "bench.floor_http:api", "-k", "gthread", "--threads", "16"]
+    command += ["-w", str(processes), "-b", f"127.0.0.1:{port}", "--log-level", "warning"]
+    floor = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: _listening(port), 20, "the floor")
+        return burst(loop, f"http://127.0.0.1:{port}/slack/events", [r for _, r in commands(slack, size, "f")])
+    finally:
+        floor.terminate()
+        floor.wait(30)
+        slack.stop()
+
+
+def bot_run(loop: LoopThread, size: int, processes: int, database_url: str | None, workdir: Path) -> dict:
+    slack, truedy = FakeSlack(loop).start(), FakeTruedy(loop).start()
+    truedy.delay = 0.2
+    keys = {team: key_of(team) for team in WORKSPACES}
+    port = free_port()
+    env = worker_env(
+        slack,
+        truedy,
+        TRUEDY_API_KEYS=json.dumps(keys),
+        SLACK_SIGNING_SECRET=SECRET,
+        PORT=str(port),
+        WEB_CONCURRENCY=str(processes),
+        **({"DATABASE_URL": database_url} if database_url else {}),
+    )
+    del env["SLACK_APP_TOKEN"]
+    web = WorkerProcess(env, workdir, "web")
+    try:
+        wait_until(lambda: len(web.logged("web_started")) >= processes, 30, "the web processes")
+        requests = commands(slack, size, "b")
+        for campaign_id, _ in requests:
+            team = WORKSPACES[int(campaign_id[-5:]) % len(WORKSPACES)]
+            truedy.add(keys[team], campaign(campaign_id))
+        started = time.monotonic()
+        acks = burst(loop, f"http://127.0.0.1:{port}/slack/events", [r for _, r in requests])
+
+        def posted() -> int:
+            return len({m.group(1) for c in slack.posts_in(CHANNEL) if (m := RESULT.search(c.params.get("text", "")))})
+
+        wait_until(lambda: posted() >= size, 120, "every result")
+        return {"acks": acks, "end_to_end": time.monotonic() - started, "rss_mib": _rss_mib(web.pid)}
+    finally:
+        web.terminate()
+        slack.stop()
+        truedy.stop()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _rss_mib(master_pid: int) -> float:
+    """Peak RSS summed over gunicorn's processes (the master and its workers)."""
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    total = 0
+    for pid in [master_pid, *map(int, children)]:
+        status = Path(f"/proc/{pid}/status").read_text()
+        total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+    return total / 1024
+
+
+def summary(values: list[float]) -> str:
+    return f"p50 {percentile(values, 0.5):7.1f}  p99 {percentile(values, 0.99):7.1f}  max {max(values):7.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bursts", type=int, nargs="+", default=[100, 500])
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--database-url")
+    arguments = parser.parse_args()
+    loop = LoopThread()
+    print(f"signed /resume-campaign over HTTP across 10 workspaces, {arguments.processes} web processes")
+    for size in arguments.bursts:
+        with tempfile.TemporaryDirectory() as folder:
+            bot = bot_run(loop, size, arguments.processes, arguments.database_url, Path(folder))
+        floor = floor_run(loop, size, arguments.processes)
+        late = sum(ack > 3000 for ack in bot["acks"])
+        print(f"\n== burst {size}, Truedy 0.2 s per resume")
+        print(f"ack ms, bot   : {summary(bot['acks'])}   answers later than 3 s: {late} of {size}")
+        print(f"ack ms, floor : {summary(floor)}")
+        print(f"every result posted after {bot['end_to_end']:.1f} s; web processes' peak RSS {bot['rss_mib']:.1f} MiB")
+    loop.stop()
+
+
+if __name__ == "__main__":
+    main()
