@@ -35,7 +35,7 @@ from tests.fakes.worker import REPO, WorkerProcess, worker_env
 SECRET = "bench-signing-secret-0001"
 WORKSPACES = [BOT_TEAM, *(f"T0HTTP{n:03d}" for n in range(1, 10))]
 CHANNEL = "C0HTTPB01"
-RESULT = re.compile(r"`(batch_http\d+)` is resumed")
+RESULT = re.compile(r"`(batch_http[a-z]\d+)` is resumed")
 
 
 def free_port() -> int:
