@@ -21,19 +21,22 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 MAX_WAIT_SECONDS = 1.0
 # Slack gives up on an ack after 3 s: a request older than that no longer holds anything up.
 FORGET_AFTER_SECONDS = 3.0
+# At shutdown, the connection stays open until no request has arrived for this long.
+QUIET_SECONDS = 0.3
 _ENVELOPE_ID = re.compile(r'"envelope_id"\s*:\s*"([^"]+)"')
 
 
 class AckFirst:
     def __init__(self) -> None:
         self._waiting: dict[str, float] = {}  # envelope id -> when it arrived (monotonic)
+        self._last_arrival = 0.0
         self._closed = False
         self._changed = threading.Condition()
 
     def received(self, message: str) -> None:
         if found := _ENVELOPE_ID.search(message):
             with self._changed:
-                self._waiting[found.group(1)] = time.monotonic()
+                self._last_arrival = self._waiting[found.group(1)] = time.monotonic()
 
     def acked(self, envelope_id: str) -> None:
         with self._changed:
@@ -51,10 +54,19 @@ class AckFirst:
         with self._changed:
             self._changed.wait_for(lambda: self._closed or self._count_waiting() == 0, timeout=MAX_WAIT_SECONDS)
 
-    def wait_until_all_acked(self, timeout: float) -> bool:
-        """For shutdown: until every request received so far is acked (and so answered)."""
+    def wait_until_all_acked(self, timeout: float, quiet: float = QUIET_SECONDS) -> bool:
+        """For shutdown: until every request received is acked (and so answered) and none has arrived for
+        `quiet` seconds, so that requests already on their way when the connection is about to close
+        still get in; at most `timeout` seconds."""
+        deadline = time.monotonic() + timeout
         with self._changed:
-            return self._changed.wait_for(lambda: self._count_waiting() == 0, timeout=timeout)
+            while True:
+                now = time.monotonic()
+                if self._count_waiting() == 0 and now - self._last_arrival >= quiet:
+                    return True
+                if now >= deadline:
+                    return False
+                self._changed.wait(min(0.05, deadline - now))
 
     def close(self) -> None:
         """The connection is closed: requests it left unhandled will never be acked, so nothing waits for them."""

@@ -83,3 +83,19 @@ def test_after_a_long_run_of_requests_through_bolt_nothing_is_left_waiting():
         wait_until(lambda: gate.waiting() == 0, 2, "every ack counted")
     finally:
         handler.client.close()
+
+
+def test_at_shutdown_requests_still_arriving_are_waited_for():
+    gate = AckFirst()
+    gate.received('{"envelope_id": "e1"}')
+    gate.acked("e1")
+    arrived = []
+
+    def arrive() -> None:
+        gate.received('{"envelope_id": "e2"}')
+        arrived.append("e2")
+        gate.acked("e2")
+
+    threading.Timer(0.1, arrive).start()
+    assert gate.wait_until_all_acked(timeout=2, quiet=0.3)
+    assert arrived == ["e2"]  # nothing pending at first, but one more came in the quiet period and was acked
