@@ -1,4 +1,6 @@
 import argparse
+import json
+import re
 import sys
 
 from bot import web, worker
@@ -6,10 +8,17 @@ from bot.alert_cli import AlertNotPosted, post_alert
 from bot.log import configure_logging
 from bot.settings import SettingsError, load_settings
 from bot.slack.app import StartupError
+from bot.slack.manifest import manifest
 
 
 def main(argv: list[str]) -> int:
     arguments = _parser().parse_args(argv)
+    if arguments.command == "manifest":  # needs no settings
+        if arguments.url is not None and not re.fullmatch(r"https://[^\s/?#]+", arguments.url.rstrip("/")):
+            print("manifest: --url must be https://<host>, the address Slack will post to", file=sys.stderr)
+            return 2
+        print(json.dumps(manifest(arguments.url), indent=2))
+        return 0
     try:
         settings = load_settings(worker=arguments.command is None)
     except SettingsError as error:
@@ -42,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     alert.add_argument("--team", help="Slack team id whose Truedy key reads the campaign (default: the bot's)")
     commands.add_parser(
         "web", help="serve HTTP on $PORT: Slack's requests (POST /slack/events), Truedy's webhooks, GET /healthz"
+    )
+    printed = commands.add_parser("manifest", help="print the Slack app manifest (JSON): Socket Mode, or HTTP mode")
+    printed.add_argument(
+        "--url", help="https://<host> of the web process: HTTP mode, Slack posts to <url>/slack/events"
     )
     return parser
 

@@ -1,12 +1,16 @@
 """manifest.yml declares exactly what the code registers and needs."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
 from jsonschema import Draft7Validator
 
 from bot.slack import listeners
+from bot.slack.manifest import manifest
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFEST = yaml.safe_load((REPO / "manifest.yml").read_text())
@@ -77,3 +81,40 @@ def test_bot_scopes_are_the_ones_the_code_uses():
         "usergroups:read",
         "users:read",
     ]
+
+
+def test_manifest_yml_is_the_socket_mode_manifest_the_code_builds():
+    assert manifest() == MANIFEST
+
+
+def test_the_printed_manifests_pass_slacks_own_schema():
+    """`python -m bot manifest` needs no settings; with --url it is the HTTP-mode manifest."""
+    validator = Draft7Validator(SLACK_MANIFEST_SCHEMA, format_checker=Draft7Validator.FORMAT_CHECKER)
+    for arguments in ([], ["--url", "https://bot.example.com/"]):
+        printed = subprocess.run(
+            [sys.executable, "-m", "bot", "manifest", *arguments],
+            env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)},
+            cwd=REPO / "tests",
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert printed.returncode == 0, printed.stderr
+        printed_manifest = json.loads(printed.stdout)
+        assert list(validator.iter_errors(printed_manifest)) == []
+    settings = printed_manifest["settings"]
+    assert settings["socket_mode_enabled"] is False
+    assert settings["interactivity"]["request_url"] == "https://bot.example.com/slack/events"
+    assert printed_manifest["features"]["slash_commands"][0]["url"] == "https://bot.example.com/slack/events"
+
+
+def test_the_manifest_command_refuses_a_url_slack_would_not_post_to():
+    printed = subprocess.run(
+        [sys.executable, "-m", "bot", "manifest", "--url", "http://bot.example.com"],
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert printed.returncode == 2 and printed.stdout == ""
+    assert printed.stderr.strip() == "manifest: --url must be https://<host>, the address Slack will post to"
