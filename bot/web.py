@@ -91,6 +91,7 @@ class WebServer(BaseApplication):
     def __init__(self, settings: Settings):
         self._settings = settings
         self._runtime: Runtime | None = None
+        self._stopping: float | None = None  # when SIGTERM came (time.monotonic())
         self._finished = threading.Event()
         self._unanswered = 0
         super().__init__()
@@ -131,12 +132,19 @@ class WebServer(BaseApplication):
         def on_sigterm(signum: int, frame: Any) -> None:
             # Deadlines count from here. gunicorn stops taking connections and lets the ones in flight finish
             # (up to its graceful timeout); accepted resumes end on their own thread meanwhile.
-            threading.Thread(target=self._finish, args=(time.monotonic(),), name="shutdown", daemon=True).start()
+            stopping = self._stopping = time.monotonic()
+            threading.Thread(target=self._stop_by_the_deadline, args=(stopping,), name="shutdown", daemon=True).start()
             if callable(gunicorn_sigterm):
                 gunicorn_sigterm(signum, frame)
 
         signal.signal(signal.SIGTERM, on_sigterm)
         log.info("web started", extra={"fields": {"event": "web_started", "port": self._settings.port}})
+
+    def _stop_by_the_deadline(self, stopping: float) -> None:
+        self._finish(stopping)
+        # Whatever gunicorn still waits for (a client that is slow to send) must not outlast the deadline.
+        time.sleep(max(0.0, stopping + SHUTDOWN_SECONDS - 1 - time.monotonic()))
+        self._exit()
 
     def _finish(self, stopping: float) -> None:
         try:
@@ -145,11 +153,10 @@ class WebServer(BaseApplication):
                 self._unanswered = self._runtime.finish(stopping)
         finally:
             self._finished.set()
-        # Whatever gunicorn still waits for (a client that is slow to send) must not outlast the deadline.
-        time.sleep(max(0.0, stopping + SHUTDOWN_SECONDS - 1 - time.monotonic()))
-        self._exit()
 
     def _on_worker_exit(self, server: Any, worker: Any) -> None:
+        if self._stopping is None:
+            self._finish(time.monotonic())  # stopped without SIGTERM (Ctrl-C): nothing else will end the work
         self._finished.wait(SHUTDOWN_SECONDS)
         self._exit()
 

@@ -4,6 +4,7 @@ with the signing secret, and answers them as the Socket Mode worker does; no wor
 import hashlib
 import hmac
 import json
+import signal
 import socket
 import time
 import urllib.error
@@ -167,6 +168,18 @@ def test_sigterm_mid_burst_over_http_reports_every_acked_request(loop, tmp_path)
         texts = [c.params["text"] for c in stack.slack.posts_in("C0HTTPTRM") if c.params.get("thread_ts")]
         for campaign_id in ids:
             assert sum(f"`{campaign_id}` is resumed" in text for text in texts) == 1
+        assert stack.worker.logged("web_stopped")[0]["unfinished"] == 0
+    finally:
+        stop_web(stack)
+
+
+def test_ctrl_c_stops_the_web_process_at_once(loop, tmp_path):
+    """Without SIGTERM (Ctrl-C: gunicorn stops its processes quickly), nothing waits for a shutdown that
+    never started."""
+    stack, _ = start_web(loop, tmp_path)
+    try:
+        stack.worker.process.send_signal(signal.SIGINT)
+        assert stack.worker.process.wait(10) == 0
         assert stack.worker.logged("web_stopped")[0]["unfinished"] == 0
     finally:
         stop_web(stack)
