@@ -63,7 +63,6 @@ class Runtime:
     watcher: PausedWatcher
     in_flight: InFlightResumes
     engine: Engine
-    truedy: TruedyClient
 
     def start(self) -> None:
         # The keeper runs until the process ends: claims of resumes still in flight during shutdown stay alive.
@@ -80,14 +79,13 @@ class Runtime:
     def finish(self, stopping: float) -> int:
         """After `stop_taking_work`: accepted requests end by the deadlines counted from `stopping` (SIGTERM,
         `time.monotonic()`). Returns how many requests got no final answer."""
-        self.services.answers.drain(max(0.0, stopping + STOP_STARTING_SECONDS - time.monotonic()))
+        stop_starting_at, deadline = stopping + STOP_STARTING_SECONDS, stopping + SHUTDOWN_SECONDS - 1
+        self.services.answers.drain(max(0.0, stop_starting_at - time.monotonic()))
         unanswered = self.services.flows.shut_down(
-            stop_starting_at=stopping + STOP_STARTING_SECONDS,
-            interrupt_at=stopping + INTERRUPT_SECONDS,
-            deadline=stopping + SHUTDOWN_SECONDS - 1,
+            stop_starting_at=stop_starting_at, interrupt_at=stopping + INTERRUPT_SECONDS, deadline=deadline
         )
-        unanswered += self.services.answers.drain(max(0.0, stopping + SHUTDOWN_SECONDS - 1 - time.monotonic()))
-        self.watcher.join(max(0.0, stopping + SHUTDOWN_SECONDS - 1 - time.monotonic()))
+        unanswered += self.services.answers.drain(max(0.0, deadline - time.monotonic()))
+        self.watcher.join(max(0.0, deadline - time.monotonic()))
         log.info("stopped", extra={"fields": {"event": "stopped", "unfinished": unanswered}})
         return unanswered
 
@@ -138,4 +136,4 @@ def build_runtime(settings: Settings, before_each_job: Callable[[], None] = lamb
         channel_for=partial(alert_channel, settings, team_id),
         dashboard_url=settings.truedy_dashboard_url,
     )
-    return Runtime(app, team_id, services, watcher, in_flight, engine, truedy)
+    return Runtime(app, team_id, services, watcher, in_flight, engine)

@@ -3,6 +3,7 @@
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from alembic import command
 from alembic.config import Config
@@ -11,6 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
     Connection,
     DateTime,
     Engine,
@@ -20,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     create_engine,
     event,
     inspect,
@@ -216,13 +219,14 @@ def migrate(engine: Engine) -> str:
     """Bring the schema to the newest Alembic revision (`migrations/versions`), one process at a time;
     refuse a schema newer than this code knows. Returns the revision."""
     scripts = ScriptDirectory(str(MIGRATIONS))
-    newest = newest_revision()
+    newest = scripts.get_current_head()
+    assert newest is not None
     try:
         with engine.execution_options(**{_WRITE_LOCK_FIRST: True}).begin() as connection:
             if connection.dialect.name == "postgresql":
                 # Workers starting together migrate one after the other.
                 connection.execute(text("SELECT pg_advisory_xact_lock(7451203)"))
-            _adopt_first_releases_schema(connection)
+            _adopt_first_releases_schema(connection, scripts)
             current = MigrationContext.configure(connection).get_current_revision()
             if current is not None and current not in {script.revision for script in scripts.walk_revisions()}:
                 raise DatabaseError(
@@ -240,7 +244,7 @@ def migrate(engine: Engine) -> str:
         raise DatabaseError(f"DATABASE_URL: cannot use the database ({_reason(error)})") from None
 
 
-def _adopt_first_releases_schema(connection: Connection) -> None:
+def _adopt_first_releases_schema(connection: Connection, scripts: ScriptDirectory) -> None:
     """The first releases numbered their schema in a `schema_version` table: map it onto Alembic's
     revisions (2 is revision 0001, 3 is 0002), so that their databases upgrade in place."""
     if not inspect(connection).has_table("schema_version"):
@@ -252,7 +256,7 @@ def _adopt_first_releases_schema(connection: Connection) -> None:
             f"DATABASE_URL: the database has the schema of a pre-release bot (version {version}); "
             "start on an empty database"
         )
-    MigrationContext.configure(connection).stamp(ScriptDirectory(str(MIGRATIONS)), revision)
+    MigrationContext.configure(connection).stamp(scripts, revision)
     connection.execute(text("DROP TABLE schema_version"))
 
 
@@ -260,6 +264,21 @@ def _reason(error: SQLAlchemyError) -> str:
     # The first line of the driver's message; SQLAlchemy's own text would repeat the statement.
     original = getattr(error, "orig", None) or error
     return str(original).strip().splitlines()[0][:200] if str(original).strip() else type(original).__name__
+
+
+class _OfAWorkspace(Protocol):
+    enterprise_id: str
+    team_id: str
+
+
+def workspace_key(workspace: _OfAWorkspace) -> dict[str, str]:
+    """The columns that name a workspace in every per-workspace table."""
+    return {"enterprise_id": workspace.enterprise_id, "team_id": workspace.team_id}
+
+
+def of_workspace(table: Table, workspace: _OfAWorkspace) -> ColumnElement[bool]:
+    """The rows of `table` that belong to `workspace`."""
+    return and_(table.c.enterprise_id == workspace.enterprise_id, table.c.team_id == workspace.team_id)
 
 
 def insert_if_absent(connection: Connection, table: Table, values: dict) -> bool:

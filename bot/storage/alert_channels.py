@@ -3,9 +3,9 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import Engine, select
 
-from bot.storage import alert_channel_problems, insert_if_absent, utc
+from bot.storage import alert_channel_problems, insert_if_absent, of_workspace, utc, workspace_key
 from bot.storage.workspace_settings import WorkspaceId
 
 # Slack's answers to chat.postMessage that trying again later will not change: the channel has to change
@@ -29,7 +29,7 @@ class AlertChannelProblems:
     def record(self, workspace: WorkspaceId, channel: str, error: str) -> bool:
         """Slack refused `channel`; True when this is news (so whoever set it up is told once), False when it
         was known already and refused again (tried after CHANNEL_RETRY)."""
-        values = {**_key(workspace), "channel": channel, "error": error[:64], "since": datetime.now(UTC)}
+        values = {**workspace_key(workspace), "channel": channel, "error": error[:64], "since": datetime.now(UTC)}
         with self._engine.begin() as connection:
             if insert_if_absent(connection, alert_channel_problems, values):
                 return True
@@ -52,12 +52,5 @@ class AlertChannelProblems:
             connection.execute(alert_channel_problems.delete().where(_is(workspace)))
 
 
-def _key(workspace: WorkspaceId) -> dict[str, str]:
-    return {"enterprise_id": workspace.enterprise_id, "team_id": workspace.team_id}
-
-
 def _is(workspace: WorkspaceId):
-    return and_(
-        alert_channel_problems.c.enterprise_id == workspace.enterprise_id,
-        alert_channel_problems.c.team_id == workspace.team_id,
-    )
+    return of_workspace(alert_channel_problems, workspace)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, and_, select
 from sqlalchemy.exc import IntegrityError
 
-from bot.storage import campaign_alerts
+from bot.storage import campaign_alerts, of_workspace, workspace_key
 from bot.storage.workspace_settings import WorkspaceId
 
 # A worker that claimed a pause and died before posting its alert: another may post it after this long.
@@ -65,8 +65,7 @@ class AlertRecords:
 
     def open_alerts(self, workspace: WorkspaceId) -> list[OpenAlert]:
         query = select(campaign_alerts).where(
-            campaign_alerts.c.enterprise_id == workspace.enterprise_id,
-            campaign_alerts.c.team_id == workspace.team_id,
+            of_workspace(campaign_alerts, workspace),
             campaign_alerts.c.state == "open",
         )
         with self._engine.connect() as connection:
@@ -86,12 +85,8 @@ class AlertRecords:
 
 
 def _key(workspace: WorkspaceId, campaign_id: str) -> dict[str, str]:
-    return {"enterprise_id": workspace.enterprise_id, "team_id": workspace.team_id, "campaign_id": campaign_id}
+    return {**workspace_key(workspace), "campaign_id": campaign_id}
 
 
 def _is(workspace: WorkspaceId, campaign_id: str):
-    return and_(
-        campaign_alerts.c.enterprise_id == workspace.enterprise_id,
-        campaign_alerts.c.team_id == workspace.team_id,
-        campaign_alerts.c.campaign_id == campaign_id,
-    )
+    return and_(of_workspace(campaign_alerts, workspace), campaign_alerts.c.campaign_id == campaign_id)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, and_, delete, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.storage import insert_if_absent, resume_locks, utc
+from bot.storage import insert_if_absent, of_workspace, resume_locks, utc
 
 log = logging.getLogger("bot.inflight")
 
@@ -139,8 +139,4 @@ class InFlightResumes:
 
 
 def _is(claim: Claim):
-    return and_(
-        resume_locks.c.enterprise_id == claim.enterprise_id,
-        resume_locks.c.team_id == claim.team_id,
-        resume_locks.c.campaign_id == claim.campaign_id,
-    )
+    return and_(of_workspace(resume_locks, claim), resume_locks.c.campaign_id == claim.campaign_id)

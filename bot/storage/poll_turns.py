@@ -3,9 +3,9 @@
 import zlib
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, and_, or_, select
+from sqlalchemy import Connection, Engine, or_, select
 
-from bot.storage import insert_if_absent, poll_schedule, utc, workspaces
+from bot.storage import insert_if_absent, of_workspace, poll_schedule, utc, workspace_key, workspaces
 from bot.storage.workspace_settings import WorkspaceId
 
 # However many webhooks arrive, one account is listed at most this often on their account.
@@ -28,7 +28,7 @@ class PollSchedule:
         if row is None:
             spread = interval * (zlib.crc32(workspace.team_id.encode()) % 1000 / 1000)
             with self._engine.begin() as connection:  # unless another worker scheduled it first
-                insert_if_absent(connection, poll_schedule, {**_key(workspace), "next_poll_at": now + spread})
+                insert_if_absent(connection, poll_schedule, {**workspace_key(workspace), "next_poll_at": now + spread})
             return False
         next_poll_at, not_before = utc(row["next_poll_at"]) or now, utc(row["not_before"])
         # A turn further away than one interval was set with a longer PAUSED_POLL_SECONDS.
@@ -53,7 +53,7 @@ class PollSchedule:
             updated = connection.execute(poll_schedule.update().where(_is(workspace)).values(not_before=until))
             if updated.rowcount == 0:
                 connection.execute(
-                    poll_schedule.insert().values(**_key(workspace), next_poll_at=until, not_before=until)
+                    poll_schedule.insert().values(**workspace_key(workspace), next_poll_at=until, not_before=until)
                 )
 
     def prompt_all(self, connection: Connection) -> None:
@@ -68,7 +68,7 @@ class PollSchedule:
         for workspace in {WorkspaceId(*row) for row in known} | set(scheduled):
             row = scheduled.get(workspace)
             if row is None:
-                insert_if_absent(connection, poll_schedule, {**_key(workspace), "next_poll_at": now})
+                insert_if_absent(connection, poll_schedule, {**workspace_key(workspace), "next_poll_at": now})
                 continue
             polled_at = utc(row["polled_at"])
             soonest = now if polled_at is None else max(now, polled_at + MIN_PROMPTED_GAP)
@@ -76,9 +76,5 @@ class PollSchedule:
                 connection.execute(poll_schedule.update().where(_is(workspace)).values(next_poll_at=soonest))
 
 
-def _key(workspace: WorkspaceId) -> dict[str, str]:
-    return {"enterprise_id": workspace.enterprise_id, "team_id": workspace.team_id}
-
-
 def _is(workspace: WorkspaceId):
-    return and_(poll_schedule.c.enterprise_id == workspace.enterprise_id, poll_schedule.c.team_id == workspace.team_id)
+    return of_workspace(poll_schedule, workspace)

@@ -5,9 +5,9 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import Engine, select
 
-from bot.storage import alert_channel_problems, insert_if_absent, utc, workspaces
+from bot.storage import alert_channel_problems, insert_if_absent, of_workspace, utc, workspace_key, workspaces
 from bot.storage.keybox import KeyBox
 
 
@@ -79,7 +79,7 @@ class Workspaces:
                     "updated_by": "environment",
                     "updated_at": now,
                 }
-                if insert_if_absent(connection, workspaces, {**_columns(workspace), **values}):
+                if insert_if_absent(connection, workspaces, {**workspace_key(workspace), **values}):
                     continue
                 row = connection.execute(select(workspaces).where(_is(workspace))).mappings().first()
                 if row is not None and row["key_source"] != "slack" and self._open(row["api_key_encrypted"]) != key:
@@ -106,7 +106,7 @@ class Workspaces:
             # A new setup is a new chance for the alert channel Slack refused (the bot may have been invited).
             connection.execute(alert_channel_problems.delete().where(_problem_of(workspace)))
             if existing is None:
-                connection.execute(workspaces.insert().values(**_columns(workspace), **values))
+                connection.execute(workspaces.insert().values(**workspace_key(workspace), **values))
             else:
                 connection.execute(workspaces.update().where(_is(existing.workspace)).values(**values))
         saved = self.get(workspace)
@@ -131,16 +131,9 @@ class Workspaces:
         return self._keybox.open(sealed) if sealed else None
 
 
-def _columns(workspace: WorkspaceId) -> dict[str, str]:
-    return {"enterprise_id": workspace.enterprise_id, "team_id": workspace.team_id}
-
-
 def _is(workspace: WorkspaceId):
-    return and_(workspaces.c.enterprise_id == workspace.enterprise_id, workspaces.c.team_id == workspace.team_id)
+    return of_workspace(workspaces, workspace)
 
 
 def _problem_of(workspace: WorkspaceId):
-    return and_(
-        alert_channel_problems.c.enterprise_id == workspace.enterprise_id,
-        alert_channel_problems.c.team_id == workspace.team_id,
-    )
+    return of_workspace(alert_channel_problems, workspace)
