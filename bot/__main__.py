@@ -15,9 +15,12 @@ def main(argv: list[str]) -> int:
     arguments = _parser().parse_args(argv)
     if arguments.command == "manifest":  # needs no settings
         if arguments.url is not None and not re.fullmatch(r"https://[^\s/?#]+", arguments.url.rstrip("/")):
-            print("manifest: --url must be https://<host>, the address Slack will post to", file=sys.stderr)
+            print("manifest: --url must be https://<host>, the web process's public address", file=sys.stderr)
             return 2
-        print(json.dumps(manifest(arguments.url), indent=2))
+        if arguments.socket_mode and arguments.url is None:
+            print("manifest: --socket-mode goes with --url (the host of the install pages)", file=sys.stderr)
+            return 2
+        print(json.dumps(manifest(arguments.url, socket_mode=arguments.socket_mode), indent=2))
         return 0
     try:
         settings = load_settings(worker=arguments.command is None)
@@ -48,13 +51,24 @@ def _parser() -> argparse.ArgumentParser:
     alert = commands.add_parser("alert", help="post a paused-campaign alert with a Resume button; prints its ts")
     alert.add_argument("campaign_id")
     alert.add_argument("--channel", required=True, help="Slack channel id, e.g. C0123ABCD")
-    alert.add_argument("--team", help="Slack team id whose Truedy key reads the campaign (default: the bot's)")
+    alert.add_argument(
+        "--team",
+        help="Slack team id of the workspace whose key and bot token are used (default: SLACK_BOT_TOKEN's; "
+        "required when workspaces install the app)",
+    )
     commands.add_parser(
         "web", help="serve HTTP on $PORT: Slack's requests (POST /slack/events), Truedy's webhooks, GET /healthz"
     )
-    printed = commands.add_parser("manifest", help="print the Slack app manifest (JSON): Socket Mode, or HTTP mode")
+    printed = commands.add_parser(
+        "manifest", help="print the Slack app manifest (JSON): one workspace over Socket Mode, or installable"
+    )
     printed.add_argument(
-        "--url", help="https://<host> of the web process: HTTP mode, Slack posts to <url>/slack/events"
+        "--url",
+        help="https://<host> of the web process: workspaces install the app there (/slack/install), and Slack "
+        "posts to <url>/slack/events",
+    )
+    printed.add_argument(
+        "--socket-mode", action="store_true", help="with --url: requests come over Socket Mode, not HTTP"
     )
     return parser
 

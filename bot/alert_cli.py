@@ -1,12 +1,12 @@
 """`python -m bot alert <campaign_id> --channel <channel_id> [--team <team_id>]`: post a Resume alert."""
 
-from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import truedy
 from bot.settings import Settings
 from bot.slack import alert_blocks, messages
-from bot.slack.app import StartupError, bot_team_id, configure_slack_client, open_database
+from bot.slack.app import StartupError, bot_tokens, open_database, seed_keys
+from bot.slack.tokens import OneToken
 from bot.storage.alert_records import AlertRecords
 from bot.storage.workspace_settings import WorkspaceId, WorkspaceSettings
 from bot.truedy.campaign_id import InvalidCampaignId, parse_campaign_id
@@ -17,19 +17,38 @@ class AlertNotPosted(Exception):
 
 
 def post_alert(settings: Settings, campaign_text: str, channel: str, team: str | None) -> str:
-    """Fetch the campaign with the workspace's key and post its alert as the app; return the message ts."""
+    """Fetch the campaign with the workspace's key and post its alert with that workspace's bot token;
+    return the message ts."""
     campaign_id = parse_campaign_id(campaign_text)
     if isinstance(campaign_id, InvalidCampaignId):
         raise AlertNotPosted(f"{campaign_text[:40]!r} is not a campaign id: {campaign_id.reason}")
-    client = configure_slack_client(WebClient(token=settings.slack_bot_token.get_secret_value()), settings)
+    if team is None and settings.installations:
+        raise AlertNotPosted(
+            "--team T… is required: workspaces install the app, so say which workspace's alert this is"
+        )
     try:
-        bot_team = bot_team_id(client)
-        engine, workspaces = open_database(settings, bot_team)
+        database = open_database(settings)
     except StartupError as error:
         raise AlertNotPosted(str(error)) from None
-    workspace = WorkspaceId("", team or bot_team)
     try:
-        campaign = _paused_campaign(settings, workspaces.get(workspace), workspace.team_id, campaign_id)
+        tokens = bot_tokens(settings, database)
+        seed_keys(settings, database, tokens)
+    except StartupError as error:
+        database.engine.dispose()
+        raise AlertNotPosted(str(error)) from None
+    try:
+        bot_team = tokens.identity.team_id if isinstance(tokens, OneToken) else None
+        workspace = WorkspaceId("", team or bot_team or "")
+        settings_of_workspace = database.workspaces.of_team(workspace.team_id)
+        workspace = settings_of_workspace.workspace if settings_of_workspace else workspace
+        client = tokens.client_for(workspace)
+        if client is None:
+            raise AlertNotPosted(
+                f"workspace {workspace.team_id} has not installed the app"
+                if settings.installations
+                else f"SLACK_BOT_TOKEN belongs to workspace {bot_team}, not {workspace.team_id}"
+            )
+        campaign = _paused_campaign(settings, settings_of_workspace, workspace.team_id, campaign_id)
         try:
             posted = client.chat_postMessage(
                 channel=channel, **alert_blocks.alert(campaign, settings.truedy_dashboard_url)
@@ -41,10 +60,10 @@ def post_alert(settings: Settings, campaign_text: str, channel: str, team: str |
             )
             raise AlertNotPosted(f"Slack refused the alert in {channel[:30]}: {reason}{hint}") from None
         # The watcher then keeps this alert up to date and does not post a second one for this pause.
-        AlertRecords(engine).posted(workspace, campaign_id, posted["channel"], posted["ts"])
+        AlertRecords(database.engine).posted(workspace, campaign_id, posted["channel"], posted["ts"])
         return posted["ts"]
     finally:
-        engine.dispose()
+        database.engine.dispose()
 
 
 def _paused_campaign(
@@ -52,7 +71,8 @@ def _paused_campaign(
 ) -> truedy.Campaign:
     if workspace is None or workspace.api_key is None:
         raise AlertNotPosted(
-            f"workspace {team_id} has no Truedy API key: connect it with /resume-campaign setup or TRUEDY_API_KEYS"
+            f"workspace {team_id} has no Truedy API key: connect it with /resume-campaign setup"
+            + ("" if settings.installations else " or TRUEDY_API_KEYS")
         )
     api = truedy.TruedyClient(settings.truedy_api_url, settings.truedy_connect_timeout, settings.truedy_read_timeout)
     try:

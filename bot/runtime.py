@@ -12,7 +12,6 @@ from datetime import timedelta
 from functools import partial
 
 from slack_bolt import App
-from slack_sdk import WebClient
 from sqlalchemy import Engine
 
 from bot.authorization import Authorizer
@@ -21,7 +20,8 @@ from bot.resume import ResumeService
 from bot.resume_flow import ResumeFlows
 from bot.services import Services
 from bot.settings import Settings
-from bot.slack.app import bot_team_id, build_app, configure_slack_client, open_database, provide_services
+from bot.slack.app import bot_tokens, build_app, open_database, provide_services, seed_keys
+from bot.slack.tokens import BotTokens, OneToken
 from bot.storage.alert_channels import AlertChannelProblems
 from bot.storage.alert_records import AlertRecords
 from bot.storage.audit import AuditLog
@@ -47,7 +47,7 @@ ANSWER_THREADS = 4
 SETUP_CHECK_THREADS = 4
 
 
-def alert_channel(settings: Settings, bot_team: str, workspace: WorkspaceSettings) -> str | None:
+def alert_channel(settings: Settings, bot_team: str | None, workspace: WorkspaceSettings) -> str | None:
     """Where a workspace's paused-campaign alerts go: its setup's choice, else ALERT_CHANNELS, else (for the
     bot token's own workspace) ALERT_CHANNEL; None: the workspace is not watched."""
     team_id = workspace.workspace.team_id
@@ -58,11 +58,17 @@ def alert_channel(settings: Settings, bot_team: str, workspace: WorkspaceSetting
 @dataclass
 class Runtime:
     app: App
-    team_id: str
+    tokens: BotTokens
     services: Services
     watcher: PausedWatcher
     in_flight: InFlightResumes
     engine: Engine
+
+    def serving(self) -> dict[str, str]:
+        """Which workspaces this process serves, for its start-up log line."""
+        if isinstance(self.tokens, OneToken):
+            return {"team": self.tokens.identity.team_id}
+        return {"tokens": "installations"}
 
     def start(self) -> None:
         # The keeper runs until the process ends: claims of resumes still in flight during shutdown stay alive.
@@ -92,9 +98,12 @@ class Runtime:
 
 def build_runtime(settings: Settings, before_each_job: Callable[[], None] = lambda: None) -> Runtime:
     """`before_each_job` runs before every background job (the worker makes them wait for pending acks)."""
-    app = build_app(settings)
-    team_id = bot_team_id(app.client)
-    engine, workspaces = open_database(settings, team_id)
+    database = open_database(settings)
+    tokens = bot_tokens(settings, database)
+    seed_keys(settings, database, tokens)
+    app = build_app(settings, tokens, database)
+    engine, workspaces = database.engine, database.workspaces
+    bot_team = tokens.identity.team_id if isinstance(tokens, OneToken) else None
     truedy = TruedyClient(
         settings.truedy_api_url,
         connect_timeout=settings.truedy_connect_timeout,
@@ -118,6 +127,8 @@ def build_runtime(settings: Settings, before_each_job: Callable[[], None] = lamb
         truedy=truedy,
         setup_checks=ThreadPoolExecutor(SETUP_CHECK_THREADS, thread_name_prefix="setup-check"),
         channel_problems=AlertChannelProblems(engine),
+        tokens=tokens,
+        public_url=settings.public_url,
     )
     provide_services(app, services)
     watcher = PausedWatcher(
@@ -127,13 +138,11 @@ def build_runtime(settings: Settings, before_each_job: Callable[[], None] = lamb
         in_flight=in_flight,
         channel_problems=services.channel_problems,
         truedy_client=truedy,
-        # Its own client: a `ratelimited` answer ends the poll's posting (the next poll goes on) instead
+        # Its own clients: a `ratelimited` answer ends the poll's posting (the next poll goes on) instead
         # of sleeping in a polling thread.
-        slack=configure_slack_client(
-            WebClient(token=settings.slack_bot_token.get_secret_value()), settings, wait_out_rate_limits=False
-        ),
+        slack_for=bot_tokens(settings, database, wait_out_rate_limits=False).client_for,
         interval=timedelta(seconds=settings.paused_poll_seconds),
-        channel_for=partial(alert_channel, settings, team_id),
+        channel_for=partial(alert_channel, settings, bot_team),
         dashboard_url=settings.truedy_dashboard_url,
     )
-    return Runtime(app, team_id, services, watcher, in_flight, engine)
+    return Runtime(app, tokens, services, watcher, in_flight, engine)

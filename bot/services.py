@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from bot.background import BackgroundWork
 from bot.resume import ResumeService
 from bot.resume_flow import ResumeFlows
+from bot.slack.tokens import BotTokens
 from bot.storage.alert_channels import AlertChannelProblems
 from bot.storage.alert_records import AlertRecords
 from bot.storage.audit import AuditLog
@@ -24,3 +25,5 @@ class Services:
     truedy: TruedyClient
     setup_checks: ThreadPoolExecutor  # setup submissions' checks, waited for with a deadline
     channel_problems: AlertChannelProblems
+    tokens: BotTokens  # which bot token serves which workspace
+    public_url: str | None = None  # the web process's address, for webhook URLs

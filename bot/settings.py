@@ -19,7 +19,11 @@ CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
 
-    slack_bot_token: SecretStr
+    # Where bot tokens come from: this one token (one workspace), or installations (any number of workspaces).
+    slack_bot_token: SecretStr | None = None
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
+    slack_redirect_uri: str | None = None
     slack_app_token: SecretStr | None = None  # required by the worker only (WorkerSettings)
     slack_signing_secret: SecretStr | None = None  # the web process serves Slack's HTTP requests with it
     slack_api_url: str = "https://slack.com/api/"
@@ -45,8 +49,8 @@ class Settings(BaseSettings):
 
     @field_validator("slack_bot_token")
     @classmethod
-    def _bot_token_shape(cls, token: SecretStr) -> SecretStr:
-        if not token.get_secret_value().startswith("xoxb-"):
+    def _bot_token_shape(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and not token.get_secret_value().startswith("xoxb-"):
             raise ValueError("must be a bot token starting with xoxb- (Slack app > OAuth & Permissions)")
         return token
 
@@ -59,6 +63,22 @@ class Settings(BaseSettings):
                 "(Slack app > Basic Information > App-Level Tokens)"
             )
         return token
+
+    @field_validator("slack_client_id")
+    @classmethod
+    def _client_id_shape(cls, client_id: str | None) -> str | None:
+        if client_id is not None and not re.fullmatch(r"[0-9]+\.[0-9]+", client_id):
+            raise ValueError("must be the app's Client ID, digits and a dot (Slack app > Basic Information)")
+        return client_id
+
+    @field_validator("slack_redirect_uri")
+    @classmethod
+    def _redirect_uri_shape(cls, url: str | None) -> str | None:
+        if url is not None and not re.fullmatch(r"https://[^\s/?#]+/\S*", url):
+            raise ValueError(
+                "must be the public https URL of /slack/oauth_redirect, e.g. https://bot.example.com/slack/oauth_redirect"
+            )
+        return url
 
     @field_validator("slack_api_url", "truedy_api_url")
     @classmethod
@@ -121,6 +141,10 @@ class Settings(BaseSettings):
         "alert_channel",
         "truedy_webhook_secret",
         "slack_signing_secret",
+        "slack_bot_token",
+        "slack_client_id",
+        "slack_client_secret",
+        "slack_redirect_uri",
         mode="before",
     )
     @classmethod
@@ -139,10 +163,69 @@ class Settings(BaseSettings):
     def _keys_json(cls, raw: object) -> object:
         return _by_team(raw, "truedy_...", "key", _plausible_key, "a non-empty string without spaces")
 
+    @property
+    def public_url(self) -> str | None:
+        """The web process's public https address, when known (from SLACK_REDIRECT_URI)."""
+        if self.slack_redirect_uri is None:
+            return None
+        scheme, _, rest = self.slack_redirect_uri.partition("://")
+        return f"{scheme}://{rest.split('/', 1)[0]}"
+
+    @property
+    def installations(self) -> bool:
+        """Bot tokens come from workspaces installing the app (OAuth), not from SLACK_BOT_TOKEN."""
+        return self.slack_client_id is not None or self.slack_client_secret is not None
+
+    def mode_problems(self) -> list[str]:
+        """Settings that each look right but do not fit together; one line each."""
+        if self.slack_bot_token is not None and self.installations:
+            return [
+                "SLACK_BOT_TOKEN and SLACK_CLIENT_ID/SLACK_CLIENT_SECRET: choose one: SLACK_BOT_TOKEN serves the one "
+                "workspace it belongs to; the client id and secret let any number of workspaces install the app. "
+                "Unset the other"
+            ]
+        if not self.installations:
+            if self.slack_bot_token is None:
+                return [
+                    "SLACK_BOT_TOKEN: is required but not set (or set SLACK_CLIENT_ID and SLACK_CLIENT_SECRET "
+                    "to let workspaces install the app)"
+                ]
+            return []
+        problems = []
+        if self.slack_client_id is None:
+            problems.append("SLACK_CLIENT_ID: is required with SLACK_CLIENT_SECRET (Slack app > Basic Information)")
+        if self.slack_client_secret is None:
+            problems.append("SLACK_CLIENT_SECRET: is required with SLACK_CLIENT_ID (Slack app > Basic Information)")
+        if self.slack_signing_secret is None:
+            problems.append(
+                "SLACK_SIGNING_SECRET: is required when workspaces install the app: the install pages are served "
+                "with it (Slack app > Basic Information)"
+            )
+        for name, value in (
+            ("TRUEDY_API_KEY", self.truedy_api_key),
+            ("TRUEDY_API_KEYS", self.truedy_api_keys),
+            ("ALERT_CHANNEL", self.alert_channel),
+            ("ALERT_CHANNELS", self.alert_channels),
+            ("TRUEDY_WEBHOOK_SECRET", self.truedy_webhook_secret),
+        ):
+            if value:
+                problems.append(
+                    f"{name}: not used when workspaces install the app (SLACK_CLIENT_ID is set): each workspace "
+                    "connects its own Truedy key, alert channel and webhook with the Connect Truedy button; unset it"
+                )
+        return problems
+
     def secrets(self) -> list[str]:
         """Every secret value, so logging can make sure none is ever written out."""
-        values = [self.slack_bot_token, self.bot_encryption_key, *self.truedy_api_keys.values()]
-        optional = (self.slack_app_token, self.slack_signing_secret, self.truedy_api_key, self.truedy_webhook_secret)
+        values = [self.bot_encryption_key, *self.truedy_api_keys.values()]
+        optional = (
+            self.slack_bot_token,
+            self.slack_client_secret,
+            self.slack_app_token,
+            self.slack_signing_secret,
+            self.truedy_api_key,
+            self.truedy_webhook_secret,
+        )
         values += [secret for secret in optional if secret is not None]
         secrets = [secret.get_secret_value() for secret in values]
         encryption_keys = split_keys(self.bot_encryption_key.get_secret_value())
@@ -198,9 +281,12 @@ class WorkerSettings(Settings):
 def load_settings(worker: bool = True) -> Settings:
     """The worker's settings, or (`worker=False`) those of the web process and the alert command."""
     try:
-        return WorkerSettings() if worker else Settings()
+        settings = WorkerSettings() if worker else Settings()
     except ValidationError as error:
         raise SettingsError([_describe(problem) for problem in error.errors()]) from None
+    if problems := settings.mode_problems():
+        raise SettingsError(problems)
+    return settings
 
 
 def _describe(problem: dict) -> str:

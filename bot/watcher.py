@@ -42,7 +42,7 @@ class PausedWatcher:
         in_flight: InFlightResumes,
         channel_problems: AlertChannelProblems,
         truedy_client: truedy.TruedyClient,
-        slack: WebClient,
+        slack_for: Callable[[WorkspaceId], WebClient | None],
         interval: timedelta,
         channel_for: Callable[[WorkspaceSettings], str | None],
         dashboard_url: str | None,
@@ -53,7 +53,7 @@ class PausedWatcher:
         self._in_flight = in_flight
         self._channel_problems = channel_problems
         self._truedy = truedy_client
-        self._slack = slack
+        self._slack_for = slack_for
         self._interval = interval
         self._channel_for = channel_for
         self._dashboard_url = dashboard_url
@@ -103,7 +103,15 @@ class PausedWatcher:
 
     def _poll_and_log(self, settings: WorkspaceSettings, channel: str) -> None:
         try:
-            self._poll(settings, settings.api_key or "", channel)
+            slack = self._slack_for(settings.workspace)
+            if slack is None:
+                # Its keys stay, but no bot token serves it (not installed, or another workspace's token).
+                log.info(
+                    "not polled: no bot token for this workspace",
+                    extra={"fields": {"event": "poll_skipped", "team": settings.workspace.team_id}},
+                )
+                return
+            self._poll(slack, settings, settings.api_key or "", channel)
         except Exception:
             log.exception(
                 "polling failed", extra={"fields": {"event": "poll_failed", "team": settings.workspace.team_id}}
@@ -112,7 +120,7 @@ class PausedWatcher:
             with self._polling_lock:
                 self._polling.discard(settings.workspace)
 
-    def _poll(self, settings: WorkspaceSettings, api_key: str, channel: str) -> None:
+    def _poll(self, slack: WebClient, settings: WorkspaceSettings, api_key: str, channel: str) -> None:
         workspace = settings.workspace
         problem = self._channel_problems.latest(workspace)
         if problem is not None and problem.channel == channel and datetime.now(UTC) - problem.since < CHANNEL_RETRY:
@@ -133,10 +141,10 @@ class PausedWatcher:
         for campaign in paused:
             if campaign.id in alerted or not self._alerts.claim_new_pause(workspace, campaign.id):
                 continue
-            refusal = self._post_alert(settings, channel, campaign)
+            refusal = self._post_alert(slack, settings, channel, campaign)
             if refusal is not None:
                 if refusal in CHANNEL_REFUSALS:
-                    self._refused(settings, channel, refusal)
+                    self._refused(slack, settings, channel, refusal)
                 break  # no more posts this poll: the channel refuses, or Slack asks to slow down
             posted += 1
         if posted and problem is not None:
@@ -147,7 +155,7 @@ class PausedWatcher:
             for alert in open_alerts:
                 if alert.campaign_id not in paused_ids:
                     try:
-                        closed += self._close_alert(settings, api_key, alert)
+                        closed += self._close_alert(slack, settings, api_key, alert)
                     except truedy.TruedyError as error:
                         self._note_failure(settings, "get", error)
                         break
@@ -164,7 +172,7 @@ class PausedWatcher:
             },
         )
 
-    def _refused(self, settings: WorkspaceSettings, channel: str, error: str) -> None:
+    def _refused(self, slack: WebClient, settings: WorkspaceSettings, channel: str, error: str) -> None:
         """Slack will not take alerts in `channel`: stop posting there, and tell whoever set it up."""
         if not self._channel_problems.record(settings.workspace, channel, error):
             return  # known already (tried again after an hour): told before
@@ -172,7 +180,7 @@ class PausedWatcher:
         if admin is None or not admin.startswith(("U", "W")):
             return  # set from the environment: `/resume-campaign status` shows it
         try:
-            self._slack.chat_postMessage(channel=admin, **messages.alert_channel_refused(channel, error))
+            slack.chat_postMessage(channel=admin, **messages.alert_channel_refused(channel, error))
         except SlackApiError as error_from_slack:
             log_refusal("alert_channel_notice", error_from_slack)
 
@@ -189,11 +197,13 @@ class PausedWatcher:
                 return paused, True
         return paused, False
 
-    def _post_alert(self, settings: WorkspaceSettings, channel: str, campaign: truedy.Campaign) -> str | None:
+    def _post_alert(
+        self, slack: WebClient, settings: WorkspaceSettings, channel: str, campaign: truedy.Campaign
+    ) -> str | None:
         """None once posted, else Slack's error (the pause is then alerted by a later poll)."""
         workspace = settings.workspace
         try:
-            posted = self._slack.chat_postMessage(channel=channel, **alert_blocks.alert(campaign, self._dashboard_url))
+            posted = slack.chat_postMessage(channel=channel, **alert_blocks.alert(campaign, self._dashboard_url))
         except SlackApiError as error:
             log_refusal("alert", error)
             self._alerts.abandon(workspace, campaign.id)
@@ -208,7 +218,7 @@ class PausedWatcher:
         )
         return None
 
-    def _close_alert(self, settings: WorkspaceSettings, api_key: str, alert: OpenAlert) -> bool:
+    def _close_alert(self, slack: WebClient, settings: WorkspaceSettings, api_key: str, alert: OpenAlert) -> bool:
         try:
             campaign = self._truedy.get_campaign(api_key, alert.campaign_id)
         except truedy.CampaignNotFound:
@@ -224,7 +234,7 @@ class PausedWatcher:
             state = alert_blocks.no_longer_paused_state(campaign.status, datetime.now(UTC))
             blocks = alert_blocks.with_state(alert_blocks.alert(campaign, self._dashboard_url)["blocks"], state, False)
         update_message(
-            self._slack, alert.channel, alert.message_ts, alert_blocks.state_text(alert.campaign_id, state), blocks
+            slack, alert.channel, alert.message_ts, alert_blocks.state_text(alert.campaign_id, state), blocks
         )
         return True
 

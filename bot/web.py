@@ -3,7 +3,10 @@
 - `POST /slack/events` (HTTP mode, when SLACK_SIGNING_SECRET is set): Slack's commands, clicks and form
   submissions through Bolt's WSGI adapter, each verified with the signing secret and answered exactly as
   over Socket Mode. Each process then also runs the watcher, the claim keeper and the resume pools.
-- `POST /truedy/webhook` (when TRUEDY_WEBHOOK_SECRET is set): Truedy's webhooks.
+- `GET /slack/install` and `GET /slack/oauth_redirect` (when SLACK_CLIENT_ID is set): Bolt's OAuth flow, by
+  which workspaces install the app.
+- `POST /truedy/webhook/<token>`: a workspace's Truedy webhooks (URL and secret from its setup); and
+  `POST /truedy/webhook` when TRUEDY_WEBHOOK_SECRET is set.
 - `GET /healthz`: 200 while the database answers, else 503.
 """
 
@@ -28,7 +31,9 @@ from bot import storage
 from bot.runtime import SHUTDOWN_SECONDS, Runtime, build_runtime
 from bot.settings import Settings
 from bot.slack.app import StartupError
+from bot.storage.keybox import KeyBox
 from bot.storage.poll_turns import PollSchedule
+from bot.storage.workspace_settings import Workspaces
 from bot.webhook import MAX_BODY_BYTES, WebhookReceiver
 
 log = logging.getLogger("bot.web")
@@ -38,6 +43,9 @@ THREADS = 16  # requests answered at once per process: acks are quick, the slow 
 SOCKET_TIMEOUT_SECONDS = 10
 
 WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
+# Bolt's adapter serves them all: requests (POST), and when workspaces install the app, the install page and
+# the page Slack sends the browser back to (GET; 404 with SLACK_BOT_TOKEN).
+SLACK_PATHS = ("/slack/events", "/slack/install", "/slack/oauth_redirect")
 
 
 def serve(settings: Settings) -> int:
@@ -118,10 +126,15 @@ class WebServer(BaseApplication):
         if settings.slack_signing_secret is not None:
             self._runtime = build_runtime(settings)
             slack = SlackRequestHandler(self._runtime.app)
-        engine = self._runtime.engine if self._runtime is not None else storage.connect(settings.database_url)
-        webhooks = None
-        if settings.truedy_webhook_secret is not None:
-            webhooks = WebhookReceiver(settings.truedy_webhook_secret.get_secret_value(), engine, PollSchedule(engine))
+        if self._runtime is not None:
+            engine, workspaces = self._runtime.engine, self._runtime.services.workspaces
+        else:
+            engine = storage.connect(settings.database_url)
+            workspaces = Workspaces(engine, KeyBox(settings.bot_encryption_key.get_secret_value()))
+        shared_secret = settings.truedy_webhook_secret
+        webhooks = WebhookReceiver(
+            engine, PollSchedule(engine), workspaces, shared_secret.get_secret_value() if shared_secret else None
+        )
         return routes(slack, webhooks, engine)
 
     def _on_worker_started(self, worker: Any) -> None:
@@ -167,13 +180,14 @@ class WebServer(BaseApplication):
         os._exit(1 if self._unanswered else 0)
 
 
-def routes(slack: SlackRequestHandler | None, webhooks: WebhookReceiver | None, engine: Engine) -> WsgiApp:
+def routes(slack: SlackRequestHandler | None, webhooks: WebhookReceiver, engine: Engine) -> WsgiApp:
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
-        if slack is not None and path == "/slack/events":
+        if slack is not None and path in SLACK_PATHS:
             return slack(environ, start_response)
-        if webhooks is not None and path == "/truedy/webhook" and method == "POST":
-            return _webhook(webhooks, environ, start_response)
+        if method == "POST" and (path == "/truedy/webhook" or path.startswith("/truedy/webhook/")):
+            token = path.removeprefix("/truedy/webhook").removeprefix("/") or None
+            return _webhook(webhooks, token, environ, start_response)
         if path == "/healthz" and method == "GET":
             if _database_answers(engine):
                 return _answer(start_response, HTTPStatus.OK, {"ok": True})
@@ -192,7 +206,7 @@ def _database_answers(engine: Engine) -> bool:
     return True
 
 
-def _webhook(receiver: WebhookReceiver, environ: dict, start_response: Callable) -> Iterable[bytes]:
+def _webhook(receiver: WebhookReceiver, token: str | None, environ: dict, start_response: Callable) -> Iterable[bytes]:
     length = environ.get("CONTENT_LENGTH") or ""
     if not length.isascii() or not length.isdigit() or int(length) > MAX_BODY_BYTES:
         too_large = {"error": f"at most {MAX_BODY_BYTES} bytes"}
@@ -204,7 +218,7 @@ def _webhook(receiver: WebhookReceiver, environ: dict, start_response: Callable)
         if name.startswith("HTTP_")
     }
     try:
-        status, problem = receiver.receive(headers, body)
+        status, problem = receiver.receive(headers, body, token)
     except SQLAlchemyError:
         status, problem = HTTPStatus.SERVICE_UNAVAILABLE, "database unavailable; deliver again later"
     except Exception:

@@ -1,7 +1,10 @@
-"""Truedy's webhooks (`POST /truedy/webhook` on the web process): each prompts the watcher to look again.
+"""Truedy's webhooks on the web process: each prompts the watcher to look again.
 
-Truedy signs each delivery: `X-Truedy-Signature` is the hex HMAC-SHA256 of "{X-Truedy-Timestamp}.{raw body}"
-with the webhook secret. Deliveries are at-least-once, so each is recorded and a repeat changes nothing.
+Each workspace has its own URL, `POST /truedy/webhook/<token>`, and signing secret (both from setup); with
+SLACK_BOT_TOKEN, `POST /truedy/webhook` also takes deliveries signed with TRUEDY_WEBHOOK_SECRET, for every
+workspace. Truedy signs each delivery: `X-Truedy-Signature` is the hex HMAC-SHA256 of
+"{X-Truedy-Timestamp}.{raw body}" with the webhook secret. Deliveries are at-least-once, so each is recorded
+and a repeat changes nothing.
 """
 
 import hashlib
@@ -18,6 +21,7 @@ from sqlalchemy import Engine
 
 from bot import storage
 from bot.storage.poll_turns import PollSchedule
+from bot.storage.workspace_settings import Workspaces
 
 log = logging.getLogger("bot.webhook")
 
@@ -67,15 +71,32 @@ def dedupe_key(delivery: dict[str, Any], body: bytes) -> str:
     return f"{event}:sha256:{hashlib.sha256(body).hexdigest()}"
 
 
+WEBHOOK_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
 class WebhookReceiver:
-    def __init__(self, secret: str, engine: Engine, schedule: PollSchedule):
-        self._secret = secret.encode()
+    def __init__(self, engine: Engine, schedule: PollSchedule, workspaces: Workspaces, shared_secret: str | None):
         self._engine = engine
         self._schedule = schedule
+        self._workspaces = workspaces
+        self._shared_secret = shared_secret
 
-    def receive(self, headers: dict[str, str], body: bytes) -> tuple[HTTPStatus, str]:
+    def receive(self, headers: dict[str, str], body: bytes, token: str | None = None) -> tuple[HTTPStatus, str]:
+        """A delivery on the shared URL (`token` None) or on a workspace's own."""
+        workspace = None
+        if token is None:
+            if self._shared_secret is None:
+                return HTTPStatus.NOT_FOUND, "not found"
+            secret = self._shared_secret
+        else:
+            settings = self._workspaces.by_webhook_token(token) if WEBHOOK_TOKEN.fullmatch(token) else None
+            if settings is None:
+                return HTTPStatus.NOT_FOUND, "no workspace has this webhook URL"
+            if settings.webhook_secret is None:
+                return HTTPStatus.UNAUTHORIZED, "no signing secret saved for this webhook (/resume-campaign setup)"
+            secret, workspace = settings.webhook_secret, settings.workspace
         problem = signature_problem(
-            self._secret,
+            secret.encode(),
             headers.get("x-truedy-timestamp"),
             headers.get("x-truedy-signature"),
             body,
@@ -91,6 +112,8 @@ class WebhookReceiver:
         if not isinstance(delivery, dict):
             return HTTPStatus.BAD_REQUEST, "body is not a JSON object"
         key = dedupe_key(delivery, body)
+        if workspace is not None:
+            key = f"{workspace.team_id}:{key}"  # each workspace's account numbers its own events
         now = datetime.now(UTC)
         deliveries = storage.webhook_deliveries
         # One transaction: a delivery is recorded only with its prompt, so a failure in between leaves
@@ -100,7 +123,10 @@ class WebhookReceiver:
                 log.info("webhook repeated", extra={"fields": {"event": "webhook_duplicate", "key": key}})
                 return HTTPStatus.NO_CONTENT, ""
             if delivery.get("event") in PROMPTING_EVENTS:
-                self._schedule.prompt_all(connection)
+                if workspace is None:
+                    self._schedule.prompt_all(connection)
+                else:
+                    self._schedule.prompt(connection, workspace)
             connection.execute(deliveries.delete().where(deliveries.c.received_at < now - DELIVERY_RETENTION))
         log.info(
             "webhook received",

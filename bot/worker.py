@@ -37,9 +37,7 @@ def run(settings: Settings) -> int:
         runtime.start()
         workspaces = runtime.services.workspaces.all()
         connected = sorted(w.workspace.team_id for w in workspaces if w.api_key)
-        log.info(
-            "worker started", extra={"fields": {"event": "started", "team": runtime.team_id, "workspaces": connected}}
-        )
+        log.info("worker started", extra={"fields": {"event": "started", **runtime.serving(), "workspaces": connected}})
         stop.wait()
     finally:
         stopping = time.monotonic()

@@ -1,51 +1,141 @@
 """Building the Bolt app and its collaborators from settings."""
 
-from slack_bolt import App, BoltContext
+import json
+import logging
+from dataclasses import dataclass
+
+from slack_bolt import App, BoltContext, BoltResponse
+from slack_bolt.authorization.authorize import InstallationStoreAuthorize
+from slack_bolt.oauth.callback_options import CallbackOptions
+from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import storage
 from bot.services import Services
 from bot.settings import Settings
-from bot.slack import listeners
+from bot.slack import install_pages, listeners, messages
+from bot.slack.client import configure_slack_client
+from bot.slack.manifest import BOT_SCOPES
+from bot.slack.tokens import BotTokens, Installations, OneToken, TokenIdentity
+from bot.storage.installations import InstallationStore, OAuthStateStore
 from bot.storage.keybox import KeyBox
-from bot.storage.workspace_settings import Workspaces
+from bot.storage.workspace_settings import WorkspaceId, Workspaces
 
-SLACK_TIMEOUT_SECONDS = 10
+log = logging.getLogger("bot.slack")
+
+# Bolt's default: an install must be finished within 10 minutes of opening the install page.
+OAUTH_STATE_SECONDS = 600
 
 
 class StartupError(Exception):
     """The bot cannot start; the message is one line for the operator, without secrets."""
 
 
-def build_app(settings: Settings) -> App:
+@dataclass(frozen=True)
+class Database:
+    engine: Engine
+    keybox: KeyBox
+    workspaces: Workspaces
+
+
+def bot_tokens(settings: Settings, database: Database, wait_out_rate_limits: bool = True) -> BotTokens:
+    """SLACK_BOT_TOKEN's workspace (checked with Slack), or the installations in the database."""
+    if settings.installations:
+        assert settings.slack_client_id is not None  # load_settings checks the pair
+        store = InstallationStore(settings.slack_client_id, database.engine, database.keybox)
+        return Installations(store, settings, wait_out_rate_limits)
+    assert settings.slack_bot_token is not None
+    client = WebClient(token=settings.slack_bot_token.get_secret_value())
+    configure_slack_client(client, settings, wait_out_rate_limits)
+    return OneToken(client, identify(client))
+
+
+def identify(client: WebClient) -> TokenIdentity:
+    try:
+        answer = client.auth_test()
+    except SlackApiError as error:
+        raise StartupError(f"SLACK_BOT_TOKEN: Slack refused the token ({error.response.get('error')})") from None
+    except OSError as error:
+        raise StartupError(f"SLACK_API_URL: cannot reach Slack at {client.base_url} ({error})") from None
+    return TokenIdentity(
+        team_id=answer.get("team_id") or "",
+        enterprise_id=answer.get("enterprise_id") or "",
+        org_wide=bool(answer.get("is_enterprise_install")),
+    )
+
+
+def build_app(settings: Settings, tokens: BotTokens, database: Database) -> App:
     # Listeners only validate, hand the slow work to BackgroundWork and ack, so they run inline:
     # Bolt's default (a 5-thread pool, polling every 10 ms for the ack) adds latency to every ack in a burst.
     signing_secret = settings.slack_signing_secret
-    app = App(
-        token=settings.slack_bot_token.get_secret_value(),
+    options = {
         # HTTP requests are verified with it; Socket Mode's need none.
-        signing_secret=signing_secret.get_secret_value() if signing_secret is not None else None,
-        token_verification_enabled=False,
-        process_before_response=True,
-    )
-    # Every client Bolt derives per request copies these from app.client.
-    configure_slack_client(app.client, settings)
+        "signing_secret": signing_secret.get_secret_value() if signing_secret is not None else None,
+        "process_before_response": True,
+    }
+    if isinstance(tokens, Installations):
+        # Every client Bolt derives per request copies base URL, timeout and retries from this one.
+        client = configure_slack_client(WebClient(), settings)
+        app = App(
+            **options,
+            client=client,
+            installation_store=tokens.store,
+            # Bolt's default authorizer asks Slack (auth.test, ~0.3 s) on every request; with the cache it
+            # asks once per token. The installation itself is still read from the database every time, so an
+            # uninstall or a reinstall counts at once in every process.
+            authorize=InstallationStoreAuthorize(
+                logger=log, installation_store=tokens.store, bot_only=True, cache_enabled=True
+            ),
+            oauth_settings=oauth_settings(settings, tokens, database),
+            user_facing_authorize_error_message=messages.not_installed()["text"],
+        )
+    else:
+        assert isinstance(tokens, OneToken)
+        app = App(**options, client=tokens.client, token_verification_enabled=False)
+        app.middleware(only_workspaces_served_by(tokens.identity))
     listeners.register(app)
     return app
 
 
-def configure_slack_client(client: WebClient, settings: Settings, wait_out_rate_limits: bool = True) -> WebClient:
-    client.base_url = settings.slack_api_url
-    # Bounded, so that a slow Slack cannot hold a request (or a shutdown) for slack_sdk's default 30 s.
-    client.timeout = SLACK_TIMEOUT_SECONDS
-    if wait_out_rate_limits:
-        # Waits out Slack's `ratelimited` answers (their Retry-After) instead of failing the message.
-        client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
-    return client
+def oauth_settings(settings: Settings, tokens: Installations, database: Database) -> OAuthSettings:
+    assert settings.slack_client_id is not None and settings.slack_client_secret is not None
+    pages = install_pages.InstallPages(tokens, database.workspaces)
+    return OAuthSettings(
+        client_id=settings.slack_client_id,
+        client_secret=settings.slack_client_secret.get_secret_value(),
+        scopes=list(BOT_SCOPES),
+        redirect_uri=settings.slack_redirect_uri,
+        installation_store=tokens.store,
+        installation_store_bot_only=True,
+        # In the database, so that the install may start on one process and finish on another.
+        state_store=OAuthStateStore(OAUTH_STATE_SECONDS, database.engine),
+        state_expiration_seconds=OAUTH_STATE_SECONDS,
+        callback_options=CallbackOptions(success=pages.installed, failure=pages.not_installed),
+    )
+
+
+def only_workspaces_served_by(identity: TokenIdentity):
+    """SLACK_BOT_TOKEN belongs to one workspace (or Grid organisation): a request from any other (the app
+    installed elsewhere too) is refused rather than served with this workspace's token and Truedy key."""
+
+    def middleware(context: BoltContext, body: dict, next) -> BoltResponse | None:
+        if context.team_id is not None and identity.serves(WorkspaceId(context.enterprise_id or "", context.team_id)):
+            return next()
+        log.warning(
+            "request from a workspace this token does not serve",
+            extra={"fields": {"event": "other_workspace", "team": context.team_id}},
+        )
+        refusal = messages.other_workspace()
+        if body.get("command"):
+            return BoltResponse(status=200, body=json.dumps(refusal), headers={"content-type": "application/json"})
+        if context.respond is not None and body.get("response_url"):
+            context.respond(**refusal)
+        return BoltResponse(status=200, body="")
+
+    return middleware
 
 
 def provide_services(app: App, services: Services) -> None:
@@ -53,15 +143,6 @@ def provide_services(app: App, services: Services) -> None:
     def put_services_in_context(context: BoltContext, next) -> None:
         context["services"] = services
         next()
-
-
-def bot_team_id(client: WebClient) -> str:
-    try:
-        return client.auth_test()["team_id"]
-    except SlackApiError as error:
-        raise StartupError(f"SLACK_BOT_TOKEN: Slack refused the token ({error.response.get('error')})") from None
-    except OSError as error:
-        raise StartupError(f"SLACK_API_URL: cannot reach Slack at {client.base_url} ({error})") from None
 
 
 def workspace_keys(settings: Settings, bot_team: str) -> dict[str, str]:
@@ -76,19 +157,27 @@ def workspace_keys(settings: Settings, bot_team: str) -> dict[str, str]:
     return keys
 
 
-def open_database(settings: Settings, bot_team: str) -> tuple[Engine, Workspaces]:
-    """Connect, migrate, check the encryption key, and seed keys from the environment."""
+def open_database(settings: Settings) -> Database:
+    """Connect, migrate and check the encryption key."""
     engine = storage.connect(settings.database_url)
     try:
         storage.migrate(engine)
         keybox = KeyBox(settings.bot_encryption_key.get_secret_value())
         keybox.check_against(engine)
-        workspaces = Workspaces(engine, keybox)
-        workspaces.seed_keys(workspace_keys(settings, bot_team))
     except storage.DatabaseError as error:
         engine.dispose()
         raise StartupError(str(error)) from None
     except SQLAlchemyError as error:
         engine.dispose()
         raise StartupError(f"DATABASE_URL: cannot use the database ({type(error).__name__})") from None
-    return engine, workspaces
+    return Database(engine, keybox, Workspaces(engine, keybox))
+
+
+def seed_keys(settings: Settings, database: Database, tokens: BotTokens) -> None:
+    """TRUEDY_API_KEY (for SLACK_BOT_TOKEN's workspace) and TRUEDY_API_KEYS into the database."""
+    if not isinstance(tokens, OneToken):
+        return  # with installations, each workspace connects its own key (load_settings refuses these)
+    try:
+        database.workspaces.seed_keys(workspace_keys(settings, tokens.identity.team_id), tokens.identity.enterprise_id)
+    except SQLAlchemyError as error:
+        raise StartupError(f"DATABASE_URL: cannot use the database ({type(error).__name__})") from None

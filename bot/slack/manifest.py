@@ -1,5 +1,6 @@
-"""The Slack app's manifest, in one place: `manifest.yml` (Socket Mode, pasted once) is this with no URL, and
-`python -m bot manifest --url https://HOST` prints the HTTP-mode one, with its request URLs."""
+"""The Slack app's manifest, in one place: `manifest.yml` (one workspace, Socket Mode, pasted once) is this
+with no URL, and `python -m bot manifest --url https://HOST [--socket-mode]` prints the one of an app that
+any number of workspaces install from HOST, over HTTP (request URLs on HOST) or Socket Mode."""
 
 from typing import Any
 
@@ -14,10 +15,16 @@ BOT_SCOPES = {
     "usergroups:read": "setup can let members of user groups resume",
 }
 
+# The app forgets a workspace when it is uninstalled, or its bot token revoked; neither needs a scope.
+BOT_EVENTS = ("app_uninstalled", "tokens_revoked")
 
-def manifest(url: str | None = None) -> dict[str, Any]:
-    """Socket Mode without `url`; with it (`https://host`), HTTP mode: Slack posts to `{url}/slack/events`."""
-    events = f"{url.rstrip('/')}/slack/events" if url else None
+
+def manifest(url: str | None = None, socket_mode: bool = False) -> dict[str, Any]:
+    """Without `url`: one workspace, Socket Mode. With it (`https://host`): installed from
+    `{url}/slack/install`, Slack sending the browser back to `{url}/slack/oauth_redirect`, and posting requests
+    to `{url}/slack/events` unless `socket_mode`."""
+    base = url.rstrip("/") if url else None
+    events = f"{base}/slack/events" if base and not socket_mode else None
     command: dict[str, Any] = {
         "command": COMMAND,
         "description": "Resume a paused Truedy campaign",
@@ -25,9 +32,14 @@ def manifest(url: str | None = None) -> dict[str, Any]:
         "should_escape": False,
     }
     interactivity: dict[str, Any] = {"is_enabled": True}
+    subscriptions: dict[str, Any] = {"bot_events": list(BOT_EVENTS)}
     if events:
         command["url"] = events
         interactivity["request_url"] = events
+        subscriptions["request_url"] = events
+    oauth_config: dict[str, Any] = {"scopes": {"bot": list(BOT_SCOPES)}}
+    if base:
+        oauth_config = {"redirect_urls": [f"{base}/slack/oauth_redirect"], **oauth_config}
     return {
         "display_information": {
             "name": "Truedy Campaigns",
@@ -44,10 +56,12 @@ def manifest(url: str | None = None) -> dict[str, Any]:
             "bot_user": {"display_name": "Truedy Campaigns", "always_online": True},
             "slash_commands": [command],
         },
-        "oauth_config": {"scopes": {"bot": list(BOT_SCOPES)}},
+        "oauth_config": oauth_config,
         "settings": {
+            "event_subscriptions": subscriptions,
             "interactivity": interactivity,
-            "org_deploy_enabled": False,
+            # Enterprise Grid organisations can install it once for all their workspaces.
+            "org_deploy_enabled": base is not None,
             "socket_mode_enabled": events is None,
             "token_rotation_enabled": False,
         },

@@ -65,8 +65,23 @@ def workspace_not_configured(team_id: str) -> Message:
         ":warning: This Slack workspace is not connected to Truedy yet, so I can't resume anything here. "
         "Nothing was resumed.\n"
         f"A workspace admin can connect it with `{COMMAND} setup` (with a key from the Truedy dashboard, "
-        f"Settings → API Keys), or whoever runs the bot can add it to `TRUEDY_API_KEYS` as "
-        f'`{{"{team_id}": "truedy_..."}}`.'
+        f"Settings → API Keys). Where the bot runs with one Slack token, whoever runs it can instead add the key "
+        f'to `TRUEDY_API_KEYS` as `{{"{team_id}": "truedy_..."}}`.'
+    )
+
+
+def not_installed() -> Message:
+    return _private(
+        ":no_entry: Truedy Campaigns is not installed in this workspace (or it was removed), so I did nothing: "
+        "nothing was resumed. A workspace admin can install it again from the bot's install page "
+        "(`/slack/install` on the bot's address; whoever runs the bot has the link)."
+    )
+
+
+def other_workspace() -> Message:
+    return _private(
+        ":no_entry: This bot serves another Slack workspace with its own Truedy account, so I did nothing here: "
+        "nothing was resumed. Whoever runs the bot can let workspaces install it themselves (SLACK_CLIENT_ID)."
     )
 
 
@@ -113,7 +128,12 @@ def alert_channel_refused(channel: str, error: str) -> Message:
     }
 
 
-def status(team_id: str, settings: WorkspaceSettings | None, channel_problem: ChannelProblem | None = None) -> Message:
+def status(
+    team_id: str,
+    settings: WorkspaceSettings | None,
+    channel_problem: ChannelProblem | None = None,
+    public_url: str | None = None,
+) -> Message:
     if settings is None or settings.api_key is None:
         key = f"none: this workspace is not connected (`{COMMAND} setup`)"
     else:
@@ -130,6 +150,10 @@ def status(team_id: str, settings: WorkspaceSettings | None, channel_problem: Ch
         f"• Alert channel: {channel}",
         f"• Who may resume: {who}",
     ]
+    if settings and settings.webhook_token:
+        url = f"`{webhook_url(public_url, settings.webhook_token)}`"
+        secret = "signing secret saved" if settings.webhook_secret else f"no signing secret yet (`{COMMAND} setup`)"
+        lines.append(f"• Truedy webhook: {url} ({secret})")
     if channel_problem is not None:
         lines.insert(
             3,
@@ -159,7 +183,8 @@ def history(entries: list[AuditEntry], campaign_id: str | None) -> Message:
 
 def setup_admins_only() -> Message:
     return _private(
-        f":lock: Only workspace admins and owners can change how this workspace uses Truedy. "
+        f":lock: Only workspace admins and owners, and whoever installed the app, can change how this "
+        "workspace uses Truedy. "
         f"`{COMMAND} status` shows the current settings."
     )
 
@@ -169,8 +194,13 @@ def setup_not_opened(error: str) -> Message:
     return _private(f":warning: I could not open the setup form (Slack said `{escape(error, 60)}`).{hint}")
 
 
-def setup_saved(team_id: str, settings: WorkspaceSettings) -> Message:
-    saved = status(team_id, settings)
+def webhook_url(public_url: str | None, token: str) -> str:
+    """A workspace's own Truedy webhook URL; `public_url` None when the bot does not know its address."""
+    return f"{public_url or 'https://YOUR-BOT-HOST'}/truedy/webhook/{token}"
+
+
+def setup_saved(team_id: str, settings: WorkspaceSettings, public_url: str | None = None) -> Message:
+    saved = status(team_id, settings, public_url=public_url)
     return _private(":white_check_mark: Saved.\n" + saved["text"])
 
 

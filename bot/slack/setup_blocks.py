@@ -4,6 +4,7 @@ import json
 import re
 from typing import Any
 
+from bot.slack.messages import escape, webhook_url
 from bot.storage.workspace_settings import SetupChoices, WorkspaceSettings
 
 CALLBACK_ID = "workspace_setup"
@@ -11,17 +12,24 @@ KEY_BLOCK = "api_key"
 CHANNEL_BLOCK = "alert_channel"
 USERS_BLOCK = "allowed_users"
 GROUPS_BLOCK = "allowed_usergroups"
+WEBHOOK_BLOCK = "webhook_secret"
 KEY_CHECK_TOO_SLOW = (
     "Truedy did not answer the key check in time (Slack gives this form 3 seconds). Nothing was saved: "
     "press Save again in a moment."
 )
-NO_LONGER_ADMIN = "Only workspace admins and owners can change these settings, and you are not one any more."
+NO_LONGER_ADMIN = (
+    "Only workspace admins and owners, and whoever installed the app, can change these settings; you are not an "
+    "admin any more."
+)
 ADMIN_CHECK_FAILED = "Slack could not tell me whether you are a workspace admin. Nothing was saved: press Save again."
 _PLAUSIBLE_KEY = re.compile(r"^[A-Za-z0-9_\-.]{8,200}$")
 
 
-def setup_modal(settings: WorkspaceSettings | None, usergroups: list[tuple[str, str]], metadata: dict) -> dict:
-    """`usergroups` are (id, handle) pairs; without any, the modal offers no group restriction."""
+def setup_modal(
+    settings: WorkspaceSettings | None, usergroups: list[tuple[str, str]], metadata: dict, public_url: str | None = None
+) -> dict:
+    """`usergroups` are (id, handle) pairs; without any, the modal offers no group restriction. `public_url`:
+    the web process's address, for the workspace's Truedy webhook URL."""
     has_key = settings is not None and settings.api_key is not None
     key_input: dict[str, Any] = {
         "type": "input",
@@ -78,6 +86,22 @@ def setup_modal(settings: WorkspaceSettings | None, usergroups: list[tuple[str, 
         if chosen:
             groups_select["initial_options"] = chosen
         blocks.append(_input(GROUPS_BLOCK, "…and members of these user groups", groups_select, "Optional."))
+    token = settings.webhook_token if settings else None
+    where = f"add the webhook {webhook_url(public_url, token)}" if token else "add the webhook URL shown after saving"
+    keep = " Leave empty to keep the saved one." if settings and settings.webhook_secret else ""
+    blocks.append(
+        _input(
+            WEBHOOK_BLOCK,
+            "Truedy webhook signing secret",
+            {
+                "type": "plain_text_input",
+                "action_id": "value",
+                "placeholder": {"type": "plain_text", "text": "whsec_…"},
+            },
+            "Optional, for alerts within seconds instead of at the next poll: in Truedy (Settings → Webhooks) "
+            f"{where} for batch.status.changed, and paste its signing secret here.{keep}",
+        )
+    )
     return {
         "type": "modal",
         "callback_id": CALLBACK_ID,
@@ -96,12 +120,20 @@ def submitted_choices(view: dict) -> SetupChoices:
         return values.get(block, {}).get("value", {})
 
     key = (value(KEY_BLOCK).get("value") or "").strip()
+    webhook_secret = (value(WEBHOOK_BLOCK).get("value") or "").strip()
     return SetupChoices(
         api_key=key or None,
         alert_channel=value(CHANNEL_BLOCK).get("selected_conversation"),
         allowed_users=tuple(value(USERS_BLOCK).get("selected_users") or ()),
         allowed_usergroups=tuple(option["value"] for option in value(GROUPS_BLOCK).get("selected_options") or ()),
+        webhook_secret=webhook_secret or None,
     )
+
+
+def webhook_secret_problem(choices: SetupChoices) -> str | None:
+    if choices.webhook_secret is not None and not _PLAUSIBLE_KEY.match(choices.webhook_secret):
+        return "That does not look like a webhook signing secret: it should be one word, like whsec_…."
+    return None
 
 
 def key_problem(choices: SetupChoices, has_saved_key: bool) -> str | None:
@@ -128,3 +160,49 @@ def _input(block_id: str, label: str, element: dict, hint: str) -> dict:
 
 def _option(value: str, handle: str) -> dict:
     return {"text": {"type": "plain_text", "text": f"@{handle}"[:75]}, "value": value}
+
+
+CONNECT_ACTION_ID = "open_setup"
+
+
+def connect_invitation(team_name: str | None, settings: WorkspaceSettings | None) -> dict:
+    """The DM to whoever installed the app: the button that opens setup."""
+    where = f"*{escape(team_name, 80).replace('*', '')}*" if team_name else "this workspace"
+    if settings is not None and settings.api_key is not None:
+        said = (
+            f":white_check_mark: Truedy Campaigns is installed in {where}, which is already connected to Truedy "
+            f"(key ending `{settings.key_last4}`): nothing changed. The button opens its settings."
+        )
+    else:
+        said = (
+            f":wave: Truedy Campaigns is installed in {where}. One step left: connect your Truedy account, "
+            "with an API key from the Truedy dashboard (Settings → API Keys). Then `/resume-campaign <campaign id>` "
+            "works in any channel, and paused-campaign alerts can go to a channel you choose."
+        )
+    return {
+        "text": said,
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": said}},
+            {
+                "type": "actions",
+                "block_id": "connect",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": CONNECT_ACTION_ID,
+                        "text": {"type": "plain_text", "text": "Connect Truedy"},
+                        "style": "primary",
+                    }
+                ],
+            },
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": "Workspace admins and owners, and you who installed the app, may connect it.",
+                    }
+                ],
+            },
+        ],
+    }

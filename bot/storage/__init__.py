@@ -11,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ColumnElement,
     Connection,
@@ -60,6 +61,10 @@ workspaces = Table(
     Column("allowed_usergroups", Text, nullable=False, default="[]"),  # JSON list of user group ids
     Column("updated_by", String(32)),
     Column("updated_at", DateTime(timezone=True)),
+    # Truedy's webhooks for this workspace arrive on /truedy/webhook/<token>, signed with its secret.
+    Column("webhook_token", String(64)),
+    Column("webhook_secret_encrypted", Text),
+    Index("ix_workspaces_webhook_token", "webhook_token", unique=True),
 )
 
 resume_locks = Table(
@@ -130,6 +135,71 @@ alert_channel_problems = Table(
     Column("channel", String(32), nullable=False),  # the alert channel Slack refused; alerts resume elsewhere
     Column("error", String(64), nullable=False),
     Column("since", DateTime(timezone=True), nullable=False),
+)
+
+# Installations (OAuth): the columns of slack_sdk's SQLAlchemy stores, which read and write these tables;
+# secrets are Text, since they are stored encrypted (`bot.storage.installations`) and Fernet output is longer
+# than the stock String(200). Timestamps are naive UTC, as the stores write them.
+SECRET_INSTALLATION_COLUMNS = ("bot_token", "bot_refresh_token", "user_token", "user_refresh_token")
+
+
+def _installation_columns(user: bool) -> list[Column]:
+    columns = [
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("client_id", String(32), nullable=False),
+        Column("app_id", String(32), nullable=False),
+        Column("enterprise_id", String(32)),
+        Column("enterprise_name", String(200)),
+        *([Column("enterprise_url", String(200))] if user else []),
+        Column("team_id", String(32)),
+        Column("team_name", String(200)),
+        Column("bot_token", Text),
+        Column("bot_id", String(32)),
+        Column("bot_user_id", String(32)),
+        Column("bot_scopes", String(1000)),
+        Column("bot_refresh_token", Text),
+        Column("bot_token_expires_at", DateTime),
+    ]
+    if user:
+        columns += [
+            Column("user_id", String(32), nullable=False),
+            Column("user_token", Text),
+            Column("user_scopes", String(1000)),
+            Column("user_refresh_token", Text),
+            Column("user_token_expires_at", DateTime),
+            Column("incoming_webhook_url", Text),
+            Column("incoming_webhook_channel", String(200)),
+            Column("incoming_webhook_channel_id", String(200)),
+            Column("incoming_webhook_configuration_url", String(200)),
+        ]
+    columns += [
+        Column("is_enterprise_install", Boolean, nullable=False, default=False),
+        *([Column("token_type", String(32))] if user else []),
+        Column("installed_at", DateTime, nullable=False),
+    ]
+    return columns
+
+
+slack_installations = Table(
+    "slack_installations",
+    metadata,
+    *_installation_columns(user=True),
+    Index("slack_installations_idx", "client_id", "enterprise_id", "team_id", "user_id", "installed_at"),
+)
+
+slack_bots = Table(
+    "slack_bots",
+    metadata,
+    *_installation_columns(user=False),
+    Index("slack_bots_idx", "client_id", "enterprise_id", "team_id", "installed_at"),
+)
+
+slack_oauth_states = Table(
+    "slack_oauth_states",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("state", String(200), nullable=False),
+    Column("expire_at", DateTime, nullable=False),
 )
 
 

@@ -7,7 +7,15 @@ decrypts, and at start everything stored is re-encrypted with the first (a rotat
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import Engine, select
 
-from bot.storage import DatabaseError, insert_if_absent, meta, workspaces
+from bot.storage import (
+    SECRET_INSTALLATION_COLUMNS,
+    DatabaseError,
+    insert_if_absent,
+    meta,
+    slack_bots,
+    slack_installations,
+    workspaces,
+)
 
 _CHECK_NAME = "encryption_check"
 _CHECK_TEXT = "truedy-campaign-bot"
@@ -46,23 +54,23 @@ class KeyBox:
             .where(meta.c.name == _CHECK_NAME)
             .values(value=self._fernet.rotate(sealed_check.encode()).decode())
         )
-        rows = connection.execute(
-            select(workspaces.c.enterprise_id, workspaces.c.team_id, workspaces.c.api_key_encrypted).where(
-                workspaces.c.api_key_encrypted.is_not(None)
-            )
-        ).all()
-        for enterprise_id, team_id, sealed in rows:
-            try:
-                rotated = self._fernet.rotate(sealed.encode()).decode()
-            except InvalidToken:
-                raise DatabaseError(
-                    f"BOT_ENCRYPTION_KEY: the key of workspace {team_id} was encrypted with none of these keys"
-                ) from None
-            connection.execute(
-                workspaces.update()
-                .where(workspaces.c.enterprise_id == enterprise_id, workspaces.c.team_id == team_id)
-                .values(api_key_encrypted=rotated)
-            )
+        sealed_columns = [(workspaces, ("api_key_encrypted", "webhook_secret_encrypted"))]
+        sealed_columns += [(table, SECRET_INSTALLATION_COLUMNS) for table in (slack_installations, slack_bots)]
+        for table, names in sealed_columns:
+            key_columns = list(table.primary_key.columns)
+            for name in (name for name in names if name in table.c):
+                column = table.c[name]
+                rows = connection.execute(select(*key_columns, column).where(column.is_not(None))).all()
+                for *key, sealed in rows:
+                    try:
+                        rotated = self._fernet.rotate(sealed.encode()).decode()
+                    except InvalidToken:
+                        raise DatabaseError(
+                            f"BOT_ENCRYPTION_KEY: a secret in {table.name} (row {key}) was encrypted with none of "
+                            "these keys"
+                        ) from None
+                    where = [key_column == value for key_column, value in zip(key_columns, key, strict=True)]
+                    connection.execute(table.update().where(*where).values({name: rotated}))
 
 
 def split_keys(encryption_keys: str) -> list[str]:

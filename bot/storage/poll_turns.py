@@ -59,21 +59,30 @@ class PollSchedule:
     def prompt_all(self, connection: Connection) -> None:
         """Something may have changed (a Truedy webhook): every workspace is looked at again soon, but no
         sooner than MIN_PROMPTED_GAP after its last poll. Runs in the caller's transaction."""
-        now = datetime.now(UTC)
         scheduled = {
             WorkspaceId(row["enterprise_id"], row["team_id"]): row
             for row in connection.execute(select(poll_schedule)).mappings().all()
         }
         known = connection.execute(select(workspaces.c.enterprise_id, workspaces.c.team_id)).all()
         for workspace in {WorkspaceId(*row) for row in known} | set(scheduled):
-            row = scheduled.get(workspace)
-            if row is None:
-                insert_if_absent(connection, poll_schedule, {**workspace_key(workspace), "next_poll_at": now})
-                continue
-            polled_at = utc(row["polled_at"])
-            soonest = now if polled_at is None else max(now, polled_at + MIN_PROMPTED_GAP)
-            if (utc(row["next_poll_at"]) or now) > soonest:
-                connection.execute(poll_schedule.update().where(_is(workspace)).values(next_poll_at=soonest))
+            _prompt(connection, workspace, scheduled.get(workspace))
+
+    def prompt(self, connection: Connection, workspace: WorkspaceId) -> None:
+        """The same for one workspace (its own webhook)."""
+        _prompt(
+            connection, workspace, connection.execute(select(poll_schedule).where(_is(workspace))).mappings().first()
+        )
+
+
+def _prompt(connection: Connection, workspace: WorkspaceId, row) -> None:
+    now = datetime.now(UTC)
+    if row is None:
+        insert_if_absent(connection, poll_schedule, {**workspace_key(workspace), "next_poll_at": now})
+        return
+    polled_at = utc(row["polled_at"])
+    soonest = now if polled_at is None else max(now, polled_at + MIN_PROMPTED_GAP)
+    if (utc(row["next_poll_at"]) or now) > soonest:
+        connection.execute(poll_schedule.update().where(_is(workspace)).values(next_poll_at=soonest))
 
 
 def _is(workspace: WorkspaceId):

@@ -2,12 +2,23 @@
 every request so that what one worker saves, every worker uses at once."""
 
 import json
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select
 
-from bot.storage import alert_channel_problems, insert_if_absent, of_workspace, utc, workspace_key, workspaces
+from bot.storage import (
+    alert_channel_problems,
+    campaign_alerts,
+    insert_if_absent,
+    of_workspace,
+    poll_schedule,
+    resume_locks,
+    utc,
+    workspace_key,
+    workspaces,
+)
 from bot.storage.keybox import KeyBox
 
 
@@ -29,6 +40,8 @@ class WorkspaceSettings:
     allowed_usergroups: tuple[str, ...]
     updated_by: str | None
     updated_at: datetime | None
+    webhook_token: str | None = None  # the path of this workspace's Truedy webhook URL
+    webhook_secret: str | None = None
 
     @property
     def restricted(self) -> bool:
@@ -37,12 +50,13 @@ class WorkspaceSettings:
 
 @dataclass(frozen=True)
 class SetupChoices:
-    """What an admin submitted in the setup modal; `api_key` None keeps the saved key."""
+    """What an admin submitted in the setup modal; `api_key` and `webhook_secret` None keep the saved ones."""
 
     api_key: str | None
     alert_channel: str | None
     allowed_users: tuple[str, ...]
     allowed_usergroups: tuple[str, ...]
+    webhook_secret: str | None = None
 
 
 class Workspaces:
@@ -60,18 +74,38 @@ class Workspaces:
                     return self._settings(row)
         return None
 
+    def by_webhook_token(self, token: str) -> WorkspaceSettings | None:
+        with self._engine.connect() as connection:
+            row = connection.execute(select(workspaces).where(workspaces.c.webhook_token == token)).mappings().first()
+        return self._settings(row) if row is not None else None
+
+    def of_team(self, team_id: str) -> WorkspaceSettings | None:
+        """A workspace's settings known only by its team id (team ids are unique across organisations)."""
+        with self._engine.connect() as connection:
+            row = (
+                connection.execute(
+                    select(workspaces)
+                    .where(workspaces.c.team_id == team_id)
+                    .order_by(workspaces.c.enterprise_id.desc())
+                )
+                .mappings()
+                .first()
+            )
+        return self._settings(row) if row is not None else None
+
     def all(self) -> list[WorkspaceSettings]:
         with self._engine.connect() as connection:
             return [self._settings(row) for row in connection.execute(select(workspaces)).mappings()]
 
-    def seed_keys(self, keys_by_team: dict[str, str]) -> None:
-        """Keys from the environment: written where the workspace has none, or had one from the environment
-        (so rotating the variable takes effect); a key saved through Slack setup is left alone. Several
-        workers may run this at once."""
+    def seed_keys(self, keys_by_team: dict[str, str], enterprise_id: str = "") -> None:
+        """Keys from the environment, for workspaces of the bot token's Grid organisation `enterprise_id` (if
+        any): written where the workspace has none, or had one from the environment (so rotating the
+        variable takes effect); a key saved through Slack setup is left alone. Several workers may run this
+        at once."""
         now = datetime.now(UTC)
         with self._engine.begin() as connection:
             for team_id, key in keys_by_team.items():
-                workspace = WorkspaceId("", team_id)
+                workspace = WorkspaceId(enterprise_id, team_id)
                 values = {
                     "api_key_encrypted": self._keybox.seal(key),
                     "key_last4": key[-4:],
@@ -94,6 +128,8 @@ class Workspaces:
             "updated_by": user_id,
             "updated_at": now,
         }
+        if choices.webhook_secret is not None:
+            values["webhook_secret_encrypted"] = self._keybox.seal(choices.webhook_secret)
         if choices.api_key is not None:
             values |= {
                 "api_key_encrypted": self._keybox.seal(choices.api_key),
@@ -102,6 +138,8 @@ class Workspaces:
                 "key_checked_at": now,
             }
         existing = self.get(workspace)
+        if existing is None or existing.webhook_token is None:
+            values["webhook_token"] = secrets.token_urlsafe(24)  # unguessable: the URL names the workspace
         with self._engine.begin() as connection:
             # A new setup is a new chance for the alert channel Slack refused (the bot may have been invited).
             connection.execute(alert_channel_problems.delete().where(_problem_of(workspace)))
@@ -112,6 +150,21 @@ class Workspaces:
         saved = self.get(workspace)
         assert saved is not None
         return saved
+
+    def forget(self, workspace: WorkspaceId, whole_organisation: bool = False) -> None:
+        """The app was uninstalled: its Truedy key, alert channel, restrictions and polling go (a key seeded
+        before the workspace installed included); the audit trail stays. `whole_organisation`: every
+        workspace of the Grid organisation `workspace.enterprise_id`."""
+        tables = (workspaces, alert_channel_problems, poll_schedule, campaign_alerts, resume_locks)
+        with self._engine.begin() as connection:
+            for table in tables:
+                if whole_organisation:
+                    connection.execute(table.delete().where(table.c.enterprise_id == workspace.enterprise_id))
+                else:
+                    # Also the row written before it installed, when keys came from the environment.
+                    legacy = WorkspaceId("", workspace.team_id)
+                    for each in {workspace, legacy}:
+                        connection.execute(table.delete().where(of_workspace(table, each)))
 
     def _settings(self, row) -> WorkspaceSettings:
         return WorkspaceSettings(
@@ -125,6 +178,8 @@ class Workspaces:
             allowed_usergroups=tuple(json.loads(row["allowed_usergroups"] or "[]")),
             updated_by=row["updated_by"],
             updated_at=utc(row["updated_at"]),
+            webhook_token=row["webhook_token"],
+            webhook_secret=self._open(row["webhook_secret_encrypted"]),
         )
 
     def _open(self, sealed: str | None) -> str | None:

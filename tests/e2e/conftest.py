@@ -1,15 +1,18 @@
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.fakes.browser import install
 from tests.fakes.loop import wait_until
-from tests.fakes.slack import Ack, ApiCall, FakeSlack
+from tests.fakes.slack import CLIENT_ID, CLIENT_SECRET, Ack, ApiCall, FakeSlack
 from tests.fakes.truedy import FakeTruedy
 from tests.fakes.worker import WorkerProcess, run_bot, with_database, worker_env
 
 KEY_BOT_TEAM = "truedy_BotTeamKey0000000000000001"
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 OTHER_TEAM = "T0OTHER01"
 KEY_OTHER_TEAM = "truedy_OtherTeamKey00000000000002"
 UNCONFIGURED_TEAM = "T0NOKEY01"
@@ -22,6 +25,14 @@ class Stack:
     worker: WorkerProcess
     env: dict[str, str]
     workdir: Path
+    web: WorkerProcess | None = None  # with installations: the web process serving the install pages
+    site: str | None = None  # its base URL
+
+    def install(self, team_id: str, user_id: str = "U0INSTALL", **approval) -> None:
+        """Install the app in `team_id` through the install pages, as `user_id` would in a browser."""
+        assert self.site is not None, "this stack's tokens come from SLACK_BOT_TOKEN"
+        page = install(self.site, self.slack, team_id, user_id, **approval)
+        assert page.status == 200, page.body
 
     @property
     def database_url(self) -> str:
@@ -73,21 +84,59 @@ class Stack:
 
 
 def start_stack(loop, workdir, **settings: str) -> Stack:
+    """A Socket Mode worker serving SLACK_BOT_TOKEN's workspace, whose key is KEY_BOT_TEAM."""
     slack = FakeSlack(loop).start()
     truedy = FakeTruedy(loop).start()
-    env = worker_env(
-        slack,
-        truedy,
-        TRUEDY_API_KEY=KEY_BOT_TEAM,
-        TRUEDY_API_KEYS=f'{{"{OTHER_TEAM}": "{KEY_OTHER_TEAM}"}}',
-        **settings,
-    )
+    env = worker_env(slack, truedy, TRUEDY_API_KEY=KEY_BOT_TEAM, **settings)
     worker = WorkerProcess(env, workdir)
     worker.wait_started(slack)
     return Stack(slack, truedy, worker, env, workdir)
 
 
+def start_installations_stack(loop, workdir, **settings: str) -> Stack:
+    """A Socket Mode worker serving every workspace that installed the app from the web process's pages
+    (`Stack.install`); none has yet."""
+    slack = FakeSlack(loop).start()
+    truedy = FakeTruedy(loop).start()
+    port = free_port()
+    env = installations_env(slack, truedy, port, **settings)
+    worker = WorkerProcess(env, workdir)
+    worker.wait_started(slack)
+    web = start_web_process(env, workdir)
+    return Stack(slack, truedy, worker, env, workdir, web, f"http://127.0.0.1:{port}")
+
+
+def installations_env(slack: FakeSlack, truedy: FakeTruedy, port: int, **settings: str) -> dict[str, str]:
+    """Bot tokens from installations (the app's client id and secret), not SLACK_BOT_TOKEN."""
+    env = worker_env(
+        slack,
+        truedy,
+        SLACK_CLIENT_ID=CLIENT_ID,
+        SLACK_CLIENT_SECRET=CLIENT_SECRET,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        PORT=str(port),
+        **settings,
+    )
+    del env["SLACK_BOT_TOKEN"]
+    return env
+
+
+def start_web_process(env: dict[str, str], workdir: Path) -> WorkerProcess:
+    web = WorkerProcess(env, workdir, "web")
+    wait_until(lambda: web.logged("web_started") or web.process.poll() is not None, 20, "the web process")
+    assert web.process.poll() is None, web.stderr()
+    return web
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def stop_stack(stack: Stack) -> None:
+    if stack.web is not None:
+        stack.web.terminate()
     stack.worker.terminate()
     stack.slack.stop()
     stack.truedy.stop()

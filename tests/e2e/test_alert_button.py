@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from bot import storage
-from tests.e2e.conftest import KEY_BOT_TEAM, KEY_OTHER_TEAM, OTHER_TEAM, UNCONFIGURED_TEAM, start_stack, stop_stack
+from tests.e2e.conftest import KEY_BOT_TEAM, start_stack, stop_stack
 from tests.fakes.loop import wait_until
 from tests.fakes.truedy import Scripted, campaign
 
@@ -88,13 +88,15 @@ def test_the_cli_posts_the_alert_as_the_app(stack, paused):
     ]
 
 
-def test_the_cli_reads_with_the_key_of_the_team_it_is_given(stack):
-    stack.truedy.add(KEY_OTHER_TEAM, campaign("batch_otheralert"))
-    ts = stack.post_alert("batch_otheralert", "C0OTHERAL", "--team", OTHER_TEAM)
-    assert ts
-    assert {r.authorization for r in stack.truedy.received if "batch_otheralert" in r.path} == {
-        f"Bearer {KEY_OTHER_TEAM}"
-    }
+def test_the_cli_never_posts_for_another_workspace_with_this_workspaces_token(stack):
+    stack.truedy.add(KEY_BOT_TEAM, campaign("batch_otheralert"))
+    done = stack.run_bot("alert", "batch_otheralert", "--channel", "C0OTHERAL", "--team", "T0OTHER01")
+    assert done.returncode == 1
+    assert done.stderr.strip().endswith(
+        "alert not posted: SLACK_BOT_TOKEN belongs to workspace T0BOT0001, not T0OTHER01"
+    )
+    assert stack.slack.posts_in("C0OTHERAL") == []
+    assert [r for r in stack.truedy.received if "batch_otheralert" in r.path] == []
 
 
 @pytest.mark.parametrize(
@@ -113,11 +115,6 @@ def test_the_cli_reads_with_the_key_of_the_team_it_is_given(stack):
             "Slack refused the alert in C0CLIFAIL: not_in_channel (invite the bot to that channel first)",
         ),
         (["../etc"], None, "'../etc' is not a campaign id"),
-        (
-            ["batch_nokey0001", "--team", UNCONFIGURED_TEAM],
-            None,
-            f"workspace {UNCONFIGURED_TEAM} has no Truedy API key",
-        ),
     ],
 )
 def test_the_cli_fails_clearly_and_posts_nothing(stack, args, setup, expected):
@@ -199,12 +196,13 @@ def test_a_guest_from_another_organisation_is_refused_and_nothing_is_called(stac
     assert updates_of(stack, channel, ts) == []
 
 
-def test_a_workspace_without_a_key_is_told_privately(stack, paused):
+def test_a_click_from_a_workspace_the_token_does_not_serve_is_refused(stack, paused):
     campaign_id, channel, ts = paused
-    payload, _ = click(stack, channel, ts, team_id=UNCONFIGURED_TEAM)
+    payload, _ = click(stack, channel, ts, team_id="T0OTHER01")
     (told,) = private_responses(stack, payload)
-    assert "not connected to Truedy yet" in told.params["text"]
+    assert "This bot serves another Slack workspace" in told.params["text"]
     assert [r for r in stack.truedy.received if campaign_id in r.path and r.method == "POST"] == []
+    assert updates_of(stack, channel, ts) == []
 
 
 def test_a_forged_button_value_reaches_nothing(stack, paused):

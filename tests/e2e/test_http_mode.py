@@ -5,7 +5,6 @@ import hashlib
 import hmac
 import json
 import signal
-import socket
 import time
 import urllib.error
 import urllib.parse
@@ -13,19 +12,11 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.conftest import KEY_BOT_TEAM, Stack
+from tests.e2e.conftest import KEY_BOT_TEAM, SIGNING_SECRET, Stack, free_port, start_web_process
 from tests.fakes.loop import wait_until
 from tests.fakes.slack import FakeSlack
 from tests.fakes.truedy import FakeTruedy, campaign
-from tests.fakes.worker import WorkerProcess, worker_env
-
-SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.fakes.worker import worker_env
 
 
 def start_web(loop, workdir, **settings: str) -> tuple[Stack, str]:
@@ -35,9 +26,7 @@ def start_web(loop, workdir, **settings: str) -> tuple[Stack, str]:
         slack, truedy, TRUEDY_API_KEY=KEY_BOT_TEAM, SLACK_SIGNING_SECRET=SIGNING_SECRET, PORT=str(port), **settings
     )
     del env["SLACK_APP_TOKEN"]  # HTTP mode needs no app-level token
-    web = WorkerProcess(env, workdir, "web")
-    wait_until(lambda: web.logged("web_started") or web.process.poll() is not None, 20, "the web process")
-    assert web.process.poll() is None, web.stderr()
+    web = start_web_process(env, workdir)
     return Stack(slack, truedy, web, env, workdir), f"http://127.0.0.1:{port}/slack/events"
 
 
@@ -54,10 +43,17 @@ def web(loop, tmp_path_factory):
     stop_web(stack)
 
 
-def send(url: str, body: bytes, secret: str = SIGNING_SECRET, timestamp: int | None = None, sign: bool = True):
+def send(
+    url: str,
+    body: bytes,
+    secret: str = SIGNING_SECRET,
+    timestamp: int | None = None,
+    sign: bool = True,
+    content_type: str = "application/x-www-form-urlencoded",
+):
     """POST as Slack does; (status, answer body, seconds until the answer)."""
     stamp = str(timestamp if timestamp is not None else int(time.time()))
-    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    headers = {"Content-Type": content_type}
     if sign:
         digest = hmac.new(secret.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256).hexdigest()
         headers |= {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": f"v0={digest}"}

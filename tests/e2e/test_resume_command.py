@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.e2e.conftest import KEY_BOT_TEAM, KEY_OTHER_TEAM, OTHER_TEAM, UNCONFIGURED_TEAM
+from tests.e2e.conftest import KEY_BOT_TEAM, KEY_OTHER_TEAM
 from tests.fakes.loop import wait_until
 from tests.fakes.truedy import Scripted, campaign, in_a_minute
 
@@ -71,13 +71,15 @@ def test_resume_into_a_future_start_says_it_is_scheduled(stack):
     assert "scheduled again" in reply.params["text"]
 
 
-def test_each_workspace_uses_its_own_key(stack):
+def test_a_command_from_a_workspace_the_token_does_not_serve_is_refused(stack):
+    """The app installed elsewhere too: that workspace is not served with this one's token and key."""
     campaign_id, channel = new_campaign_id(), new_channel()
-    stack.truedy.add(KEY_OTHER_TEAM, campaign(campaign_id))
-    stack.command(campaign_id, channel_id=channel, team_id=OTHER_TEAM)
-    _, reply, _ = stack.result_in_thread(channel, campaign_id)
-    assert "is resumed" in reply.params["text"]
-    assert [r.authorization for r in stack.truedy.resumes() if campaign_id in r.path] == [f"Bearer {KEY_OTHER_TEAM}"]
+    stack.truedy.add(KEY_BOT_TEAM, campaign(campaign_id))
+    _, ack = stack.command(campaign_id, channel_id=channel, team_id="T0OTHER01")
+    assert ack.payload["response_type"] == "ephemeral"
+    assert "This bot serves another Slack workspace" in ack.payload["text"]
+    assert [r for r in stack.truedy.received if campaign_id in r.path] == []
+    assert stack.slack.posts_in(channel) == []
 
 
 def test_another_workspaces_campaign_is_not_found_with_this_workspaces_key(stack):
@@ -88,18 +90,6 @@ def test_another_workspaces_campaign_is_not_found_with_this_workspaces_key(stack
     assert "no campaign with this id in this workspace's account" in reply.params["text"]
     assert stack.truedy.status_of(KEY_OTHER_TEAM, campaign_id) == "paused"
     assert {r.authorization for r in stack.truedy.received if campaign_id in r.path} == {f"Bearer {KEY_BOT_TEAM}"}
-
-
-def test_a_workspace_without_a_key_is_told_privately_and_nothing_is_called(stack):
-    campaign_id, channel = new_campaign_id(), new_channel()
-    before = len(stack.truedy.received)
-    payload, ack = stack.command(campaign_id, channel_id=channel, team_id=UNCONFIGURED_TEAM)
-    assert ack.payload is None
-    told = stack.private_reply(payload)
-    assert told["response_type"] == "ephemeral"
-    assert f'{{"{UNCONFIGURED_TEAM}": "truedy_..."}}' in told["text"]
-    assert len(stack.truedy.received) == before
-    assert stack.slack.posts_in(channel) == []
 
 
 @pytest.mark.parametrize("text", ["", "   ", "help", " HELP "])

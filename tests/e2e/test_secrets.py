@@ -42,7 +42,8 @@ SECRETS = [
 
 
 def test_no_secret_reaches_a_log_a_message_or_an_error(loop, tmp_path):
-    slack = FakeSlack(loop, bot_token=BOT_TOKEN, app_token=APP_TOKEN).start()
+    # An org-wide install of a Grid organisation: one token for all its workspaces, each with its own key.
+    slack = FakeSlack(loop, bot_token=BOT_TOKEN, app_token=APP_TOKEN, enterprise_id="E0LEAK001").start()
     truedy = FakeTruedy(loop).start()
     slack.admins.add("U0ADMIN01")
     with socket.socket() as probe:

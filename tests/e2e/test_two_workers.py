@@ -9,6 +9,7 @@ from cryptography.fernet import Fernet
 from tests.e2e.conftest import KEY_BOT_TEAM, start_stack, stop_stack
 from tests.fakes.databases import KINDS, fresh_database
 from tests.fakes.loop import wait_until
+from tests.fakes.slack import BOT_TEAM
 from tests.fakes.truedy import campaign
 from tests.fakes.worker import ENCRYPTION_KEY, WorkerProcess, worker_env
 
@@ -62,14 +63,14 @@ def test_settings_saved_through_one_worker_are_used_by_the_other_at_once(two_wor
     stack, _ = two_workers
     stack.slack.admins.add("U0ADMIN01")
     stack.truedy.add("truedy_SharedKey00000000000001", campaign("batch_shared01"))
-    payload = stack.slack.slash_command("setup", team_id="T0SHARED1", user_id="U0ADMIN01")
+    payload = stack.slack.slash_command("setup", team_id=BOT_TEAM, user_id="U0ADMIN01")
     stack.slack.wait_ack(stack.slack.push("slash_commands", payload, connection=0))
     view = wait_until(stack.slack.opened_views, 10, "the setup modal")[0]["view"]
     values = {"api_key": {"value": {"type": "plain_text_input", "value": "truedy_SharedKey00000000000001"}}}
-    submission = stack.slack.view_submission(view, values, user_id="U0ADMIN01", team_id="T0SHARED1")
+    submission = stack.slack.view_submission(view, values, user_id="U0ADMIN01", team_id=BOT_TEAM)
     assert stack.slack.wait_ack(stack.slack.push("view_submission", submission, connection=0)).payload in (None, {})
 
-    command = stack.slack.slash_command("batch_shared01", team_id="T0SHARED1", channel_id="C0SHARED1")
+    command = stack.slack.slash_command("batch_shared01", channel_id="C0SHARED1")
     stack.slack.wait_ack(stack.slack.push("slash_commands", command, connection=1))
     _, reply, _ = stack.result_in_thread("C0SHARED1", "batch_shared01")
     assert "is resumed" in reply.params["text"]

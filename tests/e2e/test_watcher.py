@@ -4,7 +4,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from tests.e2e.conftest import KEY_BOT_TEAM, KEY_OTHER_TEAM, OTHER_TEAM, start_stack, stop_stack
+from tests.e2e.conftest import KEY_BOT_TEAM, KEY_OTHER_TEAM, start_installations_stack, start_stack, stop_stack
 from tests.fakes.loop import wait_until
 from tests.fakes.truedy import Scripted, campaign
 from tests.fakes.worker import WorkerProcess
@@ -196,19 +196,24 @@ def test_a_channel_slack_refuses_costs_one_post_the_admin_is_told_and_a_new_setu
 
 
 def test_one_workspace_waiting_on_truedy_does_not_delay_another_workspaces_alerts(loop, tmp_path):
-    stack = start_stack(
-        loop,
-        tmp_path,
-        PAUSED_POLL_SECONDS="1",
-        TRUEDY_READ_TIMEOUT="20",
-        ALERT_CHANNEL=CHANNEL,
-        ALERT_CHANNELS=f'{{"{OTHER_TEAM}": "C0OTHER01"}}',
-    )
+    """Two installed workspaces, each with its own key, alert channel and bot token."""
+    stack = start_installations_stack(loop, tmp_path, PAUSED_POLL_SECONDS="1", TRUEDY_READ_TIMEOUT="20")
     try:
+        stack.slack.admins.add("U0ADMIN01")
+        for team, key, channel in (("T0SLOW001", KEY_BOT_TEAM, CHANNEL), ("T0QUICK01", KEY_OTHER_TEAM, "C0OTHER01")):
+            stack.install(team)
+            stack.truedy.add(key)  # an account with no campaign yet
+            values = {
+                "api_key": {"value": {"type": "plain_text_input", "value": key}},
+                "alert_channel": {"value": {"type": "conversations_select", "selected_conversation": channel}},
+            }
+            _, ack = stack.run_setup(team, values)
+            assert ack.payload in (None, {})
         stack.truedy.script(Scripted(hang=True, path=LIST, api_key=KEY_BOT_TEAM))
-        wait_until(lambda: stack.truedy.in_flight_by_key.get(f"Bearer {KEY_BOT_TEAM}"), 15, "the bot team's poll")
+        wait_until(lambda: stack.truedy.in_flight_by_key.get(f"Bearer {KEY_BOT_TEAM}"), 15, "the slow team's poll")
         stack.truedy.add(KEY_OTHER_TEAM, campaign("batch_other001"))
-        wait_until(lambda: alerts_in(stack, "C0OTHER01"), 10, "the other workspace's alert")
+        (alert,) = wait_until(lambda: alerts_in(stack, "C0OTHER01"), 10, "the other workspace's alert")
+        assert alert.token in stack.slack.tokens_of("T0QUICK01")
         assert stack.truedy.in_flight_by_key[f"Bearer {KEY_BOT_TEAM}"] == 1  # still waiting on Truedy meanwhile
     finally:
         stop_stack(stack)

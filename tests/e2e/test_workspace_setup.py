@@ -1,6 +1,7 @@
 """Workspaces connect themselves from Slack; settings, locks and the audit trail live in the database.
 
-Every test here runs on SQLite, and again on PostgreSQL when TEST_DATABASE_URL is set.
+Each new workspace installs the app first (through the install pages), and is then served over Socket Mode
+with its own bot token. Every test here runs on SQLite, and again on PostgreSQL when TEST_DATABASE_URL is set.
 """
 
 import itertools
@@ -12,9 +13,10 @@ import pytest
 from sqlalchemy import make_url, text
 
 from bot import storage
-from tests.e2e.conftest import KEY_BOT_TEAM, start_stack, stop_stack
+from tests.e2e.conftest import KEY_BOT_TEAM, start_installations_stack, start_stack, stop_stack
 from tests.fakes.databases import KINDS, fresh_database
 from tests.fakes.loop import wait_until
+from tests.fakes.slack import BOT_TEAM
 from tests.fakes.truedy import Scripted, campaign
 from tests.fakes.worker import WorkerProcess, run_bot, worker_env
 
@@ -25,7 +27,7 @@ _numbers = itertools.count(1)
 def stack(request, loop, tmp_path_factory):
     workdir = tmp_path_factory.mktemp(f"setup-{request.param}")
     with fresh_database(request.param, workdir) as database_url:
-        running = start_stack(loop, workdir, DATABASE_URL=database_url)
+        running = start_installations_stack(loop, workdir, DATABASE_URL=database_url)
         running.slack.admins.add("U0ADMIN01")
         running.slack.usergroups["S0OPS0001"] = ("ops-leads", ["U0CAROL01"])
         yield running
@@ -34,10 +36,11 @@ def stack(request, loop, tmp_path_factory):
 
 @pytest.fixture
 def new_team(stack):
-    """A workspace the bot has never seen, with a Truedy account of its own: (team id, key)."""
+    """A workspace that has just installed the app, with a Truedy account of its own: (team id, key)."""
     number = next(_numbers)
     team_id, key = f"T0NEW{number:04d}", f"truedy_NewTeamKey{number:016d}"
     stack.truedy.add(key, campaign(f"batch_new{number:05d}"))
+    stack.install(team_id)
     return team_id, key
 
 
@@ -82,9 +85,24 @@ def test_an_admin_connects_a_new_workspace_entirely_from_slack(stack, new_team):
     assert key_checks[-1].authorization == f"Bearer {key}" and key_checks[-1].query == "limit=1&offset=0"
 
     stack.command(campaign_id, channel_id=f"C0{team_id}", team_id=team_id)
-    _, reply, _ = stack.result_in_thread(f"C0{team_id}", campaign_id)
+    announcement, reply, final = stack.result_in_thread(f"C0{team_id}", campaign_id)
     assert "is resumed" in reply.params["text"]
     assert [r.authorization for r in stack.truedy.resumes() if campaign_id in r.path] == [f"Bearer {key}"]
+    # Every Slack call for this workspace, over Socket Mode, used its own bot token.
+    assert {announcement.token, reply.token, final.token} == set(stack.slack.tokens_of(team_id))
+    modal_opened = stack.slack.calls_to("views.open")[-1]
+    assert modal_opened.token in stack.slack.tokens_of(team_id)
+
+
+def test_a_workspace_installed_but_not_connected_is_told_privately_and_nothing_is_called(stack, new_team):
+    team_id, _ = new_team
+    before = len(stack.truedy.received)
+    payload, ack = stack.command("batch_notconn01", channel_id="C0NOTCONN", team_id=team_id)
+    assert ack.payload is None
+    told = stack.private_reply(payload)
+    assert told["response_type"] == "ephemeral" and "not connected to Truedy yet" in told["text"]
+    assert len(stack.truedy.received) == before
+    assert stack.slack.posts_in("C0NOTCONN") == []
 
 
 def test_a_rejected_key_is_reported_next_to_the_field_and_nothing_is_saved(stack, new_team):
@@ -126,8 +144,10 @@ def test_keys_are_encrypted_at_rest(stack, new_team):
     run_setup(stack, team_id, key_value(key))
     wait_until(lambda: team_id in raw_database_text(stack), 10, "the saved settings")
     raw = raw_database_text(stack)
-    assert key not in raw and KEY_BOT_TEAM not in raw
+    assert key not in raw
     assert key[-4:] in raw  # the last 4 are kept in the clear, to show in status
+    tokens = stack.slack.tokens_of(team_id)
+    assert tokens and not any(token in raw for token in tokens)
 
 
 def test_restrictions_apply_to_the_command_and_the_button(stack, new_team):
@@ -205,14 +225,14 @@ def test_settings_survive_a_restart_and_a_wrong_encryption_key_stops_the_start(l
         try:
             stack.slack.admins.add("U0ADMIN01")
             stack.truedy.add("truedy_Restarted000000000001", campaign("batch_restart01"))
-            _, ack = run_setup(stack, "T0RESTART", key_value("truedy_Restarted000000000001"))
+            _, ack = run_setup(stack, BOT_TEAM, key_value("truedy_Restarted000000000001"))
             assert ack.payload in (None, {})
             assert stack.worker.terminate() == 0
 
             restarted = WorkerProcess(stack.env, tmp_path)
             restarted.wait_started(stack.slack)
             stack.worker = restarted
-            stack.command("batch_restart01", channel_id="C0RESTART", team_id="T0RESTART")
+            stack.command("batch_restart01", channel_id="C0RESTART")
             _, reply, _ = stack.result_in_thread("C0RESTART", "batch_restart01")
             assert "is resumed" in reply.params["text"]
             assert restarted.terminate() == 0
@@ -272,6 +292,7 @@ def test_an_admin_demoted_while_the_form_was_open_cannot_save_it(stack, new_team
         ack = stack.slack.wait_ack(stack.slack.push("view_submission", submission))
     finally:
         stack.slack.admins.add("U0ADMIN01")
-    assert ack.payload["errors"]["api_key"].startswith("Only workspace admins and owners can change these settings")
+    refusal = ack.payload["errors"]["api_key"]
+    assert refusal.startswith("Only workspace admins and owners, and whoever installed the app, can change")
     payload, _ = stack.command("status", team_id=team_id)
     assert "• Truedy API key: none" in stack.private_reply(payload)["text"]

@@ -4,6 +4,8 @@ Tests push envelopes through the socket the way Slack does and read back the ack
 call the worker made.
 """
 
+import asyncio
+import base64
 import itertools
 import json
 import threading
@@ -18,6 +20,19 @@ from tests.fakes.loop import LoopThread, serve, wait_until
 
 BOT_TEAM = "T0BOT0001"
 BOT_USER = "U0BOT0001"
+CLIENT_ID = "1111111111.2222222222"
+CLIENT_SECRET = "fake-client-secret-0001"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Whose a bot token is: what auth.test answers for it."""
+
+    team_id: str | None
+    enterprise_id: str | None = None
+    org_wide: bool = False
+    bot_user_id: str = BOT_USER
+    bot_id: str = "B0BOT0001"
 
 
 @dataclass
@@ -53,6 +68,9 @@ class Failure:
 class FakeSlack:
     loop: LoopThread
     team_id: str = BOT_TEAM
+    # With an enterprise id, the bot token is an org-wide install of that Grid organisation, and every payload
+    # comes from a workspace of it.
+    enterprise_id: str | None = None
     bot_token: str = "xoxb-fake-bot-token"
     app_token: str = "xapp-fake-app-token"
     calls: list[ApiCall] = field(default_factory=list)
@@ -62,11 +80,19 @@ class FakeSlack:
     messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (channel, ts) -> message
     admins: set[str] = field(default_factory=set)  # user ids that users.info reports as workspace admins
     usergroups: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # id -> (handle, members)
+    tokens: dict[str, Identity] = field(default_factory=dict)  # every bot token Slack accepts, and whose it is
+    enterprise_users: dict[str, str] = field(default_factory=dict)  # user id -> their Grid organisation
+    auth_test_seconds: float = 0.0  # how long auth.test takes (Slack's takes ~0.3 s)
+    _codes: dict[str, tuple[Identity, str]] = field(default_factory=dict)  # install code -> (bot, installer)
     _deleted: set[tuple[str, str]] = field(default_factory=set)
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
     _failures: dict[tuple[str, str | None], Failure] = field(default_factory=dict)
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        org_wide = self.enterprise_id is not None
+        self.tokens.setdefault(self.bot_token, Identity(self.team_id, self.enterprise_id, org_wide))
 
     def start(self) -> "FakeSlack":
         app = web.Application()
@@ -92,6 +118,32 @@ class FakeSlack:
         """The next `times` calls of `method` (for `channel`, or any) answer `error`."""
         with self._lock:
             self._failures[(method, channel)] = Failure(error, retry_after, times)
+
+    def approve_install(
+        self, team_id: str | None, user_id: str, enterprise_id: str | None = None, org_wide: bool = False
+    ) -> str:
+        """What happens on slack.com when `user_id` approves the install: the code Slack sends the browser
+        back with. Each install gets a new bot token (and a new bot user per workspace)."""
+        code = f"code-{uuid.uuid4().hex[:12]}"
+        number = next(self._ts)
+        bot = Identity(team_id, enterprise_id, org_wide, f"U0BOT{number:04d}", f"B0BOT{number:04d}")
+        with self._lock:
+            self._codes[code] = (bot, user_id)
+        return code
+
+    def tokens_of(self, team_id: str | None, enterprise_id: str | None = None) -> list[str]:
+        with self._lock:
+            return [
+                token
+                for token, who in self.tokens.items()
+                if who.team_id == team_id and (enterprise_id is None or who.enterprise_id == enterprise_id)
+            ]
+
+    def revoke(self, team_id: str | None, enterprise_id: str | None = None) -> None:
+        """The workspace removed the app: its tokens stop working."""
+        for token in self.tokens_of(team_id, enterprise_id):
+            with self._lock:
+                del self.tokens[token]
 
     # --- what tests drive ----------------------------------------------------------------------
 
@@ -120,9 +172,15 @@ class FakeSlack:
         return self.loop.run(send())
 
     def slash_command(
-        self, text: str, user_id: str = "U0ALICE01", channel_id: str = "C0OPS0001", team_id: str | None = None
+        self,
+        text: str,
+        user_id: str = "U0ALICE01",
+        channel_id: str = "C0OPS0001",
+        team_id: str | None = None,
+        enterprise_id: str | None = None,
     ) -> dict[str, Any]:
         trigger = next(self._ts)
+        enterprise_id = enterprise_id or self.enterprise_id
         return {
             "token": "deprecated-verification-token",
             "team_id": team_id or self.team_id,
@@ -134,7 +192,8 @@ class FakeSlack:
             "command": "/resume-campaign",
             "text": text,
             "api_app_id": "A0APP0001",
-            "is_enterprise_install": "false",
+            "is_enterprise_install": "true" if enterprise_id else "false",
+            **({"enterprise_id": enterprise_id} if enterprise_id else {}),
             "response_url": f"http://127.0.0.1:{self.port}/response/{trigger}",
             "trigger_id": f"{trigger}.1.abc",
         }
@@ -147,16 +206,20 @@ class FakeSlack:
         user_team: str | None = None,
         team_id: str | None = None,
         value: str | None = None,
+        action_id: str = "resume_campaign",
+        enterprise_id: str | None = None,
     ) -> dict[str, Any]:
-        """A block_actions payload for a click on the Resume button of the message at (channel, ts), as it
-        is now; `user_team` differs from the workspace for a guest from another organisation."""
+        """A block_actions payload for a click on the button `action_id` (by default Resume) of the message
+        at (channel, ts), as it is now; `user_team` differs from the workspace for a guest from another
+        organisation, or a member of another workspace of its Grid organisation."""
+        enterprise_id = enterprise_id or self.enterprise_id
         message = self.messages[(channel, ts)]
         button = next(
             element
             for block in message.get("blocks", [])
             if block.get("type") == "actions"
             for element in block["elements"]
-            if element.get("action_id") == "resume_campaign"
+            if element.get("action_id") == action_id
         )
         container = {"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": False}
         if message.get("thread_ts"):
@@ -170,9 +233,9 @@ class FakeSlack:
             "token": "deprecated-verification-token",
             "container": container,
             "trigger_id": f"{trigger}.1.def",
-            "team": {"id": team, "domain": "acme"},
-            "enterprise": None,
-            "is_enterprise_install": False,
+            "team": {"id": team, "domain": "acme", **({"enterprise_id": enterprise_id} if enterprise_id else {})},
+            "enterprise": {"id": enterprise_id, "name": "Grid"} if enterprise_id else None,
+            "is_enterprise_install": enterprise_id is not None,
             "channel": {"id": channel, "name": "ops"},
             "message": {"type": "message", "user": BOT_USER, "bot_id": "B0BOT0001", **message},
             "state": {"values": {}},
@@ -180,7 +243,7 @@ class FakeSlack:
             "actions": [
                 {
                     **button,
-                    "value": value if value is not None else button["value"],
+                    "value": value if value is not None else button.get("value"),
                     "block_id": "campaign_actions",
                     "action_ts": f"{time.time():.6f}",
                 }
@@ -188,11 +251,20 @@ class FakeSlack:
         }
 
     def view_submission(
-        self, view: dict[str, Any], values: dict[str, Any], user_id: str = "U0ADMIN01", team_id: str | None = None
+        self,
+        view: dict[str, Any],
+        values: dict[str, Any],
+        user_id: str = "U0ADMIN01",
+        team_id: str | None = None,
+        enterprise_id: str | None = None,
+        installed_team_id: str | None = None,
     ) -> dict[str, Any]:
         """The payload Slack sends when `view` (as opened by the bot) is submitted with `values`:
-        block_id -> {"value": <element state>}."""
+        block_id -> {"value": <element state>}. `installed_team_id`: the modal was opened in a Slack Connect
+        channel, from the workspace that installed the app, by someone of `team_id`."""
         team = team_id or self.team_id
+        enterprise_id = enterprise_id or self.enterprise_id
+        installed = {"app_installed_team_id": installed_team_id} if installed_team_id else {}
         return {
             "type": "view_submission",
             "team": {"id": team, "domain": "acme"},
@@ -200,10 +272,30 @@ class FakeSlack:
             "api_app_id": "A0APP0001",
             "token": "deprecated-verification-token",
             "trigger_id": f"{next(self._ts)}.1.ghi",
-            "view": {**view, "id": "V0SETUP01", "team_id": team, "state": {"values": values}, "hash": "1.abc"},
+            "view": {
+                **view,
+                "id": "V0SETUP01",
+                "team_id": team,
+                "state": {"values": values},
+                "hash": "1.abc",
+                **installed,
+            },
             "response_urls": [],
-            "is_enterprise_install": False,
-            "enterprise": None,
+            "is_enterprise_install": enterprise_id is not None,
+            "enterprise": {"id": enterprise_id, "name": "Grid"} if enterprise_id else None,
+        }
+
+    def event(self, event_type: str, team_id: str, event_time: float | None = None, **event: Any) -> dict[str, Any]:
+        """An Events API callback, as Slack posts it (HTTP) or wraps it (Socket Mode)."""
+        moment = int(event_time if event_time is not None else time.time())
+        return {
+            "token": "deprecated-verification-token",
+            "team_id": team_id,
+            "api_app_id": "A0APP0001",
+            "event": {"type": event_type, "event_ts": f"{moment}.000100", **event},
+            "type": "event_callback",
+            "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}",
+            "event_time": moment,
         }
 
     def opened_views(self) -> list[dict[str, Any]]:
@@ -287,8 +379,9 @@ class FakeSlack:
         with self._lock:
             self.calls.append(call)
             failure = self._take_failure(method, params.get("channel"))
-        expected = self.app_token if method == "apps.connections.open" else self.bot_token
         status, headers = 200, {}
+        if method == "auth.test" and self.auth_test_seconds:
+            await asyncio.sleep(self.auth_test_seconds)
         if failure is not None and failure.error == "connection_dropped":
             request.transport.close()
             call.answer = {"ok": False, "error": failure.error}
@@ -297,10 +390,12 @@ class FakeSlack:
             call.answer = {"ok": False, "error": failure.error}
             if failure.retry_after is not None:
                 status, headers = 429, {"Retry-After": str(failure.retry_after)}
-        elif token != expected:
+        elif method == "oauth.v2.access":
+            call.answer = self._install(request, params)
+        elif (token != self.app_token) if method == "apps.connections.open" else (token not in self.tokens):
             call.answer = {"ok": False, "error": "invalid_auth"}
         else:
-            call.answer = self._answer(method, params)
+            call.answer = self._answer(method, params, self.tokens.get(token or "", Identity(self.team_id)))
         return web.json_response(call.answer, status=status, headers=headers)
 
     def _take_failure(self, method: str, channel: str | None) -> Failure | None:
@@ -313,16 +408,44 @@ class FakeSlack:
                 return failure
         return None
 
-    def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    def _install(self, request: web.Request, params: dict[str, Any]) -> dict[str, Any]:
+        """oauth.v2.access: the app's client id and secret (HTTP Basic), and a code that works once."""
+        expected = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+        if request.headers.get("Authorization") != expected:
+            return {"ok": False, "error": "invalid_client_id"}
+        with self._lock:
+            installed = self._codes.pop(params.get("code") or "", None)
+        if installed is None:
+            return {"ok": False, "error": "invalid_code"}
+        bot, installer = installed
+        token = f"xoxb-{bot.team_id or bot.enterprise_id}-{uuid.uuid4().hex[:16]}"
+        with self._lock:
+            self.tokens[token] = bot
+        return {
+            "ok": True,
+            "app_id": "A0APP0001",
+            "authed_user": {"id": installer},
+            "scope": "commands,chat:write,chat:write.public,users:read,usergroups:read",
+            "token_type": "bot",
+            "access_token": token,
+            "bot_user_id": bot.bot_user_id,
+            "team": {"id": bot.team_id, "name": f"Team {bot.team_id}"} if bot.team_id else None,
+            "enterprise": {"id": bot.enterprise_id, "name": "Grid"} if bot.enterprise_id else None,
+            "is_enterprise_install": bot.org_wide,
+        }
+
+    def _answer(self, method: str, params: dict[str, Any], bot: Identity) -> dict[str, Any]:
         if method == "auth.test":
             return {
                 "ok": True,
                 "url": "https://acme.slack.com/",
                 "team": "Acme",
                 "user": "truedy",
-                "team_id": self.team_id,
-                "user_id": BOT_USER,
-                "bot_id": "B0BOT0001",
+                "team_id": bot.team_id or bot.enterprise_id,
+                "enterprise_id": bot.enterprise_id,
+                "is_enterprise_install": bot.org_wide,
+                "user_id": bot.bot_user_id,
+                "bot_id": bot.bot_id,
             }
         if method == "apps.connections.open":
             self.connections_opened += 1
@@ -337,11 +460,13 @@ class FakeSlack:
             return {"ok": True, "channel": params.get("channel"), "ts": ts, "message": message}
         if method == "users.info":
             user = params.get("user")
+            enterprise = self.enterprise_users.get(user or "")
             return {
                 "ok": True,
                 "user": {
                     "id": user,
-                    "team_id": self.team_id,
+                    "team_id": bot.team_id,
+                    **({"enterprise_user": {"enterprise_id": enterprise, "id": user}} if enterprise else {}),
                     "is_admin": user in self.admins,
                     "is_owner": False,
                     "is_primary_owner": False,

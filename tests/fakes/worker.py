@@ -1,5 +1,6 @@
 """Runs the real worker (`python -m bot`) as a child process against the fakes."""
 
+import itertools
 import json
 import os
 import signal
@@ -49,10 +50,14 @@ def run_bot(env: dict[str, str], workdir: Path, *args: str) -> subprocess.Comple
     )
 
 
+_processes = itertools.count(1)
+
+
 class WorkerProcess:
     def __init__(self, env: dict[str, str], workdir: Path, *args: str):
-        self.stdout_path = workdir / "worker.stdout"
-        self.stderr_path = workdir / "worker.stderr"
+        name = f"{args[0] if args else 'worker'}-{next(_processes)}"  # several may run in one folder
+        self.stdout_path = workdir / f"{name}.stdout"
+        self.stderr_path = workdir / f"{name}.stderr"
         # cwd is a scratch folder so that a developer's .env is never read.
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bot", *args],

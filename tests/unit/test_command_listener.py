@@ -18,6 +18,7 @@ from bot.resume_flow import ResumeFlows
 from bot.services import Services
 from bot.slack.listeners.commands import resume_campaign, start_resume
 from bot.slack.surfaces import Announcement
+from bot.slack.tokens import OneToken, TokenIdentity
 from bot.storage.alert_channels import AlertChannelProblems
 from bot.storage.alert_records import AlertRecords
 from bot.storage.audit import AuditLog
@@ -91,6 +92,7 @@ def stack(engine, workspaces):
         client,
         ThreadPoolExecutor(1),
         AlertChannelProblems(engine),
+        OneToken(StubClient(), TokenIdentity("T0BOT0001", "", org_wide=False)),
     )
 
 
@@ -106,7 +108,8 @@ def run_listener(services, text="batch_c3d4e5f6", team_id="T0BOT0001", user_id="
     services = replace(services, answers=BackgroundWork("answer", 2), flows=ResumeFlows(services.resumes, 2))
     ack, respond = Recorder(), Recorder()
     command = {**COMMAND, "text": text, "team_id": team_id, "user_id": user_id}
-    resume_campaign(ack=ack, command=command, respond=respond, client=StubClient(), context={"services": services})
+    context = {"services": services, "team_id": team_id}
+    resume_campaign(ack=ack, command=command, respond=respond, client=StubClient(), context=context)
     finish(services)
     return ack.calls, respond.calls
 
@@ -121,7 +124,8 @@ def test_a_valid_command_is_acked_silently_then_resumed(stack):
 def test_after_shutdown_began_a_command_is_refused_politely(stack):
     stack.answers.drain(0)
     ack = Recorder()
-    resume_campaign(ack=ack, command=COMMAND, respond=Recorder(), client=StubClient(), context={"services": stack})
+    context = {"services": stack, "team_id": "T0BOT0001"}
+    resume_campaign(ack=ack, command=COMMAND, respond=Recorder(), client=StubClient(), context=context)
     (ack,) = ack.calls
     assert ack["response_type"] == "ephemeral"
     assert "restarting" in ack["text"] and "Nothing was resumed" in ack["text"]
@@ -193,7 +197,7 @@ def test_an_unreachable_database_is_said_and_nothing_is_called(stack):
 
 def resume_with(stack, client) -> Recorder:
     respond = Recorder()
-    start_resume(stack, COMMAND, CampaignId("batch_c3d4e5f6"), client, respond)
+    start_resume(stack, REQUEST, "C0OPS0001", client, respond)
     finish(stack)
     return respond
 
@@ -219,7 +223,7 @@ def test_an_unexpected_failure_is_still_reported_and_the_announcement_corrected(
 
 def test_a_slack_network_error_after_the_claim_releases_it(stack):
     with pytest.raises(urllib.error.URLError):
-        start_resume(stack, COMMAND, CampaignId("batch_c3d4e5f6"), StubClient(unreachable=True), Recorder())
+        start_resume(stack, REQUEST, "C0OPS0001", StubClient(unreachable=True), Recorder())
     assert stack.truedy.calls == []
     resume_with(stack, StubClient())  # a retry right after reaches Truedy
     assert stack.truedy.calls == [("truedy_key_bot", "batch_c3d4e5f6")]

@@ -33,6 +33,7 @@ class RecordingApp:
         self.commands: list[str] = []
         self.actions: list[str] = []
         self.views: list[str] = []
+        self.events: list[str] = []
 
     def command(self, name: str):
         self.commands.append(name)
@@ -46,6 +47,10 @@ class RecordingApp:
         self.views.append(callback_id)
         return lambda listener: listener
 
+    def event(self, event_type: str):
+        self.events.append(event_type)
+        return lambda listener: listener
+
 
 def test_commands_in_code_and_manifest_are_the_same():
     app = RecordingApp()
@@ -57,7 +62,7 @@ def test_commands_in_code_and_manifest_are_the_same():
 def test_the_alert_button_has_a_listener_and_interactivity_is_on():
     app = RecordingApp()
     listeners.register(app)  # type: ignore[arg-type]
-    assert app.actions == ["resume_campaign"]
+    assert app.actions == ["resume_campaign", "open_setup"]
     assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
 
 
@@ -87,25 +92,52 @@ def test_manifest_yml_is_the_socket_mode_manifest_the_code_builds():
     assert manifest() == MANIFEST
 
 
+def print_manifest(*arguments: str) -> dict:
+    printed = subprocess.run(
+        [sys.executable, "-m", "bot", "manifest", *arguments],
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)},
+        cwd=REPO / "tests",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert printed.returncode == 0, printed.stderr
+    return json.loads(printed.stdout)
+
+
 def test_the_printed_manifests_pass_slacks_own_schema():
-    """`python -m bot manifest` needs no settings; with --url it is the HTTP-mode manifest."""
+    """`python -m bot manifest` needs no settings."""
     validator = Draft7Validator(SLACK_MANIFEST_SCHEMA, format_checker=Draft7Validator.FORMAT_CHECKER)
-    for arguments in ([], ["--url", "https://bot.example.com/"]):
-        printed = subprocess.run(
-            [sys.executable, "-m", "bot", "manifest", *arguments],
-            env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)},
-            cwd=REPO / "tests",
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        assert printed.returncode == 0, printed.stderr
-        printed_manifest = json.loads(printed.stdout)
-        assert list(validator.iter_errors(printed_manifest)) == []
-    settings = printed_manifest["settings"]
+    for arguments in ([], ["--url", "https://bot.example.com/"], ["--url", "https://bot.example.com", "--socket-mode"]):
+        assert list(validator.iter_errors(print_manifest(*arguments))) == []
+
+
+def test_the_installable_http_manifest_names_every_url_on_the_host():
+    printed = print_manifest("--url", "https://bot.example.com/")
+    settings = printed["settings"]
     assert settings["socket_mode_enabled"] is False
+    assert settings["org_deploy_enabled"] is True
+    assert settings["token_rotation_enabled"] is False
     assert settings["interactivity"]["request_url"] == "https://bot.example.com/slack/events"
-    assert printed_manifest["features"]["slash_commands"][0]["url"] == "https://bot.example.com/slack/events"
+    assert settings["event_subscriptions"]["request_url"] == "https://bot.example.com/slack/events"
+    assert printed["features"]["slash_commands"][0]["url"] == "https://bot.example.com/slack/events"
+    assert printed["oauth_config"]["redirect_urls"] == ["https://bot.example.com/slack/oauth_redirect"]
+
+
+def test_the_installable_socket_mode_manifest_has_the_redirect_url_and_no_request_urls():
+    printed = print_manifest("--url", "https://bot.example.com", "--socket-mode")
+    assert printed["settings"]["socket_mode_enabled"] is True
+    assert printed["settings"]["org_deploy_enabled"] is True
+    assert printed["oauth_config"]["redirect_urls"] == ["https://bot.example.com/slack/oauth_redirect"]
+    assert "request_url" not in json.dumps(printed) and '"url"' not in json.dumps(printed)
+
+
+def test_every_manifest_subscribes_to_the_events_the_code_listens_to():
+    app = RecordingApp()
+    listeners.register(app)  # type: ignore[arg-type]
+    assert sorted(app.events) == ["app_uninstalled", "tokens_revoked"]
+    for printed in (MANIFEST, manifest("https://bot.example.com"), manifest("https://bot.example.com", True)):
+        assert sorted(printed["settings"]["event_subscriptions"]["bot_events"]) == sorted(app.events)
 
 
 def test_the_manifest_command_refuses_a_url_slack_would_not_post_to():
@@ -117,4 +149,4 @@ def test_the_manifest_command_refuses_a_url_slack_would_not_post_to():
         timeout=30,
     )
     assert printed.returncode == 2 and printed.stdout == ""
-    assert printed.stderr.strip() == "manifest: --url must be https://<host>, the address Slack will post to"
+    assert printed.stderr.strip() == "manifest: --url must be https://<host>, the web process's public address"

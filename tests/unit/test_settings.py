@@ -57,11 +57,59 @@ def test_keys_by_workspace_from_json(env):
 
 def test_every_problem_is_one_line_naming_the_variable(env):
     lines = problems(env)
+    assert lines == ["SLACK_APP_TOKEN: is required but not set", "BOT_ENCRYPTION_KEY: is required but not set"]
+
+
+def test_without_a_bot_token_or_installations_the_bot_says_which_to_set(env):
+    lines = problems(env, **{**GOOD, "SLACK_BOT_TOKEN": ""})
     assert lines == [
-        "SLACK_BOT_TOKEN: is required but not set",
-        "SLACK_APP_TOKEN: is required but not set",
-        "BOT_ENCRYPTION_KEY: is required but not set",
+        "SLACK_BOT_TOKEN: is required but not set (or set SLACK_CLIENT_ID and SLACK_CLIENT_SECRET to let "
+        "workspaces install the app)"
     ]
+
+
+INSTALLATIONS = {
+    **{name: value for name, value in GOOD.items() if name not in ("SLACK_BOT_TOKEN", "TRUEDY_API_KEY")},
+    "SLACK_CLIENT_ID": "1234567890.0987654321",
+    "SLACK_CLIENT_SECRET": "client-secret-value",
+    "SLACK_SIGNING_SECRET": "signing-secret-value",
+}
+
+
+def test_installations_take_the_client_pair_and_the_signing_secret(env):
+    env(**INSTALLATIONS)
+    settings = load_settings()
+    assert settings.installations and settings.slack_bot_token is None
+    assert "client-secret-value" in settings.secrets()
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        (
+            {"SLACK_BOT_TOKEN": "xoxb-1-secret-bot"},
+            ["SLACK_BOT_TOKEN and SLACK_CLIENT_ID/SLACK_CLIENT_SECRET: choose one"],
+        ),
+        ({"SLACK_CLIENT_SECRET": ""}, ["SLACK_CLIENT_SECRET: is required with SLACK_CLIENT_ID"]),
+        ({"SLACK_CLIENT_ID": ""}, ["SLACK_CLIENT_ID: is required with SLACK_CLIENT_SECRET"]),
+        ({"SLACK_SIGNING_SECRET": ""}, ["SLACK_SIGNING_SECRET: is required when workspaces install the app"]),
+        (
+            {"TRUEDY_API_KEY": "truedy_k1", "ALERT_CHANNELS": '{"T0AAA0001": "C0AAA0001"}'},
+            [
+                "TRUEDY_API_KEY: not used when workspaces install the app",
+                "ALERT_CHANNELS: not used when workspaces install the app",
+            ],
+        ),
+        ({"SLACK_CLIENT_ID": "acme-secret"}, ["SLACK_CLIENT_ID: must be the app's Client ID"]),
+        ({"SLACK_REDIRECT_URI": "http://bot.example.com/x"}, ["SLACK_REDIRECT_URI: must be the public https URL"]),
+    ],
+)
+def test_settings_that_do_not_fit_together_are_named(env, values, expected):
+    lines = problems(env, **{**INSTALLATIONS, **values})
+    assert len(lines) == len(expected)
+    for line, start in zip(lines, expected, strict=True):
+        assert line.startswith(start)
+        assert "secret-bot" not in line and "acme-secret" not in line
 
 
 def test_truedy_keys_are_optional_since_workspaces_can_connect_in_slack(env):

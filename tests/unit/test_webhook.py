@@ -8,8 +8,9 @@ from http import HTTPStatus
 import pytest
 from sqlalchemy import select
 
-from bot.storage import webhook_deliveries
+from bot.storage import poll_schedule, webhook_deliveries
 from bot.storage.poll_turns import PollSchedule
+from bot.storage.workspace_settings import SetupChoices, WorkspaceId
 from bot.webhook import WebhookReceiver, dedupe_key, signature_problem
 
 SECRET = b"whsec_test_secret"
@@ -83,9 +84,9 @@ def signed_headers(body: bytes) -> dict[str, str]:
     return {"x-truedy-timestamp": stamp, "x-truedy-signature": sign(stamp, body)}
 
 
-def test_a_delivery_is_recorded_only_with_its_prompt(engine):
+def test_a_delivery_is_recorded_only_with_its_prompt(engine, workspaces):
     schedule = PromptFailsOnce(engine)
-    receiver = WebhookReceiver(SECRET.decode(), engine, schedule)
+    receiver = WebhookReceiver(engine, schedule, workspaces, SECRET.decode())
     with pytest.raises(RuntimeError):
         receiver.receive(signed_headers(BODY), BODY)
     # Truedy delivers again: it is not taken for a repeat, and this time it prompts.
@@ -97,12 +98,49 @@ def test_a_delivery_is_recorded_only_with_its_prompt(engine):
         ]
 
 
-def test_old_deliveries_are_pruned(engine):
+def test_old_deliveries_are_pruned(engine, workspaces):
     with engine.begin() as connection:
         connection.execute(
             webhook_deliveries.insert().values(dedupe_key="old", received_at=datetime.now(UTC) - timedelta(days=2))
         )
-    WebhookReceiver(SECRET.decode(), engine, PollSchedule(engine)).receive(signed_headers(BODY), BODY)
+    WebhookReceiver(engine, PollSchedule(engine), workspaces, SECRET.decode()).receive(signed_headers(BODY), BODY)
     with engine.connect() as connection:
         keys = connection.execute(select(webhook_deliveries.c.dedupe_key)).scalars().all()
     assert "old" not in keys and len(keys) == 1
+
+
+def signed_with(secret: str, body: bytes) -> dict[str, str]:
+    stamp = str(int(time.time()))
+    digest = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return {"x-truedy-timestamp": stamp, "x-truedy-signature": digest}
+
+
+def test_each_workspace_has_its_own_webhook_url_and_secret(engine, workspaces):
+    schedule = PollSchedule(engine)
+    receiver = WebhookReceiver(engine, schedule, workspaces, shared_secret=None)
+    first, second = WorkspaceId("", "T0HOOK001"), WorkspaceId("", "T0HOOK002")
+    workspaces.save_setup(first, SetupChoices("truedy_k1", None, (), (), webhook_secret="whsec_first"), "U1")
+    workspaces.save_setup(second, SetupChoices("truedy_k2", None, (), ()), "U1")
+    one, two = workspaces.get(first), workspaces.get(second)
+    assert one.webhook_token and two.webhook_token and one.webhook_token != two.webhook_token
+    assert one.webhook_secret == "whsec_first" and two.webhook_secret is None
+
+    assert receiver.receive(signed_with("whsec_first", BODY), BODY, one.webhook_token) == (HTTPStatus.NO_CONTENT, "")
+    with engine.connect() as connection:
+        prompted = connection.execute(select(poll_schedule.c.team_id)).scalars().all()
+    assert prompted == ["T0HOOK001"]  # only the workspace whose URL it came to
+    # Signed with another workspace's secret, or the shared URL without a shared secret: refused.
+    assert receiver.receive(signed_with("whsec_first", BODY), BODY, two.webhook_token)[0] == HTTPStatus.UNAUTHORIZED
+    assert receiver.receive(signed_with("whsec_other", BODY), BODY, one.webhook_token)[0] == HTTPStatus.UNAUTHORIZED
+    assert receiver.receive(signed_with("whsec_first", BODY), BODY, "x" * 32)[0] == HTTPStatus.NOT_FOUND
+    assert receiver.receive(signed_with("whsec_first", BODY), BODY, "../../etc")[0] == HTTPStatus.NOT_FOUND
+    assert receiver.receive(signed_with("whsec_first", BODY), BODY)[0] == HTTPStatus.NOT_FOUND
+
+
+def test_a_saved_webhook_secret_is_kept_when_setup_leaves_the_field_empty(workspaces):
+    workspace = WorkspaceId("", "T0HOOK003")
+    workspaces.save_setup(workspace, SetupChoices("truedy_k3", None, (), (), webhook_secret="whsec_kept"), "U1")
+    token = workspaces.get(workspace).webhook_token
+    workspaces.save_setup(workspace, SetupChoices(None, "C0NEW0001", (), ()), "U1")
+    saved = workspaces.get(workspace)
+    assert (saved.webhook_secret, saved.webhook_token) == ("whsec_kept", token)

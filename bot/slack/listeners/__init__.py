@@ -1,9 +1,10 @@
 from slack_bolt import App
 
-from bot.slack.listeners import actions, commands, views
+from bot.slack.listeners import actions, commands, events, views
 
 
 def register(app: App) -> None:
     commands.register(app)
     actions.register(app)
     views.register(app)
+    events.register(app)

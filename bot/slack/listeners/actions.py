@@ -1,43 +1,70 @@
-"""The Resume button on paused-campaign alerts: acknowledged at once, checked and resumed after."""
+"""Buttons: Resume on paused-campaign alerts, and Connect Truedy in the installer's DM. Acknowledged at once,
+checked and carried out after."""
 
 from functools import partial
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.resume import ResumeRequest
 from bot.services import Services
-from bot.slack import alert_blocks, messages
+from bot.slack import alert_blocks, messages, setup_blocks
+from bot.slack.context import workspace_of
+from bot.slack.listeners.views import open_setup
 from bot.slack.replies import answer_safely
 from bot.slack.surfaces import AlertSurface, ClickedAlert
+from bot.storage.workspace_settings import WorkspaceId
 from bot.truedy.campaign_id import InvalidCampaignId, parse_campaign_id
 
 
 def register(app: App) -> None:
     app.action(alert_blocks.RESUME_ACTION_ID)(resume_from_alert)
+    app.action(setup_blocks.CONNECT_ACTION_ID)(connect_truedy)
 
 
 def resume_from_alert(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
     services: Services = context["services"]
-    if not services.answers.submit(answer_safely, respond, partial(start_resume, services, body, client, respond)):
+    job = partial(start_resume, services, workspace_of(context), body, client, respond)
+    if not services.answers.submit(answer_safely, respond, job):
         respond(**messages.shutting_down())
     ack()
 
 
-def start_resume(services: Services, body: dict, client: WebClient, respond: Respond) -> None:
+def connect_truedy(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
+    services: Services = context["services"]
+    job = partial(open_setup, services, workspace_of(context), body["user"]["id"], body, client, respond)
+    if not services.answers.submit(answer_safely, respond, job):
+        respond(**messages.shutting_down())
+    ack()
+
+
+def start_resume(services: Services, workspace: WorkspaceId, body: dict, client: WebClient, respond: Respond) -> None:
     """Check the click, then the one resume flow. Refusals go privately to the clicker: a click's ack
     carries no message."""
-    team_id, user = body["team"]["id"], body["user"]
-    enterprise_id = (body.get("enterprise") or {}).get("id") or ""
+    user = body["user"]
     value = body["actions"][0].get("value") or ""
     campaign_id = parse_campaign_id(value)
     if isinstance(campaign_id, InvalidCampaignId):
         respond(**messages.invalid_button(value))
         return
     # A guest from another organisation in a shared channel must not spend this workspace's account.
-    if user.get("team_id") != team_id:
+    if not _same_organisation(workspace, user, client):
         respond(**messages.not_your_workspace())
         return
-    request = ResumeRequest(team_id, user["id"], campaign_id, "button", enterprise_id)
+    request = ResumeRequest(workspace.team_id, user["id"], campaign_id, "button", workspace.enterprise_id)
     surface = AlertSurface(client, respond, ClickedAlert.from_click(body), request, services.alerts)
     services.flows.start(request, surface, client, respond)
+
+
+def _same_organisation(workspace: WorkspaceId, user: dict, client: WebClient) -> bool:
+    """The clicking user belongs to the workspace, or to another workspace of its Grid organisation."""
+    if user.get("team_id") == workspace.team_id:
+        return True
+    if not workspace.enterprise_id:
+        return False
+    try:
+        profile = client.users_info(user=user["id"])["user"]
+    except SlackApiError:
+        return False  # fail closed: Slack would not say who this is
+    return (profile.get("enterprise_user") or {}).get("enterprise_id") == workspace.enterprise_id

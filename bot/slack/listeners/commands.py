@@ -8,6 +8,7 @@ from slack_sdk import WebClient
 from bot.resume import ResumeRequest
 from bot.services import Services
 from bot.slack import messages
+from bot.slack.context import workspace_of
 from bot.slack.listeners.views import open_setup
 from bot.slack.replies import answer_safely
 from bot.slack.surfaces import Announcement
@@ -21,6 +22,7 @@ def register(app: App) -> None:
 
 def resume_campaign(ack: Ack, command: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
     services: Services = context["services"]
+    workspace = workspace_of(context)
     text = command.get("text") or ""
     word, _, rest = text.strip().partition(" ")
     match word.lower():
@@ -28,42 +30,35 @@ def resume_campaign(ack: Ack, command: dict, respond: Respond, client: WebClient
             ack(**messages.usage())
             return
         case "setup":
-            job = partial(open_setup, services.workspaces, command, client, respond)
+            job = partial(open_setup, services, workspace, command["user_id"], command, client, respond)
         case "status":
-            job = partial(_status, services, command, respond)
+            job = partial(_status, services, workspace, respond)
         case "history":
             campaign_id = parse_campaign_id(rest) if rest.strip() else None
             if isinstance(campaign_id, InvalidCampaignId):
                 ack(**messages.invalid_campaign_id(rest, campaign_id.reason))
                 return
-            job = partial(_history, services, command, campaign_id, respond)
+            job = partial(_history, services, workspace, campaign_id, respond)
         case _:
             campaign_id = parse_campaign_id(text)
             if isinstance(campaign_id, InvalidCampaignId):
                 ack(**messages.invalid_campaign_id(text, campaign_id.reason))
                 return
-            job = partial(start_resume, services, command, campaign_id, client, respond)
+            request = ResumeRequest(
+                workspace.team_id, command["user_id"], campaign_id, "command", workspace.enterprise_id
+            )
+            job = partial(start_resume, services, request, command["channel_id"], client, respond)
     ack(**({} if services.answers.submit(answer_safely, respond, job) else messages.shutting_down()))
 
 
-def _status(services: Services, command: dict, respond: Respond) -> None:
-    workspace = _workspace(command)
+def _status(services: Services, workspace: WorkspaceId, respond: Respond) -> None:
     settings, problem = services.workspaces.get(workspace), services.channel_problems.latest(workspace)
-    respond(**messages.status(command["team_id"], settings, problem))
+    respond(**messages.status(workspace.team_id, settings, problem, services.public_url))
 
 
-def _history(services: Services, command: dict, campaign_id: CampaignId | None, respond: Respond) -> None:
-    respond(**messages.history(services.audit.latest(command["team_id"], campaign_id), campaign_id))
+def _history(services: Services, workspace: WorkspaceId, campaign_id: CampaignId | None, respond: Respond) -> None:
+    respond(**messages.history(services.audit.latest(workspace.team_id, campaign_id), campaign_id))
 
 
-def start_resume(
-    services: Services, command: dict, campaign_id: CampaignId, client: WebClient, respond: Respond
-) -> None:
-    request = ResumeRequest(
-        command["team_id"], command["user_id"], campaign_id, "command", command.get("enterprise_id") or ""
-    )
-    services.flows.start(request, Announcement(client, respond, command["channel_id"], request), client, respond)
-
-
-def _workspace(command: dict) -> WorkspaceId:
-    return WorkspaceId(command.get("enterprise_id") or "", command["team_id"])
+def start_resume(services: Services, request: ResumeRequest, channel: str, client: WebClient, respond: Respond) -> None:
+    services.flows.start(request, Announcement(client, respond, channel, request), client, respond)

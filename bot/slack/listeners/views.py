@@ -14,7 +14,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot import truedy
 from bot.services import Services
 from bot.slack import messages, setup_blocks
-from bot.storage.workspace_settings import SetupChoices, WorkspaceId, Workspaces
+from bot.slack.context import workspace_of
+from bot.storage.workspace_settings import SetupChoices, WorkspaceId
 
 log = logging.getLogger("bot.setup")
 
@@ -28,16 +29,21 @@ def register(app: App) -> None:
     app.view(setup_blocks.CALLBACK_ID)(save_setup)
 
 
-def open_setup(workspaces: Workspaces, command: dict, client: WebClient, respond: Respond) -> None:
-    """Background half of `/resume-campaign setup`: admins and owners get the modal, others a polite no."""
+def open_setup(
+    services: Services, workspace: WorkspaceId, user_id: str, opened_by: dict, client: WebClient, respond: Respond
+) -> None:
+    """Background half of `/resume-campaign setup` and of the Connect Truedy button (`opened_by`: the command
+    or the click, with its trigger id): the modal for those who may set up, a polite no for others."""
     try:
-        if not _is_admin(client, command["user_id"]):
+        if not may_set_up(services, workspace, user_id, client):
             respond(**messages.setup_admins_only())
             return
-        settings = workspaces.get(WorkspaceId(command.get("enterprise_id") or "", command["team_id"]))
-        metadata = {"response_url": command["response_url"]}
+        settings = services.workspaces.get(workspace)
+        # The confirmation goes where the request came from (the command's channel, or the invitation DM).
+        metadata = {"response_url": opened_by["response_url"]} if opened_by.get("response_url") else {}
         client.views_open(
-            trigger_id=command["trigger_id"], view=setup_blocks.setup_modal(settings, _usergroups(client), metadata)
+            trigger_id=opened_by["trigger_id"],
+            view=setup_blocks.setup_modal(settings, _usergroups(client), metadata, services.public_url),
         )
     except SlackApiError as error:
         respond(**messages.setup_not_opened(error.response.get("error") or "unknown_error"))
@@ -45,9 +51,12 @@ def open_setup(workspaces: Workspaces, command: dict, client: WebClient, respond
 
 def save_setup(ack: Ack, body: dict, view: dict, client: WebClient, context: BoltContext) -> None:
     services: Services = context["services"]
-    workspace = WorkspaceId((body.get("enterprise") or {}).get("id") or "", body["team"]["id"])
+    workspace = workspace_of(context)
     user_id = body["user"]["id"]
     choices = setup_blocks.submitted_choices(view)
+    if webhook_problem := setup_blocks.webhook_secret_problem(choices):
+        ack(response_action="errors", errors={setup_blocks.WEBHOOK_BLOCK: webhook_problem})
+        return
     check = services.setup_checks.submit(_problem, services, workspace, choices, user_id, client)
     try:
         problem = check.result(timeout=CHECK_BUDGET_SECONDS)
@@ -67,7 +76,11 @@ def save_setup(ack: Ack, body: dict, view: dict, client: WebClient, context: Bol
     )
     response_url = json.loads(view.get("private_metadata") or "{}").get("response_url")
     if response_url:
-        confirmation = messages.setup_saved(workspace.team_id, saved)
+        # A new message: the response URL of the Connect Truedy button would otherwise replace the invitation.
+        confirmation = {
+            **messages.setup_saved(workspace.team_id, saved, services.public_url),
+            "replace_original": False,
+        }
         services.answers.submit(WebhookClient(response_url).send_dict, confirmation)
 
 
@@ -81,7 +94,7 @@ def _problem(
         return problem
     # The form may have been opened by an admin who is not one any more.
     try:
-        if not _is_admin(client, user_id):
+        if not may_set_up(services, workspace, user_id, client):
             return setup_blocks.NO_LONGER_ADMIN
     except SlackApiError:
         return setup_blocks.ADMIN_CHECK_FAILED
@@ -104,7 +117,10 @@ def _check_key(client: truedy.TruedyClient, api_key: str) -> str | None:
     return None
 
 
-def _is_admin(client: WebClient, user_id: str) -> bool:
+def may_set_up(services: Services, workspace: WorkspaceId, user_id: str, client: WebClient) -> bool:
+    """Workspace admins and owners, and whoever installed the app."""
+    if user_id == services.tokens.installer_of(workspace):
+        return True
     user = client.users_info(user=user_id)["user"]
     return bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
 

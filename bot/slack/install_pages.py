@@ -1,0 +1,119 @@
+"""The pages a browser sees at the end of an install (`/slack/oauth_redirect`), and the installer's DM.
+
+Bolt runs the OAuth flow (state check, code exchange, saving the installation); these are its callbacks."""
+
+import html
+import logging
+
+from slack_bolt import BoltResponse
+from slack_bolt.oauth.callback_options import FailureArgs, SuccessArgs
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.slack import setup_blocks
+from bot.slack.tokens import Installations
+from bot.storage.workspace_settings import WorkspaceId, Workspaces
+
+log = logging.getLogger("bot.install")
+
+# What went wrong, in words, for each reason Bolt's flow gives.
+FAILURES = {
+    "access_denied": "The install was cancelled on Slack's page, so nothing was installed.",
+    "invalid_browser": (
+        "This browser did not bring back the cookie the install page set. The install has to start on this "
+        "bot's own install page, over https, in the same browser (Slack's own install button skips it)."
+    ),
+    "invalid_state": "This install link has expired (after 10 minutes) or was already used.",
+    "missing_code": "Slack sent no install code with this page.",
+    "invalid_code": "Slack did not accept the install code (it expires quickly and works once).",
+    "storage_error": "The bot could not save the installation: its database did not answer.",
+}
+
+
+class InstallPages:
+    def __init__(self, tokens: Installations, workspaces: Workspaces):
+        self._tokens = tokens
+        self._workspaces = workspaces
+
+    def installed(self, args: SuccessArgs) -> BoltResponse:
+        installation = args.installation
+        team = installation.team_name or installation.enterprise_name or "your workspace"
+        log.info(
+            "installed",
+            extra={
+                "fields": {
+                    "event": "installed",
+                    "team": installation.team_id,
+                    "enterprise": installation.enterprise_id,
+                    "user": installation.user_id,
+                }
+            },
+        )
+        dm_problem = self._invite_installer(args)
+        if installation.is_enterprise_install:
+            add_to_workspaces = (
+                f"{installation.enterprise_url or 'https://app.slack.com/'}manage/organization/apps/profile/"
+                f"{installation.app_id}/workspaces/add"
+            )
+            next_steps = (
+                f'<p>Next, <a href="{html.escape(add_to_workspaces)}">add the app to your organisation\'s '
+                "workspaces</a>. In each, a workspace admin connects its own Truedy account with "
+                "<code>/resume-campaign setup</code>.</p>"
+            )
+        elif dm_problem is None:
+            next_steps = (
+                "<p>Next, in Slack: I sent you a direct message with a <b>Connect Truedy</b> button. Click it and "
+                "paste an API key from the Truedy dashboard (Settings → API Keys). Then "
+                "<code>/resume-campaign &lt;campaign id&gt;</code> works in any channel.</p>"
+            )
+        else:
+            next_steps = (
+                f"<p>I could not send you a direct message ({html.escape(dm_problem)}). Instead, run "
+                "<code>/resume-campaign setup</code> in any channel to connect your Truedy account.</p>"
+            )
+        slack_link = f"https://app.slack.com/client/{html.escape(installation.team_id or '')}"
+        body = (
+            f"<h1>Truedy Campaigns is installed in {html.escape(team)}</h1>{next_steps}"
+            f'<p><a href="{slack_link}">Open Slack</a></p>'
+        )
+        return _page(args.settings.state_utils.build_set_cookie_for_deletion(), 200, "Installed", body)
+
+    def not_installed(self, args: FailureArgs) -> BoltResponse:
+        log.warning("install failed", extra={"fields": {"event": "install_failed", "reason": args.reason}})
+        what = FAILURES.get(args.reason, "The install did not complete.")
+        body = (
+            f"<h1>Truedy Campaigns was not installed</h1><p>{html.escape(what)} Nothing was saved.</p>"
+            '<p><a href="./install">Start the install again</a></p>'
+        )
+        cookie = args.settings.state_utils.build_set_cookie_for_deletion()
+        return _page(cookie, args.suggested_status_code, "Not installed", body)
+
+    def _invite_installer(self, args: SuccessArgs) -> str | None:
+        """A DM to whoever installed, with the button that connects Truedy; what went wrong, or None."""
+        installation = args.installation
+        if installation.is_enterprise_install or not installation.team_id:
+            return "org-wide install"
+        workspace = WorkspaceId(installation.enterprise_id or "", installation.team_id)
+        try:
+            settings = self._workspaces.get(workspace)
+            client = self._tokens.client_for(workspace)
+            if client is None:
+                return "the installation was not found"
+            client.chat_postMessage(
+                channel=installation.user_id, **setup_blocks.connect_invitation(installation.team_name, settings)
+            )
+        except SlackApiError as error:
+            return f"Slack said {error.response.get('error')}"
+        except SQLAlchemyError:
+            return "the database did not answer"
+        return None
+
+
+def _page(cookie: str, status: int, title: str, body: str) -> BoltResponse:
+    document = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title} · Truedy Campaigns</title>'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"></head>'
+        f'<body style="font-family: sans-serif; max-width: 40em; margin: 3em auto">{body}</body></html>'
+    )
+    headers = {"Content-Type": "text/html; charset=utf-8", "Set-Cookie": [cookie], "Cache-Control": "no-store"}
+    return BoltResponse(status=status, body=document, headers=headers)

@@ -1,0 +1,98 @@
+"""Which bot token serves which workspace: SLACK_BOT_TOKEN's own workspace (or Grid organisation, for an
+org-wide token), or each workspace's installation."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from slack_sdk import WebClient
+
+from bot.settings import Settings
+from bot.slack.client import configure_slack_client
+from bot.storage.installations import InstallationStore
+from bot.storage.workspace_settings import WorkspaceId
+
+
+class BotTokens(Protocol):
+    def client_for(self, workspace: WorkspaceId) -> WebClient | None:
+        """A client with the bot token that serves `workspace`, or None if none does."""
+        ...
+
+    def installer_of(self, workspace: WorkspaceId) -> str | None:
+        """The user who installed the app in `workspace`, when known."""
+        ...
+
+    def uninstall(self, workspace: WorkspaceId, org_wide: bool, event_time: datetime | None) -> bool:
+        """Forget the installation named by an uninstall event; False when there is none, or the event is
+        older than the installation (a late or retried event must not remove a reinstall)."""
+        ...
+
+
+@dataclass(frozen=True)
+class TokenIdentity:
+    """What auth.test says about SLACK_BOT_TOKEN."""
+
+    team_id: str
+    enterprise_id: str
+    org_wide: bool
+
+    def serves(self, workspace: WorkspaceId) -> bool:
+        if self.org_wide:
+            return bool(workspace.enterprise_id) and workspace.enterprise_id == self.enterprise_id
+        return workspace.team_id == self.team_id
+
+
+@dataclass(frozen=True)
+class OneToken:
+    """SLACK_BOT_TOKEN: one workspace (or one Grid organisation)."""
+
+    client: WebClient
+    identity: TokenIdentity
+
+    def client_for(self, workspace: WorkspaceId) -> WebClient | None:
+        return self.client if self.identity.serves(workspace) else None
+
+    def installer_of(self, workspace: WorkspaceId) -> str | None:
+        return None
+
+    def uninstall(self, workspace: WorkspaceId, org_wide: bool, event_time: datetime | None) -> bool:
+        return False  # SLACK_BOT_TOKEN is the operator's to change
+
+
+@dataclass(frozen=True)
+class Installations:
+    """Each workspace's own installation (OAuth)."""
+
+    store: InstallationStore
+    settings: Settings
+    wait_out_rate_limits: bool = True
+
+    def client_for(self, workspace: WorkspaceId) -> WebClient | None:
+        bot = self.store.find_workspace_bot(workspace.enterprise_id, workspace.team_id)
+        if bot is None:
+            return None
+        return configure_slack_client(WebClient(token=bot.bot_token), self.settings, self.wait_out_rate_limits)
+
+    def installer_of(self, workspace: WorkspaceId) -> str | None:
+        installation = self.store.find_installation(
+            enterprise_id=workspace.enterprise_id or None, team_id=workspace.team_id
+        )
+        if installation is None and workspace.enterprise_id:
+            installation = self.store.find_installation(
+                enterprise_id=workspace.enterprise_id, team_id=None, is_enterprise_install=True
+            )
+        return installation.user_id if installation is not None else None
+
+    def bot_user_of(self, workspace: WorkspaceId) -> str | None:
+        bot = self.store.find_workspace_bot(workspace.enterprise_id, workspace.team_id)
+        return bot.bot_user_id if bot is not None else None
+
+    def uninstall(self, workspace: WorkspaceId, org_wide: bool, event_time: datetime | None) -> bool:
+        enterprise_id = workspace.enterprise_id or None
+        team_id = None if org_wide else workspace.team_id
+        installed_at = self.store.installed_since(enterprise_id, team_id)
+        # Slack's event times are whole seconds: an event of the installation's own second is taken as newer.
+        if installed_at is None or (event_time is not None and event_time < installed_at.replace(microsecond=0)):
+            return False
+        self.store.delete_all(enterprise_id=enterprise_id, team_id=team_id)
+        return True

@@ -1,0 +1,93 @@
+"""Where each workspace's bot token lives when workspaces install the app: slack_sdk's SQLAlchemy stores
+on this project's tables, with every token encrypted with BOT_ENCRYPTION_KEY.
+
+slack_sdk's stock installation store keeps tokens in plain text; giving its token columns a type that
+encrypts on write and decrypts on read keeps all of its queries (save, find, delete) as they are."""
+
+from datetime import UTC, datetime
+
+from slack_sdk.oauth.installation_store.models.bot import Bot
+from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+from sqlalchemy import Dialect, Engine, MetaData, Table, Text, TypeDecorator, select
+
+from bot.storage import (
+    SECRET_INSTALLATION_COLUMNS,
+    slack_bots,
+    slack_installations,
+    slack_oauth_states,
+    utc,
+)
+from bot.storage.keybox import KeyBox
+
+
+class Sealed(TypeDecorator):
+    """Text encrypted with the KeyBox: never written in plain text, read back in plain text."""
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, keybox: KeyBox):
+        super().__init__()
+        self.keybox = keybox
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return self.keybox.seal(value) if value is not None else None
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        return self.keybox.open(value) if value is not None else None
+
+
+def _with_sealed_secrets(table: Table, metadata: MetaData, keybox: KeyBox) -> Table:
+    copy = table.to_metadata(metadata)
+    for name in SECRET_INSTALLATION_COLUMNS:
+        if name in copy.c:
+            copy.c[name].type = Sealed(keybox)
+    return copy
+
+
+class InstallationStore(SQLAlchemyInstallationStore):
+    def __init__(self, client_id: str, engine: Engine, keybox: KeyBox):
+        super().__init__(client_id, engine)
+        self.metadata = MetaData()
+        self.installations = _with_sealed_secrets(slack_installations, self.metadata, keybox)
+        self.bots = _with_sealed_secrets(slack_bots, self.metadata, keybox)
+
+    def find_workspace_bot(self, enterprise_id: str, team_id: str) -> Bot | None:
+        """The bot serving a workspace: its own installation, else its Grid organisation's org-wide one."""
+        bot = self.find_bot(enterprise_id=enterprise_id or None, team_id=team_id)
+        if bot is None and enterprise_id:
+            bot = self.find_bot(enterprise_id=enterprise_id, team_id=None, is_enterprise_install=True)
+        return bot
+
+    def installed_since(self, enterprise_id: str | None, team_id: str | None) -> datetime | None:
+        """When the current installation was made, or None if there is none."""
+        columns = self.bots.c
+        with self.engine.connect() as connection:
+            newest = connection.execute(
+                select(columns.installed_at)
+                .where(
+                    columns.client_id == self.client_id,
+                    columns.enterprise_id == enterprise_id,
+                    columns.team_id == team_id,
+                )
+                .order_by(columns.installed_at.desc())
+                .limit(1)
+            ).scalar()
+        return utc(newest)
+
+
+class OAuthStateStore(SQLAlchemyOAuthStateStore):
+    """slack_sdk's database state store (states shared by every process), on this project's table; expired
+    states are removed as new ones are issued, since the stock store never removes them."""
+
+    def __init__(self, expiration_seconds: int, engine: Engine):
+        super().__init__(expiration_seconds, engine)
+        self.metadata = MetaData()
+        self.oauth_states = slack_oauth_states.to_metadata(self.metadata)
+
+    def issue(self, *args, **kwargs) -> str:
+        with self.engine.begin() as connection:
+            now = datetime.now(UTC).replace(tzinfo=None)
+            connection.execute(self.oauth_states.delete().where(self.oauth_states.c.expire_at < now))
+        return super().issue(*args, **kwargs)

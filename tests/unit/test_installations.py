@@ -1,0 +1,97 @@
+"""Installations in the database: slack_sdk's store on this project's tables, tokens only encrypted."""
+
+import time
+from datetime import UTC, datetime, timedelta
+
+from slack_sdk.oauth.installation_store import Installation
+from sqlalchemy import select
+
+from bot import storage
+from bot.storage.installations import InstallationStore, OAuthStateStore
+from bot.storage.keybox import KeyBox
+from bot.storage.workspace_settings import SetupChoices, WorkspaceId
+from tests.fakes.worker import ENCRYPTION_KEY
+
+NEW_KEY = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY="
+
+
+def installation(team_id: str, token: str, installed_at: float | None = None, **fields) -> Installation:
+    return Installation(
+        app_id="A0APP0001",
+        team_id=team_id,
+        team_name="Acme",
+        bot_token=token,
+        bot_id="B0BOT0002",
+        bot_user_id="U0BOT0002",
+        bot_scopes="commands,chat:write",
+        user_id="U0INSTALL",
+        installed_at=installed_at,
+        **fields,
+    )
+
+
+def store(engine, keys: str = ENCRYPTION_KEY) -> InstallationStore:
+    keybox = KeyBox(keys)
+    keybox.check_against(engine)
+    return InstallationStore("1234.5678", engine, keybox)
+
+
+def test_bot_tokens_are_stored_only_encrypted_and_read_back(engine):
+    installations = store(engine)
+    token = "xoxb-plaintext-never-" + "x" * 60  # longer than 79 characters once encrypted would not fit String(200)
+    installations.save(installation("T0AAA0001", token))
+    with engine.connect() as connection:
+        rows = [
+            *connection.execute(select(storage.slack_installations)).all(),
+            *connection.execute(select(storage.slack_bots)).all(),
+        ]
+    assert rows and "plaintext-never" not in repr(rows)
+    assert installations.find_workspace_bot("", "T0AAA0001").bot_token == token
+    assert installations.find_installation(enterprise_id=None, team_id="T0AAA0001").user_id == "U0INSTALL"
+
+
+def test_a_grid_workspace_is_served_by_its_organisations_org_wide_install(engine):
+    installations = store(engine)
+    org_wide = installation(None, "xoxb-org", enterprise_id="E0GRID001", is_enterprise_install=True)
+    installations.save(org_wide)
+    assert installations.find_workspace_bot("E0GRID001", "T0GRID002").bot_token == "xoxb-org"
+    assert installations.find_workspace_bot("E0OTHER01", "T0GRID002") is None
+    assert installations.find_workspace_bot("", "T0GRID002") is None
+
+
+def test_a_reinstall_wins_and_its_time_is_known(engine):
+    installations = store(engine)
+    installations.save(installation("T0AAA0001", "xoxb-first", installed_at=time.time() - 60))
+    installations.save(installation("T0AAA0001", "xoxb-second"))
+    assert installations.find_workspace_bot("", "T0AAA0001").bot_token == "xoxb-second"
+    since = installations.installed_since(None, "T0AAA0001")
+    assert since is not None and datetime.now(UTC) - since < timedelta(seconds=10)
+    assert installations.installed_since(None, "T0NONE001") is None
+
+
+def test_rotating_the_encryption_key_re_encrypts_bot_tokens(engine):
+    store(engine).save(installation("T0AAA0001", "xoxb-rotated"))
+    rotating = store(engine, f"{NEW_KEY},{ENCRYPTION_KEY}")
+    assert rotating.find_workspace_bot("", "T0AAA0001").bot_token == "xoxb-rotated"
+    assert store(engine, NEW_KEY).find_workspace_bot("", "T0AAA0001").bot_token == "xoxb-rotated"
+
+
+def test_oauth_states_work_once_and_expired_ones_are_removed(engine):
+    states = OAuthStateStore(600, engine)
+    state = states.issue()
+    assert states.consume(state) and not states.consume(state)
+    expired = OAuthStateStore(-1, engine)
+    stale = expired.issue()
+    assert not expired.consume(stale)
+    states.issue()
+    with engine.connect() as connection:
+        remaining = connection.execute(select(storage.slack_oauth_states.c.state)).scalars().all()
+    assert stale not in remaining and len(remaining) == 1
+
+
+def test_forgetting_a_workspace_keeps_other_workspaces(engine, workspaces):
+    for team in ("T0AAA0001", "T0BBB0002"):
+        workspaces.save_setup(WorkspaceId("", team), SetupChoices("truedy_key_" + team, "C0AAA0001", (), ()), "U1")
+    workspaces.forget(WorkspaceId("", "T0AAA0001"))
+    assert workspaces.get(WorkspaceId("", "T0AAA0001")) is None
+    assert workspaces.get(WorkspaceId("", "T0BBB0002")).api_key == "truedy_key_T0BBB0002"
