@@ -1,12 +1,13 @@
-"""HTTP mode under load: bursts of signed `/resume-campaign` requests, all at once, across 10 workspaces, to
-the web process (`python -m bot web`, gunicorn), each compared in the same run with a bare Bolt app that
-only acks behind the same gunicorn settings (bench/floor_http.py).
+"""HTTP mode under load: bursts of signed `/resume-campaign` requests, all at once, across 10 workspaces that
+installed the app (through its install pages, each with its own bot token and Truedy key), to the web
+process (`python -m bot web`, gunicorn), each compared in the same run with a bare Bolt app that only acks
+behind the same gunicorn settings (bench/floor_http.py). Slack's auth.test takes 0.3 s, as Slack's does.
 
     .venv/bin/python -m bench.http [--bursts 100 500] [--processes 2] [--database-url postgresql://…]
 
 Prints, per burst: ack (HTTP response) latency p50/p99/max for the bot and the floor, answers later than
-3 s, end to end per resume (request sent to result posted), and the web processes' peak RSS. Truedy
-answers each resume in 0.2 s. Everything runs on this machine.
+3 s, end to end per resume (request sent to result posted), auth.test calls, and the web processes' peak
+RSS. Truedy answers each resume in 0.2 s. Everything runs on this machine.
 """
 
 import argparse
@@ -22,18 +23,22 @@ import sys
 import tempfile
 import time
 import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import aiohttp
 
 from bench.load import key_of, percentile
+from tests.fakes.browser import come_back, open_install_page
 from tests.fakes.loop import LoopThread, wait_until
-from tests.fakes.slack import BOT_TEAM, FakeSlack
+from tests.fakes.slack import BOT_TEAM, CLIENT_ID, CLIENT_SECRET, FakeSlack
 from tests.fakes.truedy import FakeTruedy, campaign
 from tests.fakes.worker import REPO, WorkerProcess, worker_env
 
 SECRET = "bench-signing-secret-0001"
 WORKSPACES = [BOT_TEAM, *(f"T0HTTP{n:03d}" for n in range(1, 10))]
+INSTALLER = "U0INSTALL"
+AUTH_TEST_SECONDS = 0.3
 CHANNEL = "C0HTTPB01"
 RESULT = re.compile(r"`(batch_http[a-z]\d+)` is resumed")
 
@@ -86,6 +91,7 @@ def commands(slack: FakeSlack, size: int, prefix: str) -> list[tuple[str, tuple[
 
 def floor_run(loop: LoopThread, size: int, processes: int) -> list[float]:
     slack = FakeSlack(loop).start()
+    slack.auth_test_seconds = AUTH_TEST_SECONDS
     port = free_port()
     env = {
         "PATH": os.environ["PATH"],
@@ -106,6 +112,25 @@ def floor_run(loop: LoopThread, size: int, processes: int) -> list[float]:
         slack.stop()
 
 
+def install_and_connect(slack: FakeSlack, base: str, team: str, key: str) -> None:
+    """As a person would: the install page, Slack's approval, then setup with the workspace's key."""
+    start = open_install_page(base)
+    page = come_back(base, start.cookie, code=slack.approve_install(team, INSTALLER), state=start.state)
+    assert page.status == 200, page.body
+    opened = len(slack.opened_views())
+    post_signed(f"{base}/slack/events", *signed(slack.slash_command("setup", user_id=INSTALLER, team_id=team)))
+    view = wait_until(lambda: slack.opened_views()[opened:], 10, "the setup modal")[0]["view"]
+    values = {"api_key": {"value": {"type": "plain_text_input", "value": key}}}
+    submission = {"payload": json.dumps(slack.view_submission(view, values, user_id=INSTALLER, team_id=team))}
+    post_signed(f"{base}/slack/events", *signed(submission))
+
+
+def post_signed(url: str, body: bytes, headers: dict[str, str]) -> None:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200, response.status
+
+
 def bot_run(loop: LoopThread, size: int, processes: int, database_url: str | None, workdir: Path) -> dict:
     slack, truedy = FakeSlack(loop).start(), FakeTruedy(loop).start()
     truedy.delay = 0.2
@@ -114,16 +139,22 @@ def bot_run(loop: LoopThread, size: int, processes: int, database_url: str | Non
     env = worker_env(
         slack,
         truedy,
-        TRUEDY_API_KEYS=json.dumps(keys),
+        SLACK_CLIENT_ID=CLIENT_ID,
+        SLACK_CLIENT_SECRET=CLIENT_SECRET,
         SLACK_SIGNING_SECRET=SECRET,
         PORT=str(port),
         WEB_CONCURRENCY=str(processes),
         **({"DATABASE_URL": database_url} if database_url else {}),
     )
-    del env["SLACK_APP_TOKEN"]
+    del env["SLACK_APP_TOKEN"], env["SLACK_BOT_TOKEN"]
     web = WorkerProcess(env, workdir, "web")
     try:
         wait_until(lambda: len(web.logged("web_started")) >= processes, 30, "the web processes")
+        for team, key in keys.items():
+            truedy.add(key)
+            install_and_connect(slack, f"http://127.0.0.1:{port}", team, key)
+        slack.auth_test_seconds = AUTH_TEST_SECONDS
+        auth_tests_before = len(slack.calls_to("auth.test"))
         requests = commands(slack, size, "b")
         for campaign_id, _ in requests:
             team = WORKSPACES[int(campaign_id[-5:]) % len(WORKSPACES)]
@@ -135,7 +166,12 @@ def bot_run(loop: LoopThread, size: int, processes: int, database_url: str | Non
             return len({m.group(1) for c in slack.posts_in(CHANNEL) if (m := RESULT.search(c.params.get("text", "")))})
 
         wait_until(lambda: posted() >= size, 120, "every result")
-        return {"acks": acks, "end_to_end": time.monotonic() - started, "rss_mib": _rss_mib(web.pid)}
+        return {
+            "acks": acks,
+            "end_to_end": time.monotonic() - started,
+            "rss_mib": _rss_mib(web.pid),
+            "auth_tests": len(slack.calls_to("auth.test")) - auth_tests_before,
+        }
     finally:
         web.terminate()
         slack.stop()
@@ -168,7 +204,10 @@ def main() -> None:
     parser.add_argument("--database-url")
     arguments = parser.parse_args()
     loop = LoopThread()
-    print(f"signed /resume-campaign over HTTP across 10 workspaces, {arguments.processes} web processes")
+    print(
+        f"signed /resume-campaign over HTTP across 10 installed workspaces, {arguments.processes} web processes, "
+        f"auth.test {AUTH_TEST_SECONDS} s"
+    )
     for size in arguments.bursts:
         with tempfile.TemporaryDirectory() as folder:
             bot = bot_run(loop, size, arguments.processes, arguments.database_url, Path(folder))
@@ -178,6 +217,7 @@ def main() -> None:
         print(f"ack ms, bot   : {summary(bot['acks'])}   answers later than 3 s: {late} of {size}")
         print(f"ack ms, floor : {summary(floor)}")
         print(f"every result posted after {bot['end_to_end']:.1f} s; web processes' peak RSS {bot['rss_mib']:.1f} MiB")
+        print(f"auth.test calls during the burst: {bot['auth_tests']}")
     loop.stop()
 
 

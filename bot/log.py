@@ -48,5 +48,7 @@ def configure_logging(level: str, secrets: Iterable[str], stream: TextIO = sys.s
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # httpx logs every request at INFO; the resume_attempt line already says what matters.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+    # httpx logs every request at INFO, Alembic its set-up at every start; the bot's own lines say what matters
+    # (the `migrated` line when a migration ran).
+    for chatty in ("httpx", "alembic"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))

@@ -5,7 +5,6 @@ import logging
 from dataclasses import dataclass
 
 from slack_bolt import App, BoltContext, BoltResponse
-from slack_bolt.authorization.authorize import InstallationStoreAuthorize
 from slack_bolt.oauth.callback_options import CallbackOptions
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
@@ -19,7 +18,7 @@ from bot.settings import Settings
 from bot.slack import install_pages, listeners, messages
 from bot.slack.client import configure_slack_client
 from bot.slack.manifest import BOT_SCOPES
-from bot.slack.tokens import BotTokens, Installations, OneToken, TokenIdentity
+from bot.slack.tokens import BotTokens, Installations, OneToken, StoredInstallationAuthorize, TokenIdentity
 from bot.storage.installations import InstallationStore, OAuthStateStore
 from bot.storage.keybox import KeyBox
 from bot.storage.workspace_settings import WorkspaceId, Workspaces
@@ -83,12 +82,9 @@ def build_app(settings: Settings, tokens: BotTokens, database: Database) -> App:
             **options,
             client=client,
             installation_store=tokens.store,
-            # Bolt's default authorizer asks Slack (auth.test, ~0.3 s) on every request; with the cache it
-            # asks once per token. The installation itself is still read from the database every time, so an
-            # uninstall or a reinstall counts at once in every process.
-            authorize=InstallationStoreAuthorize(
-                logger=log, installation_store=tokens.store, bot_only=True, cache_enabled=True
-            ),
+            # Read from the database on every request, so that an uninstall or a reinstall counts at once in
+            # every process; never a Slack call on the way to the ack.
+            authorize=StoredInstallationAuthorize(tokens.store),
             oauth_settings=oauth_settings(settings, tokens, database),
             user_facing_authorize_error_message=messages.not_installed()["text"],
         )

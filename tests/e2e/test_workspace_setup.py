@@ -74,6 +74,7 @@ def test_an_admin_connects_a_new_workspace_entirely_from_slack(stack, new_team):
         "alert_channel",
         "allowed_users",
         "allowed_usergroups",
+        "webhook_secret",
     ]
     assert modal["blocks"][1]["optional"] is False
     saved = wait_until(lambda: private_texts(stack, payload), 10, "the confirmation")[0]
