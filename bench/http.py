@@ -3,7 +3,7 @@ installed the app (through its install pages, each with its own bot token and Tr
 process (`python -m bot web`, gunicorn), each compared in the same run with a bare Bolt app that only acks
 behind the same gunicorn settings (bench/floor_http.py). Slack's auth.test takes 0.3 s, as Slack's does.
 
-    .venv/bin/python -m bench.http [--bursts 100 500] [--processes 2] [--database-url postgresql://…]
+    .venv/bin/python -m bench.http [--bursts 100 500] [--processes 2] [--postgresql postgresql://…/test]
 
 Prints, per burst: ack (HTTP response) latency p50/p99/max for the bot and the floor, answers later than
 3 s, end to end per resume (request sent to result posted), auth.test calls, and the web processes' peak
@@ -30,6 +30,7 @@ import aiohttp
 
 from bench.load import key_of, percentile
 from tests.fakes.browser import come_back, open_install_page
+from tests.fakes.databases import fresh_database
 from tests.fakes.loop import LoopThread, wait_until
 from tests.fakes.slack import BOT_TEAM, CLIENT_ID, CLIENT_SECRET, FakeSlack
 from tests.fakes.truedy import FakeTruedy, campaign
@@ -131,7 +132,7 @@ def post_signed(url: str, body: bytes, headers: dict[str, str]) -> None:
         assert response.status == 200, response.status
 
 
-def bot_run(loop: LoopThread, size: int, processes: int, database_url: str | None, workdir: Path) -> dict:
+def bot_run(loop: LoopThread, size: int, processes: int, database_url: str, workdir: Path) -> dict:
     slack, truedy = FakeSlack(loop).start(), FakeTruedy(loop).start()
     truedy.delay = 0.2
     keys = {team: key_of(team) for team in WORKSPACES}
@@ -144,7 +145,7 @@ def bot_run(loop: LoopThread, size: int, processes: int, database_url: str | Non
         SLACK_SIGNING_SECRET=SECRET,
         PORT=str(port),
         WEB_CONCURRENCY=str(processes),
-        **({"DATABASE_URL": database_url} if database_url else {}),
+        DATABASE_URL=database_url,
     )
     del env["SLACK_APP_TOKEN"], env["SLACK_BOT_TOKEN"]
     web = WorkerProcess(env, workdir, "web")
@@ -201,16 +202,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bursts", type=int, nargs="+", default=[100, 500])
     parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--database-url")
+    parser.add_argument("--postgresql", help="a server where a fresh database is made for each run (else SQLite)")
     arguments = parser.parse_args()
     loop = LoopThread()
     print(
         f"signed /resume-campaign over HTTP across 10 installed workspaces, {arguments.processes} web processes, "
-        f"auth.test {AUTH_TEST_SECONDS} s"
+        f"auth.test {AUTH_TEST_SECONDS} s, {'PostgreSQL' if arguments.postgresql else 'SQLite'}"
     )
     for size in arguments.bursts:
-        with tempfile.TemporaryDirectory() as folder:
-            bot = bot_run(loop, size, arguments.processes, arguments.database_url, Path(folder))
+        kind = "postgresql" if arguments.postgresql else "sqlite"
+        with tempfile.TemporaryDirectory() as folder, fresh_database(kind, Path(folder), arguments.postgresql) as url:
+            bot = bot_run(loop, size, arguments.processes, url, Path(folder))
         floor = floor_run(loop, size, arguments.processes)
         late = sum(ack > 3000 for ack in bot["acks"])
         print(f"\n== burst {size}, Truedy 0.2 s per resume")

@@ -1,5 +1,6 @@
-"""Bursts of slash commands and Resume clicks across 10 workspaces, for the worker as shipped, each compared
-in the same run with a bare Bolt app that only acks (the floor, bench/floor_app.py).
+"""Bursts of slash commands and Resume clicks across 10 workspaces (of one Enterprise Grid organisation, served
+by its org-wide bot token), for the worker as shipped, each compared in the same run with a bare Bolt app
+that only acks (the floor, bench/floor_app.py).
 
     .venv/bin/python -m bench.load [--bursts 100 500] [--latencies 0.2 2.5]
 
@@ -95,7 +96,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def bot_run(loop: LoopThread, size: int, latency: float, workdir: Path) -> dict:
-    slack, truedy = FakeSlack(loop).start(), FakeTruedy(loop).start()
+    slack, truedy = FakeSlack(loop, enterprise_id="E0LOAD001").start(), FakeTruedy(loop).start()
     truedy.delay = latency
     for n in range(size):
         team = WORKSPACES[n % len(WORKSPACES)]

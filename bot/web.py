@@ -10,6 +10,7 @@
 - `GET /healthz`: 200 while the database answers, else 503.
 """
 
+import itertools
 import json
 import logging
 import os
@@ -30,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot import storage
 from bot.runtime import SHUTDOWN_SECONDS, Runtime, build_runtime
 from bot.settings import Settings
+from bot.slack.ack_first import AckFirst
 from bot.slack.app import StartupError
 from bot.storage.keybox import KeyBox
 from bot.storage.poll_turns import PollSchedule
@@ -102,6 +104,7 @@ class WebServer(BaseApplication):
         self._stopping: float | None = None  # when SIGTERM came (time.monotonic())
         self._finished = threading.Event()
         self._unanswered = 0
+        self._ack_first = AckFirst()
         super().__init__()
 
     def load_config(self) -> None:
@@ -124,7 +127,7 @@ class WebServer(BaseApplication):
         settings = self._settings
         slack = None
         if settings.slack_signing_secret is not None:
-            self._runtime = build_runtime(settings)
+            self._runtime = build_runtime(settings, self._ack_first.wait_until_acked)
             slack = SlackRequestHandler(self._runtime.app)
         if self._runtime is not None:
             engine, workspaces = self._runtime.engine, self._runtime.services.workspaces
@@ -135,7 +138,7 @@ class WebServer(BaseApplication):
         webhooks = WebhookReceiver(
             engine, PollSchedule(engine), workspaces, shared_secret.get_secret_value() if shared_secret else None
         )
-        return routes(slack, webhooks, engine)
+        return routes(slack, webhooks, engine, self._ack_first)
 
     def _on_worker_started(self, worker: Any) -> None:
         if self._runtime is not None:
@@ -180,11 +183,21 @@ class WebServer(BaseApplication):
         os._exit(1 if self._unanswered else 0)
 
 
-def routes(slack: SlackRequestHandler | None, webhooks: WebhookReceiver, engine: Engine) -> WsgiApp:
+def routes(
+    slack: SlackRequestHandler | None, webhooks: WebhookReceiver, engine: Engine, ack_first: AckFirst
+) -> WsgiApp:
+    requests = itertools.count()
+
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
         if slack is not None and path in SLACK_PATHS:
-            return slack(environ, start_response)
+            # Background jobs wait while requests are being answered (Bolt answers once the listener acks).
+            request_id = str(next(requests))
+            ack_first.arrived(request_id)
+            try:
+                return slack(environ, start_response)
+            finally:
+                ack_first.acked(request_id)
         if method == "POST" and (path == "/truedy/webhook" or path.startswith("/truedy/webhook/")):
             token = path.removeprefix("/truedy/webhook").removeprefix("/") or None
             return _webhook(webhooks, token, environ, start_response)

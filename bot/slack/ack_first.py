@@ -1,4 +1,5 @@
-"""Acks before anything else: background jobs wait while Socket Mode requests are waiting for their ack.
+"""Acks before anything else: background jobs wait while requests from Slack are waiting for their ack
+(Socket Mode envelopes, or HTTP requests being answered).
 
 The worker's threads share one interpreter: during a burst, every thread posting to Slack or reading the
 database slows the acks down (measured in bench/load.py: p99 2.5x a bare ack-only app at 500 requests).
@@ -34,9 +35,13 @@ class AckFirst:
         self._changed = threading.Condition()
 
     def received(self, message: str) -> None:
+        """A Socket Mode message arrived; it is waited for if it is a request (has an envelope id)."""
         if found := _ENVELOPE_ID.search(message):
-            with self._changed:
-                self._last_arrival = self._waiting[found.group(1)] = time.monotonic()
+            self.arrived(found.group(1))
+
+    def arrived(self, request_id: str) -> None:
+        with self._changed:
+            self._last_arrival = self._waiting[request_id] = time.monotonic()
 
     def acked(self, envelope_id: str) -> None:
         with self._changed:

@@ -38,14 +38,13 @@ class Database:
     engine: Engine
     keybox: KeyBox
     workspaces: Workspaces
+    installations: InstallationStore | None  # with SLACK_CLIENT_ID
 
 
 def bot_tokens(settings: Settings, database: Database, wait_out_rate_limits: bool = True) -> BotTokens:
     """SLACK_BOT_TOKEN's workspace (checked with Slack), or the installations in the database."""
-    if settings.installations:
-        assert settings.slack_client_id is not None  # load_settings checks the pair
-        store = InstallationStore(settings.slack_client_id, database.engine, database.keybox)
-        return Installations(store, settings, wait_out_rate_limits)
+    if database.installations is not None:
+        return Installations(database.installations, settings, wait_out_rate_limits)
     assert settings.slack_bot_token is not None
     client = WebClient(token=settings.slack_bot_token.get_secret_value())
     configure_slack_client(client, settings, wait_out_rate_limits)
@@ -166,7 +165,10 @@ def open_database(settings: Settings) -> Database:
     except SQLAlchemyError as error:
         engine.dispose()
         raise StartupError(f"DATABASE_URL: cannot use the database ({type(error).__name__})") from None
-    return Database(engine, keybox, Workspaces(engine, keybox))
+    installations = None
+    if settings.slack_client_id is not None:
+        installations = InstallationStore(settings.slack_client_id, engine, keybox)
+    return Database(engine, keybox, Workspaces(engine, keybox), installations)
 
 
 def seed_keys(settings: Settings, database: Database, tokens: BotTokens) -> None:

@@ -103,8 +103,8 @@ class Installations:
 
 class StoredInstallationAuthorize(Authorize):
     """Bolt's authorizer for installations (InstallationStoreAuthorize) asks Slack's auth.test (~0.3 s) about
-    every token a process has not seen yet, while the request waits for its ack; and its cache is per process.
-    The installation saved at install time already holds what auth.test would say, so this reads it alone."""
+    every token a process has not seen yet, while the request waits for its ack. The installation saved at
+    install time already holds what auth.test would say, so this reads it alone."""
 
     def __init__(self, store: InstallationStore):
         self._store = store
@@ -112,9 +112,7 @@ class StoredInstallationAuthorize(Authorize):
     def __call__(
         self, *, context: BoltContext, enterprise_id: str | None, team_id: str | None, user_id: str | None, **_
     ) -> AuthorizeResult | None:
-        bot = self._store.find_bot(
-            enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=context.is_enterprise_install
-        )
+        bot = self._store.find_bot_for_request(enterprise_id, team_id, bool(context.is_enterprise_install))
         if bot is None:
             return None
         return AuthorizeResult(

@@ -4,12 +4,17 @@ on this project's tables, with every token encrypted with BOT_ENCRYPTION_KEY.
 slack_sdk's stock installation store keeps tokens in plain text; giving its token columns a type that
 encrypts on write and decrypts on read keeps all of its queries (save, find, delete) as they are."""
 
+import threading
+import time
 from datetime import UTC, datetime
 
+from slack_bolt.error import BoltError
 from slack_sdk.oauth.installation_store.models.bot import Bot
+from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from sqlalchemy import Dialect, Engine, MetaData, Table, Text, TypeDecorator, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.storage import (
     SECRET_INSTALLATION_COLUMNS,
@@ -46,12 +51,51 @@ def _with_sealed_secrets(table: Table, metadata: MetaData, keybox: KeyBox) -> Ta
     return copy
 
 
+# How long a process reuses an installation it found for a request. Under a burst, reading it from the
+# database on the way to every ack more than doubled the acks' p99 (bench/http.py). An install or uninstall
+# is seen at once by the process that handles it, and by the others within this long: Slack sends nothing
+# more for an uninstalled app (its Truedy key and settings are gone at once), and a reinstall usually keeps
+# the bot token (when it does not, answers meanwhile go to the requester privately).
+RECENT_SECONDS = 10.0
+
+
 class InstallationStore(SQLAlchemyInstallationStore):
     def __init__(self, client_id: str, engine: Engine, keybox: KeyBox):
         super().__init__(client_id, engine)
         self.metadata = MetaData()
         self.installations = _with_sealed_secrets(slack_installations, self.metadata, keybox)
         self.bots = _with_sealed_secrets(slack_bots, self.metadata, keybox)
+        self._recent: dict[tuple, tuple[float, Bot]] = {}
+        self._recent_lock = threading.Lock()
+
+    def find_bot_for_request(self, enterprise_id: str | None, team_id: str | None, org_wide: bool) -> Bot | None:
+        """`find_bot`, remembered for RECENT_SECONDS once found (never when not: an install counts at once)."""
+        key = (enterprise_id, team_id, org_wide)
+        with self._recent_lock:
+            recent = self._recent.get(key)
+        if recent is not None and recent[0] > time.monotonic():
+            return recent[1]
+        bot = self.find_bot(enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=org_wide)
+        if bot is not None:
+            with self._recent_lock:
+                self._recent[key] = (time.monotonic() + RECENT_SECONDS, bot)
+        return bot
+
+    def save(self, installation: Installation) -> None:
+        try:
+            super().save(installation)
+        except SQLAlchemyError as error:
+            # Bolt's OAuth flow turns a BoltError into its "storage_error" page; anything else would be a 500.
+            raise BoltError(f"cannot save the installation ({type(error).__name__})") from None
+        self._forget_recent()
+
+    def delete_all(self, *, enterprise_id: str | None, team_id: str | None) -> None:
+        super().delete_all(enterprise_id=enterprise_id, team_id=team_id)
+        self._forget_recent()
+
+    def _forget_recent(self) -> None:
+        with self._recent_lock:
+            self._recent.clear()
 
     def find_workspace_bot(self, enterprise_id: str, team_id: str) -> Bot | None:
         """The bot serving a workspace: its own installation, else its Grid organisation's org-wide one."""

@@ -3,6 +3,8 @@
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from slack_bolt.error import BoltError
 from slack_sdk.oauth.installation_store import Installation
 from sqlalchemy import select
 
@@ -95,3 +97,21 @@ def test_forgetting_a_workspace_keeps_other_workspaces(engine, workspaces):
     workspaces.forget(WorkspaceId("", "T0AAA0001"))
     assert workspaces.get(WorkspaceId("", "T0AAA0001")) is None
     assert workspaces.get(WorkspaceId("", "T0BBB0002")).api_key == "truedy_key_T0BBB0002"
+
+
+def test_a_request_reuses_a_found_installation_but_never_a_missing_one_and_an_uninstall_counts_at_once(engine):
+    installations = store(engine)
+    assert installations.find_bot_for_request(None, "T0AAA0001", False) is None
+    installations.save(installation("T0AAA0001", "xoxb-first"))
+    assert installations.find_bot_for_request(None, "T0AAA0001", False).bot_token == "xoxb-first"  # at once
+    with engine.begin() as connection:  # another process's change, unseen for a few seconds
+        connection.execute(storage.slack_bots.delete())
+    assert installations.find_bot_for_request(None, "T0AAA0001", False).bot_token == "xoxb-first"
+    installations.delete_all(enterprise_id=None, team_id="T0AAA0001")  # this process's uninstall
+    assert installations.find_bot_for_request(None, "T0AAA0001", False) is None
+
+
+def test_a_database_that_fails_while_saving_an_install_gives_bolts_storage_error():
+    gone = storage.connect("postgresql://nobody@127.0.0.1:1/none")
+    with pytest.raises(BoltError, match="cannot save the installation"):
+        InstallationStore("1234.5678", gone, KeyBox(ENCRYPTION_KEY)).save(installation("T0AAA0001", "xoxb-x"))
