@@ -39,7 +39,8 @@ def site(loop, tmp_path_factory):
     """One web process that workspaces install from: (stack, base URL)."""
     slack, truedy = FakeSlack(loop).start(), FakeTruedy(loop).start()
     workdir, port = tmp_path_factory.mktemp("installs"), free_port()
-    env = installations_env(slack, truedy, port, TRUEDY_READ_TIMEOUT="1")
+    # HOME: where Bolt would put its per-host file stores, had it been left to its defaults.
+    env = installations_env(slack, truedy, port, TRUEDY_READ_TIMEOUT="1", HOME=str(workdir / "home"))
     stack = Stack(slack, truedy, start_web_process(env, workdir), env, workdir)
     yield stack, f"http://127.0.0.1:{port}"
     stack.worker.terminate()
@@ -175,12 +176,13 @@ def test_a_bad_state_or_a_cancelled_install_stores_nothing_and_offers_to_start_a
     assert len(installations(stack)) == before_installs
 
 
-def test_no_bot_token_is_stored_in_plain_text(two_workspaces):
+def test_no_bot_token_is_stored_in_plain_text_and_nothing_in_files(two_workspaces):
     stack, _ = two_workspaces
     stored = (stack.workdir / "bot.sqlite3").read_bytes() + (stack.workdir / "bot.sqlite3-wal").read_bytes()
     tokens = stack.slack.tokens_of(TEAM_A) + stack.slack.tokens_of(TEAM_B)
     assert tokens and not any(token.encode() in stored for token in tokens)
     assert not any(key.encode() in stored for key in (KEY_A, KEY_B))
+    assert list((stack.workdir / "home").glob(".bolt-app*")) == []  # no per-host file store of installations
 
 
 def test_the_token_mode_has_no_install_pages(loop, tmp_path):
