@@ -43,6 +43,9 @@ SHUTDOWN_SECONDS = 25
 # Checks and quick answers: enough to keep them flowing while every resume thread waits on Truedy, few
 # enough that they do not compete with acks for the interpreter (4 measured better than 8 in bench/burst.py).
 ANSWER_THREADS = 4
+# Lists read from Truedy for people: a Truedy that hangs holds a thread each for at most its timeouts, and
+# never an answer's or a resume's.
+LOOKUP_THREADS = 4
 # Setup submissions are rare; a Truedy that hangs holds a thread each for at most its timeouts.
 SETUP_CHECK_THREADS = 4
 
@@ -80,6 +83,7 @@ class Runtime:
     def stop_taking_work(self) -> None:
         """New requests are told the bot is restarting; the watcher starts no new poll."""
         self.services.answers.stop_accepting()
+        self.services.lookups.stop_accepting()
         self.watcher.stop()
 
     def finish(self, stopping: float) -> int:
@@ -91,6 +95,7 @@ class Runtime:
             stop_starting_at=stop_starting_at, interrupt_at=stopping + INTERRUPT_SECONDS, deadline=deadline
         )
         unanswered += self.services.answers.drain(max(0.0, deadline - time.monotonic()))
+        unanswered += self.services.lookups.drain(max(0.0, deadline - time.monotonic()))
         self.watcher.join(max(0.0, deadline - time.monotonic()))
         log.info("stopped", extra={"fields": {"event": "stopped", "unfinished": unanswered}})
         return unanswered
@@ -123,6 +128,7 @@ def build_runtime(settings: Settings, before_each_job: Callable[[], None] = lamb
         audit=audit,
         alerts=alerts,
         answers=BackgroundWork("answer", ANSWER_THREADS, before_each_job),
+        lookups=BackgroundWork("lookup", LOOKUP_THREADS, before_each_job),
         flows=ResumeFlows(resumes, settings.resume_concurrency, before_each_job),
         truedy=truedy,
         setup_checks=ThreadPoolExecutor(SETUP_CHECK_THREADS, thread_name_prefix="setup-check"),

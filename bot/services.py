@@ -21,6 +21,7 @@ class Services:
     audit: AuditLog
     alerts: AlertRecords
     answers: BackgroundWork  # checks and quick answers: the database, Slack; never Truedy's slow calls
+    lookups: BackgroundWork  # Truedy reads on someone's behalf (the list of paused campaigns)
     flows: ResumeFlows  # the one resume flow; its Truedy calls run on RESUME_CONCURRENCY threads
     truedy: TruedyClient
     setup_checks: ThreadPoolExecutor  # setup submissions' checks, waited for with a deadline

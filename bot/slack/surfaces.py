@@ -1,5 +1,6 @@
 """Where a resume shows in Slack, and how it ends there: the command's announcement, or the clicked alert."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -112,3 +113,20 @@ class AlertSurface:
             alert_blocks.state_text(self.request.campaign_id, state),
             blocks,
         )
+
+
+@dataclass(frozen=True)
+class ListedCampaign:
+    """A Resume click on someone's private list: announced in the channel and answered in its thread as
+    the command is, then their list shows the page again as it is now, with what happened on top."""
+
+    announcement: Announcement
+    refresh_list: Callable[[str | None], None]
+
+    def show_resuming(self) -> None:
+        self.announcement.show_resuming()
+
+    def show_ending(self, ending: Ending) -> None:
+        self.announcement.show_ending(ending)
+        if not isinstance(ending, NotStarted | AlreadyResuming):
+            self.refresh_list(messages.resumed_summary(self.announcement.request, ending)["text"])

@@ -285,6 +285,45 @@ class FakeSlack:
             "enterprise": {"id": enterprise_id, "name": "Grid"} if enterprise_id else None,
         }
 
+    def click_private(
+        self,
+        message: dict[str, Any],
+        action_id: str,
+        channel: str,
+        user_id: str = "U0ALICE01",
+        team_id: str | None = None,
+        index: int = 0,
+    ) -> dict[str, Any]:
+        """A click on the `index`-th button `action_id` of a private (ephemeral) message the bot sent
+        through a response URL: Slack sends no `message` with it, only where it was and a new response URL."""
+        buttons = [
+            element
+            for block in message.get("blocks", [])
+            for element in (block.get("elements", []) if block.get("type") == "actions" else [block.get("accessory")])
+            if element and element.get("action_id") == action_id
+        ]
+        button, team, trigger = buttons[index], team_id or self.team_id, next(self._ts)
+        return {
+            "type": "block_actions",
+            "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": team},
+            "api_app_id": "A0APP0001",
+            "token": "deprecated-verification-token",
+            "container": {
+                "type": "message",
+                "message_ts": f"{time.time():.6f}",
+                "channel_id": channel,
+                "is_ephemeral": True,
+            },
+            "trigger_id": f"{trigger}.1.jkl",
+            "team": {"id": team, "domain": "acme"},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "channel": {"id": channel, "name": "ops"},
+            "state": {"values": {}},
+            "response_url": f"http://127.0.0.1:{self.port}/response/{trigger}",
+            "actions": [{**button, "block_id": "x", "action_ts": f"{time.time():.6f}"}],
+        }
+
     def event(self, event_type: str, team_id: str, event_time: float | None = None, **event: Any) -> dict[str, Any]:
         """An Events API callback, as Slack posts it (HTTP) or wraps it (Socket Mode)."""
         moment = int(event_time if event_time is not None else time.time())

@@ -83,29 +83,36 @@ def stack(engine, workspaces):
     audit = AuditLog(engine)
     resumes = ResumeService(client, workspaces, Authorizer(), InFlightResumes(engine), audit, PollSchedule(engine))
     return Services(
-        resumes,
-        workspaces,
-        audit,
-        AlertRecords(engine),
-        BackgroundWork("answer", 2),
-        ResumeFlows(resumes, 2),
-        client,
-        ThreadPoolExecutor(1),
-        AlertChannelProblems(engine),
-        OneToken(StubClient(), TokenIdentity("T0BOT0001", "", org_wide=False)),
+        resumes=resumes,
+        workspaces=workspaces,
+        audit=audit,
+        alerts=AlertRecords(engine),
+        answers=BackgroundWork("answer", 2),
+        lookups=BackgroundWork("lookup", 2),
+        flows=ResumeFlows(resumes, 2),
+        truedy=client,
+        setup_checks=ThreadPoolExecutor(1),
+        channel_problems=AlertChannelProblems(engine),
+        tokens=OneToken(StubClient(), TokenIdentity("T0BOT0001", "", org_wide=False)),
     )
 
 
 def finish(services: Services) -> None:
     """Wait until every answer and resume the services started has ended."""
     assert services.answers.drain(5) == 0
+    assert services.lookups.drain(5) == 0
     soon = time.monotonic() + 5
     assert services.flows.shut_down(soon, soon, soon) == 0
 
 
 def run_listener(services, text="batch_c3d4e5f6", team_id="T0BOT0001", user_id="U0ALICE01"):
     """The listener's acks, then (once everything it started has finished) what it told the requester."""
-    services = replace(services, answers=BackgroundWork("answer", 2), flows=ResumeFlows(services.resumes, 2))
+    services = replace(
+        services,
+        answers=BackgroundWork("answer", 2),
+        lookups=BackgroundWork("lookup", 2),
+        flows=ResumeFlows(services.resumes, 2),
+    )
     ack, respond = Recorder(), Recorder()
     command = {**COMMAND, "text": text, "team_id": team_id, "user_id": user_id}
     context = {"services": services, "team_id": team_id}
@@ -156,7 +163,7 @@ def test_a_restricted_workspace_refuses_others_naming_who_may(stack):
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("", "Resume a paused Truedy campaign"),
+        ("help", "Resume a paused Truedy campaign"),
         ("../x", "is not a campaign id"),
         ("history ../x", "is not a campaign id"),
     ],

@@ -1,5 +1,5 @@
-"""Buttons: Resume on paused-campaign alerts, and Connect Truedy in the installer's DM. Acknowledged at once,
-checked and carried out after."""
+"""Buttons: Resume on paused-campaign alerts and on the private list (and its pages), and Connect Truedy in
+the installer's DM. Acknowledged at once, checked and carried out after."""
 
 from functools import partial
 
@@ -9,11 +9,12 @@ from slack_sdk.errors import SlackApiError
 
 from bot.resume import ResumeRequest
 from bot.services import Services
-from bot.slack import alert_blocks, messages, setup_blocks
+from bot.slack import alert_blocks, list_blocks, messages, setup_blocks
 from bot.slack.context import workspace_of
 from bot.slack.listeners.views import open_setup
+from bot.slack.listing import show_paused
 from bot.slack.replies import answer_safely
-from bot.slack.surfaces import AlertSurface, ClickedAlert
+from bot.slack.surfaces import AlertSurface, Announcement, ClickedAlert, ListedCampaign
 from bot.storage.workspace_settings import WorkspaceId
 from bot.truedy.campaign_id import InvalidCampaignId, parse_campaign_id
 
@@ -21,6 +22,8 @@ from bot.truedy.campaign_id import InvalidCampaignId, parse_campaign_id
 def register(app: App) -> None:
     app.action(alert_blocks.RESUME_ACTION_ID)(resume_from_alert)
     app.action(setup_blocks.CONNECT_ACTION_ID)(connect_truedy)
+    app.action(list_blocks.RESUME_LISTED_ACTION_ID)(resume_from_list)
+    app.action(list_blocks.PAGE_ACTION_ID)(turn_list_page)
 
 
 def resume_from_alert(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
@@ -37,6 +40,50 @@ def connect_truedy(ack: Ack, body: dict, respond: Respond, client: WebClient, co
     if not services.answers.submit(answer_safely, respond, job):
         respond(**messages.shutting_down())
     ack()
+
+
+def resume_from_list(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
+    services: Services = context["services"]
+    job = partial(start_listed_resume, services, workspace_of(context), body, client, respond)
+    if not services.answers.submit(answer_safely, respond, job):
+        respond(**messages.shutting_down())
+    ack()
+
+
+def turn_list_page(ack: Ack, body: dict, respond: Respond, context: BoltContext) -> None:
+    services: Services = context["services"]
+    offset = list_blocks.parse_page_value(body["actions"][0].get("value") or "")
+    ack()
+    if offset is None:
+        respond(**messages.invalid_button(body["actions"][0].get("value") or ""))
+        return
+    job = partial(show_paused, services, workspace_of(context), offset, respond, replace_original=True)
+    if not services.lookups.submit(answer_safely, respond, job):
+        respond(**messages.shutting_down())
+
+
+def start_listed_resume(
+    services: Services, workspace: WorkspaceId, body: dict, client: WebClient, respond: Respond
+) -> None:
+    """As the alert's button, announced in the channel the list was asked for in."""
+    value = body["actions"][0].get("value") or ""
+    listed = list_blocks.parse_listed_value(value)
+    if listed is None:
+        respond(**messages.invalid_button(value))
+        return
+    campaign_id, offset = listed
+    user = body["user"]
+    if not _same_organisation(workspace, user, client):
+        respond(**messages.not_your_workspace())
+        return
+    request = ResumeRequest(workspace.team_id, user["id"], campaign_id, "list", workspace.enterprise_id)
+    channel = (body.get("container") or {}).get("channel_id") or body["channel"]["id"]
+
+    def refresh_list(done: str | None) -> None:
+        show_paused(services, workspace, offset, respond, done, replace_original=True)
+
+    surface = ListedCampaign(Announcement(client, respond, channel, request), refresh_list)
+    services.flows.start(request, surface, client, respond)
 
 
 def start_resume(services: Services, workspace: WorkspaceId, body: dict, client: WebClient, respond: Respond) -> None:

@@ -10,6 +10,7 @@ from bot.services import Services
 from bot.slack import messages
 from bot.slack.context import workspace_of
 from bot.slack.listeners.views import open_setup
+from bot.slack.listing import show_paused
 from bot.slack.replies import answer_safely
 from bot.slack.surfaces import Announcement
 from bot.storage.workspace_settings import WorkspaceId
@@ -26,8 +27,15 @@ def resume_campaign(ack: Ack, command: dict, respond: Respond, client: WebClient
     text = command.get("text") or ""
     word, _, rest = text.strip().partition(" ")
     match word.lower():
-        case "" | "help":
+        case "help":
             ack(**messages.usage())
+            return
+        case "" | "list":
+            ack()
+            if not services.lookups.submit(
+                answer_safely, respond, partial(show_paused, services, workspace, 0, respond)
+            ):
+                respond(**messages.shutting_down())
             return
         case "setup":
             job = partial(open_setup, services, workspace, command["user_id"], command, client, respond)

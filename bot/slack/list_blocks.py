@@ -1,0 +1,125 @@
+"""The private list of paused campaigns (`/resume-campaign list`), as pure functions over Block Kit.
+
+One page of campaigns per message: a section with a Resume button each, then Previous / Show more. Slack
+allows 50 blocks in a message; a page uses at most PAGE_SIZE + 3.
+"""
+
+import json
+from typing import Any
+
+from bot import truedy
+from bot.slack.messages import Message, escape, slack_date
+from bot.truedy.campaign_id import CampaignId, is_campaign_id
+
+RESUME_LISTED_ACTION_ID = "resume_listed"
+PAGE_ACTION_ID = "list_page"
+PAGE_SIZE = 20
+# Offsets beyond this are not a page anyone reached by clicking (Truedy lists at most this many here).
+MAX_OFFSET = 10_000
+
+Block = dict[str, Any]
+
+
+def paused_list(page: truedy.CampaignPage, offset: int, done: str | None = None) -> Message:
+    """The page of paused campaigns starting at `offset`; `done`: a line on what just happened (a resume)."""
+    blocks: list[Block] = []
+    if done:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": done}]})
+    campaigns = page.campaigns[:PAGE_SIZE]
+    if not campaigns:
+        text = (
+            "Nothing is paused in this workspace's Truedy account right now."
+            if offset == 0
+            else "No more paused campaigns: the others were resumed meanwhile."
+        )
+        blocks.append(_section(f":white_check_mark: {text}"))
+        if offset > 0:
+            blocks.append(_pages([_page_button("Back to the first page", 0)]))
+        return {"response_type": "ephemeral", "text": text, "blocks": blocks}
+    total = page.total if page.total is not None else offset + len(campaigns) + (1 if page.has_more else 0)
+    shown = f"{offset + 1} to {offset + len(campaigns)} of {total}"
+    heading = f"*Paused campaigns* ({shown}). Resume one here: the channel sees who resumed it, and the result."
+    blocks.append(_section(heading))
+    blocks += [_row(campaign, offset) for campaign in campaigns]
+    buttons = []
+    if offset > 0:
+        buttons.append(_page_button("Previous", max(0, offset - PAGE_SIZE)))
+    if page.has_more:
+        buttons.append(_page_button("Show more", offset + PAGE_SIZE))
+    if buttons:
+        blocks.append(_pages(buttons))
+    return {"response_type": "ephemeral", "text": f"Paused campaigns ({shown})", "blocks": blocks}
+
+
+def listing_failed(headline: str, advice: str) -> Message:
+    return {
+        "response_type": "ephemeral",
+        "text": f":warning: I could not list the paused campaigns: {headline}. {advice}",
+    }
+
+
+def listed_value(campaign_id: str, offset: int) -> str:
+    return json.dumps({"id": campaign_id, "offset": offset}, separators=(",", ":"))
+
+
+def parse_listed_value(value: str) -> tuple[CampaignId, int] | None:
+    """The campaign and page of a Resume button on the list, or None for anything else."""
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict):
+        return None
+    campaign_id, offset = parsed.get("id"), parsed.get("offset")
+    if not isinstance(campaign_id, str) or not is_campaign_id(campaign_id):
+        return None
+    if type(offset) is not int or not 0 <= offset <= MAX_OFFSET:
+        return None
+    return CampaignId(campaign_id), offset
+
+
+def parse_page_value(value: str) -> int | None:
+    return int(value) if value.isascii() and value.isdigit() and int(value) <= MAX_OFFSET else None
+
+
+def _row(campaign: truedy.Campaign, offset: int) -> Block:
+    name = escape(campaign.name or "Unnamed campaign", 120)
+    progress = (
+        f"{campaign.called} of {campaign.total_contacts} called"
+        if campaign.called is not None and campaign.total_contacts is not None
+        else "progress unknown"
+    )
+    updated = f" · last update {slack_date(campaign.updated_at)}" if campaign.updated_at else ""
+    return {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": f"*{name}*  `{campaign.id}`\n{progress}{updated}"},
+        "accessory": {
+            "type": "button",
+            "action_id": RESUME_LISTED_ACTION_ID,
+            "text": {"type": "plain_text", "text": "Resume"},
+            "value": listed_value(campaign.id, offset),
+            "confirm": {
+                "title": {"type": "plain_text", "text": "Resume this campaign?"},
+                "text": {"type": "mrkdwn", "text": f"Resuming *{escape(name, 80)}* starts calling again."},
+                "confirm": {"type": "plain_text", "text": "Resume calling"},
+                "deny": {"type": "plain_text", "text": "Cancel"},
+            },
+        },
+    }
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _pages(buttons: list[Block]) -> Block:
+    return {"type": "actions", "block_id": "list_pages", "elements": buttons}
+
+
+def _page_button(label: str, offset: int) -> Block:
+    return {
+        "type": "button",
+        "action_id": PAGE_ACTION_ID,
+        "text": {"type": "plain_text", "text": label},
+        "value": str(offset),
+    }
