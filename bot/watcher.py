@@ -26,7 +26,6 @@ POLL_THREADS = 8
 # A channel Slack refused is tried again after this long (the bot may have been invited meanwhile), or at
 # once when setup is saved.
 CHANNEL_RETRY = timedelta(hours=1)
-PAGE_SIZE = 100  # the most Truedy's list gives at once
 # At most this many list requests per workspace and poll (2,000 paused campaigns), so polling leaves most
 # of Truedy's ~100 requests a minute per key to the people resuming.
 MAX_PAGES = 20
@@ -131,7 +130,7 @@ class PausedWatcher:
             )
             return
         try:
-            paused, complete = self._paused_campaigns(api_key)
+            paused, complete = self._truedy.paused_campaigns(api_key, MAX_PAGES)
         except truedy.TruedyError as error:
             self._note_failure(settings, "list", error)
             return
@@ -183,19 +182,6 @@ class PausedWatcher:
             slack.chat_postMessage(channel=admin, **messages.alert_channel_refused(channel, error))
         except SlackApiError as error_from_slack:
             log_refusal("alert_channel_notice", error_from_slack)
-
-    def _paused_campaigns(self, api_key: str) -> tuple[list[truedy.Campaign], bool]:
-        """The paused campaigns, and whether that is all of them."""
-        paused: list[truedy.Campaign] = []
-        for page_number in range(MAX_PAGES):
-            page = self._truedy.list_campaigns(
-                api_key, status="paused", limit=PAGE_SIZE, offset=page_number * PAGE_SIZE
-            )
-            # The filter is Truedy's; the status check is ours.
-            paused += [campaign for campaign in page.campaigns if campaign.status == "paused"]
-            if not page.has_more:
-                return paused, True
-        return paused, False
 
     def _post_alert(
         self, slack: WebClient, settings: WorkspaceSettings, channel: str, campaign: truedy.Campaign

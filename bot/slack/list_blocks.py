@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from bot import truedy
-from bot.slack.messages import Message, escape, slack_date
+from bot.slack.messages import COMMAND, Message, escape, slack_date
 from bot.truedy.campaign_id import CampaignId, is_campaign_id
 
 RESUME_LISTED_ACTION_ID = "resume_listed"
@@ -49,6 +49,25 @@ def paused_list(page: truedy.CampaignPage, offset: int, done: str | None = None)
     if buttons:
         blocks.append(_pages(buttons))
     return {"response_type": "ephemeral", "text": f"Paused campaigns ({shown})", "blocks": blocks}
+
+
+def name_matches(query: str, matches: list[truedy.Campaign], most: int) -> Message:
+    """What a name typed after the command found among the paused campaigns: one to confirm, several to
+    choose from, or none."""
+    typed = escape(query, 80)
+    if not matches:
+        text = (
+            f"No paused campaign in this workspace's Truedy account is named “{typed}”, so nothing was resumed. "
+            f"`{COMMAND} list` shows every paused campaign; `{COMMAND} <campaign id>` resumes one by its id."
+        )
+        return {"response_type": "ephemeral", "text": text}
+    if len(matches) == 1:
+        heading = f"One paused campaign is named “{typed}”. Resume it?"
+    else:
+        more = f" (the first {most}; type more of the name to narrow it)" if len(matches) > most else ""
+        heading = f"{len(matches)} paused campaigns are named “{typed}”{more}. Resume the one you mean:"
+    blocks = [_section(heading), *(_row(campaign, 0) for campaign in matches[:most])]
+    return {"response_type": "ephemeral", "text": heading, "blocks": blocks}
 
 
 def listing_failed(headline: str, advice: str) -> Message:

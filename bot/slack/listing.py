@@ -1,5 +1,7 @@
-"""Showing a page of the workspace's paused campaigns to one person, through their request's response URL."""
+"""Showing the workspace's paused campaigns to one person, through their request's response URL: a page of
+them, or those whose name matches what they typed."""
 
+import re
 from dataclasses import replace
 
 from slack_bolt import Respond
@@ -34,3 +36,38 @@ def show_paused(
     # The filter is Truedy's; the status check is ours.
     page = replace(page, campaigns=[campaign for campaign in page.campaigns if campaign.status == "paused"])
     respond(**list_blocks.paused_list(page, offset, done), replace_original=replace_original)
+
+
+# A name typed after the command: words and the punctuation names use; never a Slack reference, a path or
+# control characters (those get "not a campaign id", and nothing is read).
+NAME_QUERY = re.compile(r"^\w[\w .,&'()+:-]{1,99}$")
+# At most this many matches are shown (a page's worth); more means the name is too vague.
+MAX_MATCHES = 20
+
+
+def is_name_query(text: str) -> bool:
+    return bool(NAME_QUERY.match(text.strip()))
+
+
+def named(query: str, campaigns: list[truedy.Campaign]) -> list[truedy.Campaign]:
+    """The campaigns whose name has every word of `query`, in any order, whatever the case."""
+    wanted = _words(query)
+    return [campaign for campaign in campaigns if wanted and wanted <= _words(campaign.name or "")]
+
+
+def show_named(services: Services, workspace: WorkspaceId, query: str, respond: Respond) -> None:
+    """The paused campaigns named so, each with a Resume button: never a resume on a guess."""
+    settings = services.workspaces.get(workspace)
+    if settings is None or settings.api_key is None:
+        respond(**messages.workspace_not_configured(workspace.team_id))
+        return
+    try:
+        paused, _ = services.truedy.paused_campaigns(settings.api_key)
+    except truedy.TruedyError as error:
+        respond(**list_blocks.listing_failed(*messages.explain(error)))
+        return
+    respond(**list_blocks.name_matches(query, named(query, paused), MAX_MATCHES))
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(re.findall(r"\w+", text.casefold()))

@@ -30,6 +30,9 @@ class Resumed:
     request_id: str | None
 
 
+PAGE_LIMIT = 100  # the most Truedy's list gives at once
+
+
 @dataclass(frozen=True)
 class Campaign:
     id: str
@@ -199,6 +202,18 @@ class TruedyClient:
         return CampaignPage(
             campaigns, pagination.get("has_more") is True, _optional_int(pagination, "total"), request_id
         )
+
+    def paused_campaigns(self, api_key: str, max_pages: int = 20) -> tuple[list[Campaign], bool]:
+        """Every paused campaign, in pages of the most Truedy gives at once, and whether that is all of them
+        (at most `max_pages` requests, so that reading leaves most of the key's ~100 requests a minute)."""
+        paused: list[Campaign] = []
+        for page_number in range(max_pages):
+            page = self.list_campaigns(api_key, status="paused", limit=PAGE_LIMIT, offset=page_number * PAGE_LIMIT)
+            # The filter is Truedy's; the status check is ours.
+            paused += [campaign for campaign in page.campaigns if campaign.status == "paused"]
+            if not page.has_more:
+                return paused, True
+        return paused, False
 
     def _send(
         self,

@@ -96,3 +96,32 @@ def test_a_forged_list_button_reaches_nothing(listing):
     stack.slack.wait_ack(stack.slack.push("interactive", click))
     assert "does not name a campaign" in reply_to(stack, click)["text"]
     assert len(stack.truedy.resumes()) == before
+
+
+@pytest.mark.parametrize(
+    "typed, expected, buttons",
+    [
+        ("wave 7 OUTREACH", "One paused campaign is named “wave 7 OUTREACH”. Resume it?", ["batch_list0007"]),
+        (
+            "2026 RENEWALS",
+            "2 paused campaigns are named “2026 RENEWALS”. Resume the one you mean:",
+            ["batch_renew001", "batch_renew002"],
+        ),
+        ("Q3 Renewals", "No paused campaign in this workspace's Truedy account is named “Q3 Renewals”", []),
+    ],
+)
+def test_a_name_finds_the_paused_campaigns_it_names_and_never_resumes_on_a_guess(listing, typed, expected, buttons):
+    stack = listing
+    stack.truedy.add(
+        KEY_BOT_TEAM,
+        campaign("batch_renew001", name="Renewals East 2026"),
+        campaign("batch_renew002", name="renewals (west), 2026"),
+        campaign("batch_renew003", status="running", name="Renewals North 2026"),
+    )
+    resumes = len(stack.truedy.resumes())
+    payload, ack = stack.command(typed, channel_id="C0NAMES01")
+    assert ack.payload is None
+    told = reply_to(stack, payload)
+    assert told["response_type"] == "ephemeral" and told["text"].startswith(expected)
+    assert listed_ids(told) == buttons if buttons else "blocks" not in told
+    assert len(stack.truedy.resumes()) == resumes and stack.slack.posts_in("C0NAMES01") == []

@@ -112,7 +112,6 @@ def test_help_is_private_and_calls_nothing(stack, text):
         "batch_1#frag",
         "%2e%2e%2fapi-keys",
         "batch_1%2Fresume",
-        "batch 1",
         "<@U0BOB0001>",
         "<!channel>",
         "batch\x00id",

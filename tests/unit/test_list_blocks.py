@@ -6,6 +6,7 @@ import pytest
 
 from bot import truedy
 from bot.slack import list_blocks
+from bot.slack.listing import is_name_query, named
 
 
 def paused(n: int, name: str = "Outreach") -> truedy.Campaign:
@@ -60,3 +61,35 @@ def test_a_forged_list_button_is_refused(value):
 @pytest.mark.parametrize("value, offset", [("40", 40), ("0", 0), ("-20", None), ("²", None), ("99999999", None)])
 def test_page_buttons_take_only_plain_offsets(value, offset):
     assert list_blocks.parse_page_value(value) == offset
+
+
+def test_a_name_matches_by_its_words_in_any_order_whatever_the_case():
+    campaigns = [paused(1, "Q2 Outreach Campaign"), paused(2, "Outreach Q3"), paused(3, None), paused(4, "Q2-Outreach")]
+    assert [c.id for c in named("outreach q2", campaigns)] == ["batch_p00001", "batch_p00004"]
+    assert [c.id for c in named("OUTREACH", campaigns)] == ["batch_p00001", "batch_p00002", "batch_p00004"]
+    assert named("q2 outreach campaign extra", campaigns) == []
+    assert named("   ", campaigns) == []
+
+
+@pytest.mark.parametrize(
+    "text, is_name",
+    [
+        ("Q2 Outreach", True),
+        ("renewals (west), 2026", True),
+        ("batch 1", True),
+        ("../admin", False),
+        ("batch_1/../x", False),
+        ("<@U0BOB0001>", False),
+        ("x" * 101, False),
+        ("a\nb", False),
+        ("b", False),
+    ],
+)
+def test_what_counts_as_a_name_to_look_up(text, is_name):
+    assert is_name_query(text) is is_name
+
+
+def test_more_matches_than_a_page_ask_for_more_of_the_name():
+    message = list_blocks.name_matches("outreach", [paused(n) for n in range(30)], most=20)
+    assert message["text"].startswith("30 paused campaigns are named “outreach” (the first 20; type more")
+    assert len([b for b in message["blocks"] if "accessory" in b]) == 20

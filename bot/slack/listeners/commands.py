@@ -10,7 +10,7 @@ from bot.services import Services
 from bot.slack import messages
 from bot.slack.context import workspace_of
 from bot.slack.listeners.views import open_setup
-from bot.slack.listing import show_paused
+from bot.slack.listing import is_name_query, show_named, show_paused
 from bot.slack.replies import answer_safely
 from bot.slack.surfaces import Announcement
 from bot.storage.workspace_settings import WorkspaceId
@@ -26,17 +26,13 @@ def resume_campaign(ack: Ack, command: dict, respond: Respond, client: WebClient
     workspace = workspace_of(context)
     text = command.get("text") or ""
     word, _, rest = text.strip().partition(" ")
+    pool = services.answers  # Truedy reads go to their own pool, so that a slow Truedy holds no quick answer
     match word.lower():
         case "help":
             ack(**messages.usage())
             return
         case "" | "list":
-            ack()
-            if not services.lookups.submit(
-                answer_safely, respond, partial(show_paused, services, workspace, 0, respond)
-            ):
-                respond(**messages.shutting_down())
-            return
+            pool, job = services.lookups, partial(show_paused, services, workspace, 0, respond)
         case "setup":
             job = partial(open_setup, services, workspace, command["user_id"], command, client, respond)
         case "status":
@@ -49,14 +45,17 @@ def resume_campaign(ack: Ack, command: dict, respond: Respond, client: WebClient
             job = partial(_history, services, workspace, campaign_id, respond)
         case _:
             campaign_id = parse_campaign_id(text)
-            if isinstance(campaign_id, InvalidCampaignId):
+            if isinstance(campaign_id, InvalidCampaignId) and is_name_query(text):
+                pool, job = services.lookups, partial(show_named, services, workspace, text.strip(), respond)
+            elif isinstance(campaign_id, InvalidCampaignId):
                 ack(**messages.invalid_campaign_id(text, campaign_id.reason))
                 return
-            request = ResumeRequest(
-                workspace.team_id, command["user_id"], campaign_id, "command", workspace.enterprise_id
-            )
-            job = partial(start_resume, services, request, command["channel_id"], client, respond)
-    ack(**({} if services.answers.submit(answer_safely, respond, job) else messages.shutting_down()))
+            else:
+                request = ResumeRequest(
+                    workspace.team_id, command["user_id"], campaign_id, "command", workspace.enterprise_id
+                )
+                job = partial(start_resume, services, request, command["channel_id"], client, respond)
+    ack(**({} if pool.submit(answer_safely, respond, job) else messages.shutting_down()))
 
 
 def _status(services: Services, workspace: WorkspaceId, respond: Respond) -> None:
