@@ -38,7 +38,10 @@ def run(settings: Settings) -> int:
         workspaces = runtime.services.workspaces.all()
         connected = sorted(w.workspace.team_id for w in workspaces if w.api_key)
         log.info("worker started", extra={"fields": {"event": "started", **runtime.serving(), "workspaces": connected}})
-        stop.wait()
+        # Woken every second: Python runs signal handlers on the main thread only, and a wait without a timeout
+        # may never wake for a SIGTERM the kernel handed to another thread (one CI run never stopped).
+        while not stop.wait(1.0):
+            pass
     finally:
         stopping = time.monotonic()
         log.info("stopping: no new requests, finishing accepted ones", extra={"fields": {"event": "stopping"}})

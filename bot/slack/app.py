@@ -89,7 +89,9 @@ def build_app(settings: Settings, tokens: BotTokens, database: Database) -> App:
         )
     else:
         assert isinstance(tokens, OneToken)
-        app = App(**options, client=tokens.client, token_verification_enabled=False)
+        # The token, not the client: Bolt would also read SLACK_BOT_TOKEN and warn that it goes unused.
+        app = App(**options, token=tokens.client.token, token_verification_enabled=False)
+        configure_slack_client(app.client, settings)
         app.middleware(only_workspaces_served_by(tokens.identity))
     listeners.register(app)
     return app
