@@ -81,8 +81,8 @@ def build_app(settings: Settings, tokens: BotTokens, database: Database) -> App:
             **options,
             client=client,
             installation_store=tokens.store,
-            # Read from the database on every request, so that an uninstall or a reinstall counts at once in
-            # every process; never a Slack call on the way to the ack.
+            # The installation as stored (reused for a few seconds, see installations.RECENT_SECONDS): never a
+            # Slack call on the way to the ack.
             authorize=StoredInstallationAuthorize(tokens.store),
             oauth_settings=oauth_settings(settings, tokens, database),
             user_facing_authorize_error_message=messages.not_installed()["text"],
