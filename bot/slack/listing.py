@@ -69,5 +69,19 @@ def show_named(services: Services, workspace: WorkspaceId, query: str, respond: 
     respond(**list_blocks.name_matches(query, named(query, paused), MAX_MATCHES))
 
 
+def offer_named(services: Services, workspace: WorkspaceId, word: str) -> messages.Message | None:
+    """For an id Truedy does not know: the paused campaigns whose name has that word, or None (none, or
+    Truedy could not list them: then "not found" stands)."""
+    settings = services.workspaces.get(workspace)
+    if settings is None or settings.api_key is None:
+        return None
+    try:
+        paused, _ = services.truedy.paused_campaigns(settings.api_key)
+    except truedy.TruedyError:
+        return None
+    matches = named(word, paused)
+    return list_blocks.name_matches(word, matches, MAX_MATCHES) if matches else None
+
+
 def _words(text: str) -> frozenset[str]:
     return frozenset(re.findall(r"\w+", text.casefold()))

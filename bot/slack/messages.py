@@ -257,6 +257,15 @@ def not_started(request: ResumeRequest, why: NotStarted | AlreadyResuming) -> Me
     return {"text": text, "blocks": [_section(text)]}
 
 
+def looked_up_as_name(request: ResumeRequest) -> Message:
+    """The final state of the "is resuming" message when what was typed turned out to be a name."""
+    text = (
+        f":mag: <@{request.user_id}> asked for `{request.campaign_id}`: no campaign has this id, so nothing was "
+        "resumed; the paused campaigns with that name were offered to them."
+    )
+    return {"text": text, "blocks": [_section(text)]}
+
+
 def resumed_summary(request: ResumeRequest, outcome: ResumeOutcome) -> Message:
     """The final state of the "is resuming" message, readable at a glance in the channel."""
     who, campaign = f"<@{request.user_id}>", f"`{request.campaign_id}`"

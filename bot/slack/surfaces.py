@@ -8,6 +8,7 @@ from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot import truedy
 from bot.resume import NotStarted, ResumeRequest
 from bot.resume_flow import Ending
 from bot.slack import alert_blocks, messages
@@ -25,6 +26,8 @@ class Announcement:
     respond: Respond
     channel: str
     request: ResumeRequest
+    # For an id Truedy does not know: the paused campaigns so named, offered privately, or None if none is.
+    campaigns_named: Callable[[str], messages.Message | None] | None = None
     posted: dict | None = None
 
     def show_resuming(self) -> None:
@@ -43,6 +46,17 @@ class Announcement:
             self.respond(**private)
             if self.posted is not None:
                 self._update(messages.not_started(self.request, ending))
+            return
+        # One word shaped like an id may be a campaign's name: offer those so named before "not found".
+        named = (
+            self.campaigns_named(campaign_id)
+            if isinstance(ending, truedy.CampaignNotFound) and self.campaigns_named is not None
+            else None
+        )
+        if named is not None:
+            self.respond(**named)
+            if self.posted is not None:
+                self._update(messages.looked_up_as_name(self.request))
             return
         if self.posted is None:
             self.respond(**messages.private_result(campaign_id, ending))

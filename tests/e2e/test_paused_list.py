@@ -125,3 +125,26 @@ def test_a_name_finds_the_paused_campaigns_it_names_and_never_resumes_on_a_guess
     assert told["response_type"] == "ephemeral" and told["text"].startswith(expected)
     assert listed_ids(told) == buttons if buttons else "blocks" not in told
     assert len(stack.truedy.resumes()) == resumes and stack.slack.posts_in("C0NAMES01") == []
+
+
+def test_one_word_truedy_does_not_know_as_an_id_is_looked_up_as_a_name_before_not_found(listing):
+    stack = listing
+    stack.truedy.add(KEY_BOT_TEAM, campaign("batch_winter01", name="Winterdrive reactivation"))
+    payload, ack = stack.command("WINTERDRIVE", channel_id="C0NAMES02")
+    assert ack.payload is None
+    told = wait_until(lambda: stack.slack.responses_to(payload), 10, "the offer")[0].params
+    assert told["text"].startswith("One paused campaign is named “WINTERDRIVE”. Resume it?")
+    assert listed_ids(told) == ["batch_winter01"]
+    announcement = stack.slack.posts_in("C0NAMES02")[0]
+    final = wait_until(
+        lambda: [c for c in stack.slack.calls_to("chat.update") if c.params["ts"] == announcement.answer["ts"]],
+        10,
+        "the announcement's final state",
+    )[-1]
+    assert final.params["text"].startswith(":mag: <@U0ALICE01> asked for `WINTERDRIVE`: no campaign has this id")
+    assert [c for c in stack.slack.posts_in("C0NAMES02") if c.params.get("thread_ts")] == []  # no "not found"
+    assert stack.truedy.status_of(KEY_BOT_TEAM, "batch_winter01") == "paused"
+
+    stack.command("batch_nowhere01", channel_id="C0NAMES03")  # no campaign has this id, nor this name
+    _, reply, _ = stack.result_in_thread("C0NAMES03", "batch_nowhere01")
+    assert "no campaign with this id in this workspace's account" in reply.params["text"]

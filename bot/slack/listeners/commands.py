@@ -10,7 +10,7 @@ from bot.services import Services
 from bot.slack import messages
 from bot.slack.context import workspace_of
 from bot.slack.listeners.views import open_setup
-from bot.slack.listing import is_name_query, show_named, show_paused
+from bot.slack.listing import is_name_query, offer_named, show_named, show_paused
 from bot.slack.replies import answer_safely
 from bot.slack.surfaces import Announcement
 from bot.storage.workspace_settings import WorkspaceId
@@ -68,4 +68,5 @@ def _history(services: Services, workspace: WorkspaceId, campaign_id: CampaignId
 
 
 def start_resume(services: Services, request: ResumeRequest, channel: str, client: WebClient, respond: Respond) -> None:
-    services.flows.start(request, Announcement(client, respond, channel, request), client, respond)
+    campaigns_named = partial(offer_named, services, request.workspace)
+    services.flows.start(request, Announcement(client, respond, channel, request, campaigns_named), client, respond)
