@@ -15,8 +15,9 @@ BOT_SCOPES = {
     "usergroups:read": "setup can let members of user groups resume",
 }
 
-# The app forgets a workspace when it is uninstalled, or its bot token revoked; neither needs a scope.
-BOT_EVENTS = ("app_uninstalled", "tokens_revoked")
+# The Home tab is published when opened; the app forgets a workspace when it is uninstalled, or its bot token
+# revoked. None needs a scope.
+BOT_EVENTS = ("app_home_opened", "app_uninstalled", "tokens_revoked")
 
 
 def manifest(url: str | None = None, socket_mode: bool = False) -> dict[str, Any]:
@@ -53,6 +54,12 @@ def manifest(url: str | None = None, socket_mode: bool = False) -> dict[str, Any
             "background_color": "#1d3557",
         },
         "features": {
+            # Home: the paused campaigns, the latest resumes, setup; Messages: answers to clicks in Home.
+            "app_home": {
+                "home_tab_enabled": True,
+                "messages_tab_enabled": True,
+                "messages_tab_read_only_enabled": True,
+            },
             "bot_user": {"display_name": "Truedy Campaigns", "always_online": True},
             "slash_commands": [command],
         },

@@ -2,6 +2,7 @@
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from slack_bolt import Respond
 from slack_sdk import WebClient
@@ -52,3 +53,19 @@ def log_refusal(step: str, error: SlackApiError) -> None:
         "slack refused a message",
         extra={"fields": {"event": "slack_error", "step": step, "error": error.response.get("error")}},
     )
+
+
+@dataclass(frozen=True)
+class DirectMessage:
+    """Answers to a click in the Home tab, which comes with no response URL: a DM from the bot instead."""
+
+    client: WebClient
+    user_id: str
+
+    def __call__(self, text: str = "", blocks: list | None = None, **_ignored: object) -> None:
+        self.client.chat_postMessage(channel=self.user_id, text=text, blocks=blocks)
+
+
+def private_answers(body: dict, respond: Respond, client: WebClient) -> Respond | DirectMessage:
+    """Where to answer the person who clicked: through the click's response URL, or by DM if it has none."""
+    return respond if body.get("response_url") else DirectMessage(client, body["user"]["id"])

@@ -324,6 +324,33 @@ class FakeSlack:
             "actions": [{**button, "block_id": "x", "action_ts": f"{time.time():.6f}"}],
         }
 
+    def click_in_home(self, view: dict[str, Any], action_id: str, user_id: str, index: int = 0) -> dict[str, Any]:
+        """A click on the `index`-th button `action_id` of a Home tab the bot published: no channel, no
+        response URL."""
+        buttons = [
+            element
+            for block in view.get("blocks", [])
+            for element in (block.get("elements", []) if block.get("type") == "actions" else [block.get("accessory")])
+            if element and element.get("action_id") == action_id
+        ]
+        trigger = next(self._ts)
+        return {
+            "type": "block_actions",
+            "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": self.team_id},
+            "api_app_id": "A0APP0001",
+            "token": "deprecated-verification-token",
+            "container": {"type": "view", "view_id": "V0HOME001"},
+            "trigger_id": f"{trigger}.1.mno",
+            "team": {"id": self.team_id, "domain": "acme"},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "view": {**view, "id": "V0HOME001", "team_id": self.team_id, "state": {"values": {}}},
+            "actions": [{**buttons[index], "block_id": "x", "action_ts": f"{time.time():.6f}"}],
+        }
+
+    def published_homes(self, user_id: str) -> list[dict[str, Any]]:
+        return [c.params["view"] for c in self.calls_to("views.publish") if c.params.get("user_id") == user_id]
+
     def event(self, event_type: str, team_id: str, event_time: float | None = None, **event: Any) -> dict[str, Any]:
         """An Events API callback, as Slack posts it (HTTP) or wraps it (Socket Mode)."""
         moment = int(event_time if event_time is not None else time.time())

@@ -135,7 +135,7 @@ def test_the_installable_socket_mode_manifest_has_the_redirect_url_and_no_reques
 def test_every_manifest_subscribes_to_the_events_the_code_listens_to():
     app = RecordingApp()
     listeners.register(app)  # type: ignore[arg-type]
-    assert sorted(app.events) == ["app_uninstalled", "tokens_revoked"]
+    assert sorted(app.events) == ["app_home_opened", "app_uninstalled", "tokens_revoked"]
     for printed in (MANIFEST, manifest("https://bot.example.com"), manifest("https://bot.example.com", True)):
         assert sorted(printed["settings"]["event_subscriptions"]["bot_events"]) == sorted(app.events)
 

@@ -1,5 +1,5 @@
-"""Buttons: Resume on paused-campaign alerts and on the private list (and its pages), and Connect Truedy in
-the installer's DM. Acknowledged at once, checked and carried out after."""
+"""Buttons: Resume on paused-campaign alerts, on the private list (and its pages) and in the Home tab, and
+Connect Truedy (the installer's DM, the Home tab). Acknowledged at once, checked and carried out after."""
 
 from functools import partial
 
@@ -11,9 +11,10 @@ from bot.resume import ResumeRequest
 from bot.services import Services
 from bot.slack import alert_blocks, list_blocks, messages, setup_blocks
 from bot.slack.context import workspace_of
+from bot.slack.home import publish_home
 from bot.slack.listeners.views import open_setup
 from bot.slack.listing import show_paused
-from bot.slack.replies import answer_safely
+from bot.slack.replies import answer_safely, private_answers
 from bot.slack.surfaces import AlertSurface, Announcement, ClickedAlert, ListedCampaign
 from bot.storage.workspace_settings import WorkspaceId
 from bot.truedy.campaign_id import InvalidCampaignId, parse_campaign_id
@@ -35,19 +36,23 @@ def resume_from_alert(ack: Ack, body: dict, respond: Respond, client: WebClient,
 
 
 def connect_truedy(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
+    """From the installer's DM, or the Home tab."""
     services: Services = context["services"]
-    job = partial(open_setup, services, workspace_of(context), body["user"]["id"], body, client, respond)
-    if not services.answers.submit(answer_safely, respond, job):
-        respond(**messages.shutting_down())
+    answer = private_answers(body, respond, client)
+    job = partial(open_setup, services, workspace_of(context), body["user"]["id"], body, client, answer)
     ack()
+    if not services.answers.submit(answer_safely, answer, job):
+        answer(**messages.shutting_down())
 
 
 def resume_from_list(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
+    """From the private list, a name lookup, or the Home tab."""
     services: Services = context["services"]
-    job = partial(start_listed_resume, services, workspace_of(context), body, client, respond)
-    if not services.answers.submit(answer_safely, respond, job):
-        respond(**messages.shutting_down())
+    answer = private_answers(body, respond, client)
+    job = partial(start_listed_resume, services, workspace_of(context), body, client, answer)
     ack()
+    if not services.answers.submit(answer_safely, answer, job):
+        answer(**messages.shutting_down())
 
 
 def turn_list_page(ack: Ack, body: dict, respond: Respond, context: BoltContext) -> None:
@@ -77,10 +82,20 @@ def start_listed_resume(
         respond(**messages.not_your_workspace())
         return
     request = ResumeRequest(workspace.team_id, user["id"], campaign_id, "list", workspace.enterprise_id)
-    channel = (body.get("container") or {}).get("channel_id") or body["channel"]["id"]
+    if (body.get("container") or {}).get("type") == "view":
+        # The Home tab: announced in the workspace's alert channel (else in the person's DM with the bot),
+        # and the tab published again once it ended.
+        settings = services.workspaces.get(workspace)
+        channel = (settings.alert_channel if settings else None) or user["id"]
 
-    def refresh_list(done: str | None) -> None:
-        show_paused(services, workspace, offset, respond, done, replace_original=True)
+        def refresh_list(done: str | None) -> None:
+            publish_home(services, workspace, user["id"], client)
+
+    else:
+        channel = (body.get("container") or {}).get("channel_id") or body["channel"]["id"]
+
+        def refresh_list(done: str | None) -> None:
+            show_paused(services, workspace, offset, respond, done, replace_original=True)
 
     surface = ListedCampaign(Announcement(client, respond, channel, request), refresh_list)
     services.flows.start(request, surface, client, respond)

@@ -1,20 +1,30 @@
-"""Events: the app uninstalled from a workspace, or its bot token revoked."""
+"""Events: someone opened the bot's Home tab; the app uninstalled from a workspace, or its bot token revoked."""
 
 import logging
 from datetime import UTC, datetime
 
 from slack_bolt import App, BoltContext
+from slack_sdk import WebClient
 
 from bot.services import Services
 from bot.slack.context import workspace_of
+from bot.slack.home import publish_home
 from bot.slack.tokens import Installations
 
 log = logging.getLogger("bot.events")
 
 
 def register(app: App) -> None:
+    app.event("app_home_opened")(home_opened)
     app.event("app_uninstalled")(app_uninstalled)
     app.event("tokens_revoked")(tokens_revoked)
+
+
+def home_opened(event: dict, client: WebClient, context: BoltContext) -> None:
+    if event.get("tab") != "home":
+        return  # the Messages tab
+    services: Services = context["services"]
+    services.lookups.submit(publish_home, services, workspace_of(context), event["user"], client)
 
 
 def app_uninstalled(body: dict, context: BoltContext) -> None:

@@ -15,6 +15,7 @@ from bot import truedy
 from bot.services import Services
 from bot.slack import messages, setup_blocks
 from bot.slack.context import workspace_of
+from bot.slack.permissions import may_set_up
 from bot.storage.workspace_settings import SetupChoices, WorkspaceId
 
 log = logging.getLogger("bot.setup")
@@ -115,14 +116,6 @@ def _check_key(client: truedy.TruedyClient, api_key: str) -> str | None:
         headline, _ = messages.explain(error)
         return f"Could not check the key with Truedy right now ({headline}). Try Save again in a minute."
     return None
-
-
-def may_set_up(services: Services, workspace: WorkspaceId, user_id: str, client: WebClient) -> bool:
-    """Workspace admins and owners, and whoever installed the app."""
-    if user_id == services.tokens.installer_of(workspace):
-        return True
-    user = client.users_info(user=user_id)["user"]
-    return bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
 
 
 def _usergroups(client: WebClient) -> list[tuple[str, str]]:

@@ -1,0 +1,12 @@
+from slack_sdk import WebClient
+
+from bot.services import Services
+from bot.storage.workspace_settings import WorkspaceId
+
+
+def may_set_up(services: Services, workspace: WorkspaceId, user_id: str, client: WebClient) -> bool:
+    """Workspace admins and owners, and whoever installed the app."""
+    if user_id == services.tokens.installer_of(workspace):
+        return True
+    user = client.users_info(user=user_id)["user"]
+    return bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
