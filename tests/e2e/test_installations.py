@@ -493,3 +493,41 @@ def test_the_alert_command_needs_a_team_and_posts_with_its_token(two_workspaces)
     ts = stack.post_alert("batch_clialert1", "C0CLIALRT", "--team", TEAM_A)
     (alert,) = stack.slack.posts_in("C0CLIALRT")
     assert alert.answer["ts"] == ts and alert.token in stack.slack.tokens_of(TEAM_A)
+
+
+def test_sigterm_mid_burst_finishes_every_installed_workspaces_acked_requests(loop, tmp_path):
+    """Two installed workspaces, a burst from both over HTTP, then SIGTERM: every acked resume finishes and
+    is reported with its own workspace's token and key, and the process exits 0 within 25 s."""
+    slack, truedy = FakeSlack(loop).start(), FakeTruedy(loop).start()
+    port = free_port()
+    web = start_web_process(installations_env(slack, truedy, port), tmp_path)
+    stack, base = Stack(slack, truedy, web, {}, tmp_path), f"http://127.0.0.1:{port}"
+    try:
+        for team, installer, key in ((TEAM_A, INSTALLER_A, KEY_A), (TEAM_B, INSTALLER_B, KEY_B)):
+            truedy.add(key)
+            assert install(base, slack, team, installer).status == 200
+            connect(stack, base, team, installer, key)
+        truedy.delay = 0.5
+        sent = []
+        for n in range(20):
+            team, key = (TEAM_A, KEY_A) if n % 2 else (TEAM_B, KEY_B)
+            campaign_id = f"batch_term{n:04d}"
+            truedy.add(key, campaign(campaign_id))
+            status, _, _ = send(
+                events_url(base), command_body(slack.slash_command(campaign_id, "U0ALICE01", "C0TERMINS", team))
+            )
+            assert status == 200
+            sent.append((campaign_id, team, key))
+        stopping = time.monotonic()
+        assert web.terminate() == 0
+        assert time.monotonic() - stopping < 25
+        replies = [c for c in slack.posts_in("C0TERMINS") if c.params.get("thread_ts")]
+        for campaign_id, team, key in sent:
+            (reply,) = [c for c in replies if f"`{campaign_id}` is resumed" in c.params["text"]]
+            assert reply.token in slack.tokens_of(team)
+            assert [r.authorization for r in truedy.resumes() if campaign_id in r.path] == [f"Bearer {key}"]
+        assert web.logged("web_stopped")[0]["unfinished"] == 0
+    finally:
+        web.terminate()
+        slack.stop()
+        truedy.stop()
