@@ -1,7 +1,5 @@
 """Publishing someone's Home tab: read now (when they open it, and after an action they took there)."""
 
-from dataclasses import replace
-
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -18,10 +16,9 @@ def publish_home(services: Services, workspace: WorkspaceId, user_id: str, clien
     paused: truedy.CampaignPage | str = truedy.CampaignPage([], False, 0, None)
     if settings is not None and settings.api_key is not None:
         try:
-            page = services.truedy.list_campaigns(
-                settings.api_key, status="paused", limit=list_blocks.PAGE_SIZE, offset=home_blocks.HOME_PAGE
+            paused = services.truedy.paused_page(
+                settings.api_key, limit=list_blocks.PAGE_SIZE, offset=home_blocks.HOME_PAGE
             )
-            paused = replace(page, campaigns=[c for c in page.campaigns if c.status == "paused"])
         except truedy.TruedyError as error:
             paused = " ".join(messages.explain(error))
     try:

@@ -2,7 +2,6 @@
 them, or those whose name matches what they typed."""
 
 import re
-from dataclasses import replace
 
 from slack_bolt import Respond
 
@@ -27,14 +26,10 @@ def show_paused(
         respond(**messages.workspace_not_configured(workspace.team_id))
         return
     try:
-        page = services.truedy.list_campaigns(
-            settings.api_key, status="paused", limit=list_blocks.PAGE_SIZE, offset=offset
-        )
+        page = services.truedy.paused_page(settings.api_key, limit=list_blocks.PAGE_SIZE, offset=offset)
     except truedy.TruedyError as error:
         respond(**list_blocks.listing_failed(*messages.explain(error)))
         return
-    # The filter is Truedy's; the status check is ours.
-    page = replace(page, campaigns=[campaign for campaign in page.campaigns if campaign.status == "paused"])
     respond(**list_blocks.paused_list(page, offset, done), replace_original=replace_original)
 
 

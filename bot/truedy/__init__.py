@@ -2,7 +2,7 @@
 
 import re
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -208,12 +208,16 @@ class TruedyClient:
         (at most `max_pages` requests, so that reading leaves most of the key's ~100 requests a minute)."""
         paused: list[Campaign] = []
         for page_number in range(max_pages):
-            page = self.list_campaigns(api_key, status="paused", limit=PAGE_LIMIT, offset=page_number * PAGE_LIMIT)
-            # The filter is Truedy's; the status check is ours.
-            paused += [campaign for campaign in page.campaigns if campaign.status == "paused"]
+            page = self.paused_page(api_key, limit=PAGE_LIMIT, offset=page_number * PAGE_LIMIT)
+            paused += page.campaigns
             if not page.has_more:
                 return paused, True
         return paused, False
+
+    def paused_page(self, api_key: str, limit: int, offset: int) -> CampaignPage:
+        """One page of the paused campaigns. The filter is Truedy's; the status check is ours."""
+        page = self.list_campaigns(api_key, status="paused", limit=limit, offset=offset)
+        return replace(page, campaigns=[campaign for campaign in page.campaigns if campaign.status == "paused"])
 
     def _send(
         self,
