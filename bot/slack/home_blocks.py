@@ -48,8 +48,7 @@ def home(
         blocks.append(_section("*Latest resumes*\nNone yet in this workspace."))
     if may_set_up:
         blocks.append({"type": "divider"})
-        status = messages.status("", settings)["text"].split("\n", 1)[1]
-        blocks.append(_section("*Connection* (you may change it)\n" + status))
+        blocks.append(_section("*Connection* (you may change it)\n" + "\n".join(messages.status_lines(settings))))
         label = "Open setup" if connected else "Connect Truedy"
         button = {"type": "button", "action_id": setup_blocks.CONNECT_ACTION_ID, "text": _plain(label)}
         blocks.append({"type": "actions", "block_id": "home_setup", "elements": [button]})

@@ -135,6 +135,14 @@ def status(
     channel_problem: ChannelProblem | None = None,
     public_url: str | None = None,
 ) -> Message:
+    lines = status_lines(settings, channel_problem, public_url)
+    return _private("\n".join([f"*Truedy campaign bot in this workspace* (`{team_id}`)", *lines]))
+
+
+def status_lines(
+    settings: WorkspaceSettings | None, channel_problem: ChannelProblem | None = None, public_url: str | None = None
+) -> list[str]:
+    """How the workspace is connected, a bullet line each (`status`, and the Home tab)."""
     if settings is None or settings.api_key is None:
         key = f"none: this workspace is not connected (`{COMMAND} setup`)"
     else:
@@ -146,7 +154,6 @@ def status(
     channel = f"<#{settings.alert_channel}>" if settings and settings.alert_channel else "none"
     who = _who_may_resume(settings) if settings and settings.restricted else "everyone in this workspace"
     lines = [
-        f"*Truedy campaign bot in this workspace* (`{team_id}`)",
         f"• Truedy API key: {key}",
         f"• Alert channel: {channel}",
         f"• Who may resume: {who}",
@@ -157,7 +164,7 @@ def status(
         lines.append(f"• Truedy webhook: {url} ({secret})")
     if channel_problem is not None:
         lines.insert(
-            3,
+            2,
             f"• :warning: Alerts are on hold: Slack refused them in <#{channel_problem.channel}> "
             f"(`{escape(channel_problem.error, 60)}`) {slack_date(channel_problem.since)}. Invite me there and save "
             f"`{COMMAND} setup` again, or choose another channel.",
@@ -165,7 +172,7 @@ def status(
     if settings and settings.updated_at:
         by = "the environment" if settings.updated_by == "environment" else f"<@{settings.updated_by}>"
         lines.append(f"• Last changed by {by} {slack_date(settings.updated_at)}")
-    return _private("\n".join(lines))
+    return lines
 
 
 def history(entries: list[AuditEntry], campaign_id: str | None) -> Message:
