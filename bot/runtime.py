@@ -146,7 +146,7 @@ def build_runtime(settings: Settings, before_each_job: Callable[[], None] = lamb
         truedy_client=truedy,
         # Its own clients: a `ratelimited` answer ends the poll's posting (the next poll goes on) instead
         # of sleeping in a polling thread.
-        slack_for=bot_tokens(settings, database, wait_out_rate_limits=False).client_for,
+        slack_for=tokens.for_polling(settings).client_for,
         interval=timedelta(seconds=settings.paused_poll_seconds),
         channel_for=partial(alert_channel, settings, bot_team),
         dashboard_url=settings.truedy_dashboard_url,

@@ -41,13 +41,13 @@ class Database:
     installations: InstallationStore | None  # with SLACK_CLIENT_ID
 
 
-def bot_tokens(settings: Settings, database: Database, wait_out_rate_limits: bool = True) -> BotTokens:
+def bot_tokens(settings: Settings, database: Database) -> BotTokens:
     """SLACK_BOT_TOKEN's workspace (checked with Slack), or the installations in the database."""
     if database.installations is not None:
-        return Installations(database.installations, settings, wait_out_rate_limits)
+        return Installations(database.installations, settings)
     assert settings.slack_bot_token is not None
     client = WebClient(token=settings.slack_bot_token.get_secret_value())
-    configure_slack_client(client, settings, wait_out_rate_limits)
+    configure_slack_client(client, settings)
     return OneToken(client, identify(client))
 
 

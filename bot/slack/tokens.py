@@ -1,7 +1,7 @@
 """Which bot token serves which workspace: SLACK_BOT_TOKEN's own workspace (or Grid organisation, for an
 org-wide token), or each workspace's installation."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -28,6 +28,11 @@ class BotTokens(Protocol):
     def uninstall(self, workspace: WorkspaceId, org_wide: bool, event_time: datetime | None) -> bool:
         """Forget the installation named by an uninstall event; False when there is none, or the event is
         older than the installation (a late or retried event must not remove a reinstall)."""
+        ...
+
+    def for_polling(self, settings: Settings) -> "BotTokens":
+        """The same tokens, with clients that do not wait out Slack's `ratelimited` answers (the watcher's:
+        the next poll goes on instead of a polling thread sleeping)."""
         ...
 
 
@@ -60,6 +65,10 @@ class OneToken:
 
     def uninstall(self, workspace: WorkspaceId, org_wide: bool, event_time: datetime | None) -> bool:
         return False  # SLACK_BOT_TOKEN is the operator's to change
+
+    def for_polling(self, settings: Settings) -> "OneToken":
+        client = configure_slack_client(WebClient(token=self.client.token), settings, wait_out_rate_limits=False)
+        return OneToken(client, self.identity)
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,9 @@ class Installations:
             return False
         self.store.delete_all(enterprise_id=enterprise_id, team_id=team_id)
         return True
+
+    def for_polling(self, settings: Settings) -> "Installations":
+        return replace(self, wait_out_rate_limits=False)
 
 
 class StoredInstallationAuthorize(Authorize):
