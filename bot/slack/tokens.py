@@ -86,13 +86,7 @@ class Installations:
         return configure_slack_client(WebClient(token=bot.bot_token), self.settings, self.wait_out_rate_limits)
 
     def installer_of(self, workspace: WorkspaceId) -> str | None:
-        installation = self.store.find_installation(
-            enterprise_id=workspace.enterprise_id or None, team_id=workspace.team_id
-        )
-        if installation is None and workspace.enterprise_id:
-            installation = self.store.find_installation(
-                enterprise_id=workspace.enterprise_id, team_id=None, is_enterprise_install=True
-            )
+        installation = self.store.find_workspace_installation(workspace.enterprise_id, workspace.team_id)
         return installation.user_id if installation is not None else None
 
     def bot_user_of(self, workspace: WorkspaceId) -> str | None:

@@ -104,6 +104,13 @@ class InstallationStore(SQLAlchemyInstallationStore):
             bot = self.find_bot(enterprise_id=enterprise_id, team_id=None, is_enterprise_install=True)
         return bot
 
+    def find_workspace_installation(self, enterprise_id: str, team_id: str) -> Installation | None:
+        """The installation serving a workspace, found as `find_workspace_bot` finds its bot."""
+        installation = self.find_installation(enterprise_id=enterprise_id or None, team_id=team_id)
+        if installation is None and enterprise_id:
+            installation = self.find_installation(enterprise_id=enterprise_id, team_id=None, is_enterprise_install=True)
+        return installation
+
     def installed_since(self, enterprise_id: str | None, team_id: str | None) -> datetime | None:
         """When the current installation was made, or None if there is none."""
         columns = self.bots.c
