@@ -27,7 +27,7 @@ class ResumeRequest:
     team_id: str
     user_id: str
     campaign_id: CampaignId
-    via: Literal["command", "button", "list"]
+    via: Literal["command", "button", "list", "resume_all"]
     enterprise_id: str = ""
 
     @property
@@ -97,13 +97,21 @@ class ResumeService:
 
     def admit(self, request: ResumeRequest, slack: WebClient) -> Claim | Refusal:
         """The claim when the request may go ahead and now holds the campaign; else why not (audited)."""
-        settings = self._workspaces.get(request.workspace)
-        if settings is None or settings.api_key is None:
-            return NotConnected(request.team_id)
-        if not self._authorizer.may_resume(settings, request.user_id, slack):
-            self.record_refusal(request, "not_allowed")
-            return NotAllowed(settings)
+        refusal = self.refusal(request.workspace, request.user_id, slack)
+        if refusal is not None:
+            if isinstance(refusal, NotAllowed):
+                self.record_refusal(request, "not_allowed")
+            return refusal
         return self.claim(request)
+
+    def refusal(self, workspace: WorkspaceId, user_id: str, slack: WebClient) -> NotConnected | NotAllowed | None:
+        """Why this person may not resume in this workspace, or None if they may."""
+        settings = self._workspaces.get(workspace)
+        if settings is None or settings.api_key is None:
+            return NotConnected(workspace.team_id)
+        if not self._authorizer.may_resume(settings, user_id, slack):
+            return NotAllowed(settings)
+        return None
 
     def claim(self, request: ResumeRequest) -> Claim | AlreadyResuming:
         claimed = self._in_flight.claim(request.enterprise_id, request.team_id, request.campaign_id, request.user_id)

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from bot.authorization import Authorizer
 from bot.background import BackgroundWork
 from bot.resume import ResumeService
+from bot.resume_all import ResumeAllRunner
 from bot.resume_flow import ResumeFlows
 from bot.services import Services
 from bot.settings import Settings
@@ -25,8 +26,10 @@ from bot.slack.tokens import BotTokens, OneToken
 from bot.storage.alert_channels import AlertChannelProblems
 from bot.storage.alert_records import AlertRecords
 from bot.storage.audit import AuditLog
+from bot.storage.digests import AlertDigests
 from bot.storage.inflight import InFlightResumes
 from bot.storage.poll_turns import PollSchedule
+from bot.storage.resume_all_jobs import ResumeAllJobs
 from bot.storage.workspace_settings import WorkspaceSettings
 from bot.truedy import TruedyClient
 from bot.watcher import PausedWatcher
@@ -64,6 +67,7 @@ class Runtime:
     tokens: BotTokens
     services: Services
     watcher: PausedWatcher
+    resume_all: ResumeAllRunner
     in_flight: InFlightResumes
     engine: Engine
 
@@ -79,12 +83,14 @@ class Runtime:
             target=self.in_flight.keep_alive, args=(threading.Event(),), name="lock-keeper", daemon=True
         ).start()
         self.watcher.start()
+        self.resume_all.start()
 
     def stop_taking_work(self) -> None:
         """New requests are told the bot is restarting; the watcher starts no new poll."""
         self.services.answers.stop_accepting()
         self.services.lookups.stop_accepting()
         self.watcher.stop()
+        self.resume_all.stop()
 
     def finish(self, stopping: float) -> int:
         """After `stop_taking_work`: accepted requests end by the deadlines counted from `stopping` (SIGTERM,
@@ -97,6 +103,7 @@ class Runtime:
         unanswered += self.services.answers.drain(max(0.0, deadline - time.monotonic()))
         unanswered += self.services.lookups.drain(max(0.0, deadline - time.monotonic()))
         self.watcher.join(max(0.0, deadline - time.monotonic()))
+        self.resume_all.join(max(0.0, deadline - time.monotonic()))
         log.info("stopped", extra={"fields": {"event": "stopped", "unfinished": unanswered}})
         return unanswered
 
@@ -134,6 +141,9 @@ def build_runtime(settings: Settings, before_each_job: Callable[[], None] = lamb
         setup_checks=ThreadPoolExecutor(SETUP_CHECK_THREADS, thread_name_prefix="setup-check"),
         channel_problems=AlertChannelProblems(engine),
         tokens=tokens,
+        digests=AlertDigests(engine),
+        resume_all=ResumeAllJobs(engine),
+        resume_all_per_minute=settings.resume_all_per_minute,
         public_url=settings.public_url,
     )
     provide_services(app, services)
@@ -150,5 +160,15 @@ def build_runtime(settings: Settings, before_each_job: Callable[[], None] = lamb
         interval=timedelta(seconds=settings.paused_poll_seconds),
         channel_for=partial(alert_channel, settings, bot_team),
         dashboard_url=settings.truedy_dashboard_url,
+        digests=services.digests,
+        per_minute=settings.resume_all_per_minute,
     )
-    return Runtime(app, tokens, services, watcher, in_flight, engine)
+    runner = ResumeAllRunner(
+        jobs=services.resume_all,
+        resumes=resumes,
+        digests=services.digests,
+        alerts=alerts,
+        slack_for=tokens.client_for,
+        per_minute=settings.resume_all_per_minute,
+    )
+    return Runtime(app, tokens, services, watcher, runner, in_flight, engine)

@@ -8,6 +8,8 @@ from bot.slack.tokens import BotTokens
 from bot.storage.alert_channels import AlertChannelProblems
 from bot.storage.alert_records import AlertRecords
 from bot.storage.audit import AuditLog
+from bot.storage.digests import AlertDigests
+from bot.storage.resume_all_jobs import ResumeAllJobs
 from bot.storage.workspace_settings import Workspaces
 from bot.truedy import TruedyClient
 
@@ -27,4 +29,7 @@ class Services:
     setup_checks: ThreadPoolExecutor  # setup submissions' checks, waited for with a deadline
     channel_problems: AlertChannelProblems
     tokens: BotTokens  # which bot token serves which workspace
+    digests: AlertDigests
+    resume_all: ResumeAllJobs
+    resume_all_per_minute: int
     public_url: str | None = None  # the web process's address, for webhook URLs

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
 
     resume_concurrency: int = Field(64, ge=1, le=512)
+    # Resume all paces itself to this; Truedy allows ~100 a minute per key, and the rest are left to people.
+    resume_all_per_minute: int = Field(90, ge=1, le=6000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("slack_bot_token")

@@ -10,10 +10,12 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import truedy
-from bot.slack import alert_blocks, messages
+from bot.slack import alert_blocks, digest_blocks, messages
+from bot.slack.digest_message import render_digest
 from bot.slack.replies import log_refusal, update_message
 from bot.storage.alert_channels import CHANNEL_REFUSALS, AlertChannelProblems
 from bot.storage.alert_records import AlertRecords, OpenAlert
+from bot.storage.digests import AlertDigests
 from bot.storage.inflight import InFlightResumes
 from bot.storage.poll_turns import PollSchedule
 from bot.storage.workspace_settings import WorkspaceId, Workspaces, WorkspaceSettings
@@ -45,6 +47,8 @@ class PausedWatcher:
         interval: timedelta,
         channel_for: Callable[[WorkspaceSettings], str | None],
         dashboard_url: str | None,
+        digests: AlertDigests,
+        per_minute: int,
     ):
         self._workspaces = workspaces
         self._alerts = alerts
@@ -56,6 +60,8 @@ class PausedWatcher:
         self._interval = interval
         self._channel_for = channel_for
         self._dashboard_url = dashboard_url
+        self._digests = digests
+        self._per_minute = per_minute  # resume all's pace, for the digest's estimate
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="paused-watcher", daemon=True)
         self._pool = ThreadPoolExecutor(POLL_THREADS, thread_name_prefix="poll")
@@ -136,28 +142,40 @@ class PausedWatcher:
             return
         open_alerts = self._alerts.open_alerts(workspace)
         alerted = {alert.campaign_id for alert in open_alerts}
-        posted = 0
-        for campaign in paused:
-            if campaign.id in alerted or not self._alerts.claim_new_pause(workspace, campaign.id):
-                continue
-            refusal = self._post_alert(slack, settings, channel, campaign)
-            if refusal is not None:
-                if refusal in CHANNEL_REFUSALS:
-                    self._refused(slack, settings, channel, refusal)
-                break  # no more posts this poll: the channel refuses, or Slack asks to slow down
-            posted += 1
+        new = [c for c in paused if c.id not in alerted and self._alerts.claim_new_pause(workspace, c.id)]
+        posted, refusal = 0, None
+        if len(new) > digest_blocks.DIGEST_OVER:
+            refusal = self._post_digest(slack, settings, channel, new)
+            posted = len(new) if refusal is None else 0
+        else:
+            for campaign in new:
+                refusal = self._post_alert(slack, settings, channel, campaign)
+                if refusal is not None:
+                    # No more posts this poll (the channel refuses, or Slack asks to slow down): the rest
+                    # are alerted by a later poll.
+                    for left in new[posted + 1 :]:
+                        self._alerts.abandon(workspace, left.id)
+                    break
+                posted += 1
+        if refusal in CHANNEL_REFUSALS:
+            self._refused(slack, settings, channel, refusal)
         if posted and problem is not None:
             self._channel_problems.clear(workspace)
-        closed = 0
+        closed, digests_changed = 0, set[int]()
         if complete:  # only a full list tells that a campaign is no longer paused
             paused_ids = {campaign.id for campaign in paused}
             for alert in open_alerts:
                 if alert.campaign_id not in paused_ids:
                     try:
-                        closed += self._close_alert(slack, settings, api_key, alert)
+                        was_closed, digest_id = self._close_alert(slack, settings, api_key, alert)
                     except truedy.TruedyError as error:
                         self._note_failure(settings, "get", error)
                         break
+                    closed += was_closed
+                    if digest_id is not None:
+                        digests_changed.add(digest_id)
+        for digest_id in digests_changed:  # once each, however many of its rows changed
+            render_digest(slack, self._digests, digest_id, self._per_minute)
         log.info(
             "polled paused campaigns",
             extra={
@@ -204,25 +222,62 @@ class PausedWatcher:
         )
         return None
 
-    def _close_alert(self, slack: WebClient, settings: WorkspaceSettings, api_key: str, alert: OpenAlert) -> bool:
+    def _post_digest(
+        self, slack: WebClient, settings: WorkspaceSettings, channel: str, campaigns: list[truedy.Campaign]
+    ) -> str | None:
+        """One message for all of `campaigns`; None once posted, else Slack's error (they are alerted by a
+        later poll)."""
+        workspace = settings.workspace
+        digest_id = self._digests.create(workspace, channel, campaigns)
+        try:
+            digest = self._digests.get(digest_id)
+            assert digest is not None
+            posted = slack.chat_postMessage(channel=channel, **digest_blocks.digest(digest, self._per_minute))
+        except BaseException as error:
+            self._digests.discard(digest_id)
+            for campaign in campaigns:
+                self._alerts.abandon(workspace, campaign.id)
+            if not isinstance(error, SlackApiError):
+                raise
+            log_refusal("digest", error)
+            return str(error.response.get("error") or "unknown_error")
+        self._digests.posted(digest_id, posted["channel"], posted["ts"])
+        for campaign in campaigns:
+            self._alerts.posted(workspace, campaign.id, posted["channel"], posted["ts"])
+        log.info(
+            "digest posted",
+            extra={"fields": {"event": "digest_posted", "team": workspace.team_id, "campaigns": len(campaigns)}},
+        )
+        return None
+
+    def _close_alert(
+        self, slack: WebClient, settings: WorkspaceSettings, api_key: str, alert: OpenAlert
+    ) -> tuple[bool, int | None]:
+        """Whether this closed the alert (not when the campaign is still paused, or someone else closed
+        it), and the digest whose row now shows it (rendered by the caller, once for all its rows)."""
         try:
             campaign = self._truedy.get_campaign(api_key, alert.campaign_id)
         except truedy.CampaignNotFound:
             campaign = None
         if campaign is not None and campaign.status == "paused":
-            return False  # the list lagged behind; still paused
+            return False, None  # the list lagged behind; still paused
         if not self._alerts.close(settings.workspace, alert.campaign_id):
-            return False
+            return False, None
         if campaign is None:
             state = alert_blocks.gone_state(alert.campaign_id)
             blocks = alert_blocks.with_state([], state, offer_resume=False)
         else:
             state = alert_blocks.no_longer_paused_state(campaign.status, datetime.now(UTC))
+        digest_id = self._digests.find(settings.workspace, alert.channel, alert.message_ts)
+        if digest_id is not None:
+            self._digests.set_row(digest_id, alert.campaign_id, "over", state)
+            return True, digest_id
+        if campaign is not None:
             blocks = alert_blocks.with_state(alert_blocks.alert(campaign, self._dashboard_url)["blocks"], state, False)
         update_message(
             slack, alert.channel, alert.message_ts, alert_blocks.state_text(alert.campaign_id, state), blocks
         )
-        return True
+        return True, None
 
     def _note_failure(self, settings: WorkspaceSettings, call: str, error: truedy.TruedyError) -> None:
         if isinstance(error, truedy.RateLimited):

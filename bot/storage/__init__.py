@@ -137,6 +137,68 @@ alert_channel_problems = Table(
     Column("since", DateTime(timezone=True), nullable=False),
 )
 
+# A digest: one message for the many campaigns one poll found newly paused; each row follows its campaign.
+alert_digests = Table(
+    "alert_digests",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("enterprise_id", String(32), nullable=False),
+    Column("team_id", String(32), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("message_ts", String(32)),  # None until posted
+    # Raised with every row change: whoever renders the message renders again if it moved meanwhile.
+    Column("version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_alert_digests_message", "channel", "message_ts"),
+)
+
+alert_digest_rows = Table(
+    "alert_digest_rows",
+    metadata,
+    Column("digest_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("campaign_id", String(64), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("name", Text),
+    # "paused", "resuming", "resumed", "over" (not paused any more) or "failed" (still paused; try again).
+    Column("kind", String(8), nullable=False),
+    Column("line", Text),  # what the row says of its state (mrkdwn), beside the kind
+)
+
+# Resume all: a job per request, and one item per campaign it resumes; a worker holds a running job by a
+# lease, so that after a restart (or on another worker) it goes on where it stopped.
+resume_all_jobs = Table(
+    "resume_all_jobs",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("enterprise_id", String(32), nullable=False),
+    Column("team_id", String(32), nullable=False),
+    Column("requested_by", String(32), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("message_ts", String(32)),  # the progress message, once posted
+    Column("digest_id", BigInteger().with_variant(Integer, "sqlite")),  # started from this digest
+    # "proposed" (counted, awaiting the click that confirms), "running", "cancelling", "ended"
+    Column("state", String(12), nullable=False),
+    Column("ending", String(12)),  # "finished", "cancelled" or "stopped" (Truedy refuses the key)
+    Column("cancelled_by", String(32)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("owner", String(32)),  # the worker running it…
+    Column("lease_expires_at", DateTime(timezone=True)),  # …until then, unless it renews
+    Column("not_before", DateTime(timezone=True)),  # Truedy's rate limit for the key resets then
+    Index("ix_resume_all_jobs_state", "state"),
+)
+
+resume_all_items = Table(
+    "resume_all_items",
+    metadata,
+    Column("job_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("campaign_id", String(64), nullable=False),
+    Column("name", Text),
+    Column("outcome", String(32)),  # None until tried: `resumed`, `skipped`, or the error (`not_resumable`…)
+    Column("detail", Text),  # for the summary: why it failed, or who was resuming it
+)
+
 # Installations (OAuth): the columns of slack_sdk's SQLAlchemy stores, which read and write these tables;
 # secrets are Text, since they are stored encrypted (`bot.storage.installations`) and Fernet output is longer
 # than the stock String(200). Timestamps are naive UTC, as the stores write them.

@@ -208,18 +208,21 @@ class FakeSlack:
         value: str | None = None,
         action_id: str = "resume_campaign",
         enterprise_id: str | None = None,
+        button_value: str | None = None,
     ) -> dict[str, Any]:
         """A block_actions payload for a click on the button `action_id` (by default Resume) of the message
-        at (channel, ts), as it is now; `user_team` differs from the workspace for a guest from another
-        organisation, or a member of another workspace of its Grid organisation."""
+        at (channel, ts), as it is now (the one whose value is `button_value`, if given); `user_team`
+        differs from the workspace for a guest from another organisation, or a member of another workspace
+        of its Grid organisation."""
         enterprise_id = enterprise_id or self.enterprise_id
         message = self.messages[(channel, ts)]
         button = next(
             element
             for block in message.get("blocks", [])
-            if block.get("type") == "actions"
-            for element in block["elements"]
-            if element.get("action_id") == action_id
+            for element in (block["elements"] if block.get("type") == "actions" else [block.get("accessory")])
+            if element
+            and element.get("action_id") == action_id
+            and button_value in (None, element.get("value"))
         )
         container = {"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": False}
         if message.get("thread_ts"):

@@ -26,6 +26,8 @@ class Received:
     authorization: str | None
     at: float
     scripted: bool = False  # answered from the script rather than by the contract
+    status: int | None = None  # the answer's HTTP status, once given
+    window_resets_at: float | None = None  # for a 429: when (time.monotonic()) the key's window resets
 
 
 @dataclass
@@ -82,6 +84,11 @@ class FakeTruedy:
     peak_in_flight: int = 0
     in_flight_by_key: dict[str, int] = field(default_factory=dict)
     peak_in_flight_by_key: dict[str, int] = field(default_factory=dict)
+    # Truedy's per-key limit: this many requests per window (fixed windows, from a key's first request in
+    # one), then 429 with `details.reset_at` and no headers, as the docs show. None: no limit.
+    rate_limit: int | None = None
+    rate_window: float = 60.0
+    _windows: dict[str, tuple[float, int]] = field(default_factory=dict)  # key -> (window start, requests)
     _script: deque[Scripted] = field(default_factory=deque)
     _request_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -139,16 +146,15 @@ class FakeTruedy:
             )
             if scripted is not None:
                 self._script.remove(scripted)
-            self.received.append(
-                Received(
-                    request.method,
-                    request.path,
-                    request.query_string,
-                    request.headers.get("Authorization"),
-                    time.monotonic(),
-                    scripted is not None,
-                )
+            received = Received(
+                request.method,
+                request.path,
+                request.query_string,
+                request.headers.get("Authorization"),
+                time.monotonic(),
+                scripted is not None,
             )
+            self.received.append(received)
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             key = request.headers.get("Authorization", "")
@@ -158,9 +164,14 @@ class FakeTruedy:
             if self.delay:
                 await asyncio.sleep(self.delay)
             if scripted is not None:
-                return await self._scripted(request, scripted)
-            with self._lock:
-                return self._contract(request)
+                response = await self._scripted(request, scripted)
+            else:
+                with self._lock:
+                    response = self._contract(request)
+            received.status = response.status
+            if response.status == 429 and not received.scripted:
+                received.window_resets_at = self._windows[sent_key][0] + self.rate_window
+            return response
         finally:
             with self._lock:
                 self.in_flight -= 1
@@ -192,6 +203,10 @@ class FakeTruedy:
         prefix = "/api/public/v1/batch-calls/"
         key = request.headers.get("Authorization", "").removeprefix("Bearer ")
         account = self.accounts.get(key)
+        if account is not None and (reset_in := self._over_rate_limit(key)) is not None:
+            reset_at = datetime.now(UTC) + timedelta(seconds=reset_in)
+            details = {"limit": self.rate_limit, "reset_at": reset_at.isoformat().replace("+00:00", "Z")}
+            return self._error(429, "rate_limit_exceeded", "Rate limit exceeded", details)
         if account is None:
             return self._error(
                 401,
@@ -208,6 +223,21 @@ class FakeTruedy:
         if request.method == "POST" and len(parts) == 2 and parts[1] == "resume" and item is not None:
             return self._resume(item)
         return self._error(404, "not_found", "Batch_Call not found")
+
+    def _over_rate_limit(self, key: str) -> float | None:
+        """Seconds until this key's window resets, when this request is over its limit."""
+        if self.rate_limit is None:
+            return None
+        now = time.monotonic()
+        start, count = self._windows.get(key, (now, 0))
+        if now - start >= self.rate_window:
+            start, count = now, 0
+        self._windows[key] = (start, count + 1)
+        return start + self.rate_window - now if count >= self.rate_limit else None
+
+    def rate_limited(self) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if r.status == 429]
 
     def _list(self, account: dict[str, dict[str, Any]], query) -> web.Response:
         try:

@@ -22,9 +22,11 @@ from bot.slack.tokens import OneToken, TokenIdentity
 from bot.storage.alert_channels import AlertChannelProblems
 from bot.storage.alert_records import AlertRecords
 from bot.storage.audit import AuditLog
+from bot.storage.digests import AlertDigests
 from bot.storage.inflight import AlreadyResuming, Claim, InFlightResumes
 from bot.storage.keybox import KeyBox
 from bot.storage.poll_turns import PollSchedule
+from bot.storage.resume_all_jobs import ResumeAllJobs
 from bot.storage.workspace_settings import SetupChoices, WorkspaceId, Workspaces
 from bot.truedy.campaign_id import CampaignId
 from tests.fakes.truedy import StubTruedyClient
@@ -94,6 +96,9 @@ def stack(engine, workspaces):
         setup_checks=ThreadPoolExecutor(1),
         channel_problems=AlertChannelProblems(engine),
         tokens=OneToken(StubClient(), TokenIdentity("T0BOT0001", "", org_wide=False)),
+        digests=AlertDigests(engine),
+        resume_all=ResumeAllJobs(engine),
+        resume_all_per_minute=90,
     )
 
 

@@ -62,7 +62,15 @@ def test_commands_in_code_and_manifest_are_the_same():
 def test_the_alert_button_has_a_listener_and_interactivity_is_on():
     app = RecordingApp()
     listeners.register(app)  # type: ignore[arg-type]
-    assert app.actions == ["resume_campaign", "open_setup", "resume_listed", "list_page"]
+    assert app.actions == [
+        "resume_campaign",
+        "open_setup",
+        "resume_listed",
+        "list_page",
+        "resume_digested",
+        "resume_all",
+        "cancel_resume_all",
+    ]
     assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
 
 

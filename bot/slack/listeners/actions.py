@@ -1,6 +1,7 @@
 """Buttons: Resume on paused-campaign alerts, on the private list (and its pages) and in the Home tab, and
 Connect Truedy (the installer's DM, the Home tab). Acknowledged at once, checked and carried out after."""
 
+from collections.abc import Callable
 from functools import partial
 
 from slack_bolt import Ack, App, BoltContext, Respond
@@ -9,8 +10,17 @@ from slack_sdk.errors import SlackApiError
 
 from bot.resume import ResumeRequest
 from bot.services import Services
-from bot.slack import alert_blocks, list_blocks, messages, setup_blocks
+from bot.slack import (
+    alert_blocks,
+    digest_blocks,
+    list_blocks,
+    messages,
+    resume_all_blocks,
+    resume_all_requests,
+    setup_blocks,
+)
 from bot.slack.context import workspace_of
+from bot.slack.digest_message import DigestRowSurface
 from bot.slack.home import publish_home
 from bot.slack.listeners.views import open_setup
 from bot.slack.listing import show_paused
@@ -25,6 +35,9 @@ def register(app: App) -> None:
     app.action(setup_blocks.CONNECT_ACTION_ID)(connect_truedy)
     app.action(list_blocks.RESUME_LISTED_ACTION_ID)(resume_from_list)
     app.action(list_blocks.PAGE_ACTION_ID)(turn_list_page)
+    app.action(digest_blocks.RESUME_DIGESTED_ACTION_ID)(resume_from_digest)
+    app.action(resume_all_blocks.RESUME_ALL_ACTION_ID)(resume_all)
+    app.action(resume_all_blocks.CANCEL_ACTION_ID)(cancel_resume_all)
 
 
 def resume_from_alert(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
@@ -53,6 +66,77 @@ def resume_from_list(ack: Ack, body: dict, respond: Respond, client: WebClient, 
     ack()
     if not services.answers.submit(answer_safely, answer, job):
         answer(**messages.shutting_down())
+
+
+def resume_from_digest(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
+    services: Services = context["services"]
+    job = partial(start_digested_resume, services, workspace_of(context), body, client, respond)
+    ack()
+    if not services.answers.submit(answer_safely, respond, job):
+        respond(**messages.shutting_down())
+
+
+def resume_all(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
+    """A digest's Resume all, or the one `resume-all` offered; confirmed in Slack's dialog before it comes."""
+    _answer_click(ack, body, respond, client, context, resume_all_requests.start)
+
+
+def cancel_resume_all(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
+    _answer_click(ack, body, respond, client, context, resume_all_requests.cancel)
+
+
+def _answer_click(
+    ack: Ack,
+    body: dict,
+    respond: Respond,
+    client: WebClient,
+    context: BoltContext,
+    answer: Callable[[Services, WorkspaceId, str, str, WebClient, Respond], None],
+) -> None:
+    """Ack, then (from the workspace or its Grid organisation only) `answer` with the button's value."""
+    services: Services = context["services"]
+    workspace, user = workspace_of(context), body["user"]
+    value = body["actions"][0].get("value") or ""
+
+    def checked() -> None:
+        if not _same_organisation(workspace, user, client):
+            respond(**messages.not_your_workspace())
+            return
+        answer(services, workspace, user["id"], value, client, respond)
+
+    ack()
+    if not services.answers.submit(answer_safely, respond, checked):
+        respond(**messages.shutting_down())
+
+
+def start_digested_resume(
+    services: Services, workspace: WorkspaceId, body: dict, client: WebClient, respond: Respond
+) -> None:
+    """As the alert's button, for one row of a digest: that row follows the resume."""
+    value = body["actions"][0].get("value") or ""
+    campaign_id = parse_campaign_id(value)
+    clicked = ClickedAlert.from_click(body)
+    digest_id = services.digests.find(workspace, clicked.channel, clicked.ts)
+    if isinstance(campaign_id, InvalidCampaignId) or digest_id is None:
+        respond(**messages.invalid_button(value))
+        return
+    user = body["user"]
+    if not _same_organisation(workspace, user, client):
+        respond(**messages.not_your_workspace())
+        return
+    request = ResumeRequest(workspace.team_id, user["id"], campaign_id, "button", workspace.enterprise_id)
+    surface = DigestRowSurface(
+        client,
+        respond,
+        services.digests,
+        digest_id,
+        clicked.channel,
+        clicked.thread_ts,
+        request,
+        services.alerts,
+        services.resume_all_per_minute,
+    )
+    services.flows.start(request, surface, client, respond)
 
 
 def turn_list_page(ack: Ack, body: dict, respond: Respond, context: BoltContext) -> None:

@@ -7,7 +7,7 @@ from slack_sdk import WebClient
 
 from bot.resume import ResumeRequest
 from bot.services import Services
-from bot.slack import messages
+from bot.slack import messages, resume_all_requests
 from bot.slack.context import workspace_of
 from bot.slack.listeners.views import open_setup
 from bot.slack.listing import is_name_query, offer_named, show_named, show_paused
@@ -35,6 +35,17 @@ def resume_campaign(ack: Ack, command: dict, respond: Respond, client: WebClient
             pool, job = services.lookups, partial(show_paused, services, workspace, 0, respond)
         case "setup":
             job = partial(open_setup, services, workspace, command["user_id"], command, client, respond)
+        case "resume-all":
+            pool = services.lookups
+            job = partial(
+                resume_all_requests.propose,
+                services,
+                workspace,
+                command["user_id"],
+                command["channel_id"],
+                client,
+                respond,
+            )
         case "status":
             job = partial(_status, services, workspace, respond)
         case "history":

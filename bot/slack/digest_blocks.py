@@ -1,0 +1,83 @@
+"""The digest: one message for the many campaigns one poll found newly paused, as pure functions over Block
+Kit. Its first rows have a Resume button each, the rest are counted (and listed by `list`), and Resume all
+resumes those still paused; every row says where its campaign stands."""
+
+import json
+from typing import Any
+
+from bot.slack import resume_all_blocks
+from bot.slack.messages import COMMAND, Message, escape, slack_date
+from bot.storage.digests import Digest, DigestRow
+
+# More new pauses than this in one poll make a digest instead of an alert each.
+DIGEST_OVER = 5
+# Rows shown with their own button: the message stays short (and far under Slack's 50 blocks).
+SHOWN_ROWS = 10
+RESUME_DIGESTED_ACTION_ID = "resume_digested"
+
+Block = dict[str, Any]
+
+
+def digest(digest: Digest, per_minute: int) -> Message:
+    total, still_paused = len(digest.rows), len(digest.still_paused)
+    found = slack_date(digest.created_at)
+    heading = f":double_vertical_bar: *{total} campaigns paused* in this workspace's Truedy account (found {found})."
+    blocks: list[Block] = [_section(heading), _context(_counts(digest.rows))]
+    blocks += [_row(row) for row in digest.rows[:SHOWN_ROWS]]
+    if total > SHOWN_ROWS:
+        blocks.append(
+            _context(
+                f"…and {total - SHOWN_ROWS} more: `{COMMAND} list` shows every paused campaign with a Resume button."
+            )
+        )
+    if still_paused:
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": "digest_actions",
+                "elements": [resume_all_blocks.resume_all_button(still_paused, per_minute, digest_value(digest.id))],
+            }
+        )
+    text = f"{total} campaigns paused ({_counts(digest.rows)}). Resume them here, or with {COMMAND} list."
+    return {"text": text, "blocks": blocks}
+
+
+def digest_value(digest_id: int) -> str:
+    return json.dumps({"digest": digest_id}, separators=(",", ":"))
+
+
+def _counts(rows: list[DigestRow]) -> str:
+    still = sum(row.kind in ("paused", "failed") for row in rows)
+    parts = [f"{still} still paused"]
+    for kind, said in (("resuming", "being resumed"), ("resumed", "resumed"), ("over", "not paused any more")):
+        if count := sum(row.kind == kind for row in rows):
+            parts.append(f"{count} {said}")
+    return " · ".join(parts)
+
+
+def _row(row: DigestRow) -> Block:
+    name = escape(row.name or "Unnamed campaign", 120)
+    state = row.line or ":double_vertical_bar: Paused."
+    block: Block = {"type": "section", "text": {"type": "mrkdwn", "text": f"*{name}*  `{row.campaign_id}`\n{state}"}}
+    if row.kind in ("paused", "failed"):
+        block["accessory"] = {
+            "type": "button",
+            "action_id": RESUME_DIGESTED_ACTION_ID,
+            "text": {"type": "plain_text", "text": "Resume"},
+            "value": row.campaign_id,
+            "confirm": {
+                "title": {"type": "plain_text", "text": "Resume this campaign?"},
+                "text": {"type": "mrkdwn", "text": f"Resuming *{escape(name, 80)}* starts calling again."},
+                "confirm": {"type": "plain_text", "text": "Resume calling"},
+                "deny": {"type": "plain_text", "text": "Cancel"},
+            },
+        }
+    return block
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _context(text: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}

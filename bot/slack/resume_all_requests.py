@@ -1,0 +1,102 @@
+"""Asking to resume all: `/resume-campaign resume-all` counts the paused campaigns and offers the button;
+the button (there, or on a digest) posts the progress message and hands the job to the runner; Cancel
+asks the running job to stop. Each runs after the ack."""
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from slack_bolt import Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import truedy
+from bot.services import Services
+from bot.slack import list_blocks, messages, resume_all_blocks
+from bot.slack.replies import log_refusal, update_message
+from bot.storage.workspace_settings import WorkspaceId
+
+
+def propose(
+    services: Services, workspace: WorkspaceId, user_id: str, channel: str, client: WebClient, respond: Respond
+) -> None:
+    """`resume-all`: how many are paused, privately, with the button that starts resuming them."""
+    if refusal := services.resumes.refusal(workspace, user_id, client):
+        respond(**messages.refusal(refusal, ""))
+        return
+    if running := services.resume_all.running_in(workspace):
+        respond(**resume_all_blocks.already_running(running))
+        return
+    settings = services.workspaces.get(workspace)
+    assert settings is not None and settings.api_key is not None  # checked by `refusal`
+    try:
+        paused, complete = services.truedy.paused_campaigns(settings.api_key)
+    except truedy.TruedyError as error:
+        respond(**list_blocks.listing_failed(*messages.explain(error)))
+        return
+    campaigns = [(campaign.id, campaign.name) for campaign in paused]
+    job_id = services.resume_all.propose(workspace, user_id, channel, campaigns) if paused else 0
+    respond(**resume_all_blocks.proposal(len(paused), job_id, services.resume_all_per_minute, complete))
+
+
+def start(
+    services: Services, workspace: WorkspaceId, user_id: str, value: str, client: WebClient, respond: Respond
+) -> None:
+    """The confirmed Resume all button: of a proposal (`{"job": id}`) or of a digest (`{"digest": id}`)."""
+    parsed = resume_all_blocks.parse_resume_all_value(value)
+    if parsed is None:
+        respond(**messages.invalid_button(value))
+        return
+    if refusal := services.resumes.refusal(workspace, user_id, client):
+        respond(**messages.refusal(refusal, ""))
+        return
+    if running := services.resume_all.running_in(workspace):
+        respond(**resume_all_blocks.already_running(running), replace_original=False)
+        return
+    kind, number = parsed
+    if kind == "digest":
+        digest = services.digests.get(number)
+        if digest is None or digest.workspace != workspace:
+            respond(**messages.invalid_button(value))
+            return
+        still_paused = [(row.campaign_id, row.name) for row in digest.still_paused]
+        job_id = services.resume_all.propose(workspace, user_id, digest.channel, still_paused, digest.id)
+    else:
+        job_id = number
+    job = services.resume_all.get(job_id)
+    if job is None or job.workspace != workspace or job.requested_by != user_id or job.state != "proposed":
+        respond(**resume_all_blocks.proposal_gone(), replace_original=False)
+        return
+    counts = services.resume_all.progress(job_id)
+    # Shown as running from the start: the job runs once this message is its progress message.
+    message = resume_all_blocks.progress(
+        replace(job, state="running"), counts, datetime.now(UTC), services.resume_all_per_minute
+    )
+    try:
+        posted = client.chat_postMessage(channel=job.channel, **message)
+    except SlackApiError as error:
+        log_refusal("resume_all_progress", error)
+        respond(**resume_all_blocks.cannot_post(job.channel), replace_original=False)
+        return
+    confirmed = services.resume_all.confirm(job_id, workspace, user_id, posted["ts"])
+    if confirmed is None or confirmed.id != job_id:
+        # Another job started in between, or this one was confirmed twice: this message is not a job's.
+        gone = resume_all_blocks.already_running(confirmed) if confirmed else resume_all_blocks.proposal_gone()
+        update_message(client, posted["channel"], posted["ts"], gone["text"], [])
+        return
+    if kind == "job":
+        respond(**resume_all_blocks.proposal_taken(job.channel), replace_original=True)
+
+
+def cancel(
+    services: Services, workspace: WorkspaceId, user_id: str, value: str, client: WebClient, respond: Respond
+) -> None:
+    """Cancel: the job stops before its next campaign (the runner shows it); for those who may resume."""
+    job_id = resume_all_blocks.parse_job_id(value)
+    if job_id is None:
+        respond(**messages.invalid_button(value))
+        return
+    if refusal := services.resumes.refusal(workspace, user_id, client):
+        respond(**messages.refusal(refusal, ""))
+        return
+    if services.resume_all.cancel(job_id, workspace, user_id) is None:
+        respond(**resume_all_blocks.not_running(), replace_original=False)

@@ -1,0 +1,268 @@
+"""Resume-all jobs in the database, so that one goes on after a worker restart, on whichever worker is up.
+
+A running job is held by one worker at a time through a lease it renews as it goes; a lease that ran out
+(its worker died) lets another worker take the job over. Each campaign is an item whose outcome is written
+as soon as Truedy answered, so nothing is resumed twice by the job and nothing is forgotten.
+"""
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, and_, func, or_, select
+
+from bot.storage import of_workspace, resume_all_items, resume_all_jobs, utc, workspace_key
+from bot.storage.workspace_settings import WorkspaceId
+
+# A job nobody confirmed is forgotten after this long (its count is stale by then anyway).
+PROPOSAL_TTL = timedelta(hours=1)
+ACTIVE = ("running", "cancelling")
+
+
+@dataclass(frozen=True)
+class JobItem:
+    position: int
+    campaign_id: str
+    name: str | None
+    outcome: str | None  # None until tried
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class ResumeAllJob:
+    id: int
+    workspace: WorkspaceId
+    requested_by: str
+    channel: str
+    message_ts: str | None
+    digest_id: int | None
+    state: str
+    ending: str | None
+    cancelled_by: str | None
+    not_before: datetime | None
+
+
+@dataclass(frozen=True)
+class Progress:
+    total: int
+    resumed: int
+    not_paused: int  # not paused any more when its turn came (or gone): nothing to do
+    skipped: int  # someone else was resuming it
+    failed: int
+
+    @property
+    def done(self) -> int:
+        return self.resumed + self.not_paused + self.skipped + self.failed
+
+    @property
+    def left(self) -> int:
+        return self.total - self.done
+
+
+class ResumeAllJobs:
+    def __init__(self, engine: Engine, lease: timedelta = timedelta(seconds=60)):
+        self._engine = engine
+        self._lease = lease
+
+    def propose(
+        self,
+        workspace: WorkspaceId,
+        user_id: str,
+        channel: str,
+        campaigns: list[tuple[str, str | None]],
+        digest_id: int | None = None,
+    ) -> int:
+        """A job counted and waiting for the requester's confirmation (and its progress message)."""
+        now = datetime.now(UTC)
+        with self._engine.begin() as connection:
+            stale = select(resume_all_jobs.c.id).where(
+                resume_all_jobs.c.state == "proposed", resume_all_jobs.c.created_at < now - PROPOSAL_TTL
+            )
+            stale_ids = list(connection.execute(stale).scalars())
+            if stale_ids:
+                connection.execute(resume_all_items.delete().where(resume_all_items.c.job_id.in_(stale_ids)))
+                connection.execute(resume_all_jobs.delete().where(resume_all_jobs.c.id.in_(stale_ids)))
+            return self._insert(connection, workspace, user_id, channel, campaigns, digest_id)
+
+    def confirm(self, job_id: int, workspace: WorkspaceId, user_id: str, message_ts: str) -> ResumeAllJob | None:
+        """The proposed job, now running with its progress message; None when it is not this person's
+        proposal (any more). When another job of the workspace runs already (one at a time: they share the
+        key's rate limit), that one, and the proposal stays as it was."""
+        with self._engine.begin() as connection:
+            running = self._active(connection, workspace)
+            if running is not None:
+                return running
+            confirmed = connection.execute(
+                resume_all_jobs.update()
+                .where(
+                    resume_all_jobs.c.id == job_id,
+                    of_workspace(resume_all_jobs, workspace),
+                    resume_all_jobs.c.requested_by == user_id,
+                    resume_all_jobs.c.state == "proposed",
+                )
+                .values(state="running", message_ts=message_ts)
+            )
+            return self._get(connection, job_id) if confirmed.rowcount == 1 else None
+
+    def get(self, job_id: int) -> ResumeAllJob | None:
+        with self._engine.connect() as connection:
+            return self._get(connection, job_id)
+
+    def running_in(self, workspace: WorkspaceId) -> ResumeAllJob | None:
+        with self._engine.connect() as connection:
+            return self._active(connection, workspace)
+
+    def take(self, owner: str) -> ResumeAllJob | None:
+        """A running job nobody holds (new, let go, or its worker died), now held by `owner`."""
+        now = datetime.now(UTC)
+        free = and_(
+            resume_all_jobs.c.state.in_(ACTIVE),
+            or_(resume_all_jobs.c.lease_expires_at.is_(None), resume_all_jobs.c.lease_expires_at < now),
+        )
+        with self._engine.begin() as connection:
+            for job_id in connection.execute(select(resume_all_jobs.c.id).where(free).limit(5)).scalars():
+                taken = connection.execute(
+                    resume_all_jobs.update()
+                    .where(resume_all_jobs.c.id == job_id, free)
+                    .values(owner=owner, lease_expires_at=now + self._lease)
+                )
+                if taken.rowcount == 1:
+                    return self._get(connection, job_id)
+        return None
+
+    def renew(self, job_id: int, owner: str) -> ResumeAllJob | None:
+        """The job as it is now, its lease renewed; None if `owner` does not hold it any more."""
+        now = datetime.now(UTC)
+        with self._engine.begin() as connection:
+            renewed = connection.execute(
+                resume_all_jobs.update()
+                .where(resume_all_jobs.c.id == job_id, resume_all_jobs.c.owner == owner)
+                .values(lease_expires_at=now + self._lease)
+            )
+            return self._get(connection, job_id) if renewed.rowcount == 1 else None
+
+    def let_go(self, job_id: int, owner: str) -> None:
+        """The worker is stopping: the next one takes the job at once."""
+        with self._engine.begin() as connection:
+            connection.execute(
+                resume_all_jobs.update()
+                .where(resume_all_jobs.c.id == job_id, resume_all_jobs.c.owner == owner)
+                .values(owner=None, lease_expires_at=None)
+            )
+
+    def defer(self, job_id: int, until: datetime) -> None:
+        self._update(job_id, not_before=until)
+
+    def cancel(self, job_id: int, workspace: WorkspaceId, user_id: str) -> ResumeAllJob | None:
+        """Ask the running job to stop before its next campaign; None if it is not running (any more)."""
+        with self._engine.begin() as connection:
+            asked = connection.execute(
+                resume_all_jobs.update()
+                .where(
+                    resume_all_jobs.c.id == job_id,
+                    of_workspace(resume_all_jobs, workspace),
+                    resume_all_jobs.c.state == "running",
+                )
+                .values(state="cancelling", cancelled_by=user_id)
+            )
+            return self._get(connection, job_id) if asked.rowcount == 1 else None
+
+    def end(self, job_id: int, ending: str) -> None:
+        self._update(job_id, state="ended", ending=ending, ended_at=datetime.now(UTC), owner=None)
+
+    def next_item(self, job_id: int) -> JobItem | None:
+        query = (
+            select(resume_all_items)
+            .where(resume_all_items.c.job_id == job_id, resume_all_items.c.outcome.is_(None))
+            .order_by(resume_all_items.c.position)
+            .limit(1)
+        )
+        with self._engine.connect() as connection:
+            row = connection.execute(query).mappings().first()
+        return None if row is None else _item(row)
+
+    def record(self, job_id: int, position: int, outcome: str, detail: str | None) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(
+                resume_all_items.update()
+                .where(resume_all_items.c.job_id == job_id, resume_all_items.c.position == position)
+                .values(outcome=outcome, detail=detail)
+            )
+
+    def items(self, job_id: int) -> list[JobItem]:
+        query = (
+            select(resume_all_items).where(resume_all_items.c.job_id == job_id).order_by(resume_all_items.c.position)
+        )
+        with self._engine.connect() as connection:
+            return [_item(row) for row in connection.execute(query).mappings()]
+
+    def progress(self, job_id: int) -> Progress:
+        query = (
+            select(resume_all_items.c.outcome, func.count())
+            .where(resume_all_items.c.job_id == job_id)
+            .group_by(resume_all_items.c.outcome)
+        )
+        with self._engine.connect() as connection:
+            counts = Counter({outcome: count for outcome, count in connection.execute(query)})
+        not_paused = counts["not_resumable"] + counts["campaign_not_found"]
+        tried = sum(count for outcome, count in counts.items() if outcome is not None)
+        return Progress(
+            total=sum(counts.values()),
+            resumed=counts["resumed"],
+            not_paused=not_paused,
+            skipped=counts["skipped"],
+            failed=tried - counts["resumed"] - not_paused - counts["skipped"],
+        )
+
+    def _insert(self, connection, workspace, user_id, channel, campaigns, digest_id) -> int:
+        job_id = connection.execute(
+            resume_all_jobs.insert().values(
+                **workspace_key(workspace),
+                requested_by=user_id,
+                channel=channel,
+                digest_id=digest_id,
+                state="proposed",
+                created_at=datetime.now(UTC),
+            )
+        ).inserted_primary_key[0]
+        if campaigns:
+            connection.execute(
+                resume_all_items.insert(),
+                [
+                    {"job_id": job_id, "position": i, "campaign_id": campaign_id, "name": name}
+                    for i, (campaign_id, name) in enumerate(campaigns)
+                ],
+            )
+        return int(job_id)
+
+    def _active(self, connection, workspace: WorkspaceId) -> ResumeAllJob | None:
+        query = select(resume_all_jobs.c.id).where(
+            of_workspace(resume_all_jobs, workspace), resume_all_jobs.c.state.in_(ACTIVE)
+        )
+        job_id = connection.execute(query.limit(1)).scalar()
+        return None if job_id is None else self._get(connection, job_id)
+
+    def _get(self, connection, job_id: int) -> ResumeAllJob | None:
+        row = connection.execute(select(resume_all_jobs).where(resume_all_jobs.c.id == job_id)).mappings().first()
+        if row is None:
+            return None
+        return ResumeAllJob(
+            id=int(row["id"]),
+            workspace=WorkspaceId(row["enterprise_id"], row["team_id"]),
+            requested_by=row["requested_by"],
+            channel=row["channel"],
+            message_ts=row["message_ts"],
+            digest_id=row["digest_id"],
+            state=row["state"],
+            ending=row["ending"],
+            cancelled_by=row["cancelled_by"],
+            not_before=utc(row["not_before"]),
+        )
+
+    def _update(self, job_id: int, **values) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(resume_all_jobs.update().where(resume_all_jobs.c.id == job_id).values(**values))
+
+
+def _item(row) -> JobItem:
+    return JobItem(row["position"], row["campaign_id"], row["name"], row["outcome"], row["detail"])
