@@ -20,7 +20,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import truedy
-from bot.resume import ResumeRequest, ResumeService, WorkspaceNotConfigured, outcome_name
+from bot.resume import ResumeOutcome, ResumeRequest, ResumeService, WorkspaceNotConfigured, outcome_name
 from bot.slack import messages, resume_all_blocks
 from bot.slack.digest_message import render_digest, row_after
 from bot.slack.replies import log_refusal, update_message
@@ -122,6 +122,7 @@ class JobRun:
         self._last_sent = 0.0
         self._shown_at = 0.0
         self._note: str | None = None
+        self._digests_changed: set[int] = set()
 
     def run(self) -> None:
         log.info("resume-all running", extra={"fields": {"event": "resume_all_running", "job": self._job.id}})
@@ -184,13 +185,23 @@ class JobRun:
             return False
         detail = None if isinstance(outcome, truedy.Resumed) else messages.explain(outcome)[0]
         self._jobs.record(job.id, item.position, outcome_name(outcome), detail)
-        if job.digest_id is not None:
-            kind, line = row_after(job.requested_by, outcome)
-            self._runner.digests.set_row(job.digest_id, item.campaign_id, kind, line)
-        if not isinstance(outcome, truedy.Resumed | truedy.NotResumable | truedy.CampaignNotFound):
-            return isinstance(outcome, KEY_FAILURES)
-        self._runner.alerts.close(job.workspace, item.campaign_id)
-        return False
+        self._show_in_digest(job, item.campaign_id, outcome)
+        return isinstance(outcome, KEY_FAILURES)
+
+    def _show_in_digest(self, job: ResumeAllJob, campaign_id: str, outcome: ResumeOutcome) -> None:
+        """A campaign alerted in a digest: its row says how it went (rendered with the progress). A campaign
+        with an alert of its own is left to the watcher, which shows it is not paused any more."""
+        digest_id = job.digest_id
+        if digest_id is None:
+            alert = self._runner.alerts.open_alert(job.workspace, campaign_id)
+            digest_id = alert and self._runner.digests.find(job.workspace, alert.channel, alert.message_ts)
+        if digest_id is None:
+            return
+        kind, line = row_after(job.requested_by, outcome)
+        self._runner.digests.set_row(digest_id, campaign_id, kind, line)
+        self._digests_changed.add(digest_id)
+        if kind != "failed":  # this pause is over: the watcher must not alert it again or rewrite the row
+            self._runner.alerts.close(job.workspace, campaign_id)
 
     def _show(self, note: str | None, force: bool = False) -> None:
         """Update the progress message (and the digest it came from), at most every PROGRESS_SECONDS
@@ -202,8 +213,9 @@ class JobRun:
         if job.message_ts is not None:
             message = resume_all_blocks.progress(job, self._jobs.progress(job.id), datetime.now(UTC), per_minute, note)
             update_message(self._slack, job.channel, job.message_ts, message["text"], message["blocks"])
-        if job.digest_id is not None:
-            render_digest(self._slack, self._runner.digests, job.digest_id, per_minute)
+        for digest_id in sorted(self._digests_changed):
+            render_digest(self._slack, self._runner.digests, digest_id, per_minute)
+        self._digests_changed.clear()
 
     def _end(self, ending: str) -> None:
         self._jobs.end(self._job.id, ending)

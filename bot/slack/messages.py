@@ -47,6 +47,7 @@ def usage() -> Message:
         "The id is on the campaign's page in the Truedy dashboard. I post who asked in this channel "
         "and the result in that message's thread.\n"
         f"• `{COMMAND}` or `{COMMAND} list`: the paused campaigns, each with a Resume button\n"
+        f"• `{COMMAND} resume-all`: resume every paused campaign, after a confirmation, with one progress message\n"
         f"• `{COMMAND} status`: how this workspace is connected to Truedy, and who may resume\n"
         f"• `{COMMAND} history [campaign id]`: the latest resume attempts\n"
         f"• `{COMMAND} setup`: connect this workspace to Truedy (workspace admins)"

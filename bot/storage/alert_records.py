@@ -74,6 +74,12 @@ class AlertRecords:
                 for row in connection.execute(query).mappings()
             ]
 
+    def open_alert(self, workspace: WorkspaceId, campaign_id: str) -> OpenAlert | None:
+        query = select(campaign_alerts).where(_is(workspace, campaign_id), campaign_alerts.c.state == "open")
+        with self._engine.connect() as connection:
+            row = connection.execute(query).mappings().first()
+        return None if row is None else OpenAlert(row["campaign_id"], row["channel"], row["message_ts"])
+
     def _set_state(self, workspace: WorkspaceId, campaign_id: str, expected: str, new: str) -> bool:
         with self._engine.begin() as connection:
             changed = connection.execute(

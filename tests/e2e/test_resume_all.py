@@ -182,3 +182,37 @@ def test_resume_all_can_be_cancelled_and_says_what_was_not_tried(hundred_thirty)
     # A second resume-all may start now that this one ended.
     payload, _ = stack.command("resume-all", channel_id=CHANNEL)
     assert f"*{130 - resumed} campaigns paused*" in stack.private_reply(payload)["text"]
+
+
+def test_resume_all_by_command_shows_in_the_digest_and_the_alerts_of_what_it_resumed(loop, tmp_path):
+    stack = start_stack(loop, tmp_path, ALERT_CHANNEL=CHANNEL, PAUSED_POLL_SECONDS="1", RESUME_ALL_PER_MINUTE="6000")
+    try:
+        stack.truedy.add(KEY_BOT_TEAM, campaign("batch_single01"))
+        alert = wait_until(lambda: stack.slack.posts_in(CHANNEL), 15, "the alert")[0]
+        stack.truedy.add(KEY_BOT_TEAM, *(campaign(c) for c in ids(8)))
+        digest = wait_until(lambda: stack.slack.posts_in(CHANNEL)[1:], 15, "the digest")[0]
+        assert digest.params["text"].startswith("8 campaigns paused")
+
+        payload, _ = stack.command("resume-all", channel_id=CHANNEL, user_id="U0ALICE01")
+        offer = stack.private_reply(payload)
+        click = stack.slack.click_private(offer, "resume_all", CHANNEL, user_id="U0ALICE01")
+        stack.slack.wait_ack(stack.slack.push("interactive", click))
+        ts = progress_message(stack).answer["ts"]
+        assert summary_of(stack, ts)[0]["text"] == "Resume all finished: Resumed 9 of 9 · 0 failed."
+
+        wait_until(
+            lambda: "0 still paused · 8 resumed" in stack.slack.messages[(CHANNEL, digest.answer["ts"])]["text"],
+            15,
+            "the digest's rows",
+        )
+        assert "*Resumed* by <@U0ALICE01>" in str(stack.slack.messages[(CHANNEL, digest.answer["ts"])]["blocks"])
+        wait_until(
+            lambda: (
+                "Not paused any more:* it is running again"
+                in stack.slack.messages[(CHANNEL, alert.answer["ts"])]["text"]
+            ),
+            15,
+            "the alert's update",
+        )
+    finally:
+        stop_stack(stack)

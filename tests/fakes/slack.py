@@ -220,9 +220,7 @@ class FakeSlack:
             element
             for block in message.get("blocks", [])
             for element in (block["elements"] if block.get("type") == "actions" else [block.get("accessory")])
-            if element
-            and element.get("action_id") == action_id
-            and button_value in (None, element.get("value"))
+            if element and element.get("action_id") == action_id and button_value in (None, element.get("value"))
         )
         container = {"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": False}
         if message.get("thread_ts"):

@@ -16,6 +16,7 @@ from bot.background import BackgroundWork
 from bot.resume import ResumeRequest, ResumeService
 from bot.resume_flow import ResumeFlows
 from bot.services import Services
+from bot.slack import resume_all_requests
 from bot.slack.listeners.commands import resume_campaign, start_resume
 from bot.slack.surfaces import Announcement
 from bot.slack.tokens import OneToken, TokenIdentity
@@ -163,6 +164,19 @@ def test_a_restricted_workspace_refuses_others_naming_who_may(stack):
     assert run_listener(stack, user_id="U0BOB0001") == ([{}], [])
     assert len(stack.truedy.calls) == 1
     assert [e.outcome for e in stack.audit.latest("T0BOT0001")] == ["resumed", "not_allowed"]
+
+
+def test_resume_all_and_its_buttons_are_refused_to_those_a_restricted_workspace_does_not_allow(stack):
+    workspace = WorkspaceId("", "T0BOT0001")
+    stack.workspaces.save_setup(workspace, SetupChoices(None, None, ("U0BOB0001",), ()), "U0ADMIN01")
+    _, (told,) = run_listener(stack, text="resume-all", user_id="U0ALICE01")
+    assert told["text"].startswith(":lock: Only <@U0BOB0001> may resume campaigns")
+    job_id = stack.resume_all.propose(workspace, "U0ALICE01", "C0OPS0001", [("batch_c3d4e5f6", "Wave")])
+    for answer, value in ((resume_all_requests.start, f'{{"job":{job_id}}}'), (resume_all_requests.cancel, "1")):
+        respond = Recorder()
+        answer(stack, workspace, "U0ALICE01", value, StubClient(), respond)
+        assert respond.calls[0]["text"].startswith(":lock: Only <@U0BOB0001>")
+    assert stack.resume_all.get(job_id).state == "proposed" and stack.truedy.calls == []
 
 
 @pytest.mark.parametrize(
