@@ -32,12 +32,7 @@ def alert(campaign: truedy.Campaign, dashboard_url: str | None) -> Message:
             "text": {"type": "plain_text", "text": "Resume"},
             "style": "primary",
             "value": campaign.id,
-            "confirm": {
-                "title": {"type": "plain_text", "text": "Resume this campaign?"},
-                "text": {"type": "mrkdwn", "text": f"Resuming *{escape(name, 80)}* starts calling {pending} again."},
-                "confirm": {"type": "plain_text", "text": "Resume calling"},
-                "deny": {"type": "plain_text", "text": "Cancel"},
-            },
+            "confirm": resume_confirmation(campaign.name, pending),
         }
     ]
     if dashboard_url:
@@ -60,6 +55,17 @@ def alert(campaign: truedy.Campaign, dashboard_url: str | None) -> Message:
             _state_block(state),
             {"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": buttons},
         ],
+    }
+
+
+def resume_confirmation(name: str | None, pending: str | None = None) -> Block:
+    """The dialog every Resume button opens before anything is sent (`name` as Truedy has it)."""
+    calling = f"starts calling {pending} again" if pending else "starts calling again"
+    return {
+        "title": {"type": "plain_text", "text": "Resume this campaign?"},
+        "text": {"type": "mrkdwn", "text": f"Resuming *{escape(name or 'Unnamed campaign', 80)}* {calling}."},
+        "confirm": {"type": "plain_text", "text": "Resume calling"},
+        "deny": {"type": "plain_text", "text": "Cancel"},
     }
 
 

@@ -5,7 +5,7 @@ resumes those still paused; every row says where its campaign stands."""
 import json
 from typing import Any
 
-from bot.slack import resume_all_blocks
+from bot.slack import alert_blocks, resume_all_blocks
 from bot.slack.messages import COMMAND, Message, escape, slack_date
 from bot.storage.digests import Digest, DigestRow
 
@@ -65,12 +65,7 @@ def _row(row: DigestRow) -> Block:
             "action_id": RESUME_DIGESTED_ACTION_ID,
             "text": {"type": "plain_text", "text": "Resume"},
             "value": row.campaign_id,
-            "confirm": {
-                "title": {"type": "plain_text", "text": "Resume this campaign?"},
-                "text": {"type": "mrkdwn", "text": f"Resuming *{escape(name, 80)}* starts calling again."},
-                "confirm": {"type": "plain_text", "text": "Resume calling"},
-                "deny": {"type": "plain_text", "text": "Cancel"},
-            },
+            "confirm": alert_blocks.resume_confirmation(row.name),
         }
     return block
 

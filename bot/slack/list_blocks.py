@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from bot import truedy
+from bot.slack import alert_blocks
 from bot.slack.messages import COMMAND, Message, escape, slack_date
 from bot.truedy.campaign_id import CampaignId, is_campaign_id
 
@@ -117,12 +118,7 @@ def _row(campaign: truedy.Campaign, offset: int) -> Block:
             "action_id": RESUME_LISTED_ACTION_ID,
             "text": {"type": "plain_text", "text": "Resume"},
             "value": listed_value(campaign.id, offset),
-            "confirm": {
-                "title": {"type": "plain_text", "text": "Resume this campaign?"},
-                "text": {"type": "mrkdwn", "text": f"Resuming *{escape(name, 80)}* starts calling again."},
-                "confirm": {"type": "plain_text", "text": "Resume calling"},
-                "deny": {"type": "plain_text", "text": "Cancel"},
-            },
+            "confirm": alert_blocks.resume_confirmation(campaign.name),
         },
     }
 

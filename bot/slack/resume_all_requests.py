@@ -20,8 +20,7 @@ def propose(
     services: Services, workspace: WorkspaceId, user_id: str, channel: str, client: WebClient, respond: Respond
 ) -> None:
     """`resume-all`: how many are paused, privately, with the button that starts resuming them."""
-    if refusal := services.resumes.refusal(workspace, user_id, client):
-        respond(**messages.refusal(refusal, ""))
+    if not _may_resume(services, workspace, user_id, client, respond):
         return
     if running := services.resume_all.running_in(workspace):
         respond(**resume_all_blocks.already_running(running))
@@ -46,8 +45,7 @@ def start(
     if parsed is None:
         respond(**messages.invalid_button(value))
         return
-    if refusal := services.resumes.refusal(workspace, user_id, client):
-        respond(**messages.refusal(refusal, ""))
+    if not _may_resume(services, workspace, user_id, client, respond):
         return
     if running := services.resume_all.running_in(workspace):
         respond(**resume_all_blocks.already_running(running), replace_original=False)
@@ -95,8 +93,15 @@ def cancel(
     if job_id is None:
         respond(**messages.invalid_button(value))
         return
-    if refusal := services.resumes.refusal(workspace, user_id, client):
-        respond(**messages.refusal(refusal, ""))
+    if not _may_resume(services, workspace, user_id, client, respond):
         return
     if services.resume_all.cancel(job_id, workspace, user_id) is None:
         respond(**resume_all_blocks.not_running(), replace_original=False)
+
+
+def _may_resume(services: Services, workspace: WorkspaceId, user_id: str, client: WebClient, respond: Respond) -> bool:
+    """Whether this person may resume here; if not, they are told why."""
+    refusal = services.resumes.refusal(workspace, user_id, client)
+    if refusal is not None:
+        respond(**messages.refusal(refusal, ""))
+    return refusal is None

@@ -4,6 +4,10 @@ import pytest
 
 from bot import truedy
 from bot.slack.alert_blocks import RESUME_ACTION_ID, STATE_BLOCK_ID, alert, final_state, resuming_state, with_state
+from bot.slack.digest_blocks import digest
+from bot.slack.list_blocks import paused_list
+from bot.storage.digests import Digest, DigestRow
+from bot.storage.workspace_settings import WorkspaceId
 
 UPDATED = datetime(2026, 4, 5, 10, 22, tzinfo=UTC)
 NOW = datetime(2026, 4, 5, 11, 0, tzinfo=UTC)
@@ -31,6 +35,18 @@ def test_alert_shows_the_campaign_and_offers_resume_with_a_confirmation():
     assert "starts calling 188 pending contacts again" in resume["confirm"]["text"]["text"]
     assert link["url"] == "https://app.truedy.test/campaigns/batch_c3d4e5f6"
     assert message["text"].startswith("Campaign paused: Q2 Outreach Campaign (batch_c3d4e5f6), 312 of 500 called")
+
+
+def test_every_resume_dialog_shows_the_name_as_named_escaped_once():
+    named = truedy.Campaign("batch_c3d4e5f6", "R&D <east>", "paused", 500, 312, 298, 14, 188, UPDATED, None)
+    row = DigestRow(named.id, named.name, "paused", None)
+    dialogs = [
+        elements(alert(named, None)["blocks"])[0]["confirm"],
+        paused_list(truedy.CampaignPage([named], False, 1, None), 0)["blocks"][1]["accessory"]["confirm"],
+        digest(Digest(1, WorkspaceId("", "T1"), "C1", "1.1", 0, NOW, [row]), 90)["blocks"][2]["accessory"]["confirm"],
+    ]
+    for dialog in dialogs:
+        assert "*R&amp;D &lt;east&gt;*" in dialog["text"]["text"], dialog
 
 
 def test_alert_without_dashboard_has_only_the_resume_button():
