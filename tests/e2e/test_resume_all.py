@@ -8,6 +8,7 @@ from sqlalchemy import insert
 
 from bot import storage
 from tests.e2e.conftest import KEY_BOT_TEAM, start_stack, stop_stack
+from tests.fakes.databases import KINDS, fresh_database
 from tests.fakes.loop import wait_until
 from tests.fakes.truedy import Scripted, campaign
 from tests.fakes.worker import WorkerProcess
@@ -139,12 +140,14 @@ def test_resume_all_from_a_digest_paces_to_the_rate_limit_and_names_every_failur
         stop_stack(stack)
 
 
-@pytest.fixture
-def hundred_thirty(loop, tmp_path):
-    stack = start_stack(loop, tmp_path, RESUME_ALL_PER_MINUTE="600")
-    stack.truedy.add(KEY_BOT_TEAM, *(campaign(c) for c in ids(130)))
-    yield stack
-    stop_stack(stack)
+@pytest.fixture(params=KINDS)
+def hundred_thirty(request, loop, tmp_path):
+    """130 paused campaigns, resume all at 10 a second; on SQLite, and PostgreSQL when the tests have one."""
+    with fresh_database(request.param, tmp_path) as database_url:
+        stack = start_stack(loop, tmp_path, RESUME_ALL_PER_MINUTE="600", DATABASE_URL=database_url)
+        stack.truedy.add(KEY_BOT_TEAM, *(campaign(c) for c in ids(130)))
+        yield stack
+        stop_stack(stack)
 
 
 def test_resume_all_goes_on_after_a_restart_where_it_stopped(hundred_thirty, tmp_path):
