@@ -6,14 +6,18 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, or_, select
 
 from bot.storage import (
     alert_channel_problems,
+    alert_digest_rows,
+    alert_digests,
     campaign_alerts,
     insert_if_absent,
     of_workspace,
     poll_schedule,
+    resume_all_items,
+    resume_all_jobs,
     resume_locks,
     utc,
     workspace_key,
@@ -152,19 +156,33 @@ class Workspaces:
         return saved
 
     def forget(self, workspace: WorkspaceId, whole_organisation: bool = False) -> None:
-        """The app was uninstalled: its Truedy key, alert channel, restrictions and polling go (a key seeded
-        before the workspace installed included); the audit trail stays. `whole_organisation`: every
-        workspace of the Grid organisation `workspace.enterprise_id`."""
-        tables = (workspaces, alert_channel_problems, poll_schedule, campaign_alerts, resume_locks)
+        """The app was uninstalled: its Truedy key, alert channel, restrictions, polling, digests and
+        resume-all jobs (a running one stops) go (a key seeded before the workspace installed included); the
+        audit trail stays. `whole_organisation`: every workspace of the Grid organisation
+        `workspace.enterprise_id`."""
+        tables = (
+            workspaces,
+            alert_channel_problems,
+            poll_schedule,
+            campaign_alerts,
+            resume_locks,
+            alert_digests,
+            resume_all_jobs,
+        )
+        children = ((alert_digest_rows.c.digest_id, alert_digests), (resume_all_items.c.job_id, resume_all_jobs))
         with self._engine.begin() as connection:
             for table in tables:
                 if whole_organisation:
-                    connection.execute(table.delete().where(table.c.enterprise_id == workspace.enterprise_id))
+                    forgotten = table.c.enterprise_id == workspace.enterprise_id
                 else:
                     # Also the row written before it installed, when keys came from the environment.
                     legacy = WorkspaceId("", workspace.team_id)
-                    for each in {workspace, legacy}:
-                        connection.execute(table.delete().where(of_workspace(table, each)))
+                    forgotten = or_(*(of_workspace(table, each) for each in {workspace, legacy}))
+                for parent_id, parent in children:
+                    if parent is table:
+                        owned = select(parent.c.id).where(forgotten)
+                        connection.execute(parent_id.table.delete().where(parent_id.in_(owned)))
+                connection.execute(table.delete().where(forgotten))
 
     def _settings(self, row) -> WorkspaceSettings:
         return WorkspaceSettings(

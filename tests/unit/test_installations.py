@@ -11,6 +11,7 @@ from sqlalchemy import select
 from bot import storage
 from bot.storage.installations import InstallationStore, OAuthStateStore
 from bot.storage.keybox import KeyBox
+from bot.storage.resume_all_jobs import ResumeAllJobs
 from bot.storage.workspace_settings import SetupChoices, WorkspaceId
 from tests.fakes.worker import ENCRYPTION_KEY
 
@@ -92,11 +93,19 @@ def test_oauth_states_work_once_and_expired_ones_are_removed(engine):
 
 
 def test_forgetting_a_workspace_keeps_other_workspaces(engine, workspaces):
+    jobs = ResumeAllJobs(engine)
     for team in ("T0AAA0001", "T0BBB0002"):
         workspaces.save_setup(WorkspaceId("", team), SetupChoices("truedy_key_" + team, "C0AAA0001", (), ()), "U1")
+        job_id = jobs.propose(WorkspaceId("", team), "U1", "C0AAA0001", [("batch_forget01", None)])
+        jobs.confirm(job_id, WorkspaceId("", team), "U1", "1.1")
     workspaces.forget(WorkspaceId("", "T0AAA0001"))
     assert workspaces.get(WorkspaceId("", "T0AAA0001")) is None
     assert workspaces.get(WorkspaceId("", "T0BBB0002")).api_key == "truedy_key_T0BBB0002"
+    # A running resume-all goes too (its worker stops at its next lease renewal), with its items.
+    assert jobs.running_in(WorkspaceId("", "T0AAA0001")) is None
+    assert jobs.running_in(WorkspaceId("", "T0BBB0002")) is not None
+    with engine.connect() as connection:
+        assert len(connection.execute(select(storage.resume_all_items)).all()) == 1
 
 
 def test_a_request_reuses_a_found_installation_but_never_a_missing_one_and_an_uninstall_counts_at_once(engine):
