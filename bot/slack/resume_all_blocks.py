@@ -87,6 +87,14 @@ def proposal_taken(channel: str) -> Message:
     return {"response_type": "ephemeral", "text": f"Started: the progress is in <#{channel}>."}
 
 
+def nothing_left_in_digest() -> Message:
+    return {
+        "response_type": "ephemeral",
+        "text": f"Every campaign of this digest was resumed or is not paused any more: nothing to do. "
+        f"`{COMMAND} list` shows what is paused now.",
+    }
+
+
 def cannot_post(channel: str) -> Message:
     return {
         "response_type": "ephemeral",

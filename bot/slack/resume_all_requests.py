@@ -57,6 +57,9 @@ def start(
             respond(**messages.invalid_button(value))
             return
         still_paused = [(row.campaign_id, row.name) for row in digest.still_paused]
+        if not still_paused:
+            respond(**resume_all_blocks.nothing_left_in_digest(), replace_original=False)
+            return
         job_id = services.resume_all.propose(workspace, user_id, digest.channel, still_paused, digest.id)
     else:
         job_id = number

@@ -179,6 +179,17 @@ def test_resume_all_and_its_buttons_are_refused_to_those_a_restricted_workspace_
     assert stack.resume_all.get(job_id).state == "proposed" and stack.truedy.calls == []
 
 
+def test_resume_all_of_a_digest_with_nothing_left_paused_starts_nothing(stack):
+    workspace = WorkspaceId("", "T0BOT0001")
+    campaign = truedy.Campaign("batch_c3d4e5f6", "Wave", "paused", *[None] * 7)
+    digest_id = stack.digests.create(workspace, "C0OPS0001", [campaign])
+    stack.digests.set_row(digest_id, campaign.id, "resumed", "Resumed")
+    respond, client = Recorder(), StubClient()
+    resume_all_requests.start(stack, workspace, "U0ALICE01", f'{{"digest":{digest_id}}}', client, respond)
+    assert respond.calls[0]["text"].startswith("Every campaign of this digest was resumed or is not paused any more")
+    assert client.posts == [] and stack.resume_all.running_in(workspace) is None
+
+
 @pytest.mark.parametrize(
     "text, expected",
     [
