@@ -88,6 +88,18 @@ def test_no_secret_reaches_a_log_a_message_or_an_error(loop, tmp_path):
         command("batch_leak0004", channel_id="C0LEAK004", team_id="T0ODD0001")
         command("status")
         command("history")
+        # Resume all, with a failure whose message echoes the key: the summary names it, never the key.
+        truedy.add(ODD_KEY, campaign("batch_leak0007"))
+        echoed = {"error": {"code": "internal_error", "message": f"{ODD_KEY} broke"}}
+        truedy.script(Scripted(500, echoed, path=resume_path("batch_leak0007")))
+        counted = command("resume-all", channel_id="C0LEAK007", team_id="T0ODD0001")
+        offer = wait_until(lambda: slack.responses_to(counted), 10, "the count")[0].params
+        click = slack.click_private(offer, "resume_all", "C0LEAK007", team_id="T0ODD0001")
+        slack.wait_ack(slack.push("interactive", click))
+        summary = wait_until(
+            lambda: [c for c in slack.posts_in("C0LEAK007") if c.params.get("thread_ts")], 20, "the summary"
+        )
+        assert "`batch_leak0007`: failed" in json.dumps(summary[0].params)
 
         # Setup with a key Truedy rejects (echoing it), then a good one.
         for key in (REJECTED_KEY, SETUP_KEY):

@@ -304,6 +304,7 @@ class FakeSlack:
             if element and element.get("action_id") == action_id
         ]
         button, team, trigger = buttons[index], team_id or self.team_id, next(self._ts)
+        enterprise_id = self.enterprise_id
         return {
             "type": "block_actions",
             "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": team},
@@ -316,9 +317,9 @@ class FakeSlack:
                 "is_ephemeral": True,
             },
             "trigger_id": f"{trigger}.1.jkl",
-            "team": {"id": team, "domain": "acme"},
-            "enterprise": None,
-            "is_enterprise_install": False,
+            "team": {"id": team, "domain": "acme", **({"enterprise_id": enterprise_id} if enterprise_id else {})},
+            "enterprise": {"id": enterprise_id, "name": "Grid"} if enterprise_id else None,
+            "is_enterprise_install": enterprise_id is not None,
             "channel": {"id": channel, "name": "ops"},
             "state": {"values": {}},
             "response_url": f"http://127.0.0.1:{self.port}/response/{trigger}",
