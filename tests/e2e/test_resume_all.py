@@ -219,3 +219,23 @@ def test_resume_all_by_command_shows_in_the_digest_and_the_alerts_of_what_it_res
         )
     finally:
         stop_stack(stack)
+
+
+def test_a_key_truedy_rejects_stops_resume_all_at_the_first_campaign(loop, tmp_path):
+    stack = start_stack(loop, tmp_path, RESUME_ALL_PER_MINUTE="6000")
+    try:
+        stack.truedy.add(KEY_BOT_TEAM, *(campaign(c) for c in ids(10)))
+        revoked = {"error": {"code": "unauthorized", "message": "API key revoked"}}
+        stack.truedy.script(Scripted(401, revoked, path=RESUME.format("batch_ra00000")))
+        payload, _ = stack.command("resume-all", channel_id=CHANNEL)
+        offer = stack.private_reply(payload)
+        click = stack.slack.click_private(offer, "resume_all", CHANNEL)
+        stack.slack.wait_ack(stack.slack.push("interactive", click))
+        ts = progress_message(stack).answer["ts"]
+        summary = summary_of(stack, ts)
+        assert summary[0]["text"] == "Resume all stopped: Resumed 0 of 10 · 1 failed · 9 not tried."
+        assert "`batch_ra00000`: failed: Truedy rejected this workspace's API key" in str(summary[0]["blocks"])
+        assert stack.slack.messages[(CHANNEL, ts)]["text"].startswith(":octagonal_sign: *Resume all stopped*")
+        assert len(stack.truedy.resumes()) == 1  # the other 9 would have failed the same way
+    finally:
+        stop_stack(stack)
