@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from bot.slack import alert_blocks, resume_all_blocks
-from bot.slack.messages import COMMAND, Message, escape, slack_date
+from bot.slack.messages import COMMAND, Message, context, escape, section, slack_date
 from bot.storage.digests import Digest, DigestRow
 
 # More new pauses than this in one poll make a digest instead of an alert each.
@@ -22,11 +22,11 @@ def digest(digest: Digest, per_minute: int) -> Message:
     total, still_paused = len(digest.rows), len(digest.still_paused)
     found = slack_date(digest.created_at)
     heading = f":double_vertical_bar: *{total} campaigns paused* in this workspace's Truedy account (found {found})."
-    blocks: list[Block] = [_section(heading), _context(_counts(digest.rows))]
+    blocks: list[Block] = [section(heading), context(_counts(digest.rows))]
     blocks += [_row(row) for row in digest.rows[:SHOWN_ROWS]]
     if total > SHOWN_ROWS:
         blocks.append(
-            _context(
+            context(
                 f"…and {total - SHOWN_ROWS} more: `{COMMAND} list` shows every paused campaign with a Resume button."
             )
         )
@@ -68,11 +68,3 @@ def _row(row: DigestRow) -> Block:
             "confirm": alert_blocks.resume_confirmation(row.name),
         }
     return block
-
-
-def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def _context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}

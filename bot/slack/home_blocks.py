@@ -24,43 +24,37 @@ def home(
     connected = settings is not None and settings.api_key is not None
     if not connected:
         blocks.append(
-            _section(
+            messages.section(
                 ":electric_plug: This workspace is not connected to Truedy yet."
                 + (" Connect it with the button below." if may_set_up else " Ask a workspace admin to connect it.")
             )
         )
     elif isinstance(paused, str):
-        blocks.append(_section(f":warning: I could not read the paused campaigns: {paused}"))
+        blocks.append(messages.section(f":warning: I could not read the paused campaigns: {paused}"))
     else:
         listed = list_blocks.paused_list(paused, HOME_PAGE)["blocks"]
         # The list's page buttons answer through a response URL, which the Home tab has none of.
         blocks += [block for block in listed if block.get("block_id") != "list_pages"]
         if paused.has_more:
-            blocks.append(_context(f"More are paused: `{messages.COMMAND} list` shows them all."))
+            blocks.append(messages.context(f"More are paused: `{messages.COMMAND} list` shows them all."))
     blocks.append({"type": "divider"})
     if latest:
         lines = [
             f"{messages.slack_date(e.at)} · <@{e.user_id}> · `{e.campaign_id}` · {e.outcome.replace('_', ' ')}"
             for e in latest
         ]
-        blocks.append(_section("*Latest resumes*\n" + "\n".join(lines)))
+        blocks.append(messages.section("*Latest resumes*\n" + "\n".join(lines)))
     else:
-        blocks.append(_section("*Latest resumes*\nNone yet in this workspace."))
+        blocks.append(messages.section("*Latest resumes*\nNone yet in this workspace."))
     if may_set_up:
         blocks.append({"type": "divider"})
-        blocks.append(_section("*Connection* (you may change it)\n" + "\n".join(messages.status_lines(settings))))
+        blocks.append(
+            messages.section("*Connection* (you may change it)\n" + "\n".join(messages.status_lines(settings)))
+        )
         label = "Open setup" if connected else "Connect Truedy"
         button = {"type": "button", "action_id": setup_blocks.CONNECT_ACTION_ID, "text": _plain(label)}
         blocks.append({"type": "actions", "block_id": "home_setup", "elements": [button]})
     return {"type": "home", "blocks": blocks[:100]}
-
-
-def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def _context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
 def _plain(text: str) -> dict:

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot import truedy
 from bot.slack import alert_blocks
-from bot.slack.messages import COMMAND, Message, escape, slack_date
+from bot.slack.messages import COMMAND, Message, context, escape, private, section, slack_date
 from bot.truedy.campaign_id import CampaignId, is_campaign_id
 
 RESUME_LISTED_ACTION_ID = "resume_listed"
@@ -25,7 +25,7 @@ def paused_list(page: truedy.CampaignPage, offset: int, done: str | None = None)
     """The page of paused campaigns starting at `offset`; `done`: a line on what just happened (a resume)."""
     blocks: list[Block] = []
     if done:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": done}]})
+        blocks.append(context(done))
     campaigns = page.campaigns[:PAGE_SIZE]
     if not campaigns:
         text = (
@@ -33,14 +33,14 @@ def paused_list(page: truedy.CampaignPage, offset: int, done: str | None = None)
             if offset == 0
             else "No more paused campaigns: the others were resumed meanwhile."
         )
-        blocks.append(_section(f":white_check_mark: {text}"))
+        blocks.append(section(f":white_check_mark: {text}"))
         if offset > 0:
             blocks.append(_pages([_page_button("Back to the first page", 0)]))
-        return {"response_type": "ephemeral", "text": text, "blocks": blocks}
+        return {**private(text), "blocks": blocks}
     total = page.total if page.total is not None else offset + len(campaigns) + (1 if page.has_more else 0)
     shown = f"{offset + 1} to {offset + len(campaigns)} of {total}"
     heading = f"*Paused campaigns* ({shown}). Resume one here: the channel sees who resumed it, and the result."
-    blocks.append(_section(heading))
+    blocks.append(section(heading))
     blocks += [_row(campaign, offset) for campaign in campaigns]
     buttons = []
     if offset > 0:
@@ -49,7 +49,7 @@ def paused_list(page: truedy.CampaignPage, offset: int, done: str | None = None)
         buttons.append(_page_button("Show more", offset + PAGE_SIZE))
     if buttons:
         blocks.append(_pages(buttons))
-    return {"response_type": "ephemeral", "text": f"Paused campaigns ({shown})", "blocks": blocks}
+    return {**private(f"Paused campaigns ({shown})"), "blocks": blocks}
 
 
 def name_matches(query: str, matches: list[truedy.Campaign], most: int) -> Message:
@@ -61,21 +61,18 @@ def name_matches(query: str, matches: list[truedy.Campaign], most: int) -> Messa
             f"No paused campaign in this workspace's Truedy account is named “{typed}”, so nothing was resumed. "
             f"`{COMMAND} list` shows every paused campaign; `{COMMAND} <campaign id>` resumes one by its id."
         )
-        return {"response_type": "ephemeral", "text": text}
+        return private(text)
     if len(matches) == 1:
         heading = f"One paused campaign is named “{typed}”. Resume it?"
     else:
         more = f" (the first {most}; type more of the name to narrow it)" if len(matches) > most else ""
         heading = f"{len(matches)} paused campaigns are named “{typed}”{more}. Resume the one you mean:"
-    blocks = [_section(heading), *(_row(campaign, 0) for campaign in matches[:most])]
-    return {"response_type": "ephemeral", "text": heading, "blocks": blocks}
+    blocks = [section(heading), *(_row(campaign, 0) for campaign in matches[:most])]
+    return {**private(heading), "blocks": blocks}
 
 
 def listing_failed(headline: str, advice: str) -> Message:
-    return {
-        "response_type": "ephemeral",
-        "text": f":warning: I could not list the paused campaigns: {headline}. {advice}",
-    }
+    return private(f":warning: I could not list the paused campaigns: {headline}. {advice}")
 
 
 def listed_value(campaign_id: str, offset: int) -> str:
@@ -121,10 +118,6 @@ def _row(campaign: truedy.Campaign, offset: int) -> Block:
             "confirm": alert_blocks.resume_confirmation(campaign.name),
         },
     }
-
-
-def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
 def _pages(buttons: list[Block]) -> Block:

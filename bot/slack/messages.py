@@ -41,7 +41,7 @@ def escape(text: str, limit: int = 200) -> str:
 
 
 def usage() -> Message:
-    return _private(
+    return private(
         f"*Resume a paused Truedy campaign:* `{COMMAND} <campaign id>`, for example "
         f"`{COMMAND} batch_c3d4e5f6`.\n"
         "The id is on the campaign's page in the Truedy dashboard. I post who asked in this channel "
@@ -56,14 +56,14 @@ def usage() -> Message:
 
 def invalid_campaign_id(typed: str, reason: str) -> Message:
     shown = escape(typed.strip(), limit=40).replace("`", "'")
-    return _private(
+    return private(
         f":warning: `{shown}` is not a campaign id: {reason}.\n"
         f"Nothing was resumed. Campaign ids look like `batch_c3d4e5f6`; try `{COMMAND} help`."
     )
 
 
 def workspace_not_configured(team_id: str) -> Message:
-    return _private(
+    return private(
         ":warning: This Slack workspace is not connected to Truedy yet, so I can't resume anything here. "
         "Nothing was resumed.\n"
         f"A workspace admin can connect it with `{COMMAND} setup` (with a key from the Truedy dashboard, "
@@ -73,7 +73,7 @@ def workspace_not_configured(team_id: str) -> Message:
 
 
 def not_installed() -> Message:
-    return _private(
+    return private(
         ":no_entry: Truedy Campaigns is not installed in this workspace (or it was removed), so I did nothing: "
         "nothing was resumed. A workspace admin can install it again from the bot's install page "
         "(`/slack/install` on the bot's address; whoever runs the bot has the link)."
@@ -81,7 +81,7 @@ def not_installed() -> Message:
 
 
 def other_workspace() -> Message:
-    return _private(
+    return private(
         ":no_entry: This bot serves another Slack workspace with its own Truedy account, so I did nothing here: "
         "nothing was resumed. Whoever runs the bot can let workspaces install it themselves (SLACK_CLIENT_ID)."
     )
@@ -98,21 +98,21 @@ def refusal(reason: Refusal, campaign_id: str) -> Message:
 
 
 def not_allowed(settings: WorkspaceSettings) -> Message:
-    return _private(
+    return private(
         f":lock: Only {_who_may_resume(settings)} may resume campaigns in this workspace, so nothing was "
         f"resumed. Ask one of them, or a workspace admin (`{COMMAND} setup` sets who may resume)."
     )
 
 
 def bot_failure() -> Message:
-    return _private(
+    return private(
         ":x: Something went wrong inside the bot before anything was sent to Truedy: nothing was resumed. "
         "Please try again; if it keeps happening, tell whoever runs the bot."
     )
 
 
 def database_unavailable() -> Message:
-    return _private(
+    return private(
         ":warning: I can't reach my database right now, so I did nothing: nothing was resumed. "
         "Please try again in a minute."
     )
@@ -137,7 +137,7 @@ def status(
     public_url: str | None = None,
 ) -> Message:
     lines = status_lines(settings, channel_problem, public_url)
-    return _private("\n".join([f"*Truedy campaign bot in this workspace* (`{team_id}`)", *lines]))
+    return private("\n".join([f"*Truedy campaign bot in this workspace* (`{team_id}`)", *lines]))
 
 
 def status_lines(
@@ -179,7 +179,7 @@ def status_lines(
 def history(entries: list[AuditEntry], campaign_id: str | None) -> Message:
     scope = f" of `{campaign_id}`" if campaign_id else ""
     if not entries:
-        return _private(f"No resume attempts{scope} recorded in this workspace yet.")
+        return private(f"No resume attempts{scope} recorded in this workspace yet.")
     lines = [f"*Latest resume attempts{scope}* (newest first)"]
     for entry in entries:
         request = f" · `{entry.truedy_request_id}`" if entry.truedy_request_id else ""
@@ -187,11 +187,11 @@ def history(entries: list[AuditEntry], campaign_id: str | None) -> Message:
             f"• {slack_date(entry.at)} · <@{entry.user_id}> · `{entry.campaign_id}` · {entry.via} · "
             f"{entry.outcome.replace('_', ' ')}{request}"
         )
-    return _private("\n".join(lines))
+    return private("\n".join(lines))
 
 
 def setup_admins_only() -> Message:
-    return _private(
+    return private(
         f":lock: Only workspace admins and owners, and whoever installed the app, can change how this "
         "workspace uses Truedy. "
         f"`{COMMAND} status` shows the current settings."
@@ -200,7 +200,7 @@ def setup_admins_only() -> Message:
 
 def setup_not_opened(error: str) -> Message:
     hint = " Slack allows 3 seconds to open it; please run the command again." if error == "expired_trigger_id" else ""
-    return _private(f":warning: I could not open the setup form (Slack said `{escape(error, 60)}`).{hint}")
+    return private(f":warning: I could not open the setup form (Slack said `{escape(error, 60)}`).{hint}")
 
 
 def webhook_url(public_url: str | None, token: str) -> str:
@@ -210,7 +210,7 @@ def webhook_url(public_url: str | None, token: str) -> str:
 
 def setup_saved(team_id: str, settings: WorkspaceSettings, public_url: str | None = None) -> Message:
     saved = status(team_id, settings, public_url=public_url)
-    return _private(":white_check_mark: Saved.\n" + saved["text"])
+    return private(":white_check_mark: Saved.\n" + saved["text"])
 
 
 def _who_may_resume(settings: WorkspaceSettings) -> str:
@@ -220,28 +220,28 @@ def _who_may_resume(settings: WorkspaceSettings) -> str:
 
 
 def shutting_down() -> Message:
-    return _private(
+    return private(
         ":hourglass: I'm restarting right now and did not take this request. Nothing was resumed; "
         "please run the command again in a few seconds."
     )
 
 
 def already_resuming(holder: AlreadyResuming, campaign_id: str) -> Message:
-    return _private(
+    return private(
         f":hourglass_flowing_sand: <@{holder.user_id}> is already resuming `{campaign_id}` "
         f"(since {slack_date(holder.since)}). Nothing was sent twice; their result will show up in a moment."
     )
 
 
 def not_your_workspace() -> Message:
-    return _private(
+    return private(
         ":no_entry: This button resumes campaigns with this workspace's Truedy account, and you are a guest "
         "from another organisation, so I did not resume anything. Ask someone from this workspace to click it."
     )
 
 
 def invalid_button(value: str) -> Message:
-    return _private(
+    return private(
         f":warning: This button does not name a campaign (`{escape(value, 40).replace('`', chr(39))}`), so "
         f"nothing was resumed. Use `{COMMAND} <campaign id>` instead, and tell whoever posted the alert."
     )
@@ -249,7 +249,7 @@ def invalid_button(value: str) -> Message:
 
 def resuming(request: ResumeRequest) -> Message:
     text = f":hourglass_flowing_sand: <@{request.user_id}> is resuming `{request.campaign_id}`…"
-    return {"text": text, "blocks": [_section(text)]}
+    return {"text": text, "blocks": [section(text)]}
 
 
 def not_started(request: ResumeRequest, why: NotStarted | AlreadyResuming) -> Message:
@@ -262,7 +262,7 @@ def not_started(request: ResumeRequest, why: NotStarted | AlreadyResuming) -> Me
         )
     else:
         text = f":pause_button: {asked}, but the bot was restarting: nothing was resumed. Run the command again."
-    return {"text": text, "blocks": [_section(text)]}
+    return {"text": text, "blocks": [section(text)]}
 
 
 def looked_up_as_name(request: ResumeRequest) -> Message:
@@ -271,7 +271,7 @@ def looked_up_as_name(request: ResumeRequest) -> Message:
         f":mag: <@{request.user_id}> asked for `{request.campaign_id}`: no campaign has this id, so nothing was "
         "resumed; the paused campaigns with that name were offered to them."
     )
-    return {"text": text, "blocks": [_section(text)]}
+    return {"text": text, "blocks": [section(text)]}
 
 
 def resumed_summary(request: ResumeRequest, outcome: ResumeOutcome) -> Message:
@@ -284,7 +284,7 @@ def resumed_summary(request: ResumeRequest, outcome: ResumeOutcome) -> Message:
         text = f":information_source: {who} asked to resume {campaign}, but {explain(outcome)[0]}."
     else:
         text = f":warning: {who} could not resume {campaign}: {explain(outcome)[0]}."
-    return {"text": text, "blocks": [_section(text)]}
+    return {"text": text, "blocks": [section(text)]}
 
 
 def result_details(campaign_id: str, outcome: ResumeOutcome) -> Message:
@@ -295,15 +295,15 @@ def result_details(campaign_id: str, outcome: ResumeOutcome) -> Message:
         headline, next_step = explain(outcome)
         icon = ":information_source:" if isinstance(outcome, truedy.NotResumable) else ":x:"
         text = f"{icon} `{campaign_id}` was not resumed: {headline}.\n{next_step}"
-    blocks = [_section(text)]
+    blocks = [section(text)]
     if outcome.request_id:
-        blocks.append(_context(f"Truedy request id: `{escape(outcome.request_id, 100)}`"))
+        blocks.append(context(f"Truedy request id: `{escape(outcome.request_id, 100)}`"))
         text += f" (Truedy request id: {escape(outcome.request_id, 100)})"
     return {"text": text, "blocks": blocks}
 
 
 def private_notice_cannot_post(campaign_id: str) -> Message:
-    return _private(
+    return private(
         f":hourglass_flowing_sand: Resuming `{campaign_id}`… I can't post in this conversation, so only "
         "you will see the result. Invite me to the channel (`/invite @Truedy Campaigns`) so the team sees "
         "resumes too."
@@ -444,13 +444,14 @@ def _safe_status(status: str) -> str:
     return status if re.fullmatch(r"[a-z_]{1,30}", status) else "unrecognised"
 
 
-def _private(text: str) -> Message:
+def private(text: str) -> Message:
+    """A message only the person who asked sees."""
     return {"response_type": "ephemeral", "text": text}
 
 
-def _section(text: str) -> dict[str, Any]:
+def section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
-def _context(text: str) -> dict[str, Any]:
+def context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}

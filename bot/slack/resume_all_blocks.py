@@ -6,7 +6,7 @@ import math
 from datetime import datetime
 from typing import Any
 
-from bot.slack.messages import COMMAND, Message, escape, slack_date
+from bot.slack.messages import COMMAND, Message, context, escape, private, section, slack_date
 from bot.storage.resume_all_jobs import JobItem, Progress, ResumeAllJob
 
 RESUME_ALL_ACTION_ID = "resume_all"
@@ -67,64 +67,50 @@ def proposal(count: int, job_id: int, per_minute: int, complete: bool) -> Messag
     """What `resume-all` answers privately: how many, and the button that starts it (after its dialog)."""
     if count == 0:
         text = "Nothing is paused in this workspace's Truedy account right now, so there is nothing to resume."
-        return {"response_type": "ephemeral", "text": f":white_check_mark: {text}"}
+        return private(f":white_check_mark: {text}")
     capped = "" if complete else " (the first ones Truedy listed: run it again afterwards for the rest)"
     text = (
         f"*{_campaigns(count).capitalize()} paused* in this workspace's Truedy account{capped}. Resume all of them? "
         "The channel sees one message with the progress, and the result of each in its thread."
     )
-    return {
-        "response_type": "ephemeral",
-        "text": text,
-        "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
-            {"type": "actions", "elements": [resume_all_button(count, per_minute, job_value(job_id))]},
-        ],
-    }
+    actions = {"type": "actions", "elements": [resume_all_button(count, per_minute, job_value(job_id))]}
+    return {**private(text), "blocks": [section(text), actions]}
 
 
 def proposal_taken(channel: str) -> Message:
-    return {"response_type": "ephemeral", "text": f"Started: the progress is in <#{channel}>."}
+    return private(f"Started: the progress is in <#{channel}>.")
 
 
 def nothing_left_in_digest() -> Message:
-    return {
-        "response_type": "ephemeral",
-        "text": f"Every campaign of this digest was resumed or is not paused any more: nothing to do. "
-        f"`{COMMAND} list` shows what is paused now.",
-    }
+    return private(
+        f"Every campaign of this digest was resumed or is not paused any more: nothing to do. "
+        f"`{COMMAND} list` shows what is paused now."
+    )
 
 
 def cannot_post(channel: str) -> Message:
-    return {
-        "response_type": "ephemeral",
-        "text": (
-            f":warning: I can't post the progress in <#{channel}> (I may not be a member: `/invite` me there), "
-            "so I did not start. Nothing was resumed."
-        ),
-    }
+    return private(
+        f":warning: I can't post the progress in <#{channel}> (I may not be a member: `/invite` me there), "
+        "so I did not start. Nothing was resumed."
+    )
 
 
 def proposal_gone() -> Message:
-    return {
-        "response_type": "ephemeral",
-        "text": f"That count is no longer current (it was started already, or is over an hour old). "
-        f"Nothing was resumed. `{COMMAND} resume-all` counts again.",
-    }
+    return private(
+        f"That count is no longer current (it was started already, or is over an hour old). "
+        f"Nothing was resumed. `{COMMAND} resume-all` counts again."
+    )
 
 
 def already_running(job: ResumeAllJob) -> Message:
-    return {
-        "response_type": "ephemeral",
-        "text": (
-            f"A resume-all started by <@{job.requested_by}> is already running in this workspace (its progress is "
-            f"in <#{job.channel}>). Nothing new was started: one at a time, since they share Truedy's rate limit."
-        ),
-    }
+    return private(
+        f"A resume-all started by <@{job.requested_by}> is already running in this workspace (its progress is "
+        f"in <#{job.channel}>). Nothing new was started: one at a time, since they share Truedy's rate limit."
+    )
 
 
 def not_running() -> Message:
-    return {"response_type": "ephemeral", "text": "That resume-all has already ended, so there is nothing to cancel."}
+    return private("That resume-all has already ended, so there is nothing to cancel.")
 
 
 def progress(job: ResumeAllJob, counts: Progress, now: datetime, per_minute: int, note: str | None = None) -> Message:
@@ -141,9 +127,9 @@ def progress(job: ResumeAllJob, counts: Progress, now: datetime, per_minute: int
     else:
         headline = ":arrow_forward: *Resuming all paused campaigns*"
     started = f"{headline} (started by <@{job.requested_by}>)"
-    blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": f"{started}\n{line}"}}]
+    blocks: list[Block] = [section(f"{started}\n{line}")]
     if note:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
+        blocks.append(context(note))
     if job.state == "running":
         blocks.append(
             {
@@ -215,18 +201,18 @@ def summary(job: ResumeAllJob, counts: Progress, items: list[JobItem]) -> Messag
             sections[-1] += "\n" + line
         else:
             sections.append(line)
-    blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline}*"}}]
-    blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": text}} for text in sections[:SUMMARY_SECTIONS]]
+    blocks: list[Block] = [section(f"*{headline}*")]
+    blocks += [section(text) for text in sections[:SUMMARY_SECTIONS]]
     if len(sections) > SUMMARY_SECTIONS:
         shown = sum(text.count("\n") + 1 for text in sections[:SUMMARY_SECTIONS])
         more = f"…and {len(lines) - shown} more: `{COMMAND} history` lists every attempt."
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
+        blocks.append(context(more))
     still_paused = [f"the {counts.left} not tried"] if counts.left else []
     still_paused += [f"the {counts.failed} that failed"] if counts.failed else []
     if still_paused:
         what = " and ".join(still_paused)
         advice = f"{what[0].upper()}{what[1:]} are still paused: `{COMMAND} list` shows them with a Resume button each."
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": advice}]})
+        blocks.append(context(advice))
     return {"text": headline, "blocks": blocks}
 
 
