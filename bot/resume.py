@@ -3,7 +3,7 @@
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 
 from slack_sdk import WebClient
@@ -149,7 +149,7 @@ class ResumeService:
             outcome = error
         if isinstance(outcome, RateLimited):
             # Polling waits for the limit to reset, so that the requests left go to people's resumes.
-            self._poll_schedule.defer(request.workspace, outcome.retry_at or datetime.now(UTC) + timedelta(minutes=1))
+            self._poll_schedule.defer(request.workspace, outcome.retry_at_or_in_a_minute())
         self._record(request, outcome_name(outcome), outcome.request_id, round((time.monotonic() - started) * 1000))
         return outcome
 

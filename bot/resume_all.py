@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -26,7 +26,7 @@ from bot.slack.digest_message import render_digest, row_after
 from bot.slack.replies import log_refusal, update_message
 from bot.storage.alert_records import AlertRecords
 from bot.storage.digests import AlertDigests
-from bot.storage.inflight import AlreadyResuming
+from bot.storage.inflight import AlreadyResuming, Claim
 from bot.storage.resume_all_jobs import JobItem, ResumeAllJob, ResumeAllJobs
 from bot.storage.workspace_settings import WorkspaceId
 from bot.truedy.campaign_id import CampaignId
@@ -165,23 +165,21 @@ class JobRun:
             job.workspace.enterprise_id,
         )
         resumes = self._runner.resumes
-        claim = resumes.claim(request)
-        if isinstance(claim, AlreadyResuming):
-            self._jobs.record(job.id, item.position, "skipped", f"<@{claim.user_id}> was resuming it at that moment")
-            return False
-        try:
-            outcome = resumes.resume(request, claim)
-        except WorkspaceNotConfigured:
-            self._jobs.record(job.id, item.position, "not_connected", "this workspace is not connected to Truedy")
-            return True
-        finally:
-            resumes.release(claim)
+        outcome = claim = resumes.claim(request)
+        if isinstance(claim, Claim):
+            try:
+                outcome = resumes.resume(request, claim)
+            except WorkspaceNotConfigured:
+                self._jobs.record(job.id, item.position, "not_connected", "this workspace is not connected to Truedy")
+                return True
+            finally:
+                resumes.release(claim)
         if isinstance(outcome, AlreadyResuming):
             self._jobs.record(job.id, item.position, "skipped", f"<@{outcome.user_id}> was resuming it at that moment")
             return False
         if isinstance(outcome, truedy.RateLimited):
             # Not this campaign's failure: it stays next, for when the key's limit resets.
-            self._jobs.defer(job.id, outcome.retry_at or datetime.now(UTC) + timedelta(minutes=1))
+            self._jobs.defer(job.id, outcome.retry_at_or_in_a_minute())
             return False
         detail = None if isinstance(outcome, truedy.Resumed) else messages.explain(outcome)[0]
         self._jobs.record(job.id, item.position, outcome_name(outcome), detail)

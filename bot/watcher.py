@@ -265,15 +265,14 @@ class PausedWatcher:
             return False, None
         if campaign is None:
             state = alert_blocks.gone_state(alert.campaign_id)
-            blocks = alert_blocks.with_state([], state, offer_resume=False)
         else:
             state = alert_blocks.no_longer_paused_state(campaign.status, datetime.now(UTC))
         digest_id = self._digests.find(settings.workspace, alert.channel, alert.message_ts)
         if digest_id is not None:
             self._digests.set_row(digest_id, alert.campaign_id, "over", state)
             return True, digest_id
-        if campaign is not None:
-            blocks = alert_blocks.with_state(alert_blocks.alert(campaign, self._dashboard_url)["blocks"], state, False)
+        shown = alert_blocks.alert(campaign, self._dashboard_url)["blocks"] if campaign is not None else []
+        blocks = alert_blocks.with_state(shown, state, offer_resume=False)
         update_message(
             slack, alert.channel, alert.message_ts, alert_blocks.state_text(alert.campaign_id, state), blocks
         )

@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.slack import alert_blocks, resume_all_blocks
 from bot.slack.messages import COMMAND, Message, context, escape, section, slack_date
-from bot.storage.digests import Digest, DigestRow
+from bot.storage.digests import STILL_PAUSED, Digest, DigestRow
 
 # More new pauses than this in one poll make a digest instead of an alert each.
 DIGEST_OVER = 5
@@ -47,7 +47,7 @@ def digest_value(digest_id: int) -> str:
 
 
 def _counts(rows: list[DigestRow]) -> str:
-    still = sum(row.kind in ("paused", "failed") for row in rows)
+    still = sum(row.kind in STILL_PAUSED for row in rows)
     parts = [f"{still} still paused"]
     for kind, said in (("resuming", "being resumed"), ("resumed", "resumed"), ("over", "not paused any more")):
         if count := sum(row.kind == kind for row in rows):
@@ -59,7 +59,7 @@ def _row(row: DigestRow) -> Block:
     name = escape(row.name or "Unnamed campaign", 120)
     state = row.line or ":double_vertical_bar: Paused."
     block: Block = {"type": "section", "text": {"type": "mrkdwn", "text": f"*{name}*  `{row.campaign_id}`\n{state}"}}
-    if row.kind in ("paused", "failed"):
+    if row.kind in STILL_PAUSED:
         block["accessory"] = {
             "type": "button",
             "action_id": RESUME_DIGESTED_ACTION_ID,

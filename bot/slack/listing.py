@@ -52,31 +52,31 @@ def named(query: str, campaigns: list[truedy.Campaign]) -> list[truedy.Campaign]
 
 def show_named(services: Services, workspace: WorkspaceId, query: str, respond: Respond) -> None:
     """The paused campaigns named so, each with a Resume button: never a resume on a guess."""
-    paused = _all_paused(services, workspace)
+    paused = all_paused(services, workspace)
     if isinstance(paused, dict):
         respond(**paused)
         return
-    respond(**list_blocks.name_matches(query, named(query, paused), MAX_MATCHES))
+    respond(**list_blocks.name_matches(query, named(query, paused[0]), MAX_MATCHES))
 
 
 def offer_named(services: Services, workspace: WorkspaceId, word: str) -> messages.Message | None:
     """For an id Truedy does not know: the paused campaigns whose name has that word, or None (none, or
     they could not be read: then "not found" stands)."""
-    paused = _all_paused(services, workspace)
-    matches = named(word, paused) if isinstance(paused, list) else []
+    paused = all_paused(services, workspace)
+    matches = named(word, paused[0]) if isinstance(paused, tuple) else []
     return list_blocks.name_matches(word, matches, MAX_MATCHES) if matches else None
 
 
-def _all_paused(services: Services, workspace: WorkspaceId) -> list[truedy.Campaign] | messages.Message:
-    """Every paused campaign of the workspace, or what to tell the person instead."""
+def all_paused(services: Services, workspace: WorkspaceId) -> tuple[list[truedy.Campaign], bool] | messages.Message:
+    """Every paused campaign of the workspace (and whether that is all of them: at most 2,000 are read), or
+    what to tell the person instead."""
     settings = services.workspaces.get(workspace)
     if settings is None or settings.api_key is None:
         return messages.workspace_not_configured(workspace.team_id)
     try:
-        paused, _ = services.truedy.paused_campaigns(settings.api_key)
+        return services.truedy.paused_campaigns(settings.api_key)
     except truedy.TruedyError as error:
         return list_blocks.listing_failed(*messages.explain(error))
-    return paused
 
 
 def _words(text: str) -> frozenset[str]:

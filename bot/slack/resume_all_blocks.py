@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.slack.messages import COMMAND, Message, context, escape, private, section, slack_date
-from bot.storage.resume_all_jobs import JobItem, Progress, ResumeAllJob
+from bot.storage.resume_all_jobs import NOT_PAUSED, JobItem, Progress, ResumeAllJob
 
 RESUME_ALL_ACTION_ID = "resume_all"
 CANCEL_ACTION_ID = "cancel_resume_all"
@@ -219,7 +219,7 @@ def summary(job: ResumeAllJob, counts: Progress, items: list[JobItem]) -> Messag
 def _said(item: JobItem) -> str:
     if item.outcome == "skipped":
         return f"skipped: {item.detail}"
-    if item.outcome in ("not_resumable", "campaign_not_found"):
+    if item.outcome in NOT_PAUSED:
         return f"not paused any more ({item.detail})"
     return f"failed: {item.detail}"
 

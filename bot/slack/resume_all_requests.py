@@ -9,9 +9,9 @@ from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import truedy
 from bot.services import Services
-from bot.slack import list_blocks, messages, resume_all_blocks
+from bot.slack import messages, resume_all_blocks
+from bot.slack.listing import all_paused
 from bot.slack.replies import log_refusal, update_message
 from bot.storage.workspace_settings import WorkspaceId
 
@@ -25,13 +25,11 @@ def propose(
     if running := services.resume_all.running_in(workspace):
         respond(**resume_all_blocks.already_running(running))
         return
-    settings = services.workspaces.get(workspace)
-    assert settings is not None and settings.api_key is not None  # checked by `refusal`
-    try:
-        paused, complete = services.truedy.paused_campaigns(settings.api_key)
-    except truedy.TruedyError as error:
-        respond(**list_blocks.listing_failed(*messages.explain(error)))
+    listed = all_paused(services, workspace)
+    if isinstance(listed, dict):
+        respond(**listed)
         return
+    paused, complete = listed
     campaigns = [(campaign.id, campaign.name) for campaign in paused]
     job_id = services.resume_all.propose(workspace, user_id, channel, campaigns) if paused else 0
     respond(**resume_all_blocks.proposal(len(paused), job_id, services.resume_all_per_minute, complete))

@@ -17,6 +17,8 @@ from bot.storage.workspace_settings import WorkspaceId
 # A job nobody confirmed is forgotten after this long (its count is stale by then anyway).
 PROPOSAL_TTL = timedelta(hours=1)
 ACTIVE = ("running", "cancelling")
+# Outcomes of campaigns that were not paused any more when their turn came (or were gone): nothing to do.
+NOT_PAUSED = ("not_resumable", "campaign_not_found")
 
 
 @dataclass(frozen=True)
@@ -204,7 +206,7 @@ class ResumeAllJobs:
         )
         with self._engine.connect() as connection:
             counts = Counter({outcome: count for outcome, count in connection.execute(query)})
-        not_paused = counts["not_resumable"] + counts["campaign_not_found"]
+        not_paused = sum(counts[outcome] for outcome in NOT_PAUSED)
         tried = sum(count for outcome, count in counts.items() if outcome is not None)
         return Progress(
             total=sum(counts.values()),

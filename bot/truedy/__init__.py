@@ -102,6 +102,10 @@ class RateLimited(TruedyError):
         super().__init__(detail, request_id)
         self.retry_at = retry_at
 
+    def retry_at_or_in_a_minute(self) -> datetime:
+        """When to try again: Truedy's hint, else a minute from now (its limit is per minute)."""
+        return self.retry_at or datetime.now(UTC) + timedelta(minutes=1)
+
 
 class TruedyServerError(TruedyError):
     def __init__(self, detail: str, request_id: str | None, http_status: int):
