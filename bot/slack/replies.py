@@ -9,6 +9,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.background import BackgroundWork
 from bot.resume import ResumeOutcome
 from bot.slack import messages
 
@@ -46,6 +47,12 @@ def answer_safely(respond: Respond, job: Callable[..., None], *args: object) -> 
     except Exception:
         respond(**messages.bot_failure())
         raise
+
+
+def answer_later(pool: BackgroundWork, answer: Respond | Callable[..., None], job: Callable[[], None]) -> None:
+    """Run `job` after the ack on `pool`, answered safely; once the worker is stopping, say so at once."""
+    if not pool.submit(answer_safely, answer, job):
+        answer(**messages.shutting_down())
 
 
 def log_refusal(step: str, error: SlackApiError) -> None:

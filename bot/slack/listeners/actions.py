@@ -24,7 +24,7 @@ from bot.slack.digest_message import DigestRowSurface
 from bot.slack.home import publish_home
 from bot.slack.listeners.views import open_setup
 from bot.slack.listing import show_paused
-from bot.slack.replies import answer_safely, private_answers
+from bot.slack.replies import answer_later, private_answers
 from bot.slack.surfaces import AlertSurface, Announcement, ClickedAlert, ListedCampaign
 from bot.storage.workspace_settings import WorkspaceId
 from bot.truedy.campaign_id import InvalidCampaignId, parse_campaign_id
@@ -43,8 +43,7 @@ def register(app: App) -> None:
 def resume_from_alert(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
     services: Services = context["services"]
     job = partial(start_resume, services, workspace_of(context), body, client, respond)
-    if not services.answers.submit(answer_safely, respond, job):
-        respond(**messages.shutting_down())
+    answer_later(services.answers, respond, job)
     ack()
 
 
@@ -54,8 +53,7 @@ def connect_truedy(ack: Ack, body: dict, respond: Respond, client: WebClient, co
     answer = private_answers(body, respond, client)
     job = partial(open_setup, services, workspace_of(context), body["user"]["id"], body, client, answer)
     ack()
-    if not services.answers.submit(answer_safely, answer, job):
-        answer(**messages.shutting_down())
+    answer_later(services.answers, answer, job)
 
 
 def resume_from_list(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
@@ -64,16 +62,14 @@ def resume_from_list(ack: Ack, body: dict, respond: Respond, client: WebClient, 
     answer = private_answers(body, respond, client)
     job = partial(start_listed_resume, services, workspace_of(context), body, client, answer)
     ack()
-    if not services.answers.submit(answer_safely, answer, job):
-        answer(**messages.shutting_down())
+    answer_later(services.answers, answer, job)
 
 
 def resume_from_digest(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
     services: Services = context["services"]
     job = partial(start_digested_resume, services, workspace_of(context), body, client, respond)
     ack()
-    if not services.answers.submit(answer_safely, respond, job):
-        respond(**messages.shutting_down())
+    answer_later(services.answers, respond, job)
 
 
 def resume_all(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
@@ -105,8 +101,7 @@ def _answer_click(
         answer(services, workspace, user["id"], value, client, respond)
 
     ack()
-    if not services.answers.submit(answer_safely, respond, checked):
-        respond(**messages.shutting_down())
+    answer_later(services.answers, respond, checked)
 
 
 def start_digested_resume(
@@ -147,8 +142,7 @@ def turn_list_page(ack: Ack, body: dict, respond: Respond, context: BoltContext)
         respond(**messages.invalid_button(body["actions"][0].get("value") or ""))
         return
     job = partial(show_paused, services, workspace_of(context), offset, respond, replace_original=True)
-    if not services.lookups.submit(answer_safely, respond, job):
-        respond(**messages.shutting_down())
+    answer_later(services.lookups, respond, job)
 
 
 def start_listed_resume(
