@@ -125,10 +125,18 @@ class ResumeService:
     def resume(self, request: ResumeRequest, claim: Claim) -> ResumeOutcome | AlreadyResuming:
         """Resume, if `claim` still holds the campaign now that the resume starts (it may have waited in
         the queue); else who holds it instead, and nothing is sent."""
-        if holder := self._in_flight.hold(claim):
-            self.record_refusal(request, "already_in_flight")
-            return holder
-        return self._resume(request)
+        try:
+            if holder := self._in_flight.hold(claim):
+                self.record_refusal(request, "already_in_flight")
+                return holder
+            return self._resume(request)
+        except WorkspaceNotConfigured:
+            raise
+        except Exception:
+            # A failure of the bot's own (the database, a bug) is an outcome like the others: told and audited.
+            log.exception("resume failed inside the bot", extra={"fields": {"event": "resume_failed"}})
+            self.record_refusal(request, "bot_failure")
+            return BotFailure("the bot failed while resuming")
 
     def record_refusal(self, request: ResumeRequest, reason: str) -> None:
         """An attempt that ended without Truedy's answer (not allowed, already in flight, not started,

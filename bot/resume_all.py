@@ -14,13 +14,22 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import truedy
-from bot.resume import ResumeOutcome, ResumeRequest, ResumeService, WorkspaceNotConfigured, outcome_name
+from bot.resume import (
+    BotFailure,
+    Interrupted,
+    ResumeOutcome,
+    ResumeRequest,
+    ResumeService,
+    WorkspaceNotConfigured,
+    outcome_name,
+)
 from bot.slack import messages, resume_all_blocks
 from bot.slack.digest_message import render_digest, row_after
 from bot.slack.replies import log_refusal, update_message
@@ -41,6 +50,8 @@ JOB_THREADS = 4
 PROGRESS_SECONDS = 3.0
 # Failures that every other campaign would meet too: the job stops instead of spending the rate on them.
 KEY_FAILURES = (truedy.KeyRejected, truedy.BillingProblem, truedy.IpNotAllowed)
+# A run that failed (the database went away, a bug) leaves its job alone this long before any run tries again.
+FAILED_RUN_RETRY = timedelta(seconds=30)
 
 
 class ResumeAllRunner:
@@ -60,11 +71,12 @@ class ResumeAllRunner:
         self.alerts = alerts
         self.slack_for = slack_for
         self.per_minute = per_minute
-        self.owner = secrets.token_hex(8)
         self.stop_event = threading.Event()
         self._thread = threading.Thread(target=self._run, name="resume-all", daemon=True)
         self._pool = ThreadPoolExecutor(JOB_THREADS, thread_name_prefix="resume-all-job")
         self._running = threading.Semaphore(JOB_THREADS)
+        self._runs: set[JobRun] = set()
+        self._runs_lock = threading.Lock()
 
     def start(self) -> None:
         self._thread.start()
@@ -72,6 +84,9 @@ class ResumeAllRunner:
     def stop(self) -> None:
         """Jobs stop before their next campaign and are let go, for the next worker to take over."""
         self.stop_event.set()
+        with self._runs_lock:
+            for run in self._runs:
+                run.wake()
 
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
@@ -90,49 +105,89 @@ class ResumeAllRunner:
 
     def _take_jobs(self) -> None:
         while not self.stop_event.is_set() and self._running.acquire(blocking=False):
-            job = self.jobs.take(self.owner)
+            # A token per run, not per worker: should this worker stall past its lease and take the same
+            # job again, the stalled run is no longer its holder and can neither send nor end it.
+            run_id = secrets.token_hex(8)
+            try:
+                job = self.jobs.take(run_id)
+            except BaseException:
+                self._running.release()
+                raise
             if job is None:
                 self._running.release()
                 return
-            self._pool.submit(self._run_job, job)
+            self._pool.submit(self._run_job, job, run_id)
 
-    def _run_job(self, job: ResumeAllJob) -> None:
+    def _run_job(self, job: ResumeAllJob, run_id: str) -> None:
+        run = None
         try:
             slack = self.slack_for(job.workspace)
             if slack is None:
-                self.jobs.end(job.id, "stopped")  # uninstalled meanwhile: nowhere to report, nothing to use
+                self.jobs.end(job.id, run_id, "stopped")  # uninstalled meanwhile: nowhere to report, nothing to use
                 return
-            JobRun(self, job, slack).run()
+            run = JobRun(self, job, run_id, slack)
+            with self._runs_lock:
+                self._runs.add(run)
+            if self.stop_event.is_set():
+                run.wake()
+            run.run()
         except Exception:
             log.exception("resume-all job failed", extra={"fields": {"event": "resume_all_failed", "job": job.id}})
-            self.jobs.let_go(job.id, self.owner)
+            try:
+                self.jobs.let_go(job.id, run_id, retry_in=FAILED_RUN_RETRY)
+            except SQLAlchemyError:
+                log.exception("resume-all job not let go", extra={"fields": {"event": "resume_all_failed"}})
         finally:
+            with self._runs_lock:
+                self._runs.discard(run)  # type: ignore[arg-type]
             self._running.release()
 
 
 class JobRun:
-    """One worker's turn at one job, until it ends, is let go at a restart, or its lease is lost."""
+    """One worker's turn at one job, until it ends, is let go at a restart, or its lease is lost.
 
-    def __init__(self, runner: ResumeAllRunner, job: ResumeAllJob, slack: WebClient):
+    Its lease is renewed by a thread of its own, so that no wait of the run (the pace, Truedy's rate limit,
+    a slow Truedy, Slack's retries) lets it run out; a run whose lease is lost sends nothing more."""
+
+    def __init__(self, runner: ResumeAllRunner, job: ResumeAllJob, run_id: str, slack: WebClient):
         self._runner = runner
         self._jobs = runner.jobs
         self._job = job
+        self._run_id = run_id
         self._slack = slack
         self._interval = 60.0 / runner.per_minute
         self._last_sent = 0.0
         self._shown_at = 0.0
         self._note: str | None = None
         self._digests_changed: set[int] = set()
+        # Set to cut a wait short: stopping, cancelled, or the lease lost.
+        self._wake = threading.Event()
+        self._lease_lost = threading.Event()
+        self._done = threading.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
 
     def run(self) -> None:
-        log.info("resume-all running", extra={"fields": {"event": "resume_all_running", "job": self._job.id}})
+        fields = {"event": "resume_all_running", "job": self._job.id, "run": self._run_id}
+        log.info("resume-all running", extra={"fields": fields})
+        keeper = threading.Thread(target=self._keep_lease, name="resume-all-lease", daemon=True)
+        keeper.start()
+        try:
+            self._abandon_left_sending()
+            self._work()
+        finally:
+            self._done.set()
+
+    def _work(self) -> None:
         while True:
-            job = self._jobs.renew(self._job.id, self._runner.owner)
+            job = None if self._lease_lost.is_set() else self._jobs.renew(self._job.id, self._run_id)
             if job is None:
-                return  # another worker took it over (this one stalled past its lease)
+                self._log_lease_lost()
+                return
             self._job = job
             if self._runner.stop_event.is_set():
-                self._jobs.let_go(job.id, self._runner.owner)
+                self._jobs.let_go(job.id, self._run_id)
                 self._show(resume_all_blocks.restarting_note(), force=True)
                 return
             if job.state == "cancelling":
@@ -141,50 +196,99 @@ class JobRun:
             now = datetime.now(UTC)
             if job.not_before is not None and job.not_before > now:
                 self._show(resume_all_blocks.rate_limited_note(job.not_before))
-                self._runner.stop_event.wait(min(5.0, (job.not_before - now).total_seconds()))
+                self._wait(min(5.0, (job.not_before - now).total_seconds()))
                 continue
             item = self._jobs.next_item(job.id)
             if item is None:
                 self._end("finished")
                 return
-            if self._runner.stop_event.wait(max(0.0, self._last_sent + self._interval - time.monotonic())):
-                continue  # stopping: let go at the top of the loop
+            if self._wait(self._last_sent + self._interval - time.monotonic()):
+                continue  # stopping, cancelled or the lease lost: the top of the loop says which
+            if not self._jobs.start_sending(job.id, item.position, self._run_id):
+                continue  # the lease ran out: nothing is sent, and the top of the loop ends this run
             self._last_sent = time.monotonic()
             if self._resume(job, item):
                 self._end("stopped")
                 return
             self._show(None)
 
+    def _wait(self, seconds: float) -> bool:
+        """Wait, unless something cuts it short; True when it did."""
+        woken = self._wake.wait(max(0.0, seconds))
+        self._wake.clear()
+        return woken
+
+    def _keep_lease(self) -> None:
+        lease = self._jobs.lease.total_seconds()
+        renewed_at = time.monotonic()
+        while not self._done.wait(lease / 3):
+            try:
+                job = self._jobs.renew(self._job.id, self._run_id)
+            except SQLAlchemyError:
+                log.warning("resume-all lease not renewed", extra={"fields": {"event": "lease_not_renewed"}})
+                job = self._job if time.monotonic() - renewed_at < lease else None
+            else:
+                renewed_at = time.monotonic()
+            if job is None:
+                self._lease_lost.set()
+                self._wake.set()
+                return
+            if job.state == "cancelling":
+                self._wake.set()
+
+    def _log_lease_lost(self) -> None:
+        fields = {"event": "resume_all_lease_lost", "job": self._job.id, "run": self._run_id}
+        log.warning("resume-all lease lost: this run stops", extra={"fields": fields})
+
+    def _request(self, job: ResumeAllJob, campaign_id: str) -> ResumeRequest:
+        return ResumeRequest(
+            job.workspace.team_id, job.requested_by, CampaignId(campaign_id), "resume_all", job.workspace.enterprise_id
+        )
+
+    def _abandon_left_sending(self) -> None:
+        """Campaigns whose request a run that died may or may not have sent: never sent again, but named."""
+        interrupted = Interrupted("the bot stopped before Truedy answered")
+        for item in self._jobs.left_sending(self._job.id):
+            self._runner.resumes.record_refusal(self._request(self._job, item.campaign_id), "interrupted")
+            self._jobs.record(self._job.id, item.position, "interrupted", messages.explain(interrupted)[0])
+
     def _resume(self, job: ResumeAllJob, item: JobItem) -> bool:
         """Resume one campaign and record how it went; True when the job must stop (the key is refused)."""
-        request = ResumeRequest(
-            job.workspace.team_id,
-            job.requested_by,
-            CampaignId(item.campaign_id),
-            "resume_all",
-            job.workspace.enterprise_id,
-        )
-        resumes = self._runner.resumes
-        outcome = claim = resumes.claim(request)
-        if isinstance(claim, Claim):
-            try:
-                outcome = resumes.resume(request, claim)
-            except WorkspaceNotConfigured:
-                self._jobs.record(job.id, item.position, "not_connected", "this workspace is not connected to Truedy")
-                return True
-            finally:
-                resumes.release(claim)
+        request = self._request(job, item.campaign_id)
+        try:
+            outcome = self._send(request)
+        except WorkspaceNotConfigured:
+            self._jobs.record(job.id, item.position, "not_connected", "this workspace is not connected to Truedy")
+            return True
+        except Exception:
+            # Recorded and named like any failure, and never sent again: the job goes on with the next one.
+            log.exception("resume-all campaign failed inside the bot", extra={"fields": {"event": "resume_failed"}})
+            self._runner.resumes.record_refusal(request, "bot_failure")
+            outcome = BotFailure("the bot failed while resuming")
         if isinstance(outcome, AlreadyResuming):
             self._jobs.record(job.id, item.position, "skipped", f"<@{outcome.user_id}> was resuming it at that moment")
             return False
         if isinstance(outcome, truedy.RateLimited):
-            # Not this campaign's failure: it stays next, for when the key's limit resets.
-            self._jobs.defer(job.id, outcome.retry_at_or_in_a_minute())
+            # Not this campaign's failure (Truedy did nothing): it stays next, for when the key's limit resets.
+            self._jobs.defer(job.id, item.position, outcome.retry_at_or_in_a_minute())
             return False
         detail = None if isinstance(outcome, truedy.Resumed) else messages.explain(outcome)[0]
         self._jobs.record(job.id, item.position, outcome_name(outcome), detail)
         self._show_in_digest(job, item.campaign_id, outcome)
         return isinstance(outcome, KEY_FAILURES)
+
+    def _send(self, request: ResumeRequest) -> ResumeOutcome | AlreadyResuming:
+        resumes = self._runner.resumes
+        claim = resumes.claim(request)
+        if not isinstance(claim, Claim):
+            return claim
+        try:
+            return resumes.resume(request, claim)
+        finally:
+            try:
+                resumes.release(claim)
+            except SQLAlchemyError:  # the claim expires by itself; the outcome must still be recorded
+                log.exception("resume lock not released", extra={"fields": {"event": "release_failed"}})
 
     def _show_in_digest(self, job: ResumeAllJob, campaign_id: str, outcome: ResumeOutcome) -> None:
         """A campaign alerted in a digest: its row says how it went (rendered with the progress). A campaign
@@ -216,7 +320,9 @@ class JobRun:
         self._digests_changed.clear()
 
     def _end(self, ending: str) -> None:
-        self._jobs.end(self._job.id, ending)
+        if not self._jobs.end(self._job.id, self._run_id, ending):
+            self._log_lease_lost()  # the run that took it over ends it
+            return
         job = self._jobs.get(self._job.id) or self._job
         self._job = job
         counts = self._jobs.progress(job.id)

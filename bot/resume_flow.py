@@ -108,8 +108,9 @@ class ResumeFlows:
         ending: Ending
         try:
             ending = self._resumes.resume(flow.request, flow.claim)
-        except Exception:
+        except Exception:  # the key was removed since the request was admitted, or a bug outside `resume`
             log.exception("resume failed inside the bot", extra={"fields": {"event": "resume_failed"}})
+            self._resumes.record_refusal(flow.request, "bot_failure")
             ending = BotFailure("the bot failed while resuming")
         if self._advance(flow, "running", "ending"):
             self._end(flow, ending)

@@ -142,7 +142,7 @@ def build_runtime(settings: Settings, before_each_job: Callable[[], None] = lamb
         channel_problems=AlertChannelProblems(engine),
         tokens=tokens,
         digests=AlertDigests(engine),
-        resume_all=ResumeAllJobs(engine),
+        resume_all=ResumeAllJobs(engine, lease=timedelta(seconds=settings.resume_all_lease_seconds)),
         resume_all_per_minute=settings.resume_all_per_minute,
         public_url=settings.public_url,
     )

@@ -164,6 +164,8 @@ alert_digest_rows = Table(
     Column("line", Text),  # what the row says of its state (mrkdwn), beside the kind
 )
 
+ACTIVE_JOB = "state IN ('running', 'cancelling')"
+
 # Resume all: a job per request, and one item per campaign it resumes; a worker holds a running job by a
 # lease, so that after a restart (or on another worker) it goes on where it stopped.
 resume_all_jobs = Table(
@@ -182,10 +184,19 @@ resume_all_jobs = Table(
     Column("cancelled_by", String(32)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("ended_at", DateTime(timezone=True)),
-    Column("owner", String(32)),  # the worker running it…
-    Column("lease_expires_at", DateTime(timezone=True)),  # …until then, unless it renews
+    Column("owner", String(32)),  # the run holding it (one worker's turn at it, its own token)…
+    Column("lease_expires_at", DateTime(timezone=True)),  # …until then (the database's clock), unless it renews
     Column("not_before", DateTime(timezone=True)),  # Truedy's rate limit for the key resets then
     Index("ix_resume_all_jobs_state", "state"),
+    # One active job per workspace, enforced by the database: two confirmations at once start one job.
+    Index(
+        "ux_resume_all_jobs_active",
+        "enterprise_id",
+        "team_id",
+        unique=True,
+        sqlite_where=text(ACTIVE_JOB),
+        postgresql_where=text(ACTIVE_JOB),
+    ),
 )
 
 resume_all_items = Table(
@@ -195,7 +206,10 @@ resume_all_items = Table(
     Column("position", Integer, primary_key=True),
     Column("campaign_id", String(64), nullable=False),
     Column("name", Text),
-    Column("outcome", String(32)),  # None until tried: `resumed`, `skipped`, or the error (`not_resumable`…)
+    # None until tried; `sending` from just before its request goes out until Truedy's answer is recorded
+    # (one left behind by a run that died is never sent again: it becomes `interrupted`); then `resumed`,
+    # `skipped`, or the error (`not_resumable`…).
+    Column("outcome", String(32)),
     Column("detail", Text),  # for the summary: why it failed, or who was resuming it
 )
 
@@ -420,6 +434,16 @@ def insert_if_absent(connection: Connection, table: Table, values: dict) -> bool
     statement = dialect_insert(table).values(**values).on_conflict_do_nothing()
     # RETURNING, not rowcount: psycopg reports no row count for INSERT … ON CONFLICT here.
     return connection.execute(statement.returning(*table.primary_key.columns)).first() is not None
+
+
+def database_now(connection: Connection) -> datetime:
+    """The database's clock. Claims and leases decide between processes, which may run on hosts whose clocks
+    disagree: they are all compared with this one clock, never a host's."""
+    if connection.dialect.name == "postgresql":
+        return connection.execute(text("SELECT statement_timestamp()")).scalar_one().astimezone(UTC)
+    # SQLite has no server: its clock is the one of the host that holds the file (and every process using it).
+    value = connection.execute(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")).scalar_one()
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 def utc(moment: datetime | None) -> datetime | None:

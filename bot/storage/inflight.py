@@ -2,19 +2,20 @@
 
 A claim is a row with an owner token. Its holder keeps it alive (`refresh_held`, every few seconds, for as
 long as the resume is queued or running) and is the only one that can release it; a claim whose worker
-died expires after LOCK_TTL and can then be taken by anyone.
+died expires after LOCK_TTL and can then be taken by anyone. Expiry is timed by the database's clock, so a
+worker whose own clock runs ahead cannot take a live claim.
 """
 
 import logging
 import secrets
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, and_, delete, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.storage import insert_if_absent, of_workspace, resume_locks, utc
+from bot.storage import database_now, insert_if_absent, of_workspace, resume_locks, utc
 
 log = logging.getLogger("bot.inflight")
 
@@ -61,12 +62,11 @@ class InFlightResumes:
     def hold(self, claim: Claim) -> AlreadyResuming | None:
         """Make sure `claim` is still held, refreshed from now (taking it back if it expired and nobody else
         took it); else who holds the campaign instead. Called when the resume actually starts."""
-        now = datetime.now(UTC)
         with self._engine.begin() as connection:
             refreshed = connection.execute(
                 resume_locks.update()
                 .where(_is(claim), resume_locks.c.owner == claim.owner)
-                .values(expires_at=now + self._ttl)
+                .values(expires_at=database_now(connection) + self._ttl)
             )
         if refreshed.rowcount == 1:
             return None
@@ -82,7 +82,7 @@ class InFlightResumes:
             connection.execute(
                 resume_locks.update()
                 .where(resume_locks.c.owner.in_(owners))
-                .values(expires_at=datetime.now(UTC) + self._ttl)
+                .values(expires_at=database_now(connection) + self._ttl)
             )
 
     def keep_alive(self, stop: threading.Event) -> None:
@@ -102,28 +102,28 @@ class InFlightResumes:
 
     def any_in(self, enterprise_id: str, team_id: str) -> bool:
         """Is anyone resuming a campaign of this workspace right now?"""
-        query = select(resume_locks.c.campaign_id).where(
-            resume_locks.c.enterprise_id == enterprise_id,
-            resume_locks.c.team_id == team_id,
-            resume_locks.c.expires_at >= datetime.now(UTC),
-        )
         with self._engine.connect() as connection:
+            query = select(resume_locks.c.campaign_id).where(
+                resume_locks.c.enterprise_id == enterprise_id,
+                resume_locks.c.team_id == team_id,
+                resume_locks.c.expires_at >= database_now(connection),
+            )
             return connection.execute(query.limit(1)).first() is not None
 
     def _take(self, claim: Claim) -> AlreadyResuming | None:
-        now = datetime.now(UTC)
-        row = {
-            "enterprise_id": claim.enterprise_id,
-            "team_id": claim.team_id,
-            "campaign_id": claim.campaign_id,
-            "user_id": claim.user_id,
-            "owner": claim.owner,
-            "started_at": now,
-            "expires_at": now + self._ttl,
-        }
-        # One statement on the common path: it runs for every resume.
+        # Two statements on the common path (the clock, the insert): it runs for every resume.
         for _ in range(3):
             with self._engine.begin() as connection:
+                now = database_now(connection)
+                row = {
+                    "enterprise_id": claim.enterprise_id,
+                    "team_id": claim.team_id,
+                    "campaign_id": claim.campaign_id,
+                    "user_id": claim.user_id,
+                    "owner": claim.owner,
+                    "started_at": now,
+                    "expires_at": now + self._ttl,
+                }
                 if insert_if_absent(connection, resume_locks, row):
                     return None
                 holder = connection.execute(select(resume_locks).where(_is(claim)).with_for_update()).mappings().first()
@@ -135,7 +135,7 @@ class InFlightResumes:
                     return AlreadyResuming(holder["user_id"], utc(holder["started_at"]) or now)
                 # Left by a worker that died: remove that claim (and only that one), then try again.
                 connection.execute(delete(resume_locks).where(_is(claim), resume_locks.c.owner == holder["owner"]))
-        return AlreadyResuming("", now)
+        return AlreadyResuming("", now)  # taken and released three times over in between: someone is at it
 
 
 def _is(claim: Claim):

@@ -1,17 +1,21 @@
 """Resume-all jobs in the database, so that one goes on after a worker restart, on whichever worker is up.
 
-A running job is held by one worker at a time through a lease it renews as it goes; a lease that ran out
-(its worker died) lets another worker take the job over. Each campaign is an item whose outcome is written
-as soon as Truedy answered, so nothing is resumed twice by the job and nothing is forgotten.
+A running job is held by one run at a time (one worker's turn at it, with a token of its own) through a
+lease it renews as it goes; a lease that ran out (its worker died or stalled) lets another run take the job
+over, and the old run can then neither renew, nor send, nor end it. Leases are timed by the database's
+clock. Each campaign is an item marked `sending` just before its request goes out, and only by the run that
+holds the lease; its outcome is written as soon as Truedy answered. An item left `sending` by a run that
+died is never sent again. So nothing is resumed twice by a job, and nothing is forgotten.
 """
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import Engine, and_, exists, func, or_, select
+from sqlalchemy.exc import IntegrityError
 
-from bot.storage import of_workspace, resume_all_items, resume_all_jobs, utc, workspace_key
+from bot.storage import database_now, of_workspace, resume_all_items, resume_all_jobs, utc, workspace_key
 from bot.storage.workspace_settings import WorkspaceId
 
 # A job nobody confirmed is forgotten after this long (its count is stale by then anyway).
@@ -19,6 +23,8 @@ PROPOSAL_TTL = timedelta(hours=1)
 ACTIVE = ("running", "cancelling")
 # Outcomes of campaigns that were not paused any more when their turn came (or were gone): nothing to do.
 NOT_PAUSED = ("not_resumable", "campaign_not_found")
+SENDING = "sending"
+LEASE = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -62,9 +68,9 @@ class Progress:
 
 
 class ResumeAllJobs:
-    def __init__(self, engine: Engine, lease: timedelta = timedelta(seconds=60)):
+    def __init__(self, engine: Engine, lease: timedelta = LEASE):
         self._engine = engine
-        self._lease = lease
+        self.lease = lease
 
     def propose(
         self,
@@ -75,8 +81,8 @@ class ResumeAllJobs:
         digest_id: int | None = None,
     ) -> int:
         """A job counted and waiting for the requester's confirmation (and its progress message)."""
-        now = datetime.now(UTC)
         with self._engine.begin() as connection:
+            now = database_now(connection)
             stale = select(resume_all_jobs.c.id).where(
                 resume_all_jobs.c.state == "proposed", resume_all_jobs.c.created_at < now - PROPOSAL_TTL
             )
@@ -84,27 +90,31 @@ class ResumeAllJobs:
             if stale_ids:
                 connection.execute(resume_all_items.delete().where(resume_all_items.c.job_id.in_(stale_ids)))
                 connection.execute(resume_all_jobs.delete().where(resume_all_jobs.c.id.in_(stale_ids)))
-            return self._insert(connection, workspace, user_id, channel, campaigns, digest_id)
+            return self._insert(connection, workspace, user_id, channel, campaigns, digest_id, now)
 
     def confirm(self, job_id: int, workspace: WorkspaceId, user_id: str, message_ts: str) -> ResumeAllJob | None:
         """The proposed job, now running with its progress message; None when it is not this person's
         proposal (any more). When another job of the workspace runs already (one at a time: they share the
         key's rate limit), that one, and the proposal stays as it was."""
-        with self._engine.begin() as connection:
-            running = self._active(connection, workspace)
-            if running is not None:
-                return running
-            confirmed = connection.execute(
-                resume_all_jobs.update()
-                .where(
-                    resume_all_jobs.c.id == job_id,
-                    of_workspace(resume_all_jobs, workspace),
-                    resume_all_jobs.c.requested_by == user_id,
-                    resume_all_jobs.c.state == "proposed",
+        proposal = and_(
+            resume_all_jobs.c.id == job_id,
+            of_workspace(resume_all_jobs, workspace),
+            resume_all_jobs.c.requested_by == user_id,
+            resume_all_jobs.c.state == "proposed",
+        )
+        try:
+            with self._engine.begin() as connection:
+                # No "is one running?" read first: two confirmations at once would both see none. The
+                # unique index on active jobs refuses the second one instead.
+                confirmed = connection.execute(
+                    resume_all_jobs.update().where(proposal).values(state="running", message_ts=message_ts)
                 )
-                .values(state="running", message_ts=message_ts)
-            )
-            return self._get(connection, job_id) if confirmed.rowcount == 1 else None
+                if confirmed.rowcount == 1:
+                    return self._get(connection, job_id)
+        except IntegrityError:
+            pass  # another job of this workspace is active
+        with self._engine.connect() as connection:
+            return self._active(connection, workspace)
 
     def get(self, job_id: int) -> ResumeAllJob | None:
         with self._engine.connect() as connection:
@@ -114,46 +124,87 @@ class ResumeAllJobs:
         with self._engine.connect() as connection:
             return self._active(connection, workspace)
 
-    def take(self, owner: str) -> ResumeAllJob | None:
-        """A running job nobody holds (new, let go, or its worker died), now held by `owner`."""
-        now = datetime.now(UTC)
-        free = and_(
-            resume_all_jobs.c.state.in_(ACTIVE),
-            or_(resume_all_jobs.c.lease_expires_at.is_(None), resume_all_jobs.c.lease_expires_at < now),
-        )
+    def take(self, run: str) -> ResumeAllJob | None:
+        """A running job nobody holds (new, let go, or its run's lease ran out), now held by the run `run`
+        (a token of that run's own, never reused: a stalled run of the same worker is another run)."""
         with self._engine.begin() as connection:
+            now = database_now(connection)
+            free = and_(
+                resume_all_jobs.c.state.in_(ACTIVE),
+                or_(resume_all_jobs.c.lease_expires_at.is_(None), resume_all_jobs.c.lease_expires_at < now),
+            )
             for job_id in connection.execute(select(resume_all_jobs.c.id).where(free).limit(5)).scalars():
                 taken = connection.execute(
                     resume_all_jobs.update()
                     .where(resume_all_jobs.c.id == job_id, free)
-                    .values(owner=owner, lease_expires_at=now + self._lease)
+                    .values(owner=run, lease_expires_at=now + self.lease)
                 )
                 if taken.rowcount == 1:
                     return self._get(connection, job_id)
         return None
 
-    def renew(self, job_id: int, owner: str) -> ResumeAllJob | None:
-        """The job as it is now, its lease renewed; None if `owner` does not hold it any more."""
-        now = datetime.now(UTC)
+    def renew(self, job_id: int, run: str) -> ResumeAllJob | None:
+        """The job as it is now, its lease renewed; None if `run` does not hold it any more."""
         with self._engine.begin() as connection:
             renewed = connection.execute(
                 resume_all_jobs.update()
-                .where(resume_all_jobs.c.id == job_id, resume_all_jobs.c.owner == owner)
-                .values(lease_expires_at=now + self._lease)
+                .where(resume_all_jobs.c.id == job_id, resume_all_jobs.c.owner == run)
+                .values(lease_expires_at=database_now(connection) + self.lease)
             )
             return self._get(connection, job_id) if renewed.rowcount == 1 else None
 
-    def let_go(self, job_id: int, owner: str) -> None:
-        """The worker is stopping: the next one takes the job at once."""
+    def let_go(self, job_id: int, run: str, retry_in: timedelta = timedelta(0)) -> None:
+        """The run stops holding the job: another takes it at once (a restart), or after `retry_in` (the run
+        failed: its next try must not follow at once, over and over)."""
         with self._engine.begin() as connection:
             connection.execute(
                 resume_all_jobs.update()
-                .where(resume_all_jobs.c.id == job_id, resume_all_jobs.c.owner == owner)
-                .values(owner=None, lease_expires_at=None)
+                .where(resume_all_jobs.c.id == job_id, resume_all_jobs.c.owner == run)
+                .values(owner=None, lease_expires_at=database_now(connection) + retry_in if retry_in else None)
             )
 
-    def defer(self, job_id: int, until: datetime) -> None:
-        self._update(job_id, not_before=until)
+    def start_sending(self, job_id: int, position: int, run: str) -> bool:
+        """Mark the item as being sent, if `run` still holds a live lease on the job (by the database's
+        clock) and nobody tried the item yet; False means send nothing."""
+        with self._engine.begin() as connection:
+            held = exists().where(
+                resume_all_jobs.c.id == job_id,
+                resume_all_jobs.c.owner == run,
+                resume_all_jobs.c.lease_expires_at > database_now(connection),
+            )
+            marked = connection.execute(
+                resume_all_items.update()
+                .where(
+                    resume_all_items.c.job_id == job_id,
+                    resume_all_items.c.position == position,
+                    resume_all_items.c.outcome.is_(None),
+                    held,
+                )
+                .values(outcome=SENDING)
+            )
+            return marked.rowcount == 1
+
+    def left_sending(self, job_id: int) -> list[JobItem]:
+        """Items a run marked as being sent and never recorded (it died or failed meanwhile)."""
+        query = select(resume_all_items).where(
+            resume_all_items.c.job_id == job_id, resume_all_items.c.outcome == SENDING
+        )
+        with self._engine.connect() as connection:
+            return [_item(row) for row in connection.execute(query.order_by(resume_all_items.c.position)).mappings()]
+
+    def defer(self, job_id: int, position: int, until: datetime) -> None:
+        """Truedy's rate limit refused the item's request (so did nothing): it is tried again after `until`."""
+        with self._engine.begin() as connection:
+            connection.execute(
+                resume_all_items.update()
+                .where(
+                    resume_all_items.c.job_id == job_id,
+                    resume_all_items.c.position == position,
+                    resume_all_items.c.outcome == SENDING,
+                )
+                .values(outcome=None)
+            )
+            connection.execute(resume_all_jobs.update().where(resume_all_jobs.c.id == job_id).values(not_before=until))
 
     def cancel(self, job_id: int, workspace: WorkspaceId, user_id: str) -> ResumeAllJob | None:
         """Ask the running job to stop before its next campaign; None if it is not running (any more)."""
@@ -169,8 +220,15 @@ class ResumeAllJobs:
             )
             return self._get(connection, job_id) if asked.rowcount == 1 else None
 
-    def end(self, job_id: int, ending: str) -> None:
-        self._update(job_id, state="ended", ending=ending, ended_at=datetime.now(UTC), owner=None)
+    def end(self, job_id: int, run: str, ending: str) -> bool:
+        """End the job, if `run` still holds it; False when another run took it over meanwhile."""
+        with self._engine.begin() as connection:
+            ended = connection.execute(
+                resume_all_jobs.update()
+                .where(resume_all_jobs.c.id == job_id, resume_all_jobs.c.owner == run)
+                .values(state="ended", ending=ending, ended_at=database_now(connection), owner=None)
+            )
+            return ended.rowcount == 1
 
     def next_item(self, job_id: int) -> JobItem | None:
         query = (
@@ -207,7 +265,7 @@ class ResumeAllJobs:
         with self._engine.connect() as connection:
             counts = Counter({outcome: count for outcome, count in connection.execute(query)})
         not_paused = sum(counts[outcome] for outcome in NOT_PAUSED)
-        tried = sum(count for outcome, count in counts.items() if outcome is not None)
+        tried = sum(count for outcome, count in counts.items() if outcome not in (None, SENDING))
         return Progress(
             total=sum(counts.values()),
             resumed=counts["resumed"],
@@ -216,7 +274,7 @@ class ResumeAllJobs:
             failed=tried - counts["resumed"] - not_paused - counts["skipped"],
         )
 
-    def _insert(self, connection, workspace, user_id, channel, campaigns, digest_id) -> int:
+    def _insert(self, connection, workspace, user_id, channel, campaigns, digest_id, now: datetime) -> int:
         job_id = connection.execute(
             resume_all_jobs.insert().values(
                 **workspace_key(workspace),
@@ -224,7 +282,7 @@ class ResumeAllJobs:
                 channel=channel,
                 digest_id=digest_id,
                 state="proposed",
-                created_at=datetime.now(UTC),
+                created_at=now,
             )
         ).inserted_primary_key[0]
         if campaigns:
@@ -260,10 +318,6 @@ class ResumeAllJobs:
             cancelled_by=row["cancelled_by"],
             not_before=utc(row["not_before"]),
         )
-
-    def _update(self, job_id: int, **values) -> None:
-        with self._engine.begin() as connection:
-            connection.execute(resume_all_jobs.update().where(resume_all_jobs.c.id == job_id).values(**values))
 
 
 def _item(row) -> JobItem:

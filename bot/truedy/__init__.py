@@ -1,7 +1,8 @@
 """Client for the Truedy Public API: every answer becomes a typed result or one specific error."""
 
 import re
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -14,6 +15,9 @@ from bot.truedy.campaign_id import is_campaign_id
 # The docs show `running` in examples and `active` in the status enum: one state, one name here.
 _STATUS_ALIASES = {"running": "active"}
 MAX_RETRY_WAIT = timedelta(days=1)
+# The largest answer read (after decompression): a page of 100 campaigns is about 60 KB. Anything bigger is
+# not Truedy's answer, and reading it whole would cost the memory of every thread doing the same.
+MAX_ANSWER_BYTES = 1024 * 1024
 _CURRENT_STATUS_IN_MESSAGE = re.compile(r"current status:\s*'?([a-z_]+)", re.IGNORECASE)
 
 
@@ -163,25 +167,27 @@ class TruedyClient:
 
     def resume(self, api_key: str, campaign_id: str) -> Resumed:
         response = self._send("POST", f"/batch-calls/{_path_segment(campaign_id)}/resume", api_key)
-        if response.status_code in (400, 409, 422):
-            raise self._refusal(api_key, campaign_id, response)
-        data, request_id = _success_data(response)
-        if data.get("id") not in (None, campaign_id):
-            raise UnreadableAnswer("the answer is about a different campaign", request_id, response.status_code)
-        return Resumed(
-            campaign_id=campaign_id,
-            status=_optional_status(data),
-            resumed_at=_optional_datetime(data.get("resumed_at")),
-            request_id=request_id,
-        )
+        with _read_as_truedy(response):
+            if response.status_code in (400, 409, 422):
+                raise self._refusal(api_key, campaign_id, response)
+            data, request_id = _success_data(response)
+            if data.get("id") not in (None, campaign_id):
+                raise UnreadableAnswer("the answer is about a different campaign", request_id, response.status_code)
+            return Resumed(
+                campaign_id=campaign_id,
+                status=_optional_status(data),
+                resumed_at=_optional_datetime(data.get("resumed_at")),
+                request_id=request_id,
+            )
 
     def get_campaign(self, api_key: str, campaign_id: str) -> Campaign:
         response = self._send("GET", f"/batch-calls/{_path_segment(campaign_id)}", api_key)
-        data, request_id = _success_data(response)
-        campaign = _campaign(data, request_id)
-        if campaign is None or campaign.id != campaign_id:
-            raise UnreadableAnswer("the campaign in the answer has no matching id or status", request_id, 200)
-        return campaign
+        with _read_as_truedy(response):
+            data, request_id = _success_data(response)
+            campaign = _campaign(data, request_id)
+            if campaign is None or campaign.id != campaign_id:
+                raise UnreadableAnswer("the campaign in the answer has no matching id or status", request_id, 200)
+            return campaign
 
     def list_campaigns(
         self,
@@ -196,16 +202,17 @@ class TruedyClient:
         if status is not None:
             params["status"] = status
         response = self._send("GET", "/batch-calls", api_key, params=params, timeout=timeout)
-        body = _json_or_none(response)
-        request_id = _request_id(body)
-        items = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(items, list):
-            raise UnreadableAnswer(f"HTTP {response.status_code} without a list of campaigns", request_id, 200)
-        campaigns = [c for item in items if isinstance(item, dict) and (c := _campaign(item, request_id))]
-        pagination = body.get("pagination") if isinstance(body.get("pagination"), dict) else {}
-        return CampaignPage(
-            campaigns, pagination.get("has_more") is True, _optional_int(pagination, "total"), request_id
-        )
+        with _read_as_truedy(response):
+            body = _json_or_none(response)
+            request_id = _request_id(body)
+            items = body.get("data") if isinstance(body, dict) else None
+            if not isinstance(items, list):
+                raise UnreadableAnswer(f"HTTP {response.status_code} without a list of campaigns", request_id, 200)
+            campaigns = [c for item in items if isinstance(item, dict) and (c := _campaign(item, request_id))]
+            pagination = body.get("pagination") if isinstance(body.get("pagination"), dict) else {}
+            return CampaignPage(
+                campaigns, pagination.get("has_more") is True, _optional_int(pagination, "total"), request_id
+            )
 
     def paused_campaigns(self, api_key: str, max_pages: int = 20) -> tuple[list[Campaign], bool]:
         """Every paused campaign, in pages of the most Truedy gives at once, and whether that is all of them
@@ -231,14 +238,19 @@ class TruedyClient:
         params: dict[str, str | int] | None = None,
         timeout: httpx.Timeout | None = None,
     ) -> httpx.Response:
+        request = self._http.build_request(
+            method,
+            path,
+            params=params,
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+        )
         try:
-            response = self._http.request(
-                method,
-                path,
-                params=params,
-                headers={"Authorization": f"Bearer {api_key}"},
-                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
-            )
+            streamed = self._http.send(request, stream=True)
+            try:
+                body = _read_capped(streamed)
+            finally:
+                streamed.close()
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
             raise TruedyUnreachable(f"could not connect to Truedy ({type(error).__name__})") from None
         except httpx.TimeoutException:
@@ -246,9 +258,22 @@ class TruedyClient:
             raise NoAnswer("Truedy did not answer in time", waited) from None
         except httpx.TransportError as error:
             raise NoAnswer(f"the connection to Truedy broke ({type(error).__name__})", None) from None
+        except httpx.DecodingError:
+            raise UnreadableAnswer(
+                "the answer could not be decoded (its Content-Encoding is wrong)", None, streamed.status_code
+            ) from None
+        except _AnswerTooLarge:
+            raise UnreadableAnswer(
+                f"the answer was larger than {MAX_ANSWER_BYTES // 1024} KB", None, streamed.status_code
+            ) from None
+        # Decoded already: the copy carries the body as it was read, without the encoding header.
+        headers = [(k, v) for k, v in streamed.headers.multi_items() if k.lower() != "content-encoding"]
+        response = httpx.Response(streamed.status_code, headers=headers, content=body, request=request)
         if response.status_code < 400 or response.status_code in (400, 409, 422):
             return response
-        raise _error_for(response, api_key)
+        with _read_as_truedy(response):
+            error = _error_for(response, api_key)
+        raise error
 
     def _refusal(self, api_key: str, campaign_id: str, response: httpx.Response) -> NotResumable | RequestRefused:
         body = _json_or_none(response)
@@ -264,6 +289,35 @@ class TruedyClient:
         if status == "paused":
             return RequestRefused(message, request_id, response.status_code)
         return NotResumable(message, request_id, status)
+
+
+class _AnswerTooLarge(Exception):
+    pass
+
+
+def _read_capped(response: httpx.Response) -> bytes:
+    received = bytearray()
+    for chunk in response.iter_bytes():
+        received += chunk
+        if len(received) > MAX_ANSWER_BYTES:
+            raise _AnswerTooLarge
+    return bytes(received)
+
+
+@contextmanager
+def _read_as_truedy(response: httpx.Response) -> Iterator[None]:
+    """Whatever the body holds (nesting deep enough to exhaust the parser, numbers too long to convert,
+    shapes nobody expected), reading it ends in a result or a TruedyError, never another exception."""
+    try:
+        yield
+    except TruedyError:
+        raise
+    except Exception as error:
+        raise UnreadableAnswer(
+            f"HTTP {response.status_code} with an answer this bot cannot read ({type(error).__name__})",
+            None,
+            response.status_code,
+        ) from None
 
 
 def _path_segment(campaign_id: str) -> str:
@@ -313,7 +367,7 @@ def _success_data(response: httpx.Response) -> tuple[dict[str, Any], str | None]
 def _json_or_none(response: httpx.Response) -> Any:
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
         return None
 
 

@@ -4,7 +4,7 @@ to Truedy's rate limit, going on after a restart, cancellable, with a summary na
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from bot import storage
 from tests.e2e.conftest import KEY_BOT_TEAM, start_stack, stop_stack
@@ -51,14 +51,14 @@ def resumes_of(stack) -> dict[str, list[int | None]]:
     return answered
 
 
-def resume_all_by_command(stack, user_id: str = "U0ALICE01") -> str:
+def resume_all_by_command(stack, user_id: str = "U0ALICE01", count: int = 130) -> str:
     """`resume-all`, then its confirmed button: the progress message's ts."""
     payload, ack = stack.command("resume-all", channel_id=CHANNEL, user_id=user_id)
     assert ack.payload is None  # counted after the ack
     offer = stack.private_reply(payload)
     (button,) = [e for b in offer["blocks"] if b["type"] == "actions" for e in b["elements"]]
-    assert button["text"]["text"] == "Resume all 130"
-    assert button["confirm"]["title"]["text"] == "Resume 130 campaigns?"
+    assert button["text"]["text"] == f"Resume all {count}"
+    assert button["confirm"]["title"]["text"] == f"Resume {count} campaigns?"
     click = stack.slack.click_private(offer, "resume_all", CHANNEL, user_id=user_id)
     stack.slack.wait_ack(stack.slack.push("interactive", click))
     started = wait_until(lambda: stack.slack.responses_to(click), 10, "the proposal's update")[0].params
@@ -239,3 +239,40 @@ def test_a_key_truedy_rejects_stops_resume_all_at_the_first_campaign(loop, tmp_p
         assert len(stack.truedy.resumes()) == 1  # the other 9 would have failed the same way
     finally:
         stop_stack(stack)
+
+
+def lease_of(engine) -> datetime:
+    jobs = storage.metadata.tables["resume_all_jobs"]
+    with engine.connect() as connection:
+        return storage.utc(
+            connection.execute(select(jobs.c.lease_expires_at).where(jobs.c.state == "running")).scalar()
+        )
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_pace_slower_than_the_lease_still_sends_each_campaign_once(kind, loop, tmp_path):
+    """One resume a minute and a 2 s lease: the run waits a minute between campaigns, 30 leases long. Its
+    lease is kept alive through the wait, so nobody (its own worker included) starts a second run."""
+    with fresh_database(kind, tmp_path) as database_url:
+        stack = start_stack(
+            loop, tmp_path, RESUME_ALL_PER_MINUTE="1", RESUME_ALL_LEASE_SECONDS="2", DATABASE_URL=database_url
+        )
+        engine = storage.connect(database_url)
+        try:
+            stack.truedy.add(KEY_BOT_TEAM, *(campaign(c) for c in ids(3)))
+            ts = resume_all_by_command(stack, count=3)
+            wait_until(lambda: stack.truedy.resumes(), 10, "the first resume")
+            first = lease_of(engine)
+            wait_until(lambda: lease_of(engine) > first + timedelta(seconds=6), 20, "the lease renewed past 3 leases")
+            assert len(stack.truedy.resumes()) == 1  # at 1 a minute, a second request now means a second runner
+            assert len(stack.worker.logged("resume_all_running")) == 1
+
+            click = stack.slack.click(CHANNEL, ts, action_id="cancel_resume_all", user_id="U0CAROL01")
+            stack.slack.wait_ack(stack.slack.push("interactive", click))
+            summary = summary_of(stack, ts, timeout=15)  # the minute's wait is cut short by Cancel
+            assert summary[0]["text"] == "Resume all was cancelled: Resumed 1 of 3 · 0 failed · 2 not tried."
+            assert all(len(statuses) == 1 for statuses in resumes_of(stack).values())
+            assert len(stack.truedy.resumes()) == 1
+        finally:
+            engine.dispose()
+            stop_stack(stack)

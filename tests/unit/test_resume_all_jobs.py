@@ -1,13 +1,23 @@
 """Resume-all jobs in the database: one runner at a time per job, taken over when its worker is gone; one
 running job per workspace; confirmed and cancelled only as the buttons allow."""
 
-from datetime import timedelta
+import importlib
+import threading
+from datetime import UTC, datetime, timedelta
 
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from bot import storage
+from bot.storage import inflight
 from bot.storage.digests import AlertDigests
 from bot.storage.resume_all_jobs import ResumeAllJobs
 from bot.storage.workspace_settings import WorkspaceId
 from bot.truedy import Campaign
 
+# The table (the package's attribute of the same name is the module once that is imported).
+JOBS = storage.metadata.tables["resume_all_jobs"]
 ACME, OTHER = WorkspaceId("", "T0ACME001"), WorkspaceId("", "T0OTHER01")
 CAMPAIGNS = [(f"batch_j{n:05d}", f"Wave {n}") for n in range(3)]
 
@@ -33,6 +43,108 @@ def test_a_lease_that_ran_out_lets_another_worker_take_the_job(engine):
     jobs.confirm(job_id, ACME, "U0ALICE01", "1.1")
     assert jobs.take("worker-a").id == job_id
     assert jobs.take("worker-b").id == job_id
+
+
+def test_a_run_that_lost_its_lease_sends_nothing_even_on_the_same_worker(engine):
+    jobs = ResumeAllJobs(engine, lease=timedelta(seconds=-1))
+    job_id = running_job(jobs)
+    assert jobs.take("run-1").id == job_id
+    # Its lease ran out (a wait longer than the lease): the same worker takes the job as a new run.
+    assert jobs.take("run-2").id == job_id
+    assert jobs.renew(job_id, "run-1") is None
+    assert jobs.start_sending(job_id, 0, "run-1") is False
+    assert jobs.end(job_id, "run-1", "finished") is False
+    assert jobs.get(job_id).state == "running"
+
+
+def test_an_item_is_marked_sending_once_and_only_under_a_live_lease(engine):
+    jobs = ResumeAllJobs(engine, lease=timedelta(seconds=30))
+    job_id = running_job(jobs)
+    assert jobs.start_sending(job_id, 0, "run-1") is False  # nobody holds the job yet
+    jobs.take("run-1")
+    assert jobs.start_sending(job_id, 0, "run-1") is True
+    assert jobs.start_sending(job_id, 0, "run-1") is False  # never twice
+    assert jobs.next_item(job_id).position == 1
+    assert jobs.progress(job_id).left == 4  # being sent is not done
+    # The run dies here; the next run finds the item it may or may not have sent.
+    assert [item.position for item in jobs.left_sending(job_id)] == [0]
+    with engine.begin() as connection:  # the lease runs out, by the database's clock
+        connection.execute(update(JOBS).values(lease_expires_at=datetime(2000, 1, 1, tzinfo=UTC)))
+    assert jobs.start_sending(job_id, 1, "run-1") is False
+
+
+def test_a_rate_limited_item_is_tried_again_after_the_reset(engine):
+    jobs = ResumeAllJobs(engine)
+    job_id = running_job(jobs)
+    jobs.take("run-1")
+    assert jobs.start_sending(job_id, 0, "run-1")
+    reset = datetime.now(UTC) + timedelta(seconds=30)
+    jobs.defer(job_id, 0, reset)
+    assert jobs.next_item(job_id).position == 0
+    assert abs(jobs.get(job_id).not_before - reset) < timedelta(seconds=1)
+
+
+def test_leases_and_claims_follow_the_database_clock_not_the_host(engine, monkeypatch):
+    jobs = ResumeAllJobs(engine, lease=timedelta(seconds=60))
+    job_id = running_job(jobs)
+    assert jobs.take("worker-a").id == job_id
+    claims = inflight.InFlightResumes(engine)
+    assert isinstance(claims.claim("", "T0ACME001", "batch_j00000", "U0ALICE01"), inflight.Claim)
+
+    class AheadBy90Seconds(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.now(tz) + timedelta(seconds=90)
+
+    # A worker whose clock runs 90 s ahead sees every 60 s lease as run out, unless it asks the database.
+    jobs_module = importlib.import_module("bot.storage.resume_all_jobs")
+    monkeypatch.setattr(jobs_module, "datetime", AheadBy90Seconds)
+    monkeypatch.setattr(inflight, "datetime", AheadBy90Seconds, raising=False)
+    monkeypatch.setattr(storage, "datetime", AheadBy90Seconds)
+    assert jobs.take("worker-b") is None
+    assert isinstance(
+        inflight.InFlightResumes(engine).claim("", "T0ACME001", "batch_j00000", "U0BOB0001"), inflight.AlreadyResuming
+    )
+
+
+def test_the_database_refuses_a_second_active_job_in_a_workspace(engine):
+    jobs = ResumeAllJobs(engine)
+    first, second = running_job(jobs), jobs.propose(ACME, "U0BOB0001", "C1", CAMPAIGNS)
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(update(JOBS).where(JOBS.c.id == second).values(state="running"))
+    assert jobs.running_in(ACME).id == first
+
+
+def test_confirmations_at_the_same_moment_start_one_job(engine):
+    jobs = ResumeAllJobs(engine)
+    for attempt in range(10):
+        proposals = [jobs.propose(ACME, f"U0USER{n:04d}", "C1", CAMPAIGNS) for n in range(4)]
+        barrier = threading.Barrier(len(proposals))
+        started: list = []
+
+        def confirm(job_id: int, user: str, barrier=barrier, started=started) -> None:
+            barrier.wait()
+            started.append(jobs.confirm(job_id, ACME, user, f"{job_id}.1"))
+
+        threads = [
+            threading.Thread(target=confirm, args=(job_id, f"U0USER{n:04d}")) for n, job_id in enumerate(proposals)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        with engine.connect() as connection:
+            active = connection.execute(select(JOBS.c.id).where(JOBS.c.state == "running")).all()
+        assert len(active) == 1
+        assert {job.id for job in started} == {active[0].id}  # everyone is shown the one that runs
+        jobs.take(f"run-{attempt}")
+        assert jobs.end(active[0].id, f"run-{attempt}", "finished")
+
+
+def running_job(jobs: ResumeAllJobs) -> int:
+    job_id = jobs.propose(ACME, "U0ALICE01", "C1", [*CAMPAIGNS, ("batch_j00003", None)])
+    jobs.confirm(job_id, ACME, "U0ALICE01", "1.1")
+    return job_id
 
 
 def test_items_are_worked_through_in_order_and_counted(engine):
@@ -67,7 +179,12 @@ def test_one_job_runs_per_workspace(engine):
     assert jobs.get(second).state == "proposed"
     elsewhere = jobs.propose(OTHER, "U0BOB0001", "C9", CAMPAIGNS)
     assert jobs.confirm(elsewhere, OTHER, "U0BOB0001", "9.1").id == elsewhere
-    jobs.end(first, "finished")
+    run = "run-1"
+    assert jobs.take(run).id in (first, elsewhere)
+    assert jobs.end(first, "run-2", "finished") is False  # only the run that holds a job ends it
+    while (taken := jobs.take(f"run-{first}")) is not None and taken.id != first:
+        pass
+    assert jobs.end(first, f"run-{first}", "finished") is True
     assert jobs.confirm(second, ACME, "U0BOB0001", "1.2").id == second
 
 
@@ -79,7 +196,8 @@ def test_only_a_running_job_of_the_workspace_can_be_cancelled(engine):
     assert jobs.cancel(job_id, OTHER, "U0BOB0001") is None
     cancelling = jobs.cancel(job_id, ACME, "U0BOB0001")
     assert cancelling.state == "cancelling" and cancelling.cancelled_by == "U0BOB0001"
-    jobs.end(job_id, "cancelled")
+    jobs.take("run-1")
+    jobs.end(job_id, "run-1", "cancelled")
     assert jobs.cancel(job_id, ACME, "U0BOB0001") is None
 
 

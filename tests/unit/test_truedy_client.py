@@ -1,5 +1,6 @@
 """Every documented (and some undocumented) Truedy answer maps to one typed result or error."""
 
+import gzip
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -242,3 +243,43 @@ def test_a_refusal_of_a_campaign_still_paused_is_a_refused_request_not_a_state(h
         client_answering(answer, campaign_body("paused")).resume(KEY, CAMPAIGN)
     assert (raised.value.http_status, raised.value.request_id) == (http_status, "req_32e7531c")
     assert raised.value.detail == "Invalid request parameters"
+
+
+def deeply_nested(depth: int) -> bytes:
+    return b'{"data": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+HUGE = 20 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "raw"),
+    [
+        # A body that lies about its Content-Encoding.
+        (200, {"Content-Encoding": "gzip"}, b'{"data": {"id": "batch_c3d4e5f6"}}'),
+        (500, {"Content-Encoding": "deflate"}, b"not deflated at all"),
+        # Nesting deeper than the JSON parser goes.
+        (200, {}, deeply_nested(200_000)),
+        (429, {}, b'{"error": ' + deeply_nested(200_000) + b"}"),
+        # A body far larger than any answer of Truedy's, plain and compressed (20 KB that inflate to 20 MB).
+        (200, {}, b'{"data": {"id": "' + b"x" * HUGE + b'"}}'),
+        (200, {"Content-Encoding": "gzip"}, gzip.compress(b'{"data": {"name": "' + b"x" * HUGE + b'"}}')),
+        # A number too long for Python to convert.
+        (200, {}, b'{"data": {"id": "batch_c3d4e5f6", "total_contacts": ' + b"9" * 5000 + b"}}"),
+    ],
+)
+@pytest.mark.parametrize("call", ["resume", "get_campaign", "list_campaigns"])
+def test_any_answer_that_cannot_be_read_is_the_typed_unreadable_answer(status, headers, raw, call):
+    def answer(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, headers=headers, stream=httpx.ByteStream(raw))
+
+    client = truedy.TruedyClient("https://truedy.test/api/public/v1", 1, 2, transport=httpx.MockTransport(answer))
+    arguments = (KEY,) if call == "list_campaigns" else (KEY, CAMPAIGN)
+    try:
+        getattr(client, call)(*arguments)
+    except truedy.UnreadableAnswer as error:
+        assert KEY not in str(error)
+    except (truedy.RateLimited, truedy.TruedyServerError):
+        assert status in (429, 500)  # a refusal whose body cannot be read keeps its status's meaning
+    else:
+        raise AssertionError("an unreadable answer was taken as a result")

@@ -1,0 +1,48 @@
+"""At most one active resume-all job per workspace, enforced by a partial unique index.
+
+Revision ID: 0005
+Revises: 0004
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+
+ACTIVE_JOB = "state IN ('running', 'cancelling')"
+
+
+def upgrade() -> None:
+    # A database that already has two active jobs in one workspace (the race this index closes) keeps the
+    # oldest; the others end as stopped, their items untouched and named in no summary.
+    jobs = sa.table(
+        "resume_all_jobs",
+        sa.column("id"),
+        sa.column("enterprise_id"),
+        sa.column("team_id"),
+        sa.column("state"),
+        sa.column("ending"),
+        sa.column("owner"),
+    )
+    connection = op.get_bind()
+    kept: set[tuple[str, str]] = set()
+    active = sa.select(jobs.c.id, jobs.c.enterprise_id, jobs.c.team_id).where(sa.text(ACTIVE_JOB)).order_by(jobs.c.id)
+    for job_id, enterprise_id, team_id in connection.execute(active).all():
+        if (enterprise_id, team_id) in kept:
+            connection.execute(
+                jobs.update().where(jobs.c.id == job_id).values(state="ended", ending="stopped", owner=None)
+            )
+        kept.add((enterprise_id, team_id))
+    op.create_index(
+        "ux_resume_all_jobs_active",
+        "resume_all_jobs",
+        ["enterprise_id", "team_id"],
+        unique=True,
+        sqlite_where=sa.text(ACTIVE_JOB),
+        postgresql_where=sa.text(ACTIVE_JOB),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ux_resume_all_jobs_active", table_name="resume_all_jobs")
