@@ -401,8 +401,10 @@ def _retry_at(response: httpx.Response, error: dict[str, Any]) -> datetime | Non
     if re.fullmatch(r"[0-9]+", header):
         hinted = datetime.now(UTC) + min(timedelta(seconds=int(header[:12])), MAX_RETRY_WAIT)
     elif header:
-        with suppress(TypeError, ValueError, OverflowError):
-            hinted = parsedate_to_datetime(header).astimezone(UTC)
+        with suppress(TypeError, ValueError, OverflowError, IndexError):
+            hinted = parsedate_to_datetime(header[:64]).astimezone(UTC)
+        if hinted is not None and not EARLIEST <= hinted < LATEST:
+            hinted = None
     if hinted is None and isinstance(details, dict):
         hinted = _optional_datetime(details.get("reset_at"))
     return None if hinted is None else min(hinted, datetime.now(UTC) + MAX_RETRY_WAIT)
@@ -441,11 +443,19 @@ def _optional_int(data: dict[str, Any], key: str) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
+# Moments outside these are not a campaign's or a rate limit's; they are taken as unknown rather than
+# carried into arithmetic (a day added to year 9999 overflows) or shown as nonsense.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+
+
 def _optional_datetime(value: Any) -> datetime | None:
-    if not isinstance(value, str):
+    """An ISO 8601 moment in UTC, or None when it is missing, malformed or out of any plausible range."""
+    if not isinstance(value, str) or len(value) > 64:
         return None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        moment = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved across midnight by an offset
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return moment if EARLIEST <= moment < LATEST else None

@@ -3,7 +3,7 @@ never crashes, never builds another path, never repeats a key."""
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
 from hypothesis import HealthCheck, given, settings
@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from bot import truedy
 from bot.resume import ResumeRequest
-from bot.slack import messages
+from bot.slack import alert_blocks, home_blocks, list_blocks, messages
+from bot.storage.workspace_settings import WorkspaceId, WorkspaceSettings
 from bot.truedy.campaign_id import CampaignId, InvalidCampaignId, parse_campaign_id
 
 KEY = "truedy_PropertyKey00000000000001"
@@ -171,3 +172,62 @@ def test_a_key_echoed_by_truedy_is_never_repeated():
 def test_dates_far_in_the_past_or_future_still_render():
     for moment in (datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC)):
         assert messages.slack_date(moment).startswith("<!date^")
+
+
+# Any moment of the calendar Python knows, at any UTC offset it accepts, written as Truedy would.
+offsets = st.integers(-(24 * 3600 - 1), 24 * 3600 - 1).map(lambda seconds: timezone(timedelta(seconds=seconds)))
+any_timestamp = st.one_of(
+    st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59), timezones=offsets).map(
+        lambda moment: moment.isoformat()
+    ),
+    st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)).map(
+        lambda moment: moment.isoformat()  # no offset at all
+    ),
+    st.sampled_from(["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00", "9999-12-31T23:59:59.999999+00:00"]),
+)
+
+
+def answer_with_timestamp(moment: str):
+    campaign = {"id": "batch_c3d4e5f6", "name": "Q2", "status": "paused", "updated_at": moment}
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/resume"):
+            if request.headers.get("Authorization") == f"Bearer {KEY}-limited":
+                details = {"reset_at": moment}
+                return httpx.Response(429, json={"error": {"code": "rate_limited", "details": details}})
+            data = {"id": "batch_c3d4e5f6", "status": "active", "resumed_at": moment}
+            return httpx.Response(200, json={"data": data})
+        if request.url.path.endswith("/batch-calls"):
+            return httpx.Response(200, json={"data": [campaign], "pagination": {"has_more": False}})
+        return httpx.Response(200, json={"data": campaign})
+
+    return truedy.TruedyClient("https://truedy.test/api/public/v1", 1, 1, transport=httpx.MockTransport(handle))
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(moment=any_timestamp)
+def test_any_timestamp_truedy_sends_is_shown_or_unknown_and_crashes_nothing(moment):
+    client = answer_with_timestamp(moment)
+    campaign_id = CampaignId("batch_c3d4e5f6")
+    resumed = client.resume(KEY, campaign_id)
+    listed = client.list_campaigns(KEY, status="paused")
+    fetched = client.get_campaign(KEY, campaign_id)
+    try:
+        client.resume(f"{KEY}-limited", campaign_id)
+    except truedy.RateLimited as error:
+        limited = error
+    for parsed in (resumed.resumed_at, fetched.updated_at, listed.campaigns[0].updated_at, limited.retry_at):
+        assert parsed is None or (parsed.tzinfo is not None and truedy.EARLIEST <= parsed < truedy.LATEST)
+    now = datetime.now(UTC)
+    request = ResumeRequest("T0BOT0001", "U0ALICE01", campaign_id, "button")
+    # Every place a Truedy time is shown: an alert (what a poll posts), the list, the Home tab, a thread reply.
+    alert_blocks.alert(fetched, "https://app.truedy.ai")
+    alert_blocks.final_state("U0ALICE01", resumed, now)
+    alert_blocks.final_state("U0ALICE01", limited, now)
+    list_blocks.paused_list(listed, 0)
+    connected = WorkspaceSettings(WorkspaceId("", "T0BOT0001"), KEY, "0001", "slack", None, None, (), (), None, None)
+    assert "batch_c3d4e5f6" in str(home_blocks.home(connected, listed, [], may_set_up=False))
+    for outcome in (resumed, limited):
+        messages.result_details(campaign_id, outcome)
+        messages.resumed_summary(request, outcome)
+    limited.retry_at_or_in_a_minute()
