@@ -9,7 +9,7 @@ from typing import Literal
 from slack_sdk import WebClient
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.authorization import Authorizer
+from bot.authorization import Authorizer, MembershipUnknown
 from bot.storage.audit import AuditEntry, AuditLog
 from bot.storage.inflight import AlreadyResuming, Claim, InFlightResumes
 from bot.storage.poll_turns import PollSchedule
@@ -37,9 +37,10 @@ class ResumeRequest:
 
 @dataclass(frozen=True)
 class NotConnected:
-    """The workspace has no Truedy key."""
+    """The workspace has no Truedy key (`key_unreadable`: it has one that can no longer be decrypted)."""
 
     team_id: str
+    key_unreadable: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,14 @@ class NotAllowed:
     settings: WorkspaceSettings
 
 
-Refusal = NotConnected | NotAllowed | AlreadyResuming
+@dataclass(frozen=True)
+class CannotCheck:
+    """Slack is rate-limiting the check of who may resume here: try again in `retry_after` seconds."""
+
+    retry_after: int
+
+
+Refusal = NotConnected | NotAllowed | CannotCheck | AlreadyResuming
 
 
 @dataclass(frozen=True)
@@ -99,18 +107,23 @@ class ResumeService:
         """The claim when the request may go ahead and now holds the campaign; else why not (audited)."""
         refusal = self.refusal(request.workspace, request.user_id, slack)
         if refusal is not None:
-            if isinstance(refusal, NotAllowed):
-                self.record_refusal(request, "not_allowed")
+            if isinstance(refusal, NotAllowed | CannotCheck):
+                self.record_refusal(request, "not_allowed" if isinstance(refusal, NotAllowed) else "cannot_check")
             return refusal
         return self.claim(request)
 
-    def refusal(self, workspace: WorkspaceId, user_id: str, slack: WebClient) -> NotConnected | NotAllowed | None:
+    def refusal(
+        self, workspace: WorkspaceId, user_id: str, slack: WebClient
+    ) -> NotConnected | NotAllowed | CannotCheck | None:
         """Why this person may not resume in this workspace, or None if they may."""
         settings = self._workspaces.get(workspace)
         if settings is None or settings.api_key is None:
-            return NotConnected(workspace.team_id)
-        if not self._authorizer.may_resume(settings, user_id, slack):
-            return NotAllowed(settings)
+            return NotConnected(workspace.team_id, key_unreadable=settings is not None and settings.secrets_unreadable)
+        try:
+            if not self._authorizer.may_resume(settings, user_id, slack):
+                return NotAllowed(settings)
+        except MembershipUnknown as limited:
+            return CannotCheck(limited.retry_after)
         return None
 
     def claim(self, request: ResumeRequest) -> Claim | AlreadyResuming:

@@ -91,6 +91,8 @@ class PausedWatcher:
         for settings in self._workspaces.all():
             if self._stop.is_set():
                 return
+            if settings.secrets_unreadable and not settings.secret_problem_told:
+                self._pool.submit(self._tell_secrets_unreadable, settings)
             channel = self._channel_for(settings)
             if settings.api_key is None or channel is None:
                 continue
@@ -188,6 +190,21 @@ class PausedWatcher:
                 }
             },
         )
+
+    def _tell_secrets_unreadable(self, settings: WorkspaceSettings) -> None:
+        """Once: the admin who last saved setup hears that the workspace's secrets cannot be decrypted."""
+        slack = self._slack_for(settings.workspace)
+        if slack is None or not self._workspaces.secret_problem_told(settings.workspace):
+            return
+        fields = {"event": "secrets_unreadable", "team": settings.workspace.team_id}
+        log.warning("a workspace's saved secrets cannot be decrypted", extra={"fields": fields})
+        admin = settings.updated_by
+        if admin is None or not admin.startswith(("U", "W")):
+            return  # set from the environment: the start-up log and `status` say it
+        try:
+            slack.chat_postMessage(channel=admin, **messages.secrets_unreadable_notice())
+        except SlackApiError as error:
+            log_refusal("secrets_unreadable_notice", error)
 
     def _refused(self, slack: WebClient, settings: WorkspaceSettings, channel: str, error: str) -> None:
         """Slack will not take alerts in `channel`: stop posting there, and tell whoever set it up."""

@@ -5,6 +5,7 @@ allows 50 blocks in a message; a page uses at most PAGE_SIZE + 3.
 """
 
 import json
+import re
 from typing import Any
 
 from bot import truedy
@@ -13,7 +14,13 @@ from bot.slack.messages import COMMAND, Message, context, escape, private, secti
 from bot.truedy.campaign_id import CampaignId, is_campaign_id
 
 RESUME_LISTED_ACTION_ID = "resume_listed"
-PAGE_ACTION_ID = "list_page"
+# Each page button has an action id of its own: Slack refuses a block with two equal ones.
+FIRST_PAGE_ACTION_ID, PREVIOUS_PAGE_ACTION_ID, NEXT_PAGE_ACTION_ID = (
+    "list_page_first",
+    "list_page_previous",
+    "list_page_next",
+)
+PAGE_ACTION = re.compile(r"^list_page_(first|previous|next)$")
 PAGE_SIZE = 20
 # Offsets beyond this are not a page anyone reached by clicking (Truedy lists at most this many here).
 MAX_OFFSET = 10_000
@@ -35,7 +42,7 @@ def paused_list(page: truedy.CampaignPage, offset: int, done: str | None = None)
         )
         blocks.append(section(f":white_check_mark: {text}"))
         if offset > 0:
-            blocks.append(_pages([_page_button("Back to the first page", 0)]))
+            blocks.append(_pages([_page_button(FIRST_PAGE_ACTION_ID, "Back to the first page", 0)]))
         return {**private(text), "blocks": blocks}
     total = page.total if page.total is not None else offset + len(campaigns) + (1 if page.has_more else 0)
     shown = f"{offset + 1} to {offset + len(campaigns)} of {total}"
@@ -44,9 +51,9 @@ def paused_list(page: truedy.CampaignPage, offset: int, done: str | None = None)
     blocks += [_row(campaign, offset) for campaign in campaigns]
     buttons = []
     if offset > 0:
-        buttons.append(_page_button("Previous", max(0, offset - PAGE_SIZE)))
+        buttons.append(_page_button(PREVIOUS_PAGE_ACTION_ID, "Previous", max(0, offset - PAGE_SIZE)))
     if page.has_more:
-        buttons.append(_page_button("Show more", offset + PAGE_SIZE))
+        buttons.append(_page_button(NEXT_PAGE_ACTION_ID, "Show more", offset + PAGE_SIZE))
     if buttons:
         blocks.append(_pages(buttons))
     return {**private(f"Paused campaigns ({shown})"), "blocks": blocks}
@@ -124,10 +131,10 @@ def _pages(buttons: list[Block]) -> Block:
     return {"type": "actions", "block_id": "list_pages", "elements": buttons}
 
 
-def _page_button(label: str, offset: int) -> Block:
+def _page_button(action_id: str, label: str, offset: int) -> Block:
     return {
         "type": "button",
-        "action_id": PAGE_ACTION_ID,
+        "action_id": action_id,
         "text": {"type": "plain_text", "text": label},
         "value": str(offset),
     }

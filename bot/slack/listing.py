@@ -44,6 +44,12 @@ def is_name_query(text: str) -> bool:
     return bool(NAME_QUERY.match(text.strip()))
 
 
+def may_be_a_name(word: str) -> bool:
+    """A word typed as an id that may as well be a name: Truedy's ids (`batch_c3d4e5f6`, `camp_ccaaff66-6`)
+    have an underscore or a digit, and a word like `renewals` has neither."""
+    return not any(char == "_" or char.isdigit() for char in word)
+
+
 def named(query: str, campaigns: list[truedy.Campaign]) -> list[truedy.Campaign]:
     """The campaigns whose name has every word of `query`, in any order, whatever the case."""
     wanted = _words(query)

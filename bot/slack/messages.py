@@ -8,6 +8,7 @@ from bot import truedy
 from bot.log import redact_token_shapes
 from bot.resume import (
     BotFailure,
+    CannotCheck,
     Interrupted,
     NotAllowed,
     NotConnected,
@@ -72,6 +73,21 @@ def workspace_not_configured(team_id: str) -> Message:
     )
 
 
+KEY_UNREADABLE = (
+    "This workspace's saved Truedy settings can no longer be read: they were encrypted with a key the bot was "
+    f"not given any more (BOT_ENCRYPTION_KEY). A workspace admin can save them again with `{COMMAND} setup`."
+)
+
+
+def secrets_unreadable_notice() -> Message:
+    """The DM to the admin who last saved setup, once, when the workspace's secrets cannot be decrypted."""
+    text = (
+        f":warning: {KEY_UNREADABLE} Until then nothing can be resumed there and paused campaigns are not alerted. "
+        "If whoever runs the bot still has the previous key, adding it back to BOT_ENCRYPTION_KEY fixes this too."
+    )
+    return {"text": text, "blocks": [section(text)]}
+
+
 def not_installed() -> Message:
     return private(
         ":no_entry: Truedy Campaigns is not installed in this workspace (or it was removed), so I did nothing: "
@@ -89,10 +105,17 @@ def other_workspace() -> Message:
 
 def refusal(reason: Refusal, campaign_id: str) -> Message:
     match reason:
+        case NotConnected(key_unreadable=True):
+            return private(f":warning: {KEY_UNREADABLE} Nothing was resumed.")
         case NotConnected():
             return workspace_not_configured(reason.team_id)
         case NotAllowed():
             return not_allowed(reason.settings)
+        case CannotCheck():
+            return private(
+                ":hourglass: Slack is limiting how often I may check who can resume in this workspace, so I did "
+                f"nothing: nothing was resumed. Try again in {reason.retry_after} s."
+            )
         case AlreadyResuming():
             return already_resuming(reason, campaign_id)
 
@@ -144,7 +167,9 @@ def status_lines(
     settings: WorkspaceSettings | None, channel_problem: ChannelProblem | None = None, public_url: str | None = None
 ) -> list[str]:
     """How the workspace is connected, a bullet line each (`status`, and the Home tab)."""
-    if settings is None or settings.api_key is None:
+    if settings is not None and settings.secrets_unreadable:
+        key = f":warning: saved but can no longer be decrypted: save it again with `{COMMAND} setup`"
+    elif settings is None or settings.api_key is None:
         key = f"none: this workspace is not connected (`{COMMAND} setup`)"
     else:
         source = "from the environment" if settings.key_source == "env" else "saved in Slack setup"
@@ -213,9 +238,15 @@ def setup_saved(team_id: str, settings: WorkspaceSettings, public_url: str | Non
     return private(":white_check_mark: Saved.\n" + saved["text"])
 
 
+# Names shown of those who may resume: a longer list would outgrow a Block Kit section (3,000 characters).
+WHO_SHOWN = 20
+
+
 def _who_may_resume(settings: WorkspaceSettings) -> str:
     names = [f"<@{user}>" for user in settings.allowed_users]
     names += [f"members of <!subteam^{group}>" for group in settings.allowed_usergroups]
+    if len(names) > WHO_SHOWN:
+        names = [*names[: WHO_SHOWN - 1], f"{len(names) - WHO_SHOWN + 1} more (the setup form lists them all)"]
     return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
 
 
@@ -449,9 +480,18 @@ def private(text: str) -> Message:
     return {"response_type": "ephemeral", "text": text}
 
 
+# Slack refuses a whole message whose section or context text is longer than this.
+BLOCK_TEXT = 3000
+
+
 def section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _within_block(text)}}
 
 
 def context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _within_block(text)}]}
+
+
+def _within_block(text: str) -> str:
+    # Callers keep their texts short; this is the last guard, so that a long one is cut, not the message lost.
+    return text if len(text) <= BLOCK_TEXT else text[: BLOCK_TEXT - 1] + "…"

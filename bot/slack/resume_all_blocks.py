@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.slack.messages import COMMAND, Message, context, escape, private, section, slack_date
-from bot.storage.resume_all_jobs import NOT_PAUSED, JobItem, Progress, ResumeAllJob
+from bot.storage.resume_all_jobs import NOT_PAUSED, SENDING, JobItem, Progress, ResumeAllJob
 
 RESUME_ALL_ACTION_ID = "resume_all"
 CANCEL_ACTION_ID = "cancel_resume_all"
@@ -71,7 +71,8 @@ def proposal(count: int, job_id: int, per_minute: int, complete: bool) -> Messag
     capped = "" if complete else " (the first ones Truedy listed: run it again afterwards for the rest)"
     text = (
         f"*{_campaigns(count).capitalize()} paused* in this workspace's Truedy account{capped}. Resume all of them? "
-        "The channel sees one message with the progress, and the result of each in its thread."
+        "The channel sees one message with the progress; when it ends, its thread names every campaign that "
+        "was not resumed, and why."
     )
     actions = {"type": "actions", "elements": [resume_all_button(count, per_minute, job_value(job_id))]}
     return {**private(text), "blocks": [section(text), actions]}
@@ -100,6 +101,15 @@ def proposal_gone() -> Message:
         f"That count is no longer current (it was started already, or is over an hour old). "
         f"Nothing was resumed. `{COMMAND} resume-all` counts again."
     )
+
+
+def not_started() -> Message:
+    """The progress message of a resume all that could not start (the database failed as it was confirmed)."""
+    text = (
+        ":warning: *Resume all did not start*: the bot could not record it. Nothing was resumed. "
+        f"`{COMMAND} resume-all` tries again."
+    )
+    return {"text": text, "blocks": [section(text)]}
 
 
 def already_running(job: ResumeAllJob) -> Message:
@@ -187,13 +197,13 @@ def restarting_note() -> str:
 
 def summary(job: ResumeAllJob, counts: Progress, items: list[JobItem]) -> Message:
     """In the progress message's thread, once it ended: the counts, then each campaign that was not resumed
-    and why."""
+    and why (failed, skipped, not paused any more, or not tried when it was cancelled or stopped)."""
     ended = {"finished": "finished", "cancelled": "was cancelled", "stopped": "stopped"}[job.ending or "finished"]
     headline = f"Resume all {ended}: {progress_line(counts, None)}."
     lines = [
         f"• *{escape(item.name or 'Unnamed campaign', 80)}*  `{item.campaign_id}`: {_said(item)}"
         for item in items
-        if item.outcome not in (None, "resumed")
+        if item.outcome != "resumed"
     ]
     sections: list[str] = []
     for line in lines:
@@ -217,6 +227,8 @@ def summary(job: ResumeAllJob, counts: Progress, items: list[JobItem]) -> Messag
 
 
 def _said(item: JobItem) -> str:
+    if item.outcome in (None, SENDING):
+        return "not tried"
     if item.outcome == "skipped":
         return f"skipped: {item.detail}"
     if item.outcome in NOT_PAUSED:

@@ -76,7 +76,13 @@ def start(
         log_refusal("resume_all_progress", error)
         respond(**resume_all_blocks.cannot_post(job.channel), replace_original=False)
         return
-    confirmed = services.resume_all.confirm(job_id, workspace, user_id, posted["ts"])
+    try:
+        confirmed = services.resume_all.confirm(job_id, workspace, user_id, posted["ts"])
+    except Exception:
+        # The message must not go on saying "Resuming all…" for a job that never started.
+        gone = resume_all_blocks.not_started()
+        update_message(client, posted["channel"], posted["ts"], gone["text"], gone["blocks"])
+        raise  # the requester is told privately (answer_safely)
     if confirmed is None or confirmed.id != job_id:
         # Another job started in between, or this one was confirmed twice: this message is not a job's.
         gone = resume_all_blocks.already_running(confirmed) if confirmed else resume_all_blocks.proposal_gone()

@@ -12,6 +12,7 @@ KEY_BLOCK = "api_key"
 CHANNEL_BLOCK = "alert_channel"
 USERS_BLOCK = "allowed_users"
 GROUPS_BLOCK = "allowed_usergroups"
+USERGROUPS_ACTION_ID = "setup_usergroups"  # its options are loaded as the admin types
 WEBHOOK_BLOCK = "webhook_secret"
 KEY_CHECK_TOO_SLOW = (
     "Truedy did not answer the key check in time (Slack gives this form 3 seconds). Nothing was saved: "
@@ -26,10 +27,14 @@ _PLAUSIBLE_KEY = re.compile(r"^[A-Za-z0-9_\-.]{8,200}$")
 
 
 def setup_modal(
-    settings: WorkspaceSettings | None, usergroups: list[tuple[str, str]], metadata: dict, public_url: str | None = None
+    settings: WorkspaceSettings | None,
+    usergroups: list[tuple[str, str]] | None,
+    metadata: dict,
+    public_url: str | None = None,
 ) -> dict:
-    """`usergroups` are (id, handle) pairs; without any, the modal offers no group restriction. `public_url`:
-    the web process's address, for the workspace's Truedy webhook URL."""
+    """`usergroups` are the workspace's (id, handle) pairs, None when Slack would not list them: the form
+    then has no group field, and saving it keeps the groups already chosen. `public_url`: the web process's
+    address, for the workspace's Truedy webhook URL."""
     has_key = settings is not None and settings.api_key is not None
     key_input: dict[str, Any] = {
         "type": "input",
@@ -79,12 +84,32 @@ def setup_modal(
         ),
         _input(USERS_BLOCK, "Who may resume", users_select, "Leave empty to let everyone in this workspace resume."),
     ]
-    if usergroups:
-        options = [_option(group_id, handle) for group_id, handle in usergroups[:100]]
-        groups_select: dict[str, Any] = {"type": "multi_static_select", "action_id": "value", "options": options}
-        chosen = [option for option in options if settings and option["value"] in settings.allowed_usergroups]
-        if chosen:
-            groups_select["initial_options"] = chosen
+    chosen_groups = settings.allowed_usergroups if settings else ()
+    if usergroups is None and chosen_groups:
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": f":warning: Slack would not list this workspace's user groups right now, so they "
+                        f"cannot be changed here. Saving keeps the {len(chosen_groups)} already chosen.",
+                    }
+                ],
+            }
+        )
+    elif usergroups or chosen_groups:
+        handles = dict(usergroups or [])
+        # Options are searched as the admin types (`group_options`): any group can be chosen, however many the
+        # workspace has, and those already chosen are shown whether or not they are among the first found.
+        groups_select: dict[str, Any] = {
+            "type": "multi_external_select",
+            "action_id": USERGROUPS_ACTION_ID,
+            "min_query_length": 0,
+            "placeholder": {"type": "plain_text", "text": "Type to find a group"},
+        }
+        if chosen_groups:
+            groups_select["initial_options"] = [_option(group, handles.get(group, group)) for group in chosen_groups]
         blocks.append(_input(GROUPS_BLOCK, "…and members of these user groups", groups_select, "Optional."))
     token = settings.webhook_token if settings else None
     where = f"add the webhook {webhook_url(public_url, token)}" if token else "add the webhook URL shown after saving"
@@ -121,13 +146,23 @@ def submitted_choices(view: dict) -> SetupChoices:
 
     key = (value(KEY_BLOCK).get("value") or "").strip()
     webhook_secret = (value(WEBHOOK_BLOCK).get("value") or "").strip()
+    # No group field in the form (Slack would not list the groups): the groups chosen before are kept.
+    groups = values[GROUPS_BLOCK].get(USERGROUPS_ACTION_ID, {}) if GROUPS_BLOCK in values else None
     return SetupChoices(
         api_key=key or None,
         alert_channel=value(CHANNEL_BLOCK).get("selected_conversation"),
         allowed_users=tuple(value(USERS_BLOCK).get("selected_users") or ()),
-        allowed_usergroups=tuple(option["value"] for option in value(GROUPS_BLOCK).get("selected_options") or ()),
+        allowed_usergroups=(
+            None if groups is None else tuple(option["value"] for option in groups.get("selected_options") or ())
+        ),
         webhook_secret=webhook_secret or None,
     )
+
+
+def group_options(usergroups: list[tuple[str, str]], typed: str) -> list[dict]:
+    """The groups whose handle has what the admin typed, as options of the group field (Slack shows 100)."""
+    wanted = typed.strip().lstrip("@").lower()
+    return [_option(group_id, handle) for group_id, handle in usergroups if wanted in handle.lower()][:100]
 
 
 def webhook_secret_problem(choices: SetupChoices) -> str | None:

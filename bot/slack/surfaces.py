@@ -28,9 +28,14 @@ class Announcement:
     request: ResumeRequest
     # For an id Truedy does not know: the paused campaigns so named, offered privately, or None if none is.
     campaigns_named: Callable[[str], messages.Message | None] | None = None
+    # What was typed may be a name rather than an id ("renewals"): nothing is said in the channel until
+    # Truedy has answered about a campaign of that id, so that a name never reads "is resuming" there.
+    quiet_until_answered: bool = False
     posted: dict | None = None
 
     def show_resuming(self) -> None:
+        if self.quiet_until_answered:
+            return
         try:
             self.posted = self.client.chat_postMessage(channel=self.channel, **messages.resuming(self.request))
         except SlackApiError as error:
@@ -58,11 +63,27 @@ class Announcement:
             if self.posted is not None:
                 self._update(messages.looked_up_as_name(self.request))
             return
+        if self.posted is None and self.quiet_until_answered:
+            self._announce_ending(ending)
+            return
         if self.posted is None:
             self.respond(**messages.private_result(campaign_id, ending))
             return
         reply_in_thread(self.client, self.respond, self.posted["channel"], self.posted["ts"], campaign_id, ending)
         self._update(messages.resumed_summary(self.request, ending))
+
+    def _announce_ending(self, ending: Ending) -> None:
+        """The channel hears of it once Truedy answered: the outcome, with the details in its thread."""
+        campaign_id = self.request.campaign_id
+        try:
+            posted = self.client.chat_postMessage(
+                channel=self.channel, **messages.resumed_summary(self.request, ending)
+            )
+        except SlackApiError as error:
+            log_refusal("announce", error)
+            self.respond(**messages.private_result(campaign_id, ending))
+            return
+        reply_in_thread(self.client, self.respond, posted["channel"], posted["ts"], campaign_id, ending)
 
     def _update(self, message: messages.Message) -> None:
         assert self.posted is not None

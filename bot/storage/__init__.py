@@ -64,6 +64,8 @@ workspaces = Table(
     # Truedy's webhooks for this workspace arrive on /truedy/webhook/<token>, signed with its secret.
     Column("webhook_token", String(64)),
     Column("webhook_secret_encrypted", Text),
+    # When the admins were told a secret here cannot be decrypted (once; cleared when setup saves a key).
+    Column("secret_problem_told_at", DateTime(timezone=True)),
     Index("ix_workspaces_webhook_token", "webhook_token", unique=True),
 )
 

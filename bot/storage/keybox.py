@@ -4,6 +4,8 @@ BOT_ENCRYPTION_KEY may list several keys, comma-separated, newest first: the fir
 decrypts, and at start everything stored is re-encrypted with the first (a rotation).
 """
 
+import logging
+
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import Engine, select
 
@@ -16,6 +18,8 @@ from bot.storage import (
     slack_installations,
     workspaces,
 )
+
+log = logging.getLogger("bot.keybox")
 
 _CHECK_NAME = "encryption_check"
 _CHECK_TEXT = "truedy-campaign-bot"
@@ -31,6 +35,15 @@ class KeyBox:
 
     def open(self, sealed: str) -> str:
         return self._fernet.decrypt(sealed.encode()).decode()
+
+    def open_or_none(self, sealed: str | None) -> str | None:
+        """The secret, or None when there is none or it was sealed with a key no longer listed."""
+        if sealed is None:
+            return None
+        try:
+            return self.open(sealed)
+        except InvalidToken:
+            return None
 
     def check_against(self, engine: Engine) -> None:
         """At start: the database's secrets must have been sealed with one of these keys (the first start
@@ -65,10 +78,11 @@ class KeyBox:
                     try:
                         rotated = self._fernet.rotate(sealed.encode()).decode()
                     except InvalidToken:
-                        raise DatabaseError(
-                            f"BOT_ENCRYPTION_KEY: a secret in {table.name} (row {key}) was encrypted with none of "
-                            "these keys"
-                        ) from None
+                        # One workspace's secret sealed with a key no longer listed (a rotation half done):
+                        # that workspace is told to set it again; every other one goes on.
+                        fields = {"event": "secret_unreadable", "table": table.name, "row": [str(k) for k in key]}
+                        log.warning("a secret was encrypted with none of these keys", extra={"fields": fields})
+                        continue
                     where = [key_column == value for key_column, value in zip(key_columns, key, strict=True)]
                     connection.execute(table.update().where(*where).values({name: rotated}))
 

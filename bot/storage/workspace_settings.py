@@ -46,6 +46,10 @@ class WorkspaceSettings:
     updated_at: datetime | None
     webhook_token: str | None = None  # the path of this workspace's Truedy webhook URL
     webhook_secret: str | None = None
+    # A saved secret (the key, the webhook secret) was sealed with a key BOT_ENCRYPTION_KEY no longer lists:
+    # it reads as none, and the workspace's admins are told to set it again (`secret_problem_told`).
+    secrets_unreadable: bool = False
+    secret_problem_told: bool = False
 
     @property
     def restricted(self) -> bool:
@@ -54,12 +58,13 @@ class WorkspaceSettings:
 
 @dataclass(frozen=True)
 class SetupChoices:
-    """What an admin submitted in the setup modal; `api_key` and `webhook_secret` None keep the saved ones."""
+    """What an admin submitted in the setup modal; `api_key`, `allowed_usergroups` and `webhook_secret` None
+    keep the saved ones."""
 
     api_key: str | None
     alert_channel: str | None
     allowed_users: tuple[str, ...]
-    allowed_usergroups: tuple[str, ...]
+    allowed_usergroups: tuple[str, ...] | None
     webhook_secret: str | None = None
 
 
@@ -128,12 +133,17 @@ class Workspaces:
         values: dict = {
             "alert_channel": choices.alert_channel,
             "allowed_users": json.dumps(sorted(choices.allowed_users)),
-            "allowed_usergroups": json.dumps(sorted(choices.allowed_usergroups)),
             "updated_by": user_id,
             "updated_at": now,
+            "secret_problem_told_at": None,  # nothing unreadable is left: the key is required, the secret cleared
         }
+        if choices.allowed_usergroups is not None:
+            values["allowed_usergroups"] = json.dumps(sorted(choices.allowed_usergroups))
+        existing = self.get(workspace)
         if choices.webhook_secret is not None:
             values["webhook_secret_encrypted"] = self._keybox.seal(choices.webhook_secret)
+        elif existing is not None and existing.webhook_token and existing.webhook_secret is None:
+            values["webhook_secret_encrypted"] = None  # unreadable: set it again in this form
         if choices.api_key is not None:
             values |= {
                 "api_key_encrypted": self._keybox.seal(choices.api_key),
@@ -141,7 +151,6 @@ class Workspaces:
                 "key_source": "slack",
                 "key_checked_at": now,
             }
-        existing = self.get(workspace)
         if existing is None or existing.webhook_token is None:
             values["webhook_token"] = secrets.token_urlsafe(24)  # unguessable: the URL names the workspace
         with self._engine.begin() as connection:
@@ -184,10 +193,24 @@ class Workspaces:
                         connection.execute(parent_id.table.delete().where(parent_id.in_(owned)))
                 connection.execute(table.delete().where(forgotten))
 
+    def secret_problem_told(self, workspace: WorkspaceId) -> bool:
+        """Record that the workspace's admins were told its secrets cannot be read; False if told already."""
+        with self._engine.begin() as connection:
+            told = connection.execute(
+                workspaces.update()
+                .where(_is(workspace), workspaces.c.secret_problem_told_at.is_(None))
+                .values(secret_problem_told_at=datetime.now(UTC))
+            )
+            return told.rowcount == 1
+
     def _settings(self, row) -> WorkspaceSettings:
+        api_key, webhook_secret = self._open(row["api_key_encrypted"]), self._open(row["webhook_secret_encrypted"])
+        unreadable = (row["api_key_encrypted"] is not None and api_key is None) or (
+            row["webhook_secret_encrypted"] is not None and webhook_secret is None
+        )
         return WorkspaceSettings(
             workspace=WorkspaceId(row["enterprise_id"], row["team_id"]),
-            api_key=self._open(row["api_key_encrypted"]),
+            api_key=api_key,
             key_last4=row["key_last4"],
             key_source=row["key_source"],
             key_checked_at=utc(row["key_checked_at"]),
@@ -197,11 +220,13 @@ class Workspaces:
             updated_by=row["updated_by"],
             updated_at=utc(row["updated_at"]),
             webhook_token=row["webhook_token"],
-            webhook_secret=self._open(row["webhook_secret_encrypted"]),
+            webhook_secret=webhook_secret,
+            secrets_unreadable=unreadable,
+            secret_problem_told=row["secret_problem_told_at"] is not None,
         )
 
     def _open(self, sealed: str | None) -> str | None:
-        return self._keybox.open(sealed) if sealed else None
+        return self._keybox.open_or_none(sealed) if sealed else None
 
 
 def _is(workspace: WorkspaceId):

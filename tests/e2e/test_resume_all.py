@@ -180,6 +180,8 @@ def test_resume_all_can_be_cancelled_and_says_what_was_not_tried(hundred_thirty)
         f"Resume all was cancelled: Resumed {resumed} of 130 · 0 failed · {130 - resumed} not tried."
     )
     assert f"The {130 - resumed} not tried are still paused" in str(summary[0]["blocks"])
+    named = str(summary[0]["blocks"])
+    assert all(f"`{c}`: not tried" in named for c in ids(130)[resumed:]), "every campaign not tried is named"
     final = stack.slack.messages[(CHANNEL, ts)]
     assert final["text"].startswith(":black_square_for_stop: *Resume all cancelled* by <@U0CAROL01>")
     # A second resume-all may start now that this one ended.

@@ -30,6 +30,8 @@ def stack(request, loop, tmp_path_factory):
         running = start_installations_stack(loop, workdir, DATABASE_URL=database_url)
         running.slack.admins.add("U0ADMIN01")
         running.slack.usergroups["S0OPS0001"] = ("ops-leads", ["U0CAROL01"])
+        for n in range(150):  # more than a static menu's 100 options
+            running.slack.usergroups[f"S0GRP{n:04d}"] = (f"team-{n:03d}", [f"U0GRP{n:04d}"])
         yield running
         stop_stack(running)
 
@@ -46,6 +48,12 @@ def new_team(stack):
 
 def key_value(key: str) -> dict:
     return {"api_key": {"value": {"type": "plain_text_input", "value": key}}}
+
+
+def groups_value(*group_ids: str) -> dict:
+    """The group field as Slack submits it (the options found as the admin typed)."""
+    selected = [{"value": group_id} for group_id in group_ids]
+    return {"setup_usergroups": {"type": "multi_external_select", "selected_options": selected}}
 
 
 def run_setup(stack, team_id: str, values: dict, user_id: str = "U0ADMIN01"):
@@ -156,7 +164,7 @@ def test_restrictions_apply_to_the_command_and_the_button(stack, new_team):
     values = {
         **key_value(key),
         "allowed_users": {"value": {"type": "multi_users_select", "selected_users": ["U0BOB0001"]}},
-        "allowed_usergroups": {"value": {"type": "multi_static_select", "selected_options": [{"value": "S0OPS0001"}]}},
+        "allowed_usergroups": groups_value("S0OPS0001"),
     }
     run_setup(stack, team_id, values)
     campaign_id, channel = f"batch_rst{team_id[-4:]}", f"C0R{team_id[-4:]}"
@@ -297,3 +305,37 @@ def test_an_admin_demoted_while_the_form_was_open_cannot_save_it(stack, new_team
     assert refusal.startswith("Only workspace admins and owners, and whoever installed the app, can change")
     payload, _ = stack.command("status", team_id=team_id)
     assert "• Truedy API key: none" in stack.private_reply(payload)["text"]
+
+
+def test_any_group_can_be_chosen_and_saving_an_unchanged_form_keeps_the_restriction(stack, new_team):
+    team_id, key = new_team
+    opened = len(stack.slack.opened_views())
+    run_setup(stack, team_id, {**key_value(key), "allowed_usergroups": groups_value("S0GRP0140")})
+    field = next(
+        b for b in stack.slack.opened_views()[opened]["view"]["blocks"] if b.get("block_id") == "allowed_usergroups"
+    )
+    # The groups are found as the admin types: past the first 100 too.
+    suggestion = stack.slack.block_suggestion(field["element"]["action_id"], "allowed_usergroups", "team-14", team_id)
+    found = stack.slack.wait_ack(stack.slack.push("interactive", suggestion)).payload["options"]
+    assert [option["value"] for option in found] == [f"S0GRP{n:04d}" for n in range(140, 150)]
+    assert found[0]["text"] == {"type": "plain_text", "text": "@team-140"}
+
+    # Opened again, the form shows the group chosen (number 140 of 151), and saving it unchanged keeps it.
+    payload, _ = run_setup(stack, team_id, {"allowed_usergroups": groups_value("S0GRP0140")})
+    field = next(
+        b for b in stack.slack.opened_views()[-1]["view"]["blocks"] if b.get("block_id") == "allowed_usergroups"
+    )
+    assert field["element"]["initial_options"] == [
+        {"text": {"type": "plain_text", "text": "@team-140"}, "value": "S0GRP0140"}
+    ]
+    saved = wait_until(lambda: private_texts(stack, payload), 10, "the confirmation")[0]
+    assert "• Who may resume: members of <!subteam^S0GRP0140>" in saved
+
+    # Slack will not list the groups: the form says so and has no group field; saving keeps the group.
+    stack.slack.fail("usergroups.list", "ratelimited", times=1)
+    payload, _ = run_setup(stack, team_id, {})
+    blocks = stack.slack.opened_views()[-1]["view"]["blocks"]
+    assert "allowed_usergroups" not in [b.get("block_id") for b in blocks]
+    assert "Saving keeps the 1 already chosen" in str(blocks)
+    saved = wait_until(lambda: private_texts(stack, payload), 10, "the confirmation")[0]
+    assert "• Who may resume: members of <!subteam^S0GRP0140>" in saved

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes import block_kit
 from tests.fakes.loop import LoopThread, serve, wait_until
 
 BOT_TEAM = "T0BOT0001"
@@ -89,6 +90,9 @@ class FakeSlack:
     _failures: dict[tuple[str, str | None], Failure] = field(default_factory=dict)
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Everything refused as Slack would refuse it (Block Kit rules, unknown methods): a test fails at stop()
+    # unless it expected them (and empties the list).
+    refused: list[ApiCall] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         org_wide = self.enterprise_id is not None
@@ -105,6 +109,8 @@ class FakeSlack:
 
     def stop(self) -> None:
         self.loop.run(self._runner.cleanup())
+        refused = [(call.method, call.answer.get("error"), call.answer.get("errors")) for call in self.refused]
+        assert not refused, f"Slack would have refused what the bot sent: {refused}"
 
     @property
     def api_url(self) -> str:
@@ -286,6 +292,24 @@ class FakeSlack:
             "enterprise": {"id": enterprise_id, "name": "Grid"} if enterprise_id else None,
         }
 
+    def block_suggestion(self, action_id: str, block_id: str, typed: str, team_id: str | None = None) -> dict[str, Any]:
+        """What Slack sends while someone types in an external select of a modal: the options are the ack."""
+        team = team_id or self.team_id
+        return {
+            "type": "block_suggestion",
+            "user": {"id": "U0ADMIN01", "username": "u0admin01", "name": "u0admin01", "team_id": team},
+            "container": {"type": "view", "view_id": "V0SETUP01"},
+            "api_app_id": "A0APP0001",
+            "token": "deprecated-verification-token",
+            "action_id": action_id,
+            "block_id": block_id,
+            "value": typed,
+            "team": {"id": team, "domain": "acme"},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "view": {"id": "V0SETUP01", "type": "modal", "team_id": team, "callback_id": "workspace_setup"},
+        }
+
     def click_private(
         self,
         message: dict[str, Any],
@@ -460,10 +484,18 @@ class FakeSlack:
                 status, headers = 429, {"Retry-After": str(failure.retry_after)}
         elif method == "oauth.v2.access":
             call.answer = self._install(request, params)
+        elif method not in KNOWN_METHODS:
+            call.answer = {"ok": False, "error": "unknown_method"}
         elif (token != self.app_token) if method == "apps.connections.open" else (token not in self.tokens):
             call.answer = {"ok": False, "error": "invalid_auth"}
+        elif problems := _block_kit_problems(method, params):
+            error = "invalid_arguments" if method.startswith("views.") else "invalid_blocks"
+            call.answer = {"ok": False, "error": error, "errors": problems}
         else:
             call.answer = self._answer(method, params, self.tokens.get(token or "", Identity(self.team_id)))
+        if call.answer.get("error") in ("unknown_method", "invalid_blocks", "invalid_arguments"):
+            with self._lock:
+                self.refused.append(call)
         return web.json_response(call.answer, status=status, headers=headers)
 
     def _take_failure(self, method: str, channel: str | None) -> Failure | None:
@@ -566,8 +598,15 @@ class FakeSlack:
 
     async def _response_url(self, request: web.Request) -> web.Response:
         params = await _params(request)
+        call = ApiCall(request.path, None, params, time.monotonic())
+        problems = block_kit.message_problems(params)
+        call.answer = {"ok": False, "error": "invalid_blocks", "errors": problems} if problems else {"ok": True}
         with self._lock:
-            self.responses.append(ApiCall(request.path, None, params, time.monotonic()))
+            self.responses.append(call)
+            if problems:
+                self.refused.append(call)
+        if problems:
+            return web.Response(status=400, text="invalid_blocks")
         return web.Response(text="ok")
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
@@ -586,6 +625,34 @@ class FakeSlack:
                 pending.acked_at = time.monotonic()
                 pending.payload = ack.get("payload")
         return socket
+
+
+# The Web API methods the bot (and Bolt for it) calls; Slack answers `unknown_method` to anything else.
+KNOWN_METHODS = {
+    "auth.test",
+    "apps.connections.open",
+    "oauth.v2.access",
+    "chat.postMessage",
+    "chat.update",
+    "chat.postEphemeral",
+    "chat.delete",
+    "users.info",
+    "views.open",
+    "views.publish",
+    "views.update",
+    "usergroups.list",
+    "usergroups.users.list",
+    "conversations.info",
+}
+
+
+def _block_kit_problems(method: str, params: dict[str, Any]) -> list[str]:
+    if method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
+        return block_kit.message_problems(params)
+    if method in ("views.open", "views.publish", "views.update"):
+        view = params.get("view")
+        return block_kit.view_problems(json.loads(view) if isinstance(view, str) else view)
+    return []
 
 
 async def _params(request: web.Request) -> dict[str, Any]:

@@ -303,3 +303,23 @@ def test_the_claim_is_held_until_the_final_state_is_shown(stack):
     finish(stack)
     assert isinstance(held_while_ending[0], AlreadyResuming)
     assert isinstance(stack.resumes.claim(REQUEST), Claim)  # released right after
+
+
+class JobsThatFailToConfirm(ResumeAllJobs):
+    def confirm(self, *args, **kwargs):
+        raise storage.DatabaseError("the database went away")
+
+
+def test_a_database_error_right_after_the_progress_message_leaves_it_saying_so(stack, engine):
+    workspace = WorkspaceId("", "T0BOT0001")
+    jobs = JobsThatFailToConfirm(engine)
+    job_id = jobs.propose(workspace, "U0ALICE01", "C0RESALL1", [("batch_c3d4e5f6", None)])
+    client, respond = StubClient(), Recorder()
+    with pytest.raises(storage.DatabaseError):
+        resume_all_requests.start(
+            replace(stack, resume_all=jobs), workspace, "U0ALICE01", f'{{"job":{job_id}}}', client, respond
+        )
+    (posted,) = client.posts
+    assert "Resuming all paused campaigns" in posted["text"]
+    (final,) = client.updates
+    assert final["ts"] == "1.1" and final["text"].startswith(":warning: *Resume all did not start*")

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft7Validator
 
-from bot.slack import listeners
+from bot.slack import list_blocks, listeners
 from bot.slack.manifest import manifest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,6 +34,7 @@ class RecordingApp:
         self.actions: list[str] = []
         self.views: list[str] = []
         self.events: list[str] = []
+        self.option_loaders: list[str] = []
 
     def command(self, name: str):
         self.commands.append(name)
@@ -51,6 +52,10 @@ class RecordingApp:
         self.events.append(event_type)
         return lambda listener: listener
 
+    def options(self, action_id: str):
+        self.option_loaders.append(action_id)
+        return lambda listener: listener
+
 
 def test_commands_in_code_and_manifest_are_the_same():
     app = RecordingApp()
@@ -66,12 +71,13 @@ def test_the_alert_button_has_a_listener_and_interactivity_is_on():
         "resume_campaign",
         "open_setup",
         "resume_listed",
-        "list_page",
+        list_blocks.PAGE_ACTION,
         "resume_digested",
         "resume_all",
         "cancel_resume_all",
     ]
     assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
+    assert app.option_loaders == ["setup_usergroups"]  # over HTTP, Slack asks message_menu_options_url
 
 
 def test_every_command_has_a_usage_hint():

@@ -3,6 +3,7 @@
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from cryptography.fernet import Fernet
 from sqlalchemy import inspect, select
 
 from bot import storage
@@ -127,3 +128,45 @@ def schema_differences(engine) -> list:
     """What Alembic sees between the migrated database and the tables the code declares."""
     with engine.connect() as connection:
         return compare_metadata(MigrationContext.configure(connection), storage.metadata)
+
+
+def test_a_secret_no_listed_key_opens_affects_only_its_own_workspace(engine, workspaces):
+    """A rotation half done: one workspace's key was sealed with a key BOT_ENCRYPTION_KEY no longer lists."""
+    other = WorkspaceId("", "T0OTHER01")
+    workspaces.save_setup(BOT, SetupChoices("truedy_bot_key", "C0ALERT01", (), ("S0OPS0001",), "whsec_1"), "U0ADMIN1")
+    workspaces.save_setup(other, SetupChoices("truedy_other_key", "C0ALERT02", (), ()), "U0ADMIN2")
+    lost = KeyBox(Fernet.generate_key().decode())
+    with engine.begin() as connection:
+        connection.execute(
+            storage.workspaces.update()
+            .where(storage.workspaces.c.team_id == "T0BOT0001")
+            .values(api_key_encrypted=lost.seal("truedy_bot_key"), webhook_secret_encrypted=lost.seal("whsec_1"))
+        )
+    # Starting with a new key in front re-encrypts what it can, and starts anyway.
+    rotating = KeyBox(f"{Fernet.generate_key().decode()},{ENCRYPTION_KEY}")
+    rotating.check_against(engine)
+    workspaces = Workspaces(engine, rotating)
+    by_team = {settings.workspace.team_id: settings for settings in workspaces.all()}
+    assert by_team["T0OTHER01"].api_key == "truedy_other_key" and not by_team["T0OTHER01"].secrets_unreadable
+    broken = by_team["T0BOT0001"]
+    assert (broken.api_key, broken.webhook_secret, broken.secrets_unreadable) == (None, None, True)
+    assert broken.allowed_usergroups == ("S0OPS0001",)  # the rest of its settings are intact
+
+    # Its admins are told once.
+    assert workspaces.secret_problem_told(BOT) is True
+    assert workspaces.secret_problem_told(BOT) is False
+    assert workspaces.get(BOT).secret_problem_told
+
+    # Setup overwrites it: the workspace works again, and a later problem would be told again.
+    saved = workspaces.save_setup(BOT, SetupChoices("truedy_new_key", "C0ALERT01", (), None), "U0ADMIN1")
+    assert (saved.api_key, saved.secrets_unreadable, saved.secret_problem_told) == ("truedy_new_key", False, False)
+    assert saved.allowed_usergroups == ("S0OPS0001",)  # no group field submitted: kept
+
+
+def test_an_environment_key_replaces_one_that_cannot_be_decrypted(engine, workspaces):
+    workspaces.seed_keys({"T0BOT0001": "truedy_env_key"})
+    with engine.begin() as connection:
+        sealed = KeyBox(Fernet.generate_key().decode()).seal("truedy_env_key")
+        connection.execute(storage.workspaces.update().values(api_key_encrypted=sealed))
+    workspaces.seed_keys({"T0BOT0001": "truedy_env_key"})
+    assert workspaces.get(BOT).api_key == "truedy_env_key"

@@ -34,7 +34,7 @@ def register(app: App) -> None:
     app.action(alert_blocks.RESUME_ACTION_ID)(resume_from_alert)
     app.action(setup_blocks.CONNECT_ACTION_ID)(connect_truedy)
     app.action(list_blocks.RESUME_LISTED_ACTION_ID)(resume_from_list)
-    app.action(list_blocks.PAGE_ACTION_ID)(turn_list_page)
+    app.action(list_blocks.PAGE_ACTION)(turn_list_page)
     app.action(digest_blocks.RESUME_DIGESTED_ACTION_ID)(resume_from_digest)
     app.action(resume_all_blocks.RESUME_ALL_ACTION_ID)(resume_all)
     app.action(resume_all_blocks.CANCEL_ACTION_ID)(cancel_resume_all)

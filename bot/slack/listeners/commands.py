@@ -10,7 +10,7 @@ from bot.services import Services
 from bot.slack import messages, resume_all_requests
 from bot.slack.context import workspace_of
 from bot.slack.listeners.views import open_setup
-from bot.slack.listing import is_name_query, offer_named, show_named, show_paused
+from bot.slack.listing import is_name_query, may_be_a_name, offer_named, show_named, show_paused
 from bot.slack.replies import answer_safely
 from bot.slack.surfaces import Announcement
 from bot.storage.workspace_settings import WorkspaceId
@@ -80,4 +80,7 @@ def _history(services: Services, workspace: WorkspaceId, campaign_id: CampaignId
 
 def start_resume(services: Services, request: ResumeRequest, channel: str, client: WebClient, respond: Respond) -> None:
     campaigns_named = partial(offer_named, services, request.workspace)
-    services.flows.start(request, Announcement(client, respond, channel, request, campaigns_named), client, respond)
+    announcement = Announcement(
+        client, respond, channel, request, campaigns_named, quiet_until_answered=may_be_a_name(request.campaign_id)
+    )
+    services.flows.start(request, announcement, client, respond)

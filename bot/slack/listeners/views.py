@@ -28,6 +28,12 @@ KEY_CHECK_TIMEOUT = httpx.Timeout(1.5, connect=1.0)
 
 def register(app: App) -> None:
     app.view(setup_blocks.CALLBACK_ID)(save_setup)
+    app.options(setup_blocks.USERGROUPS_ACTION_ID)(find_usergroups)
+
+
+def find_usergroups(ack: Ack, body: dict, client: WebClient) -> None:
+    """The setup form's group field, as the admin types: the groups whose handle has what was typed."""
+    ack(options=setup_blocks.group_options(_usergroups(client) or [], body.get("value") or ""))
 
 
 def open_setup(
@@ -118,9 +124,11 @@ def _check_key(client: truedy.TruedyClient, api_key: str) -> str | None:
     return None
 
 
-def _usergroups(client: WebClient) -> list[tuple[str, str]]:
+def _usergroups(client: WebClient) -> list[tuple[str, str]] | None:
+    """The workspace's (id, handle) pairs; None when Slack would not list them (user groups need a paid
+    plan, or Slack is unavailable): the form then keeps the groups already chosen."""
     try:
         groups = client.usergroups_list().get("usergroups") or []
     except SlackApiError:
-        return []  # user groups need a paid plan: without them, restrict by users only
+        return None
     return [(group["id"], group.get("handle") or group["id"]) for group in groups if group.get("id")]

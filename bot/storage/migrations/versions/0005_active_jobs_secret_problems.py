@@ -1,4 +1,5 @@
-"""At most one active resume-all job per workspace, enforced by a partial unique index.
+"""At most one active resume-all job per workspace, enforced by a partial unique index; when a workspace's
+admins were told one of its secrets cannot be decrypted.
 
 Revision ID: 0005
 Revises: 0004
@@ -43,6 +44,9 @@ def upgrade() -> None:
         postgresql_where=sa.text(ACTIVE_JOB),
     )
 
+    op.add_column("workspaces", sa.Column("secret_problem_told_at", sa.DateTime(timezone=True)))
+
 
 def downgrade() -> None:
+    op.drop_column("workspaces", "secret_problem_told_at")
     op.drop_index("ux_resume_all_jobs_active", table_name="resume_all_jobs")
