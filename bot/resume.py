@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.authorization import Authorizer, MembershipUnknown
 from bot.storage.audit import AuditEntry, AuditLog
-from bot.storage.inflight import AlreadyResuming, Claim, InFlightResumes
+from bot.storage.inflight import AlreadyResuming, Claim, InFlightResumes, ShownAt
 from bot.storage.poll_turns import PollSchedule
 from bot.storage.workspace_settings import WorkspaceId, Workspaces, WorkspaceSettings
 from bot.truedy import RateLimited, Resumed, TruedyClient, TruedyError
@@ -134,6 +134,9 @@ class ResumeService:
 
     def release(self, claim: Claim) -> None:
         self._in_flight.release(claim)
+
+    def shown(self, claim: Claim, via: str, shown_at: ShownAt) -> None:
+        self._in_flight.shown(claim, via, shown_at)
 
     def resume(self, request: ResumeRequest, claim: Claim) -> ResumeOutcome | AlreadyResuming:
         """Resume, if `claim` still holds the campaign now that the resume starts (it may have waited in

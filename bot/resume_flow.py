@@ -19,7 +19,7 @@ from slack_sdk import WebClient
 from bot.background import BackgroundWork
 from bot.resume import BotFailure, Interrupted, NotStarted, ResumeOutcome, ResumeRequest, ResumeService
 from bot.slack import messages
-from bot.storage.inflight import AlreadyResuming, Claim
+from bot.storage.inflight import AlreadyResuming, Claim, ShownAt
 
 log = logging.getLogger("bot.resume_flow")
 
@@ -33,7 +33,9 @@ Ending = ResumeOutcome | AlreadyResuming | NotStarted
 class Surface(Protocol):
     """Where a resume shows in Slack: the command's announcement, or the clicked alert."""
 
-    def show_resuming(self) -> None: ...
+    def show_resuming(self) -> ShownAt | None:
+        """Show it as under way; where, if anywhere public (recorded with the claim, for bot.abandoned)."""
+        ...
 
     def show_ending(self, ending: Ending) -> None: ...
 
@@ -66,7 +68,9 @@ class ResumeFlows:
             return
         flow = _Flow(request, admitted, surface)
         try:
-            surface.show_resuming()
+            shown_at = surface.show_resuming()
+            if shown_at is not None:
+                self._resumes.shown(admitted, request.via, shown_at)
         except BaseException:
             # Whatever failed (Slack unreachable, a bug), the claim must not outlive it: a retry right
             # after must reach Truedy. The requester is told by the caller (answer_safely).

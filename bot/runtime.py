@@ -7,13 +7,14 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 
 from slack_bolt import App
 from sqlalchemy import Engine
 
+from bot.abandoned import AbandonedResumes
 from bot.authorization import Authorizer
 from bot.background import BackgroundWork
 from bot.resume import ResumeService
@@ -70,6 +71,8 @@ class Runtime:
     resume_all: ResumeAllRunner
     in_flight: InFlightResumes
     engine: Engine
+    abandoned: AbandonedResumes
+    _sweeping: threading.Event = field(default_factory=threading.Event)
 
     def serving(self) -> dict[str, str]:
         """Which workspaces this process serves, for its start-up log line."""
@@ -82,6 +85,9 @@ class Runtime:
         threading.Thread(
             target=self.in_flight.keep_alive, args=(threading.Event(),), name="lock-keeper", daemon=True
         ).start()
+        threading.Thread(
+            target=self.abandoned.keep_sweeping, args=(self._sweeping,), name="abandoned-sweeper", daemon=True
+        ).start()
         self.watcher.start()
         self.resume_all.start()
 
@@ -91,6 +97,7 @@ class Runtime:
         self.services.lookups.stop_accepting()
         self.watcher.stop()
         self.resume_all.stop()
+        self._sweeping.set()
 
     def finish(self, stopping: float) -> int:
         """After `stop_taking_work`: accepted requests end by the deadlines counted from `stopping` (SIGTERM,
@@ -171,4 +178,15 @@ def build_runtime(settings: Settings, before_each_job: Callable[[], None] = lamb
         slack_for=tokens.client_for,
         per_minute=settings.resume_all_per_minute,
     )
-    return Runtime(app, tokens, services, watcher, runner, in_flight, engine)
+    abandoned = AbandonedResumes(
+        in_flight=in_flight,
+        resumes=resumes,
+        workspaces=workspaces,
+        truedy_client=truedy,
+        slack_for=tokens.for_polling(settings).client_for,
+        alerts=alerts,
+        digests=services.digests,
+        dashboard_url=settings.truedy_dashboard_url,
+        per_minute=settings.resume_all_per_minute,
+    )
+    return Runtime(app, tokens, services, watcher, runner, in_flight, engine, abandoned)

@@ -89,6 +89,16 @@ def gone_state(campaign_id: str) -> str:
     return f":information_source: *Not paused any more:* `{campaign_id}` no longer exists in Truedy."
 
 
+def abandoned_state(user_id: str, campaign: truedy.Campaign | None, now: datetime) -> str:
+    """The status line of an alert (or digest row) whose resume's worker died before Truedy answered."""
+    stopped = f":warning: The bot stopped before Truedy answered <@{user_id}>'s resume"
+    if campaign is None:
+        return f"{stopped}, and Truedy does not know the campaign any more."
+    if campaign.status == "paused":
+        return f"{stopped}: it is *still paused*. Click Resume to try again."
+    return f"{stopped}. {no_longer_paused_state(campaign.status, now).removeprefix(':information_source: ')}"
+
+
 def restarting_state() -> str:
     return ":pause_button: *Not resumed:* the bot was restarting. Click Resume again."
 

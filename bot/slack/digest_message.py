@@ -13,7 +13,7 @@ from bot.slack import alert_blocks, digest_blocks, messages
 from bot.slack.replies import reply_in_thread, update_message
 from bot.storage.alert_records import AlertRecords
 from bot.storage.digests import AlertDigests
-from bot.storage.inflight import AlreadyResuming
+from bot.storage.inflight import AlreadyResuming, ShownAt
 
 # Renders that find the digest changed again while they posted; past this, the next change renders it.
 MAX_RENDERS = 5
@@ -55,8 +55,9 @@ class DigestRowSurface:
     alerts: AlertRecords
     per_minute: int
 
-    def show_resuming(self) -> None:
+    def show_resuming(self) -> ShownAt:
         self._show("resuming", alert_blocks.resuming_state(self.request.user_id))
+        return ShownAt("digest", self.channel, self.thread_ts)
 
     def show_ending(self, ending: Ending) -> None:
         campaign_id = self.request.campaign_id

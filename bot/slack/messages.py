@@ -296,6 +296,18 @@ def not_started(request: ResumeRequest, why: NotStarted | AlreadyResuming) -> Me
     return {"text": text, "blocks": [section(text)]}
 
 
+def abandoned(request: ResumeRequest, status: str | None) -> Message:
+    """The final state of an "is resuming" message whose worker died before Truedy answered."""
+    asked = f"<@{request.user_id}> asked to resume `{request.campaign_id}`, but the bot stopped before Truedy answered"
+    if status == "paused":
+        text = f":warning: {asked}: it is still paused. Run the command again to resume it."
+    elif status is None:
+        text = f":warning: {asked}, and Truedy does not know the campaign any more. Nothing more will happen."
+    else:
+        text = f":information_source: {asked}. It is not paused any more: Truedy says `{_safe_status(status)}`."
+    return {"text": text, "blocks": [section(text)]}
+
+
 def looked_up_as_name(request: ResumeRequest) -> Message:
     """The final state of the "is resuming" message when what was typed turned out to be a name."""
     text = (

@@ -14,7 +14,7 @@ from bot.resume_flow import Ending
 from bot.slack import alert_blocks, messages
 from bot.slack.replies import log_refusal, reply_in_thread, update_message
 from bot.storage.alert_records import AlertRecords
-from bot.storage.inflight import AlreadyResuming
+from bot.storage.inflight import AlreadyResuming, ShownAt
 
 
 @dataclass
@@ -33,14 +33,16 @@ class Announcement:
     quiet_until_answered: bool = False
     posted: dict | None = None
 
-    def show_resuming(self) -> None:
+    def show_resuming(self) -> ShownAt | None:
         if self.quiet_until_answered:
-            return
+            return None
         try:
             self.posted = self.client.chat_postMessage(channel=self.channel, **messages.resuming(self.request))
         except SlackApiError as error:
             log_refusal("announce", error)
             self.respond(**messages.private_notice_cannot_post(self.request.campaign_id))
+            return None
+        return ShownAt("announcement", self.posted["channel"], self.posted["ts"])
 
     def show_ending(self, ending: Ending) -> None:
         campaign_id = self.request.campaign_id
@@ -119,8 +121,9 @@ class AlertSurface:
     request: ResumeRequest
     alerts: AlertRecords
 
-    def show_resuming(self) -> None:
+    def show_resuming(self) -> ShownAt:
         self._show(alert_blocks.resuming_state(self.request.user_id), offer_resume=False)
+        return ShownAt("alert", self.alert.channel, self.alert.ts)
 
     def show_ending(self, ending: Ending) -> None:
         campaign_id = self.request.campaign_id
@@ -158,8 +161,8 @@ class ListedCampaign:
     announcement: Announcement
     refresh_list: Callable[[str | None], None]
 
-    def show_resuming(self) -> None:
-        self.announcement.show_resuming()
+    def show_resuming(self) -> ShownAt | None:
+        return self.announcement.show_resuming()
 
     def show_ending(self, ending: Ending) -> None:
         self.announcement.show_ending(ending)

@@ -79,6 +79,13 @@ resume_locks = Table(
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("owner", String(32), nullable=False),  # the claim's own token: only its holder refreshes or releases it
+    # Where the resume shows as under way ("announcement", "alert" or "digest", the message's channel and ts,
+    # and how it was asked), so that one whose worker died is ended there (bot.abandoned).
+    Column("shown_as", String(12)),
+    Column("shown_channel", String(32)),
+    Column("shown_ts", String(32)),
+    Column("via", String(16)),
+    Index("ix_resume_locks_expires_at", "expires_at"),
 )
 
 audit_log = Table(

@@ -11,6 +11,7 @@ import secrets
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import Engine, and_, delete, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,6 +32,28 @@ class Claim:
     team_id: str
     campaign_id: str
     user_id: str
+    owner: str
+
+
+@dataclass(frozen=True)
+class ShownAt:
+    """Where a resume shows as under way: the command's announcement, the clicked alert, or a digest."""
+
+    kind: Literal["announcement", "alert", "digest"]
+    channel: str
+    ts: str
+
+
+@dataclass(frozen=True)
+class Abandoned:
+    """A claim whose worker died mid-resume (it expired, by the database's clock), and where it shows."""
+
+    enterprise_id: str
+    team_id: str
+    campaign_id: str
+    user_id: str
+    via: str
+    shown_at: ShownAt
     owner: str
 
 
@@ -93,6 +116,51 @@ class InFlightResumes:
             except SQLAlchemyError:
                 log.exception("resume locks not refreshed", extra={"fields": {"event": "lock_refresh_failed"}})
 
+    def shown(self, claim: Claim, via: str, shown_at: ShownAt) -> None:
+        """Record where the resume shows as under way, for whoever ends it if this worker dies."""
+        with self._engine.begin() as connection:
+            connection.execute(
+                resume_locks.update()
+                .where(_is(claim), resume_locks.c.owner == claim.owner)
+                .values(shown_as=shown_at.kind, shown_channel=shown_at.channel, shown_ts=shown_at.ts, via=via)
+            )
+
+    def abandoned(self, most: int = 50) -> list[Abandoned]:
+        """Claims whose worker died, oldest first, that show somewhere as under way."""
+        with self._engine.connect() as connection:
+            query = (
+                select(resume_locks)
+                .where(resume_locks.c.expires_at < database_now(connection), resume_locks.c.shown_as.is_not(None))
+                .order_by(resume_locks.c.expires_at)
+                .limit(most)
+            )
+            rows = connection.execute(query).mappings().all()
+        return [
+            Abandoned(
+                row["enterprise_id"],
+                row["team_id"],
+                row["campaign_id"],
+                row["user_id"],
+                row["via"] or "button",
+                ShownAt(row["shown_as"], row["shown_channel"], row["shown_ts"]),
+                row["owner"],
+            )
+            for row in rows
+        ]
+
+    def take_abandoned(self, left: Abandoned) -> bool:
+        """Remove that claim, if it is still the one left behind; True for the one process that did."""
+        with self._engine.begin() as connection:
+            taken = connection.execute(
+                delete(resume_locks).where(
+                    of_workspace(resume_locks, left),
+                    resume_locks.c.campaign_id == left.campaign_id,
+                    resume_locks.c.owner == left.owner,
+                    resume_locks.c.expires_at < database_now(connection),
+                )
+            )
+            return taken.rowcount == 1
+
     def release(self, claim: Claim) -> None:
         """Only this claim's own row: a claim that expired and was taken by someone else stays theirs."""
         with self._held_lock:
@@ -131,7 +199,9 @@ class InFlightResumes:
                     continue  # released in between: try again
                 if holder["owner"] == claim.owner:
                     return None
-                if (utc(holder["expires_at"]) or now) >= now:
+                # A dead worker's claim that shows as under way somewhere is the sweep's to end (bot.abandoned,
+                # within seconds): taking it here would leave that message saying "Resuming…" for good.
+                if (utc(holder["expires_at"]) or now) >= now or holder["shown_as"] is not None:
                     return AlreadyResuming(holder["user_id"], utc(holder["started_at"]) or now)
                 # Left by a worker that died: remove that claim (and only that one), then try again.
                 connection.execute(delete(resume_locks).where(_is(claim), resume_locks.c.owner == holder["owner"]))

@@ -1,5 +1,5 @@
 """At most one active resume-all job per workspace, enforced by a partial unique index; when a workspace's
-admins were told one of its secrets cannot be decrypted.
+admins were told one of its secrets cannot be decrypted; where a resume in flight shows as under way.
 
 Revision ID: 0005
 Revises: 0004
@@ -45,8 +45,14 @@ def upgrade() -> None:
     )
 
     op.add_column("workspaces", sa.Column("secret_problem_told_at", sa.DateTime(timezone=True)))
+    for name, length in (("shown_as", 12), ("shown_channel", 32), ("shown_ts", 32), ("via", 16)):
+        op.add_column("resume_locks", sa.Column(name, sa.String(length)))
+    op.create_index("ix_resume_locks_expires_at", "resume_locks", ["expires_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_resume_locks_expires_at", table_name="resume_locks")
+    for name in ("shown_as", "shown_channel", "shown_ts", "via"):
+        op.drop_column("resume_locks", name)
     op.drop_column("workspaces", "secret_problem_told_at")
     op.drop_index("ux_resume_all_jobs_active", table_name="resume_all_jobs")
