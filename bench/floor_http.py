@@ -1,14 +1,15 @@
-"""The HTTP floor: a bare Bolt app that only acks `/resume-campaign`, inline, behind the same gunicorn
-settings as the web process (threaded workers, 16 threads). `bench/http.py` compares the web process's
-ack latency with it. Reads SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and SLACK_API_URL.
+"""The HTTP floor: a bare Bolt app that only acks `/resume-campaign`, inline, behind the same server as the
+web process (gunicorn's processes, each a uvicorn event loop), through Bolt's own ASGI adapter.
+`bench/http.py` compares the web process's ack latency with it. Reads SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET
+and SLACK_API_URL.
 
-    gunicorn bench.floor_http:api -k gthread --threads 16 -w 2 -b 127.0.0.1:PORT
+    gunicorn bench.floor_http:api -k uvicorn_worker.UvicornWorker -w 2 -b 127.0.0.1:PORT
 """
 
 import os
 
 from slack_bolt import App
-from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.adapter.asgi import SlackRequestHandler
 
 app = App(
     token=os.environ["SLACK_BOT_TOKEN"],

@@ -101,7 +101,7 @@ def floor_run(loop: LoopThread, size: int, processes: int) -> list[float]:
         "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_API_URL": slack.api_url,
     }
-    command = [sys.executable, "-m", "gunicorn", "bench.floor_http:api", "-k", "gthread", "--threads", "16"]
+    command = [sys.executable, "-m", "gunicorn", "bench.floor_http:api", "-k", "uvicorn_worker.UvicornWorker"]
     command += ["-w", str(processes), "-b", f"127.0.0.1:{port}", "--log-level", "warning"]
     floor = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -8,7 +8,13 @@ import time
 from collections.abc import Iterable
 from typing import TextIO
 
-_TOKEN_SHAPES = re.compile(r"\b(xox[abpre]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|truedy_[A-Za-z0-9]{8,})")
+# Tokens, keys, and Slack's response URLs and webhooks (whoever has one can post with it).
+_TOKEN_SHAPES = re.compile(
+    r"\b(xox[abpre]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|truedy_[A-Za-z0-9]{8,})|https://hooks\.slack\.com/[^\s\"']+"
+)
+# Loggers whose lines may carry a whole request ("Invalid request signature detected (… body: …)",
+# "Unhandled request ({…})", and every payload at DEBUG).
+_PAYLOAD_LOGGERS = ("slack_bolt", "slack_sdk")
 REDACTED = "[redacted]"
 
 
@@ -42,9 +48,23 @@ def redact_token_shapes(text: str) -> str:
     return _TOKEN_SHAPES.sub(REDACTED, text)
 
 
+class WithoutPayloads(logging.Filter):
+    """Slack's libraries' lines keep what they say happened, never what a request carried: their DEBUG lines
+    go, and of the others only the words before the first parenthesis, brace or colon stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(_PAYLOAD_LOGGERS):
+            return True
+        if record.levelno < logging.INFO:
+            return False
+        record.msg, record.args = re.split(r"[({:\n]", record.getMessage(), maxsplit=1)[0].strip()[:200], None
+        return True
+
+
 def configure_logging(level: str, secrets: Iterable[str], stream: TextIO = sys.stdout) -> None:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter(secrets))
+    handler.addFilter(WithoutPayloads())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -1,32 +1,38 @@
-"""`python -m bot web`: the HTTP process on $PORT, served by gunicorn (threads; WEB_CONCURRENCY processes).
+"""`python -m bot web`: the HTTP process on $PORT: gunicorn's processes (WEB_CONCURRENCY), each an event loop
+(uvicorn) that holds connections, idle or slow, at the cost of a coroutine each; a request reaches a thread
+only once it was read whole.
 
 - `POST /slack/events` (HTTP mode, when SLACK_SIGNING_SECRET is set): Slack's commands, clicks and form
-  submissions through Bolt's WSGI adapter, each verified with the signing secret and answered exactly as
-  over Socket Mode. Each process then also runs the watcher, the claim keeper and the resume pools.
+  submissions, dispatched to Bolt's App, each verified with the signing secret and answered exactly as over
+  Socket Mode. Each process then also runs the watcher, the claim keeper and the resume pools.
 - `GET /slack/install` and `GET /slack/oauth_redirect` (when SLACK_CLIENT_ID is set): Bolt's OAuth flow, by
   which workspaces install the app.
 - `POST /truedy/webhook/<token>`: a workspace's Truedy webhooks (URL and secret from its setup); and
   `POST /truedy/webhook` when TRUEDY_WEBHOOK_SECRET is set.
-- `GET /healthz`: 200 while the database answers, else 503.
+- `GET /healthz` (and HEAD): 200 while the database answers, else 503.
+
+Every request has a deadline (REQUEST_SECONDS, headers included), and no body larger than MAX_BODY_BYTES is
+read: Content-Length says so at once, and a chunked body is cut there.
 """
 
+import asyncio
 import itertools
 import json
 import logging
 import os
 import signal
-import socket
-import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
-from gunicorn.workers.gthread import ThreadWorker
-from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt import App, BoltRequest, BoltResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn_worker import UvicornWorker
 
 from bot import storage
 from bot.runtime import SHUTDOWN_SECONDS, Runtime, build_runtime
@@ -40,14 +46,18 @@ from bot.webhook import MAX_BODY_BYTES, WebhookReceiver
 
 log = logging.getLogger("bot.web")
 
-THREADS = 16  # requests answered at once per process: acks are quick, the slow work runs in the pools
-# A client that stops sending (or reading) is dropped after this long, so it cannot hold a thread.
-SOCKET_TIMEOUT_SECONDS = 10
-
-WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
-# Bolt's adapter serves them all: requests (POST), and when workspaces install the app, the install page and
-# the page Slack sends the browser back to (GET; 404 with SLACK_BOT_TOKEN).
+# Requests handled at once per process, once read: acks are quick, the slow work runs in the pools.
+THREADS = 16
+# The most one request may take, from its first byte to its answer: a client that sends (or reads) slowly is
+# dropped then, whatever it still holds.
+REQUEST_SECONDS = 10
+# At SIGTERM, requests already being answered get this long before the process's own shutdown starts.
+GRACEFUL_SECONDS = 3
 SLACK_PATHS = ("/slack/events", "/slack/install", "/slack/oauth_redirect")
+
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+# What is left of a body not read is never read: the connection ends with the answer.
+CLOSE = (b"connection", b"close")
 
 
 def serve(settings: Settings) -> int:
@@ -67,32 +77,39 @@ def serve(settings: Settings) -> int:
     return 0
 
 
-class _ReadsWithATimeout:
-    """A client socket whose blocking reads and writes time out.
+class HeadersWithADeadline(H11Protocol):
+    """uvicorn gives a request's headers no deadline: a client that sends them a byte at a time (or never)
+    would keep its connection for good. It costs only a coroutine here, but a deadline bounds even that."""
 
-    gunicorn's threaded worker reads a request with plain blocking reads: a client that sends part of a
-    request and stops would hold a thread for good. gunicorn has no setting for it, so its threads get
-    this socket, whose "blocking" mode has a timeout."""
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._headers_deadline = self.loop.call_later(REQUEST_SECONDS, self._drop_if_nothing_asked)
 
-    def __init__(self, sock: socket.socket):
-        self._sock = sock
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._headers_deadline.cancel()
+        super().connection_lost(exc)
 
-    def setblocking(self, flag: bool) -> None:
-        if flag:
-            self._sock.settimeout(SOCKET_TIMEOUT_SECONDS)
-        else:
-            self._sock.setblocking(False)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
+    def _drop_if_nothing_asked(self) -> None:
+        if self.cycle is None and not self.transport.is_closing():
+            self.transport.close()
 
 
-class BoundedReadsWorker(ThreadWorker):
-    def handle(self, conn: Any) -> Any:
-        if not isinstance(conn.sock, _ReadsWithATimeout):
-            conn.sock = _ReadsWithATimeout(conn.sock)
-            conn.sock.setblocking(True)
-        return super().handle(conn)
+class BotWorker(UvicornWorker):
+    # uvicorn's documented way to configure it under gunicorn. Access logs are off: paths carry webhook tokens.
+    CONFIG_KWARGS = {  # noqa: RUF012
+        "loop": "asyncio",
+        "http": HeadersWithADeadline,
+        "lifespan": "on",
+        "access_log": False,
+        "timeout_graceful_shutdown": GRACEFUL_SECONDS,
+    }
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        super().handle_exit(sig, frame)
+        if sig == signal.SIGQUIT:
+            # gunicorn asks for a quick stop (Ctrl-C) with SIGQUIT, which uvicorn does not stop for: ask it as it
+            # expects. Nothing is in flight that would make the shutdown slow.
+            signal.raise_signal(signal.SIGTERM)
 
 
 class WebServer(BaseApplication):
@@ -100,37 +117,26 @@ class WebServer(BaseApplication):
 
     def __init__(self, settings: Settings):
         self._settings = settings
-        self._runtime: Runtime | None = None
-        self._stopping: float | None = None  # when SIGTERM came (time.monotonic())
-        self._finished = threading.Event()
-        self._unanswered = 0
-        self._ack_first = AckFirst()
         super().__init__()
 
     def load_config(self) -> None:
         options: dict[str, Any] = {
             "bind": f"0.0.0.0:{self._settings.port}",
-            "worker_class": f"{__name__}.BoundedReadsWorker",
-            "threads": THREADS,
+            "worker_class": f"{__name__}.BotWorker",
             # gunicorn's master kills a process this long after SIGTERM; ours end within SHUTDOWN_SECONDS.
-            "graceful_timeout": SHUTDOWN_SECONDS + 3,
+            "graceful_timeout": SHUTDOWN_SECONDS + GRACEFUL_SECONDS + 3,
             "accesslog": None,
             "loglevel": "warning",
-            "post_worker_init": self._on_worker_started,
-            "worker_exit": self._on_worker_exit,
         }
         for name, value in options.items():
             self.cfg.set(name, value)
 
-    def load(self) -> WsgiApp:
+    def load(self) -> "WebApp":
         """In each process: its own database pool, Bolt app, pools and watcher."""
-        settings = self._settings
-        slack = None
-        if settings.slack_signing_secret is not None:
-            self._runtime = build_runtime(settings, self._ack_first.wait_until_acked)
-            slack = SlackRequestHandler(self._runtime.app)
-        if self._runtime is not None:
-            engine, workspaces = self._runtime.engine, self._runtime.services.workspaces
+        settings, ack_first = self._settings, AckFirst()
+        runtime = build_runtime(settings, ack_first.wait_until_acked) if settings.slack_signing_secret else None
+        if runtime is not None:
+            engine, workspaces = runtime.engine, runtime.services.workspaces
         else:
             engine = storage.connect(settings.database_url)
             workspaces = Workspaces(engine, KeyBox(settings.bot_encryption_key.get_secret_value()))
@@ -138,76 +144,151 @@ class WebServer(BaseApplication):
         webhooks = WebhookReceiver(
             engine, PollSchedule(engine), workspaces, shared_secret.get_secret_value() if shared_secret else None
         )
-        return routes(slack, webhooks, engine, self._ack_first)
+        return WebApp(runtime, ack_first, webhooks, engine, settings.port)
 
-    def _on_worker_started(self, worker: Any) -> None:
-        if self._runtime is not None:
-            self._runtime.start()
-        gunicorn_sigterm = signal.getsignal(signal.SIGTERM)
 
-        def on_sigterm(signum: int, frame: Any) -> None:
-            # Deadlines count from here. gunicorn stops taking connections and lets the ones in flight finish
-            # (up to its graceful timeout); accepted resumes end on their own thread meanwhile.
-            stopping = self._stopping = time.monotonic()
-            threading.Thread(target=self._stop_by_the_deadline, args=(stopping,), name="shutdown", daemon=True).start()
-            if callable(gunicorn_sigterm):
-                gunicorn_sigterm(signum, frame)
+class _TooLarge(Exception):
+    pass
 
-        signal.signal(signal.SIGTERM, on_sigterm)
-        log.info("web started", extra={"fields": {"event": "web_started", "port": self._settings.port}})
 
-    def _stop_by_the_deadline(self, stopping: float) -> None:
-        self._finish(stopping)
-        # Whatever gunicorn still waits for (a client that is slow to send) must not outlast the deadline.
-        time.sleep(max(0.0, stopping + SHUTDOWN_SECONDS - 1 - time.monotonic()))
-        self._exit()
+class _ClientGone(Exception):
+    pass
 
-    def _finish(self, stopping: float) -> None:
+
+class WebApp:
+    """The ASGI application: reads each request on the event loop (bounded in size and time), then answers
+    it on a thread of its own pool (Bolt's App, the database and Truedy's webhooks are synchronous)."""
+
+    def __init__(
+        self, runtime: Runtime | None, ack_first: AckFirst, webhooks: WebhookReceiver, engine: Engine, port: int
+    ):
+        self._runtime = runtime
+        self._bolt: App | None = runtime.app if runtime is not None else None
+        self._ack_first = ack_first
+        self._webhooks = webhooks
+        self._engine = engine
+        self._port = port
+        self._threads = ThreadPoolExecutor(THREADS, thread_name_prefix="request")
+        self._requests = itertools.count()
+
+    async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Callable) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
         try:
-            if self._runtime is not None:
-                self._runtime.stop_taking_work()
-                self._unanswered = self._runtime.finish(stopping)
-        finally:
-            self._finished.set()
+            async with asyncio.timeout(REQUEST_SECONDS):
+                status, headers, body = await self._answer(scope, receive)
+        except TimeoutError:
+            status, headers, body = _json(HTTPStatus.REQUEST_TIMEOUT, {"error": "the request took too long"})
+        except _TooLarge:
+            status, headers, body = _json(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": f"at most {MAX_BODY_BYTES} bytes"}
+            )
+        except _ClientGone:
+            return
+        headers = [*headers, (b"content-length", str(len(body)).encode())]
+        if status in (HTTPStatus.REQUEST_TIMEOUT, HTTPStatus.REQUEST_ENTITY_TOO_LARGE):
+            headers.append(CLOSE)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
 
-    def _on_worker_exit(self, server: Any, worker: Any) -> None:
-        if self._stopping is None:
-            self._finish(time.monotonic())  # stopped without SIGTERM (Ctrl-C): nothing else will end the work
-        self._finished.wait(SHUTDOWN_SECONDS)
-        self._exit()
-
-    def _exit(self) -> None:
-        log.info("web stopped", extra={"fields": {"event": "web_stopped", "unfinished": self._unanswered}})
-        logging.shutdown()
-        # Threads still waiting on Truedy (their requests already answered) must not keep the process alive.
-        os._exit(1 if self._unanswered else 0)
-
-
-def routes(
-    slack: SlackRequestHandler | None, webhooks: WebhookReceiver, engine: Engine, ack_first: AckFirst
-) -> WsgiApp:
-    requests = itertools.count()
-
-    def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
-        if slack is not None and path in SLACK_PATHS:
-            # Background jobs wait while requests are being answered (Bolt answers once the listener acks).
-            request_id = str(next(requests))
-            ack_first.arrived(request_id)
-            try:
-                return slack(environ, start_response)
-            finally:
-                ack_first.acked(request_id)
+    async def _answer(self, scope: dict, receive: Callable[[], Awaitable[dict]]) -> Answer:
+        path, method = scope["path"], scope["method"]
+        if self._bolt is not None and path in SLACK_PATHS:
+            return await self._slack(scope, receive, path, method)
         if method == "POST" and (path == "/truedy/webhook" or path.startswith("/truedy/webhook/")):
             token = path.removeprefix("/truedy/webhook").removeprefix("/") or None
-            return _webhook(webhooks, token, environ, start_response)
-        if path == "/healthz" and method == "GET":
-            if _database_answers(engine):
-                return _answer(start_response, HTTPStatus.OK, {"ok": True})
-            return _answer(start_response, HTTPStatus.SERVICE_UNAVAILABLE, {"ok": False, "database": "unreachable"})
-        return _answer(start_response, HTTPStatus.NOT_FOUND, {"error": "not found"})
+            body = await _read_body(scope, receive)
+            return await self._in_thread(self._webhook, _headers(scope), body, token)
+        if path == "/healthz" and method in ("GET", "HEAD"):
+            if await self._in_thread(_database_answers, self._engine):
+                return _json(HTTPStatus.OK, {"ok": True})
+            return _json(HTTPStatus.SERVICE_UNAVAILABLE, {"ok": False, "database": "unreachable"})
+        return _json(HTTPStatus.NOT_FOUND, {"error": "not found"})
 
-    return app
+    async def _slack(self, scope: dict, receive: Callable[[], Awaitable[dict]], path: str, method: str) -> Answer:
+        assert self._bolt is not None
+        query = scope.get("query_string", b"").decode("latin-1")
+        oauth = self._bolt.oauth_flow
+        if method == "POST" and path == "/slack/events":
+            body = (await _read_body(scope, receive)).decode("utf-8", "replace")
+            request = BoltRequest(body=body, query=query, headers=_headers(scope))
+            return _bolt_answer(await self._in_thread(self._dispatch, request))
+        if method == "GET" and oauth is not None and path in (oauth.install_path, oauth.redirect_uri_path):
+            request = BoltRequest(body="", query=query, headers=_headers(scope))
+            page = oauth.handle_installation if path == oauth.install_path else oauth.handle_callback
+            return _bolt_answer(await self._in_thread(page, request))
+        return _json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+
+    def _dispatch(self, request: BoltRequest) -> BoltResponse:
+        assert self._bolt is not None
+        # Background jobs wait while requests are being answered (Bolt answers once the listener acks).
+        request_id = str(next(self._requests))
+        self._ack_first.arrived(request_id)
+        try:
+            return self._bolt.dispatch(request)
+        finally:
+            self._ack_first.acked(request_id)
+
+    def _webhook(self, headers: dict[str, str], body: bytes, token: str | None) -> Answer:
+        try:
+            status, problem = self._webhooks.receive(headers, body, token)
+        except SQLAlchemyError:
+            status, problem = HTTPStatus.SERVICE_UNAVAILABLE, "database unavailable; deliver again later"
+        except Exception:
+            # Whatever went wrong, the sender gets a status code rather than a dropped connection.
+            log.exception("webhook failed", extra={"fields": {"event": "webhook_failed"}})
+            status, problem = HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; deliver again later"
+        return _json(status, {"error": problem} if problem else None)
+
+    async def _in_thread(self, function: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, function, *args)
+
+    async def _lifespan(self, receive: Callable[[], Awaitable[dict]], send: Callable) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                if self._runtime is not None:
+                    self._runtime.start()
+                log.info("web started", extra={"fields": {"event": "web_started", "port": self._port}})
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                # uvicorn stopped taking connections (SIGTERM, or Ctrl-C) and let the requests being answered
+                # finish: the deadlines count from here, at most GRACEFUL_SECONDS after the signal.
+                unanswered = await asyncio.get_running_loop().run_in_executor(None, self._finish, time.monotonic())
+                log.info("web stopped", extra={"fields": {"event": "web_stopped", "unfinished": unanswered}})
+                logging.shutdown()
+                # Threads still waiting on Truedy (their requests already answered) must not keep it alive.
+                os._exit(1 if unanswered else 0)
+
+    def _finish(self, stopping: float) -> int:
+        if self._runtime is None:
+            return 0
+        self._runtime.stop_taking_work()
+        return self._runtime.finish(stopping)
+
+
+async def _read_body(scope: dict, receive: Callable[[], Awaitable[dict]]) -> bytes:
+    """The whole body, never more than MAX_BODY_BYTES of it (_TooLarge as soon as it is more)."""
+    declared = _headers(scope).get("content-length")
+    if declared is not None and (not declared.isascii() or not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+        raise _TooLarge
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone
+        body += message.get("body", b"")
+        if len(body) > MAX_BODY_BYTES:
+            raise _TooLarge
+        if not message.get("more_body"):
+            return bytes(body)
+
+
+def _headers(scope: dict) -> dict[str, str]:
+    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
 
 
 def _database_answers(engine: Engine) -> bool:
@@ -219,32 +300,18 @@ def _database_answers(engine: Engine) -> bool:
     return True
 
 
-def _webhook(receiver: WebhookReceiver, token: str | None, environ: dict, start_response: Callable) -> Iterable[bytes]:
-    length = environ.get("CONTENT_LENGTH") or ""
-    if not length.isascii() or not length.isdigit() or int(length) > MAX_BODY_BYTES:
-        too_large = {"error": f"at most {MAX_BODY_BYTES} bytes"}
-        return _answer(start_response, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, too_large)
-    body = environ["wsgi.input"].read(int(length))
-    headers = {
-        name.removeprefix("HTTP_").replace("_", "-").lower(): value
-        for name, value in environ.items()
-        if name.startswith("HTTP_")
-    }
-    try:
-        status, problem = receiver.receive(headers, body, token)
-    except SQLAlchemyError:
-        status, problem = HTTPStatus.SERVICE_UNAVAILABLE, "database unavailable; deliver again later"
-    except Exception:
-        # Whatever went wrong, the sender gets a status code rather than a dropped connection.
-        log.exception("webhook failed", extra={"fields": {"event": "webhook_failed"}})
-        status, problem = HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; deliver again later"
-    return _answer(start_response, status, {"error": problem} if problem else None)
+def _bolt_answer(response: BoltResponse) -> Answer:
+    body = response.body.encode() if isinstance(response.body, str) else response.body
+    headers = [
+        (name.encode("latin-1"), value.encode("latin-1"))
+        for name, values in response.headers.items()
+        for value in values
+        if name.lower() != "content-length"  # set from the body as sent
+    ]
+    return response.status, headers, body
 
 
-def _answer(start_response: Callable, status: HTTPStatus, payload: dict | None) -> Iterable[bytes]:
+def _json(status: int, payload: dict | None) -> Answer:
     content = json.dumps(payload).encode() if payload is not None else b""
-    headers = [("Content-Length", str(len(content)))]
-    if content:
-        headers.append(("Content-Type", "application/json"))
-    start_response(f"{status.value} {status.phrase}", headers)
-    return [content]
+    headers = [(b"content-type", b"application/json")] if content else []
+    return int(status), headers, content

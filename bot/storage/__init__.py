@@ -285,6 +285,8 @@ slack_oauth_states = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("state", String(200), nullable=False),
     Column("expire_at", DateTime, nullable=False),
+    Index("ix_slack_oauth_states_state", "state"),  # each redirect finds its state
+    Index("ix_slack_oauth_states_expire_at", "expire_at"),  # pruning
 )
 
 

@@ -130,17 +130,29 @@ class InstallationStore(SQLAlchemyInstallationStore):
         return utc(newest)
 
 
+# Installs under way at once, at most: anyone may open the install page, and each visit makes a state. Past
+# this, the oldest go first (a flood of visits costs the table nothing, and the newest visitors can install).
+MAX_STATES = 10_000
+
+
 class OAuthStateStore(SQLAlchemyOAuthStateStore):
     """slack_sdk's database state store (states shared by every process), on this project's table; expired
-    states are removed as new ones are issued, since the stock store never removes them."""
+    states are removed as new ones are issued, since the stock store never removes them, and there are never
+    more than MAX_STATES."""
 
-    def __init__(self, expiration_seconds: int, engine: Engine):
+    def __init__(self, expiration_seconds: int, engine: Engine, most: int = MAX_STATES):
         super().__init__(expiration_seconds, engine)
         self.metadata = MetaData()
         self.oauth_states = slack_oauth_states.to_metadata(self.metadata)
+        self._most = most
 
     def issue(self, *args, **kwargs) -> str:
+        states = self.oauth_states
         with self.engine.begin() as connection:
             now = datetime.now(UTC).replace(tzinfo=None)
-            connection.execute(self.oauth_states.delete().where(self.oauth_states.c.expire_at < now))
+            connection.execute(states.delete().where(states.c.expire_at < now))
+            newest_kept = select(states.c.id).order_by(states.c.id.desc()).offset(self._most - 1).limit(1)
+            oldest_kept = connection.execute(newest_kept).scalar()
+            if oldest_kept is not None:
+                connection.execute(states.delete().where(states.c.id <= oldest_kept))
         return super().issue(*args, **kwargs)

@@ -624,6 +624,17 @@ class FakeSlack:
             if pending is not None and pending.acked_at is None:
                 pending.acked_at = time.monotonic()
                 pending.payload = ack.get("payload")
+                if problems := _ack_problems(pending.payload):
+                    with self._lock:
+                        self.refused.append(
+                            ApiCall(
+                                "ack",
+                                None,
+                                pending.payload or {},
+                                time.monotonic(),
+                                {"ok": False, "error": "invalid_blocks", "errors": problems},
+                            )
+                        )
         return socket
 
 
@@ -644,6 +655,18 @@ KNOWN_METHODS = {
     "usergroups.users.list",
     "conversations.info",
 }
+
+
+def _ack_problems(payload: Any) -> list[str]:
+    """An ack's payload is a message (a command's reply), a view (`response_action` update or push) or
+    options: Slack refuses it as it would refuse them elsewhere."""
+    if not isinstance(payload, dict):
+        return []
+    if "view" in payload:
+        return block_kit.view_problems(payload["view"])
+    if "text" in payload or "blocks" in payload:
+        return block_kit.message_problems(payload)
+    return []
 
 
 def _block_kit_problems(method: str, params: dict[str, Any]) -> list[str]:

@@ -92,6 +92,15 @@ def test_oauth_states_work_once_and_expired_ones_are_removed(engine):
     assert stale not in remaining and len(remaining) == 1
 
 
+def test_anonymous_visits_to_the_install_page_never_grow_the_states_past_their_bound(engine):
+    states = OAuthStateStore(600, engine, most=10)
+    issued = [states.issue() for _ in range(25)]
+    with engine.connect() as connection:
+        remaining = connection.execute(select(storage.slack_oauth_states.c.state)).scalars().all()
+    assert sorted(remaining) == sorted(issued[-10:])  # the newest visitors can still install
+    assert states.consume(issued[-1]) and not states.consume(issued[0])
+
+
 def test_forgetting_a_workspace_keeps_other_workspaces(engine, workspaces):
     jobs = ResumeAllJobs(engine)
     for team in ("T0AAA0001", "T0BBB0002"):

@@ -1,5 +1,6 @@
 """At most one active resume-all job per workspace, enforced by a partial unique index; when a workspace's
-admins were told one of its secrets cannot be decrypted; where a resume in flight shows as under way.
+admins were told one of its secrets cannot be decrypted; where a resume in flight shows as under way;
+indexes on OAuth states, which anonymous visits to the install page create.
 
 Revision ID: 0005
 Revises: 0004
@@ -48,9 +49,13 @@ def upgrade() -> None:
     for name, length in (("shown_as", 12), ("shown_channel", 32), ("shown_ts", 32), ("via", 16)):
         op.add_column("resume_locks", sa.Column(name, sa.String(length)))
     op.create_index("ix_resume_locks_expires_at", "resume_locks", ["expires_at"])
+    op.create_index("ix_slack_oauth_states_state", "slack_oauth_states", ["state"])
+    op.create_index("ix_slack_oauth_states_expire_at", "slack_oauth_states", ["expire_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_slack_oauth_states_expire_at", table_name="slack_oauth_states")
+    op.drop_index("ix_slack_oauth_states_state", table_name="slack_oauth_states")
     op.drop_index("ix_resume_locks_expires_at", table_name="resume_locks")
     for name in ("shown_as", "shown_channel", "shown_ts", "via"):
         op.drop_column("resume_locks", name)
