@@ -33,7 +33,7 @@ from bot.storage.poll_turns import PollSchedule
 from bot.storage.resume_all_jobs import ResumeAllJobs
 from bot.storage.workspace_settings import WorkspaceSettings
 from bot.truedy import TruedyClient
-from bot.watcher import PausedWatcher
+from bot.watcher import MAX_POLLS, PausedWatcher
 
 log = logging.getLogger("bot.runtime")
 
@@ -160,7 +160,13 @@ def build_runtime(settings: Settings, before_each_job: Callable[[], None] = lamb
         schedule=schedule,
         in_flight=in_flight,
         channel_problems=services.channel_problems,
-        truedy_client=truedy,
+        # Its own connection pool: polls never take the connections people's resumes need.
+        truedy_client=TruedyClient(
+            settings.truedy_api_url,
+            connect_timeout=settings.truedy_connect_timeout,
+            read_timeout=settings.truedy_read_timeout,
+            max_connections=MAX_POLLS,
+        ),
         # Its own clients: a `ratelimited` answer ends the poll's posting (the next poll goes on) instead
         # of sleeping in a polling thread.
         slack_for=tokens.for_polling(settings).client_for,
@@ -169,6 +175,7 @@ def build_runtime(settings: Settings, before_each_job: Callable[[], None] = lamb
         dashboard_url=settings.truedy_dashboard_url,
         digests=services.digests,
         per_minute=settings.resume_all_per_minute,
+        before_each_poll=before_each_job,
     )
     runner = ResumeAllRunner(
         jobs=services.resume_all,

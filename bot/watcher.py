@@ -2,6 +2,7 @@
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -23,8 +24,15 @@ from bot.storage.workspace_settings import WorkspaceId, Workspaces, WorkspaceSet
 log = logging.getLogger("bot.watcher")
 
 TICK_SECONDS = 1.0
-# Workspaces polled at once: one whose Truedy or Slack is slow holds up only its own poll.
-POLL_THREADS = 8
+# Polls running at once, at most. The pool starts a thread only when a poll waits for one, so the threads in
+# use follow the work that is due (polls due a second times a poll's length: about 35 for 1,000 workspaces a
+# minute whose Truedy answers in 2 s); the bound only keeps a Truedy that hangs for everyone from spawning
+# more. A workspace whose Truedy hangs holds its own thread until its timeouts, nobody else's.
+MAX_POLLS = 128
+# How often workspaces without a poll yet (connected by another process, or before this release) get one.
+SCHEDULING_SECONDS = 60.0
+# A workspace where someone is resuming is polled this much later (people first).
+PEOPLE_FIRST = timedelta(seconds=5)
 # A channel Slack refused is tried again after this long (the bot may have been invited meanwhile), or at
 # once when setup is saved.
 CHANNEL_RETRY = timedelta(hours=1)
@@ -49,6 +57,7 @@ class PausedWatcher:
         dashboard_url: str | None,
         digests: AlertDigests,
         per_minute: int,
+        before_each_poll: Callable[[], None] = lambda: None,
     ):
         self._workspaces = workspaces
         self._alerts = alerts
@@ -62,11 +71,13 @@ class PausedWatcher:
         self._dashboard_url = dashboard_url
         self._digests = digests
         self._per_minute = per_minute  # resume all's pace, for the digest's estimate
+        self._before_each_poll = before_each_poll  # acks first: the worker makes polls wait for pending acks
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="paused-watcher", daemon=True)
-        self._pool = ThreadPoolExecutor(POLL_THREADS, thread_name_prefix="poll")
+        self._pool = ThreadPoolExecutor(MAX_POLLS, thread_name_prefix="poll")
         self._polling: set[WorkspaceId] = set()
         self._polling_lock = threading.Lock()
+        self._next_scheduling = 0.0
 
     def start(self) -> None:
         self._thread.start()
@@ -87,45 +98,51 @@ class PausedWatcher:
                 log.exception("scheduling polls failed", extra={"fields": {"event": "poll_failed"}})
 
     def poll_due_workspaces(self) -> None:
-        """Start the poll of every workspace whose turn it is, each on a thread of its own."""
-        for settings in self._workspaces.all():
-            if self._stop.is_set():
-                return
-            if settings.secrets_unreadable and not settings.secret_problem_told:
-                self._pool.submit(self._tell_secrets_unreadable, settings)
-            channel = self._channel_for(settings)
-            if settings.api_key is None or channel is None:
-                continue
-            workspace = settings.workspace
+        """Start the polls that are due (one indexed query), each on a thread of the pool; now and then,
+        give workspaces without one their first poll."""
+        if time.monotonic() >= self._next_scheduling:
+            self._schedule.schedule_new(self._interval)
+            self._next_scheduling = time.monotonic() + min(SCHEDULING_SECONDS, self._interval.total_seconds())
+        with self._polling_lock:
+            free = MAX_POLLS - len(self._polling)
+        if free <= 0:
+            return
+        for workspace in self._schedule.take_due(self._interval, free):
             with self._polling_lock:
                 if workspace in self._polling:
-                    continue  # its previous poll is still running
+                    continue  # its previous poll is still running: this turn is skipped
+                self._polling.add(workspace)
+            self._pool.submit(self._poll_and_log, workspace)
+
+    def _poll_and_log(self, workspace: WorkspaceId) -> None:
+        try:
+            self._before_each_poll()
+            settings = self._workspaces.get(workspace)  # only the workspaces polled are read and decrypted
+            if settings is None:
+                return
+            if settings.secrets_unreadable and not settings.secret_problem_told:
+                self._tell_secrets_unreadable(settings)
+            channel = self._channel_for(settings)
+            if settings.api_key is None or channel is None:
+                return
             # People first: no polling while someone is resuming in this workspace.
             if self._in_flight.any_in(workspace.enterprise_id, workspace.team_id):
-                continue
-            if self._schedule.take_turn(workspace, self._interval):
-                with self._polling_lock:
-                    self._polling.add(workspace)
-                self._pool.submit(self._poll_and_log, settings, channel)
-
-    def _poll_and_log(self, settings: WorkspaceSettings, channel: str) -> None:
-        try:
-            slack = self._slack_for(settings.workspace)
+                self._schedule.postpone(workspace, PEOPLE_FIRST)
+                return
+            slack = self._slack_for(workspace)
             if slack is None:
                 # Its keys stay, but no bot token serves it (not installed, or another workspace's token).
                 log.info(
                     "not polled: no bot token for this workspace",
-                    extra={"fields": {"event": "poll_skipped", "team": settings.workspace.team_id}},
+                    extra={"fields": {"event": "poll_skipped", "team": workspace.team_id}},
                 )
                 return
-            self._poll(slack, settings, settings.api_key or "", channel)
+            self._poll(slack, settings, settings.api_key, channel)
         except Exception:
-            log.exception(
-                "polling failed", extra={"fields": {"event": "poll_failed", "team": settings.workspace.team_id}}
-            )
+            log.exception("polling failed", extra={"fields": {"event": "poll_failed", "team": workspace.team_id}})
         finally:
             with self._polling_lock:
-                self._polling.discard(settings.workspace)
+                self._polling.discard(workspace)
 
     def _poll(self, slack: WebClient, settings: WorkspaceSettings, api_key: str, channel: str) -> None:
         workspace = settings.workspace

@@ -126,6 +126,7 @@ poll_schedule = Table(
     Column("next_poll_at", DateTime(timezone=True), nullable=False),
     Column("polled_at", DateTime(timezone=True)),
     Column("not_before", DateTime(timezone=True)),  # Truedy's rate limit for this key resets then
+    Index("ix_poll_schedule_next_poll_at", "next_poll_at"),  # the polls due, whatever the number of workspaces
 )
 
 webhook_deliveries = Table(
@@ -364,6 +365,12 @@ def _sqlite_begin(connection: Connection) -> None:
     # (SQLite would fail one at once, busy timeout or not). They take turns, as on PostgreSQL.
     immediate = connection.get_execution_options().get(_WRITE_LOCK_FIRST)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def writing_first(engine: Engine) -> Engine:
+    """An engine whose transactions take SQLite's write lock at once (BEGIN IMMEDIATE): for a transaction that
+    reads what it then writes, so that processes sharing the file take turns instead of failing."""
+    return engine.execution_options(**{_WRITE_LOCK_FIRST: True})
 
 
 def newest_revision() -> str:

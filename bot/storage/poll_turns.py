@@ -1,50 +1,87 @@
-"""When each workspace's Truedy account is next looked at for paused campaigns, shared by all workers."""
+"""When each workspace's Truedy account is next looked at for paused campaigns, shared by all processes.
+
+Each workspace polls at its own point of the interval (fixed by its team id), so that polls are spread
+evenly instead of coming in clumps. A process takes the polls that are due with one indexed query, moving
+each one interval on in the same transaction: on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so that processes
+asking at once take different workspaces; on SQLite with the write lock taken first (one writer at a time).
+The work follows the polls that are due: nothing runs per workspace in between. Times are the database's.
+"""
 
 import zlib
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, or_, select
+from sqlalchemy import Connection, Engine, exists, insert, or_, select
 
-from bot.storage import insert_if_absent, of_workspace, poll_schedule, utc, workspace_key, workspaces
+from bot.storage import (
+    database_now,
+    insert_if_absent,
+    of_workspace,
+    poll_schedule,
+    utc,
+    workspace_key,
+    workspaces,
+    writing_first,
+)
 from bot.storage.workspace_settings import WorkspaceId
 
 # However many webhooks arrive, one account is listed at most this often on their account.
 MIN_PROMPTED_GAP = timedelta(seconds=10)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class PollSchedule:
     def __init__(self, engine: Engine):
         self._engine = engine
 
-    def take_turn(self, workspace: WorkspaceId, interval: timedelta) -> bool:
-        """True for the one worker that is to poll this workspace now; the next turn is `interval` later.
-
-        A workspace seen for the first time gets its first turn at a point of the interval fixed by its
-        team id, so that workspaces are spread over the interval instead of all polled at once."""
-        now = datetime.now(UTC)
-        # Read first: this runs every second for every workspace, and is rarely due.
-        with self._engine.connect() as connection:
-            row = connection.execute(select(poll_schedule).where(_is(workspace))).mappings().first()
-        if row is None:
-            spread = interval * (zlib.crc32(workspace.team_id.encode()) % 1000 / 1000)
-            with self._engine.begin() as connection:  # unless another worker scheduled it first
-                insert_if_absent(connection, poll_schedule, {**workspace_key(workspace), "next_poll_at": now + spread})
-            return False
-        next_poll_at, not_before = utc(row["next_poll_at"]) or now, utc(row["not_before"])
-        # A turn further away than one interval was set with a longer PAUSED_POLL_SECONDS.
-        if (not_before is not None and not_before > now) or now < next_poll_at <= now + interval:
-            return False
-        with self._engine.begin() as connection:
-            taken = connection.execute(
-                poll_schedule.update()
+    def take_due(self, interval: timedelta, most: int) -> list[WorkspaceId]:
+        """Up to `most` workspaces whose poll is due, oldest first, now this process's to poll; each one's next
+        poll is at its own point of the next interval."""
+        with writing_first(self._engine).begin() as connection:
+            now = database_now(connection)
+            due = (
+                select(poll_schedule.c.enterprise_id, poll_schedule.c.team_id)
                 .where(
-                    _is(workspace),
-                    poll_schedule.c.next_poll_at == row["next_poll_at"],  # nobody took this turn meanwhile
+                    poll_schedule.c.next_poll_at <= now,
                     or_(poll_schedule.c.not_before.is_(None), poll_schedule.c.not_before <= now),
                 )
-                .values(next_poll_at=now + interval, polled_at=now)
+                .order_by(poll_schedule.c.next_poll_at)
+                .limit(most)
             )
-        return taken.rowcount == 1
+            if connection.dialect.name == "postgresql":
+                due = due.with_for_update(skip_locked=True)
+            taken = [WorkspaceId(*row) for row in connection.execute(due).all()]
+            for workspace in taken:
+                connection.execute(
+                    poll_schedule.update()
+                    .where(_is(workspace))
+                    .values(next_poll_at=turn_after(workspace, now, interval), polled_at=now)
+                )
+        return taken
+
+    def schedule_new(self, interval: timedelta) -> int:
+        """Give every workspace that has none its first poll, at its point of the interval; bring turns set
+        with a longer interval within this one. One statement each, whatever the number of workspaces; run at
+        start and now and then (setup and installs schedule theirs at once). Returns how many were added."""
+        with writing_first(self._engine).begin() as connection:
+            now = database_now(connection)
+            unscheduled = connection.execute(
+                select(workspaces.c.enterprise_id, workspaces.c.team_id).where(
+                    ~exists().where(
+                        poll_schedule.c.enterprise_id == workspaces.c.enterprise_id,
+                        poll_schedule.c.team_id == workspaces.c.team_id,
+                    )
+                )
+            ).all()
+            rows = [
+                {**workspace_key(workspace), "next_poll_at": turn_after(workspace, now, interval)}
+                for workspace in (WorkspaceId(*row) for row in unscheduled)
+            ]
+            if rows:
+                connection.execute(insert(poll_schedule), rows)
+            connection.execute(
+                poll_schedule.update().where(poll_schedule.c.next_poll_at > now + interval).values(next_poll_at=now)
+            )
+            return len(rows)
 
     def defer(self, workspace: WorkspaceId, until: datetime) -> None:
         """Truedy's rate limit for this key is reached: no polling before `until`, so people's resumes get
@@ -56,26 +93,31 @@ class PollSchedule:
                     poll_schedule.insert().values(**workspace_key(workspace), next_poll_at=until, not_before=until)
                 )
 
+    def postpone(self, workspace: WorkspaceId, by: timedelta) -> None:
+        """Someone is resuming in this workspace: its poll comes a little later (people first)."""
+        with self._engine.begin() as connection:
+            now = database_now(connection)
+            connection.execute(poll_schedule.update().where(_is(workspace)).values(next_poll_at=now + by))
+
     def prompt_all(self, connection: Connection) -> None:
         """Something may have changed (a Truedy webhook): every workspace is looked at again soon, but no
         sooner than MIN_PROMPTED_GAP after its last poll. Runs in the caller's transaction."""
+        now = database_now(connection)
         scheduled = {
             WorkspaceId(row["enterprise_id"], row["team_id"]): row
             for row in connection.execute(select(poll_schedule)).mappings().all()
         }
         known = connection.execute(select(workspaces.c.enterprise_id, workspaces.c.team_id)).all()
         for workspace in {WorkspaceId(*row) for row in known} | set(scheduled):
-            _prompt(connection, workspace, scheduled.get(workspace))
+            _prompt(connection, workspace, scheduled.get(workspace), now)
 
     def prompt(self, connection: Connection, workspace: WorkspaceId) -> None:
         """The same for one workspace (its own webhook)."""
-        _prompt(
-            connection, workspace, connection.execute(select(poll_schedule).where(_is(workspace))).mappings().first()
-        )
+        row = connection.execute(select(poll_schedule).where(_is(workspace))).mappings().first()
+        _prompt(connection, workspace, row, database_now(connection))
 
 
-def _prompt(connection: Connection, workspace: WorkspaceId, row) -> None:
-    now = datetime.now(UTC)
+def _prompt(connection: Connection, workspace: WorkspaceId, row, now: datetime) -> None:
     if row is None:
         insert_if_absent(connection, poll_schedule, {**workspace_key(workspace), "next_poll_at": now})
         return
@@ -83,6 +125,16 @@ def _prompt(connection: Connection, workspace: WorkspaceId, row) -> None:
     soonest = now if polled_at is None else max(now, polled_at + MIN_PROMPTED_GAP)
     if (utc(row["next_poll_at"]) or now) > soonest:
         connection.execute(poll_schedule.update().where(_is(workspace)).values(next_poll_at=soonest))
+
+
+def turn_after(workspace: WorkspaceId, now: datetime, interval: timedelta) -> datetime:
+    """The workspace's first point of the interval after `now`: the same offset in every interval, fixed by
+    its team id, so that each workspace is polled once an interval and workspaces are evenly spread."""
+    seconds = interval.total_seconds()
+    offset = seconds * (zlib.crc32(workspace.team_id.encode()) % 10_000) / 10_000
+    elapsed = (now - EPOCH).total_seconds() - offset
+    intervals = int(elapsed // seconds) + 1
+    return EPOCH + timedelta(seconds=offset + intervals * seconds)
 
 
 def _is(workspace: WorkspaceId):

@@ -156,6 +156,8 @@ class Workspaces:
         with self._engine.begin() as connection:
             # A new setup is a new chance for the alert channel Slack refused (the bot may have been invited).
             connection.execute(alert_channel_problems.delete().where(_problem_of(workspace)))
+            # Polled at once, then at its own point of each interval (bot.storage.poll_turns).
+            insert_if_absent(connection, poll_schedule, {**workspace_key(workspace), "next_poll_at": now})
             if existing is None:
                 connection.execute(workspaces.insert().values(**workspace_key(workspace), **values))
             else:

@@ -78,6 +78,7 @@ class FakeTruedy:
     accounts: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # key -> id -> campaign
     received: list[Received] = field(default_factory=list)
     delay: float = 0.0
+    delays_by_key: dict[str, float] = field(default_factory=dict)  # how long some keys' answers take instead
     running_name: str = "running"  # the docs use both `running` and `active`
     not_resumable_status: int = 422
     in_flight: int = 0
@@ -161,8 +162,8 @@ class FakeTruedy:
             self.in_flight_by_key[key] = self.in_flight_by_key.get(key, 0) + 1
             self.peak_in_flight_by_key[key] = max(self.peak_in_flight_by_key.get(key, 0), self.in_flight_by_key[key])
         try:
-            if self.delay:
-                await asyncio.sleep(self.delay)
+            if delay := self.delays_by_key.get(sent_key, self.delay):
+                await asyncio.sleep(delay)
             if scripted is not None:
                 response = await self._scripted(request, scripted)
             else:

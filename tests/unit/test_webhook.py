@@ -125,9 +125,10 @@ def test_each_workspace_has_its_own_webhook_url_and_secret(engine, workspaces):
     assert one.webhook_token and two.webhook_token and one.webhook_token != two.webhook_token
     assert one.webhook_secret == "whsec_first" and two.webhook_secret is None
 
+    with engine.begin() as connection:  # their first polls were taken: nothing is due
+        connection.execute(poll_schedule.update().values(next_poll_at=datetime.now(UTC) + timedelta(hours=1)))
     assert receiver.receive(signed_with("whsec_first", BODY), BODY, one.webhook_token) == (HTTPStatus.NO_CONTENT, "")
-    with engine.connect() as connection:
-        prompted = connection.execute(select(poll_schedule.c.team_id)).scalars().all()
+    prompted = [workspace.team_id for workspace in schedule.take_due(timedelta(hours=1), 10)]
     assert prompted == ["T0HOOK001"]  # only the workspace whose URL it came to
     # Signed with another workspace's secret, or the shared URL without a shared secret: refused.
     assert receiver.receive(signed_with("whsec_first", BODY), BODY, two.webhook_token)[0] == HTTPStatus.UNAUTHORIZED
