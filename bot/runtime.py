@@ -155,6 +155,7 @@ def build_runtime(settings: Settings, before_each_job: Callable[[], None] = lamb
     )
     provide_services(app, services)
     watcher = PausedWatcher(
+        engine=engine,
         workspaces=workspaces,
         alerts=alerts,
         schedule=schedule,

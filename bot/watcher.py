@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy import Engine
 
 from bot import truedy
 from bot.slack import alert_blocks, digest_blocks, messages
 from bot.slack.digest_message import render_digest
 from bot.slack.replies import log_refusal, update_message
-from bot.storage.alert_channels import CHANNEL_REFUSALS, AlertChannelProblems
+from bot.storage.alert_channels import CHANNEL_REFUSALS, AlertChannelProblems, ChannelProblem
 from bot.storage.alert_records import AlertRecords, OpenAlert
 from bot.storage.digests import AlertDigests
 from bot.storage.inflight import InFlightResumes
@@ -33,6 +34,11 @@ MAX_POLLS = 128
 SCHEDULING_SECONDS = 60.0
 # A workspace where someone is resuming is polled this much later (people first).
 PEOPLE_FIRST = timedelta(seconds=5)
+# A workspace's bot client is looked up this often, not at every poll (finding and decrypting its
+# installation was a fifth of a poll's cost). An uninstall stops its polls at once anyway (its settings go),
+# and a token Slack refuses is looked up again at the next poll.
+CLIENT_SECONDS = 300.0
+TOKEN_REFUSALS = ("invalid_auth", "token_revoked", "account_inactive", "not_authed")
 # A channel Slack refused is tried again after this long (the bot may have been invited meanwhile), or at
 # once when setup is saved.
 CHANNEL_RETRY = timedelta(hours=1)
@@ -45,6 +51,7 @@ class PausedWatcher:
     def __init__(
         self,
         *,
+        engine: Engine,
         workspaces: Workspaces,
         alerts: AlertRecords,
         schedule: PollSchedule,
@@ -59,6 +66,7 @@ class PausedWatcher:
         per_minute: int,
         before_each_poll: Callable[[], None] = lambda: None,
     ):
+        self._engine = engine
         self._workspaces = workspaces
         self._alerts = alerts
         self._schedule = schedule
@@ -78,6 +86,7 @@ class PausedWatcher:
         self._polling: set[WorkspaceId] = set()
         self._polling_lock = threading.Lock()
         self._next_scheduling = 0.0
+        self._clients: dict[WorkspaceId, tuple[float, WebClient | None]] = {}
 
     def start(self) -> None:
         self._thread.start()
@@ -103,6 +112,9 @@ class PausedWatcher:
         if time.monotonic() >= self._next_scheduling:
             self._schedule.schedule_new(self._interval)
             self._next_scheduling = time.monotonic() + min(SCHEDULING_SECONDS, self._interval.total_seconds())
+            with self._polling_lock:
+                now = time.monotonic()
+                self._clients = {workspace: held for workspace, held in self._clients.items() if held[0] > now}
         with self._polling_lock:
             free = MAX_POLLS - len(self._polling)
         if free <= 0:
@@ -117,7 +129,13 @@ class PausedWatcher:
     def _poll_and_log(self, workspace: WorkspaceId) -> None:
         try:
             self._before_each_poll()
-            settings = self._workspaces.get(workspace)  # only the workspaces polled are read and decrypted
+            # What the poll needs from the database, read on one connection; only the workspaces polled are
+            # read and decrypted.
+            with self._engine.connect() as connection:
+                settings = self._workspaces.get(workspace, connection)
+                resuming = self._in_flight.any_in(workspace.enterprise_id, workspace.team_id, connection)
+                problem = self._channel_problems.latest(workspace, connection)
+                open_alerts = self._alerts.open_alerts(workspace, connection)
             if settings is None:
                 return
             if settings.secrets_unreadable and not settings.secret_problem_told:
@@ -126,10 +144,10 @@ class PausedWatcher:
             if settings.api_key is None or channel is None:
                 return
             # People first: no polling while someone is resuming in this workspace.
-            if self._in_flight.any_in(workspace.enterprise_id, workspace.team_id):
+            if resuming:
                 self._schedule.postpone(workspace, PEOPLE_FIRST)
                 return
-            slack = self._slack_for(workspace)
+            slack = self._client_for(workspace)
             if slack is None:
                 # Its keys stay, but no bot token serves it (not installed, or another workspace's token).
                 log.info(
@@ -137,16 +155,36 @@ class PausedWatcher:
                     extra={"fields": {"event": "poll_skipped", "team": workspace.team_id}},
                 )
                 return
-            self._poll(slack, settings, settings.api_key, channel)
+            self._poll(slack, settings, settings.api_key, channel, problem, open_alerts)
         except Exception:
             log.exception("polling failed", extra={"fields": {"event": "poll_failed", "team": workspace.team_id}})
         finally:
             with self._polling_lock:
                 self._polling.discard(workspace)
 
-    def _poll(self, slack: WebClient, settings: WorkspaceSettings, api_key: str, channel: str) -> None:
+    def _client_for(self, workspace: WorkspaceId) -> WebClient | None:
+        now = time.monotonic()
+        with self._polling_lock:
+            held = self._clients.get(workspace)
+        if held is not None and held[0] > now:
+            return held[1]
+        client = self._slack_for(workspace)
+        with self._polling_lock:
+            self._clients[workspace] = (now + CLIENT_SECONDS, client)
+        return client
+
+    def _poll(
+        self,
+        slack: WebClient,
+        settings: WorkspaceSettings,
+        api_key: str,
+        channel: str,
+        problem: ChannelProblem | None,
+        open_alerts: list[OpenAlert],
+    ) -> None:
+        """`open_alerts` are read before Truedy is asked: one closed meanwhile (a Resume click) is found closed
+        when the poll tries to close it, and a new pause is claimed once, whatever was read."""
         workspace = settings.workspace
-        problem = self._channel_problems.latest(workspace)
         if problem is not None and problem.channel == channel and datetime.now(UTC) - problem.since < CHANNEL_RETRY:
             # Slack refused this channel: nothing goes there until setup changes (or an hour passed).
             log.info(
@@ -159,7 +197,6 @@ class PausedWatcher:
         except truedy.TruedyError as error:
             self._note_failure(settings, "list", error)
             return
-        open_alerts = self._alerts.open_alerts(workspace)
         alerted = {alert.campaign_id for alert in open_alerts}
         new = [c for c in paused if c.id not in alerted and self._alerts.claim_new_pause(workspace, c.id)]
         posted, refusal = 0, None
@@ -178,6 +215,9 @@ class PausedWatcher:
                 posted += 1
         if refusal in CHANNEL_REFUSALS:
             self._refused(slack, settings, channel, refusal)
+        if refusal in TOKEN_REFUSALS:
+            with self._polling_lock:
+                self._clients.pop(workspace, None)  # reinstalled with a new token, perhaps: look it up again
         if posted and problem is not None:
             self._channel_problems.clear(workspace)
         closed, digests_changed = 0, set[int]()

@@ -1,6 +1,8 @@
 """The database: one schema on SQLite (default) or PostgreSQL, migrated by the bot itself at start."""
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -26,6 +28,7 @@ from sqlalchemy import (
     and_,
     create_engine,
     event,
+    func,
     inspect,
     text,
 )
@@ -462,6 +465,23 @@ def database_now(connection: Connection) -> datetime:
     # SQLite has no server: its clock is the one of the host that holds the file (and every process using it).
     value = connection.execute(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")).scalar_one()
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def database_clock(connection: Connection) -> ColumnElement:
+    """The database's clock inside a statement (`database_now` without a round trip of its own)."""
+    if connection.dialect.name == "postgresql":
+        return func.statement_timestamp()
+    return func.strftime("%Y-%m-%d %H:%M:%f", "now")
+
+
+@contextmanager
+def reading(engine: Engine, connection: Connection | None) -> Iterator[Connection]:
+    """`connection` when the caller has one open (several reads on one checkout), else a new one."""
+    if connection is not None:
+        yield connection
+        return
+    with engine.connect() as opened:
+        yield opened
 
 
 def utc(moment: datetime | None) -> datetime | None:

@@ -3,9 +3,9 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
-from bot.storage import alert_channel_problems, insert_if_absent, of_workspace, utc, workspace_key
+from bot.storage import alert_channel_problems, insert_if_absent, of_workspace, reading, utc, workspace_key
 from bot.storage.workspace_settings import WorkspaceId
 
 # Slack's answers to chat.postMessage that trying again later will not change: the channel has to change
@@ -37,9 +37,9 @@ class AlertChannelProblems:
             connection.execute(alert_channel_problems.update().where(_is(workspace)).values(**values))
         return known != channel
 
-    def latest(self, workspace: WorkspaceId) -> ChannelProblem | None:
+    def latest(self, workspace: WorkspaceId, connection: Connection | None = None) -> ChannelProblem | None:
         """The alert channel Slack last refused in this workspace, if it has not been cleared since."""
-        with self._engine.connect() as connection:
+        with reading(self._engine, connection) as connection:
             row = connection.execute(select(alert_channel_problems).where(_is(workspace))).mappings().first()
         return (
             None

@@ -3,10 +3,10 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import Connection, Engine, and_, select
 from sqlalchemy.exc import IntegrityError
 
-from bot.storage import campaign_alerts, of_workspace, workspace_key
+from bot.storage import campaign_alerts, of_workspace, reading, workspace_key
 from bot.storage.workspace_settings import WorkspaceId
 
 # A worker that claimed a pause and died before posting its alert: another may post it after this long.
@@ -63,12 +63,12 @@ class AlertRecords:
         """The pause is over; True for the one caller that closed it (and so updates the alert)."""
         return self._set_state(workspace, campaign_id, "open", "closed")
 
-    def open_alerts(self, workspace: WorkspaceId) -> list[OpenAlert]:
+    def open_alerts(self, workspace: WorkspaceId, connection: Connection | None = None) -> list[OpenAlert]:
         query = select(campaign_alerts).where(
             of_workspace(campaign_alerts, workspace),
             campaign_alerts.c.state == "open",
         )
-        with self._engine.connect() as connection:
+        with reading(self._engine, connection) as connection:
             return [
                 OpenAlert(row["campaign_id"], row["channel"], row["message_ts"])
                 for row in connection.execute(query).mappings()

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import Engine, and_, delete, select
+from sqlalchemy import Connection, Engine, and_, delete, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.storage import database_now, insert_if_absent, of_workspace, resume_locks, utc
+from bot.storage import database_clock, database_now, insert_if_absent, of_workspace, reading, resume_locks, utc
 
 log = logging.getLogger("bot.inflight")
 
@@ -168,13 +168,13 @@ class InFlightResumes:
         with self._engine.begin() as connection:
             connection.execute(delete(resume_locks).where(_is(claim), resume_locks.c.owner == claim.owner))
 
-    def any_in(self, enterprise_id: str, team_id: str) -> bool:
+    def any_in(self, enterprise_id: str, team_id: str, connection: Connection | None = None) -> bool:
         """Is anyone resuming a campaign of this workspace right now?"""
-        with self._engine.connect() as connection:
+        with reading(self._engine, connection) as connection:
             query = select(resume_locks.c.campaign_id).where(
                 resume_locks.c.enterprise_id == enterprise_id,
                 resume_locks.c.team_id == team_id,
-                resume_locks.c.expires_at >= database_now(connection),
+                resume_locks.c.expires_at >= database_clock(connection),
             )
             return connection.execute(query.limit(1)).first() is not None
 

@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Connection, Engine, or_, select
 
 from bot.storage import (
     alert_channel_problems,
@@ -16,6 +16,7 @@ from bot.storage import (
     insert_if_absent,
     of_workspace,
     poll_schedule,
+    reading,
     resume_all_items,
     resume_all_jobs,
     resume_locks,
@@ -73,10 +74,10 @@ class Workspaces:
         self._engine = engine
         self._keybox = keybox
 
-    def get(self, workspace: WorkspaceId) -> WorkspaceSettings | None:
+    def get(self, workspace: WorkspaceId, connection: Connection | None = None) -> WorkspaceSettings | None:
         """The workspace's settings; keys seeded from the environment know no enterprise id."""
         candidates = [workspace, WorkspaceId("", workspace.team_id)] if workspace.enterprise_id else [workspace]
-        with self._engine.connect() as connection:
+        with reading(self._engine, connection) as connection:
             for candidate in candidates:
                 row = connection.execute(select(workspaces).where(_is(candidate))).mappings().first()
                 if row is not None:
