@@ -3,7 +3,7 @@ alert channel, and 3 campaigns paused and already alerted), polled by 1 or 2 rea
 
     .venv/bin/python -m bench.watch_scale [--workspaces 10 100 1000 10000] [--processes 1 2]
         [--databases sqlite postgresql] [--postgresql postgresql://postgres@127.0.0.1:5432/test]
-        [--interval 60] [--intervals 2]
+        [--interval 60] [--intervals 2] [--warmup SECONDS]
 
 Truedy answers a list in 0.6 s, and in 2 s for a tenth of the keys. After one interval of warm-up, for
 `--intervals` intervals it pauses a new campaign in a random workspace every tenth of the interval, and prints:
@@ -135,7 +135,9 @@ def rss_mib(pid: int) -> float:
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) / 1024
 
 
-def run(kind: str, server: str | None, workspaces: int, processes: int, interval: float, intervals: float) -> None:
+def run(
+    kind: str, server: str | None, workspaces: int, processes: int, interval: float, intervals: float, warmup: float
+) -> None:
     loop = LoopThread()
     slack, truedy = FakeSlack(loop).start(), FakeTruedy(loop).start()
     with tempfile.TemporaryDirectory() as folder:
@@ -157,7 +159,7 @@ def run(kind: str, server: str | None, workspaces: int, processes: int, interval
             try:
                 for worker in workers:
                     worker.wait_started(slack, timeout=120)
-                time.sleep(interval)  # warm-up: the first polls, at each workspace's point of the interval
+                time.sleep(warmup)  # the first polls, at each workspace's point of the interval
                 measure(slack, truedy, workers, workspaces, interval, intervals, kind, processes)
             finally:
                 for worker in workers:
@@ -182,11 +184,12 @@ def measure(slack, truedy, workers, workspaces: int, interval: float, intervals:
         truedy.add(key(n), campaign(campaign_id))
         pauses[campaign_id] = time.monotonic()
         time.sleep(max(0.0, started + (step + 1) * interval / 10 - time.monotonic()))
+    time.sleep(max(0.0, started + window - time.monotonic()))
     elapsed = time.monotonic() - started
     worker_cpu, pg_cpu = cpu_seconds(pids) - worker_cpu, cpu_seconds(pg) - pg_cpu
     rss = [rss_mib(pid) for pid in pids]
     wait_until(lambda: all(alert_time(slack, c) for c in pauses), interval * 2, "every new pause alerted")
-    delays = sorted(alert_time(slack, c) - at for c, at in pauses.items())
+    delays = sorted(alert_time(slack, c) - at for c, at in pauses.items()) or [0.0]
     posts: dict[str, int] = {}
     for call in slack.calls_to("chat.postMessage"):
         for campaign_id in pauses:
@@ -248,12 +251,14 @@ def main() -> None:
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--postgresql", default=os.environ.get("TEST_DATABASE_URL"))
     parser.add_argument("--interval", type=float, default=60.0)
-    parser.add_argument("--intervals", type=float, default=2.0)
+    parser.add_argument("--intervals", type=float, default=2.0, help="measured; under 0.1, no pauses are made")
+    parser.add_argument("--warmup", type=float, help="seconds before measuring (default: one interval)")
     arguments = parser.parse_args()
     for kind in arguments.databases:
         for workspaces in arguments.workspaces:
             for processes in arguments.processes:
-                run(kind, arguments.postgresql, workspaces, processes, arguments.interval, arguments.intervals)
+                warmup = arguments.warmup if arguments.warmup is not None else arguments.interval
+                run(kind, arguments.postgresql, workspaces, processes, arguments.interval, arguments.intervals, warmup)
 
 
 if __name__ == "__main__":
