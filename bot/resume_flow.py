@@ -112,7 +112,7 @@ class ResumeFlows:
         ending: Ending
         try:
             ending = self._resumes.resume(flow.request, flow.claim)
-        except Exception:  # the key was removed since the request was admitted, or a bug outside `resume`
+        except Exception:  # the key was removed since the request was admitted (`resume` answers the rest)
             log.exception("resume failed inside the bot", extra={"fields": {"event": "resume_failed"}})
             self._resumes.record_refusal(flow.request, "bot_failure")
             ending = BotFailure("the bot failed while resuming")

@@ -250,30 +250,18 @@ class PausedWatcher:
 
     def _tell_secrets_unreadable(self, settings: WorkspaceSettings) -> None:
         """Once: the admin who last saved setup hears that the workspace's secrets cannot be decrypted."""
-        slack = self._slack_for(settings.workspace)
+        slack = self._client_for(settings.workspace)
         if slack is None or not self._workspaces.secret_problem_told(settings.workspace):
             return
         fields = {"event": "secrets_unreadable", "team": settings.workspace.team_id}
         log.warning("a workspace's saved secrets cannot be decrypted", extra={"fields": fields})
-        admin = settings.updated_by
-        if admin is None or not admin.startswith(("U", "W")):
-            return  # set from the environment: the start-up log and `status` say it
-        try:
-            slack.chat_postMessage(channel=admin, **messages.secrets_unreadable_notice())
-        except SlackApiError as error:
-            log_refusal("secrets_unreadable_notice", error)
+        _tell_admin(slack, settings, messages.secrets_unreadable_notice(), "secrets_unreadable_notice")
 
     def _refused(self, slack: WebClient, settings: WorkspaceSettings, channel: str, error: str) -> None:
         """Slack will not take alerts in `channel`: stop posting there, and tell whoever set it up."""
         if not self._channel_problems.record(settings.workspace, channel, error):
             return  # known already (tried again after an hour): told before
-        admin = settings.updated_by
-        if admin is None or not admin.startswith(("U", "W")):
-            return  # set from the environment: `/resume-campaign status` shows it
-        try:
-            slack.chat_postMessage(channel=admin, **messages.alert_channel_refused(channel, error))
-        except SlackApiError as error_from_slack:
-            log_refusal("alert_channel_notice", error_from_slack)
+        _tell_admin(slack, settings, messages.alert_channel_refused(channel, error), "alert_channel_notice")
 
     def _post_alert(
         self, slack: WebClient, settings: WorkspaceSettings, channel: str, campaign: truedy.Campaign
@@ -368,3 +356,15 @@ class PausedWatcher:
                 }
             },
         )
+
+
+def _tell_admin(slack: WebClient, settings: WorkspaceSettings, message: messages.Message, step: str) -> None:
+    """A direct message to the admin who last saved setup; none when the settings came from the environment
+    (`/resume-campaign status` and the logs say it then)."""
+    admin = settings.updated_by
+    if admin is None or not admin.startswith(("U", "W")):
+        return
+    try:
+        slack.chat_postMessage(channel=admin, **message)
+    except SlackApiError as error:
+        log_refusal(step, error)

@@ -4,7 +4,7 @@ import json
 import re
 from typing import Any
 
-from bot.slack.messages import escape, webhook_url
+from bot.slack.messages import context, escape, webhook_url
 from bot.storage.workspace_settings import SetupChoices, WorkspaceSettings
 
 CALLBACK_ID = "workspace_setup"
@@ -87,16 +87,10 @@ def setup_modal(
     chosen_groups = settings.allowed_usergroups if settings else ()
     if usergroups is None and chosen_groups:
         blocks.append(
-            {
-                "type": "context",
-                "elements": [
-                    {
-                        "type": "mrkdwn",
-                        "text": f":warning: Slack would not list this workspace's user groups right now, so they "
-                        f"cannot be changed here. Saving keeps the {len(chosen_groups)} already chosen.",
-                    }
-                ],
-            }
+            context(
+                ":warning: Slack would not list this workspace's user groups right now, so they cannot be changed "
+                f"here. Saving keeps the {len(chosen_groups)} already chosen."
+            )
         )
     elif usergroups or chosen_groups:
         handles = dict(usergroups or [])

@@ -229,7 +229,7 @@ class Workspaces:
         )
 
     def _open(self, sealed: str | None) -> str | None:
-        return self._keybox.open_or_none(sealed) if sealed else None
+        return self._keybox.open_or_none(sealed)
 
 
 def _is(workspace: WorkspaceId):
