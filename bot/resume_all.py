@@ -253,42 +253,44 @@ class JobRun:
             self._jobs.record(self._job.id, item.position, "interrupted", messages.explain(interrupted)[0])
 
     def _resume(self, job: ResumeAllJob, item: JobItem) -> bool:
-        """Resume one campaign and record how it went; True when the job must stop (the key is refused)."""
+        """Resume one campaign and record how it went; True when the job must stop (the key is refused). The
+        campaign stays claimed until its outcome is recorded and shown, as a single resume's does: the watcher
+        polls no workspace while one of its campaigns is claimed, so it cannot mark the row "not paused any
+        more" in between."""
         request = self._request(job, item.campaign_id)
-        try:
-            outcome = self._send(request)
-        except WorkspaceNotConfigured:
-            self._jobs.record(job.id, item.position, "not_connected", "this workspace is not connected to Truedy")
-            return True
-        except Exception:
-            # Recorded and named like any failure, and never sent again: the job goes on with the next one.
-            log.exception("resume-all campaign failed inside the bot", extra={"fields": {"event": "resume_failed"}})
-            self._runner.resumes.record_refusal(request, "bot_failure")
-            outcome = BotFailure("the bot failed while resuming")
-        if isinstance(outcome, AlreadyResuming):
-            self._jobs.record(job.id, item.position, "skipped", f"<@{outcome.user_id}> was resuming it at that moment")
-            return False
-        if isinstance(outcome, truedy.RateLimited):
-            # Not this campaign's failure (Truedy did nothing): it stays next, for when the key's limit resets.
-            self._jobs.defer(job.id, item.position, outcome.retry_at_or_in_a_minute())
-            return False
-        detail = None if isinstance(outcome, truedy.Resumed) else messages.explain(outcome)[0]
-        self._jobs.record(job.id, item.position, outcome_name(outcome), detail)
-        self._show_in_digest(job, item.campaign_id, outcome)
-        return isinstance(outcome, KEY_FAILURES)
-
-    def _send(self, request: ResumeRequest) -> ResumeOutcome | AlreadyResuming:
         resumes = self._runner.resumes
-        claim = resumes.claim(request)
-        if not isinstance(claim, Claim):
-            return claim
+        claim: Claim | AlreadyResuming | None = None
         try:
-            return resumes.resume(request, claim)
-        finally:
             try:
-                resumes.release(claim)
-            except SQLAlchemyError:  # the claim expires by itself; the outcome must still be recorded
-                log.exception("resume lock not released", extra={"fields": {"event": "release_failed"}})
+                claim = resumes.claim(request)
+                outcome = resumes.resume(request, claim) if isinstance(claim, Claim) else claim
+            except WorkspaceNotConfigured:
+                self._jobs.record(job.id, item.position, "not_connected", "this workspace is not connected to Truedy")
+                return True
+            except Exception:
+                # Recorded and named like any failure, and never sent again: the job goes on with the next one.
+                log.exception("resume-all campaign failed inside the bot", extra={"fields": {"event": "resume_failed"}})
+                resumes.record_refusal(request, "bot_failure")
+                outcome = BotFailure("the bot failed while resuming")
+            if isinstance(outcome, AlreadyResuming):
+                self._jobs.record(
+                    job.id, item.position, "skipped", f"<@{outcome.user_id}> was resuming it at that moment"
+                )
+                return False
+            if isinstance(outcome, truedy.RateLimited):
+                # Not this campaign's failure (Truedy did nothing): it stays next, for when the key's limit resets.
+                self._jobs.defer(job.id, item.position, outcome.retry_at_or_in_a_minute())
+                return False
+            detail = None if isinstance(outcome, truedy.Resumed) else messages.explain(outcome)[0]
+            self._jobs.record(job.id, item.position, outcome_name(outcome), detail)
+            self._show_in_digest(job, item.campaign_id, outcome)
+            return isinstance(outcome, KEY_FAILURES)
+        finally:
+            if isinstance(claim, Claim):
+                try:
+                    resumes.release(claim)
+                except SQLAlchemyError:  # the claim expires by itself; the outcome is recorded already
+                    log.exception("resume lock not released", extra={"fields": {"event": "release_failed"}})
 
     def _show_in_digest(self, job: ResumeAllJob, campaign_id: str, outcome: ResumeOutcome) -> None:
         """A campaign alerted in a digest: its row says how it went (rendered with the progress). A campaign

@@ -131,11 +131,15 @@ def test_a_rejected_key_is_reported_next_to_the_field_and_nothing_is_saved(stack
 )
 def test_a_missing_or_malformed_key_is_refused_without_asking_truedy(stack, new_team, typed, error):
     team_id, _ = new_team
-    before = len(stack.truedy.received)
+
+    def key_checks() -> int:  # polls of the workspaces set up before (each polled at once) are not key checks
+        return len([r for r in stack.truedy.received if r.query == "limit=1&offset=0"])
+
+    before = key_checks()
     _, ack = run_setup(stack, team_id, key_value(typed))
     assert ack.payload["response_action"] == "errors"
     assert error in ack.payload["errors"]["api_key"]
-    assert len(stack.truedy.received) == before
+    assert key_checks() == before
 
 
 def test_others_than_admins_are_refused_politely(stack, new_team):
