@@ -114,20 +114,34 @@ def seed(database_url: str, workspaces: int, slack: FakeSlack, truedy: FakeTrued
     truedy.delay = LIST_SECONDS
 
 
+def _stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return None
+
+
 def cpu_seconds(pids: list[int]) -> float:
     total = 0
     for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
+        if (fields := _stat(pid)) is not None:
+            total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / TICKS
 
 
-def postgres_pids() -> list[int]:
+def postgres_cpu_seconds() -> float:
+    """The server's CPU so far: its processes' own, and that of the backends that have exited (which the
+    postmaster collected as its children's time)."""
     found = subprocess.run(["pgrep", "-u", "postgres"], capture_output=True, text=True).stdout.split()
-    return [int(pid) for pid in found]
+    pids = {int(pid) for pid in found}
+    total = 0
+    for pid in pids:
+        if (fields := _stat(pid)) is None:
+            continue
+        total += int(fields[11]) + int(fields[12])
+        if int(fields[1]) not in pids:  # the postmaster: add its reaped children's
+            total += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return total / TICKS
 
 
 def rss_mib(pid: int) -> float:
@@ -173,8 +187,8 @@ def run(
 
 def measure(slack, truedy, workers, workspaces: int, interval: float, intervals: float, kind: str, processes: int):
     pids = [worker.pid for worker in workers]
-    pg = postgres_pids() if kind == "postgresql" else []
-    started, worker_cpu, pg_cpu = time.monotonic(), cpu_seconds(pids), cpu_seconds(pg)
+    pg_cpu_now = postgres_cpu_seconds if kind == "postgresql" else lambda: 0.0
+    started, worker_cpu, pg_cpu = time.monotonic(), cpu_seconds(pids), pg_cpu_now()
     lists_before = len(truedy.received)
     pauses: dict[str, float] = {}
     window = interval * intervals
@@ -186,7 +200,7 @@ def measure(slack, truedy, workers, workspaces: int, interval: float, intervals:
         time.sleep(max(0.0, started + (step + 1) * interval / 10 - time.monotonic()))
     time.sleep(max(0.0, started + window - time.monotonic()))
     elapsed = time.monotonic() - started
-    worker_cpu, pg_cpu = cpu_seconds(pids) - worker_cpu, cpu_seconds(pg) - pg_cpu
+    worker_cpu, pg_cpu = cpu_seconds(pids) - worker_cpu, pg_cpu_now() - pg_cpu
     rss = [rss_mib(pid) for pid in pids]
     wait_until(lambda: all(alert_time(slack, c) for c in pauses), interval * 2, "every new pause alerted")
     delays = sorted(alert_time(slack, c) - at for c, at in pauses.items()) or [0.0]

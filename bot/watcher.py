@@ -3,8 +3,10 @@
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from slack_sdk import WebClient
@@ -24,7 +26,10 @@ from bot.storage.workspace_settings import WorkspaceId, Workspaces, WorkspaceSet
 
 log = logging.getLogger("bot.watcher")
 
-TICK_SECONDS = 1.0
+# How often due polls are looked for: a poll is at most a 720th of the interval late (0.14%), from 1 s (an
+# interval of 12 minutes or less) to 5 s (an hour). Each look costs a few database round trips, so with long
+# intervals the cost follows the polls, not the clock; a workspace a Truedy webhook made due waits as long.
+MIN_TICK_SECONDS, MAX_TICK_SECONDS = 1.0, 5.0
 # Polls running at once, at most. The pool starts a thread only when a poll waits for one, so the threads in
 # use follow the work that is due (polls due a second times a poll's length: about 35 for 1,000 workspaces a
 # minute whose Truedy answers in 2 s); the bound only keeps a Truedy that hangs for everyone from spawning
@@ -34,9 +39,9 @@ MAX_POLLS = 128
 SCHEDULING_SECONDS = 60.0
 # A workspace where someone is resuming is polled this much later (people first).
 PEOPLE_FIRST = timedelta(seconds=5)
-# A workspace's bot client is looked up this often, not at every poll (finding and decrypting its
-# installation was a fifth of a poll's cost). An uninstall stops its polls at once anyway (its settings go),
-# and a token Slack refuses is looked up again at the next poll.
+# A workspace's bot client is looked up once and kept while the workspace is polled (finding and decrypting
+# its installation was a fifth of a poll's cost): until its settings change (a reinstall needs setup again),
+# Slack refuses its token, or it goes unused for two intervals (and at least this long).
 CLIENT_SECONDS = 300.0
 TOKEN_REFUSALS = ("invalid_auth", "token_revoked", "account_inactive", "not_authed")
 # A channel Slack refused is tried again after this long (the bot may have been invited meanwhile), or at
@@ -45,6 +50,16 @@ CHANNEL_RETRY = timedelta(hours=1)
 # At most this many list requests per workspace and poll (2,000 paused campaigns), so polling leaves most
 # of Truedy's ~100 requests a minute per key to the people resuming.
 MAX_PAGES = 20
+
+
+@dataclass(frozen=True)
+class PollInputs:
+    """What a poll needs from the database, read before Truedy is asked."""
+
+    settings: WorkspaceSettings | None
+    resuming: bool  # someone is resuming in this workspace
+    problem: ChannelProblem | None
+    open_alerts: list[OpenAlert]
 
 
 class PausedWatcher:
@@ -86,7 +101,12 @@ class PausedWatcher:
         self._polling: set[WorkspaceId] = set()
         self._polling_lock = threading.Lock()
         self._next_scheduling = 0.0
-        self._clients: dict[WorkspaceId, tuple[float, WebClient | None]] = {}
+        # workspace -> (kept until, the settings' updated_at it was looked up with, its client)
+        self._clients: dict[WorkspaceId, tuple[float, datetime | None, WebClient | None]] = {}
+        self._tick = min(MAX_TICK_SECONDS, max(MIN_TICK_SECONDS, interval.total_seconds() / 720))
+        self._client_seconds = max(CLIENT_SECONDS, 2 * interval.total_seconds())
+        self._tally: Counter[str] = Counter()  # polls, failures and alerts, logged in a line now and then
+        self._tally_since = time.monotonic()
 
     def start(self) -> None:
         self._thread.start()
@@ -100,7 +120,7 @@ class PausedWatcher:
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        while not self._stop.wait(TICK_SECONDS):
+        while not self._stop.wait(self._tick):
             try:
                 self.poll_due_workspaces()
             except Exception:
@@ -115,27 +135,41 @@ class PausedWatcher:
             with self._polling_lock:
                 now = time.monotonic()
                 self._clients = {workspace: held for workspace, held in self._clients.items() if held[0] > now}
+                tally, self._tally = self._tally, Counter()
+                since, self._tally_since = self._tally_since, now
+            if tally:
+                fields = {"event": "polls_summary", "seconds": round(now - since), **tally}
+                log.info("polls since the last summary", extra={"fields": fields})
         with self._polling_lock:
             free = MAX_POLLS - len(self._polling)
         if free <= 0:
             return
-        for workspace in self._schedule.take_due(self._interval, free):
+        self._before_each_poll()
+        due = self._schedule.take_due(self._interval, free)
+        with self._polling_lock:
+            due = [workspace for workspace in due if workspace not in self._polling]  # else this turn is skipped
+            self._polling.update(due)
+        try:
+            # What the polls need from the database, read for all of them at once (a query per table, not per
+            # poll); only the workspaces polled are read and decrypted.
+            with self._engine.connect() as connection:
+                settings = self._workspaces.get_many(due, connection)
+                resuming = self._in_flight.busy_among(due, connection)
+                problems = self._channel_problems.latest_of(due, connection)
+                open_alerts = self._alerts.open_alerts_of(due, connection)
+        except BaseException:
             with self._polling_lock:
-                if workspace in self._polling:
-                    continue  # its previous poll is still running: this turn is skipped
-                self._polling.add(workspace)
-            self._pool.submit(self._poll_and_log, workspace)
+                self._polling.difference_update(due)
+            raise
+        for workspace in due:
+            found = settings.get(workspace)
+            inputs = PollInputs(found, workspace in resuming, problems.get(workspace), open_alerts[workspace])
+            self._pool.submit(self._poll_and_log, workspace, inputs)
 
-    def _poll_and_log(self, workspace: WorkspaceId) -> None:
+    def _poll_and_log(self, workspace: WorkspaceId, inputs: PollInputs) -> None:
         try:
             self._before_each_poll()
-            # What the poll needs from the database, read on one connection; only the workspaces polled are
-            # read and decrypted.
-            with self._engine.connect() as connection:
-                settings = self._workspaces.get(workspace, connection)
-                resuming = self._in_flight.any_in(workspace.enterprise_id, workspace.team_id, connection)
-                problem = self._channel_problems.latest(workspace, connection)
-                open_alerts = self._alerts.open_alerts(workspace, connection)
+            settings = inputs.settings
             if settings is None:
                 return
             if settings.secrets_unreadable and not settings.secret_problem_told:
@@ -144,38 +178,33 @@ class PausedWatcher:
             if settings.api_key is None or channel is None:
                 return
             # People first: no polling while someone is resuming in this workspace.
-            if resuming:
+            if inputs.resuming:
                 self._schedule.postpone(workspace, PEOPLE_FIRST)
                 return
-            slack = self._client_for(workspace)
-            if slack is None:
-                # Its keys stay, but no bot token serves it (not installed, or another workspace's token).
-                log.info(
-                    "not polled: no bot token for this workspace",
-                    extra={"fields": {"event": "poll_skipped", "team": workspace.team_id}},
-                )
-                return
-            self._poll(slack, settings, settings.api_key, channel, problem, open_alerts)
+            self._poll(workspace, settings, settings.api_key, channel, inputs.problem, inputs.open_alerts)
         except Exception:
             log.exception("polling failed", extra={"fields": {"event": "poll_failed", "team": workspace.team_id}})
+            with self._polling_lock:
+                self._tally.update(failed=1)
         finally:
             with self._polling_lock:
                 self._polling.discard(workspace)
 
-    def _client_for(self, workspace: WorkspaceId) -> WebClient | None:
+    def _client_for(self, workspace: WorkspaceId, settings: WorkspaceSettings) -> WebClient | None:
         now = time.monotonic()
         with self._polling_lock:
             held = self._clients.get(workspace)
-        if held is not None and held[0] > now:
-            return held[1]
+            if held is not None and held[0] > now and held[1] == settings.updated_at:
+                self._clients[workspace] = (now + self._client_seconds, *held[1:])
+                return held[2]
         client = self._slack_for(workspace)
         with self._polling_lock:
-            self._clients[workspace] = (now + CLIENT_SECONDS, client)
+            self._clients[workspace] = (now + self._client_seconds, settings.updated_at, client)
         return client
 
     def _poll(
         self,
-        slack: WebClient,
+        polled: WorkspaceId,
         settings: WorkspaceSettings,
         api_key: str,
         channel: str,
@@ -197,8 +226,22 @@ class PausedWatcher:
         except truedy.TruedyError as error:
             self._note_failure(settings, "list", error)
             return
-        alerted = {alert.campaign_id for alert in open_alerts}
-        new = [c for c in paused if c.id not in alerted and self._alerts.claim_new_pause(workspace, c.id)]
+        alerted, paused_ids = {alert.campaign_id for alert in open_alerts}, {campaign.id for campaign in paused}
+        unalerted = [campaign for campaign in paused if campaign.id not in alerted]
+        # Only a full list tells that a campaign is no longer paused.
+        ending = [alert for alert in open_alerts if alert.campaign_id not in paused_ids] if complete else []
+        if not unalerted and not ending:
+            self._polled(workspace, len(paused), 0, 0)  # most polls: nothing for Slack, no client needed
+            return
+        slack = self._client_for(polled, settings)
+        if slack is None:
+            # Its keys stay, but no bot token serves it (not installed, or another workspace's token).
+            log.info(
+                "not alerted: no bot token for this workspace",
+                extra={"fields": {"event": "poll_skipped", "team": workspace.team_id}},
+            )
+            return
+        new = [c for c in unalerted if self._alerts.claim_new_pause(workspace, c.id)]
         posted, refusal = 0, None
         if len(new) > digest_blocks.DIGEST_OVER:
             refusal = self._post_digest(slack, settings, channel, new)
@@ -217,31 +260,35 @@ class PausedWatcher:
             self._refused(slack, settings, channel, refusal)
         if refusal in TOKEN_REFUSALS:
             with self._polling_lock:
-                self._clients.pop(workspace, None)  # reinstalled with a new token, perhaps: look it up again
+                self._clients.pop(polled, None)  # reinstalled with a new token, perhaps: look it up again
         if posted and problem is not None:
             self._channel_problems.clear(workspace)
         closed, digests_changed = 0, set[int]()
-        if complete:  # only a full list tells that a campaign is no longer paused
-            paused_ids = {campaign.id for campaign in paused}
-            for alert in open_alerts:
-                if alert.campaign_id not in paused_ids:
-                    try:
-                        was_closed, digest_id = self._close_alert(slack, settings, api_key, alert)
-                    except truedy.TruedyError as error:
-                        self._note_failure(settings, "get", error)
-                        break
-                    closed += was_closed
-                    if digest_id is not None:
-                        digests_changed.add(digest_id)
+        for alert in ending:
+            try:
+                was_closed, digest_id = self._close_alert(slack, settings, api_key, alert)
+            except truedy.TruedyError as error:
+                self._note_failure(settings, "get", error)
+                break
+            closed += was_closed
+            if digest_id is not None:
+                digests_changed.add(digest_id)
         for digest_id in digests_changed:  # once each, however many of its rows changed
             render_digest(slack, self._digests, digest_id, self._per_minute)
-        log.info(
+        self._polled(workspace, len(paused), posted, closed)
+
+    def _polled(self, workspace: WorkspaceId, paused: int, posted: int, closed: int) -> None:
+        with self._polling_lock:
+            self._tally.update(polls=1, alerts_posted=posted, alerts_closed=closed)
+        # A line per poll only when it changed something: at 10,000 workspaces, polls come 170 a second.
+        log.log(
+            logging.INFO if posted or closed else logging.DEBUG,
             "polled paused campaigns",
             extra={
                 "fields": {
                     "event": "polled",
                     "team": workspace.team_id,
-                    "paused": len(paused),
+                    "paused": paused,
                     "alerts_posted": posted,
                     "alerts_closed": closed,
                 }
@@ -250,7 +297,7 @@ class PausedWatcher:
 
     def _tell_secrets_unreadable(self, settings: WorkspaceSettings) -> None:
         """Once: the admin who last saved setup hears that the workspace's secrets cannot be decrypted."""
-        slack = self._client_for(settings.workspace)
+        slack = self._client_for(settings.workspace, settings)
         if slack is None or not self._workspaces.secret_problem_told(settings.workspace):
             return
         fields = {"event": "secrets_unreadable", "team": settings.workspace.team_id}
@@ -341,6 +388,8 @@ class PausedWatcher:
         return True, None
 
     def _note_failure(self, settings: WorkspaceSettings, call: str, error: truedy.TruedyError) -> None:
+        with self._polling_lock:
+            self._tally.update(failed=1)
         if isinstance(error, truedy.RateLimited):
             until = error.retry_at or datetime.now(UTC) + self._interval
             self._schedule.defer(settings.workspace, until)

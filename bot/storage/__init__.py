@@ -1,7 +1,7 @@
 """The database: one schema on SQLite (default) or PostgreSQL, migrated by the bot itself at start."""
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +31,7 @@ from sqlalchemy import (
     func,
     inspect,
     text,
+    tuple_,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -446,6 +447,12 @@ def workspace_key(workspace: _OfAWorkspace) -> dict[str, str]:
 def of_workspace(table: Table, workspace: _OfAWorkspace) -> ColumnElement[bool]:
     """The rows of `table` that belong to `workspace`."""
     return and_(table.c.enterprise_id == workspace.enterprise_id, table.c.team_id == workspace.team_id)
+
+
+def of_workspaces(table: Table, wanted: Iterable[_OfAWorkspace]) -> ColumnElement[bool]:
+    """The rows of `table` that belong to any of `wanted` (one query for many workspaces)."""
+    pairs = [(workspace.enterprise_id, workspace.team_id) for workspace in wanted]
+    return tuple_(table.c.enterprise_id, table.c.team_id).in_(pairs)
 
 
 def insert_if_absent(connection: Connection, table: Table, values: dict) -> bool:

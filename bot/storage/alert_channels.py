@@ -1,11 +1,20 @@
 """Alert channels Slack refused to post in, per workspace: no alert goes there until setup changes."""
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, select
 
-from bot.storage import alert_channel_problems, insert_if_absent, of_workspace, reading, utc, workspace_key
+from bot.storage import (
+    alert_channel_problems,
+    insert_if_absent,
+    of_workspace,
+    of_workspaces,
+    reading,
+    utc,
+    workspace_key,
+)
 from bot.storage.workspace_settings import WorkspaceId
 
 # Slack's answers to chat.postMessage that trying again later will not change: the channel has to change
@@ -37,15 +46,25 @@ class AlertChannelProblems:
             connection.execute(alert_channel_problems.update().where(_is(workspace)).values(**values))
         return known != channel
 
-    def latest(self, workspace: WorkspaceId, connection: Connection | None = None) -> ChannelProblem | None:
+    def latest(self, workspace: WorkspaceId) -> ChannelProblem | None:
         """The alert channel Slack last refused in this workspace, if it has not been cleared since."""
+        return self.latest_of([workspace]).get(workspace)
+
+    def latest_of(
+        self, wanted: Collection[WorkspaceId], connection: Connection | None = None
+    ) -> dict[WorkspaceId, ChannelProblem]:
+        """The same for each of `wanted` that has one, in one query."""
+        if not wanted:
+            return {}
         with reading(self._engine, connection) as connection:
-            row = connection.execute(select(alert_channel_problems).where(_is(workspace))).mappings().first()
-        return (
-            None
-            if row is None
-            else ChannelProblem(row["channel"], row["error"], utc(row["since"]) or datetime.now(UTC))
-        )
+            query = select(alert_channel_problems).where(of_workspaces(alert_channel_problems, wanted))
+            rows = connection.execute(query).mappings().all()
+        return {
+            WorkspaceId(row["enterprise_id"], row["team_id"]): ChannelProblem(
+                row["channel"], row["error"], utc(row["since"]) or datetime.now(UTC)
+            )
+            for row in rows
+        }
 
     def clear(self, workspace: WorkspaceId) -> None:
         with self._engine.begin() as connection:

@@ -1,12 +1,13 @@
 """Which campaigns have an alert, so that each pause is alerted once: across polls, restarts and workers."""
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, and_, select
 from sqlalchemy.exc import IntegrityError
 
-from bot.storage import campaign_alerts, of_workspace, reading, workspace_key
+from bot.storage import campaign_alerts, of_workspace, of_workspaces, reading, workspace_key
 from bot.storage.workspace_settings import WorkspaceId
 
 # A worker that claimed a pause and died before posting its alert: another may post it after this long.
@@ -63,16 +64,19 @@ class AlertRecords:
         """The pause is over; True for the one caller that closed it (and so updates the alert)."""
         return self._set_state(workspace, campaign_id, "open", "closed")
 
-    def open_alerts(self, workspace: WorkspaceId, connection: Connection | None = None) -> list[OpenAlert]:
-        query = select(campaign_alerts).where(
-            of_workspace(campaign_alerts, workspace),
-            campaign_alerts.c.state == "open",
-        )
+    def open_alerts_of(
+        self, wanted: Collection[WorkspaceId], connection: Connection | None = None
+    ) -> dict[WorkspaceId, list[OpenAlert]]:
+        """The open alerts of each of `wanted`, in one query."""
+        found: dict[WorkspaceId, list[OpenAlert]] = {workspace: [] for workspace in wanted}
+        if not found:
+            return found
+        query = select(campaign_alerts).where(of_workspaces(campaign_alerts, found), campaign_alerts.c.state == "open")
         with reading(self._engine, connection) as connection:
-            return [
-                OpenAlert(row["campaign_id"], row["channel"], row["message_ts"])
-                for row in connection.execute(query).mappings()
-            ]
+            for row in connection.execute(query).mappings():
+                alert = OpenAlert(row["campaign_id"], row["channel"], row["message_ts"])
+                found[WorkspaceId(row["enterprise_id"], row["team_id"])].append(alert)
+        return found
 
     def open_alert(self, workspace: WorkspaceId, campaign_id: str) -> OpenAlert | None:
         query = select(campaign_alerts).where(_is(workspace, campaign_id), campaign_alerts.c.state == "open")

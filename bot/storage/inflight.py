@@ -9,6 +9,7 @@ worker whose own clock runs ahead cannot take a live claim.
 import logging
 import secrets
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -16,7 +17,17 @@ from typing import Literal
 from sqlalchemy import Connection, Engine, and_, delete, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.storage import database_clock, database_now, insert_if_absent, of_workspace, reading, resume_locks, utc
+from bot.storage import (
+    database_clock,
+    database_now,
+    insert_if_absent,
+    of_workspace,
+    of_workspaces,
+    reading,
+    resume_locks,
+    utc,
+)
+from bot.storage.workspace_settings import WorkspaceId
 
 log = logging.getLogger("bot.inflight")
 
@@ -168,15 +179,15 @@ class InFlightResumes:
         with self._engine.begin() as connection:
             connection.execute(delete(resume_locks).where(_is(claim), resume_locks.c.owner == claim.owner))
 
-    def any_in(self, enterprise_id: str, team_id: str, connection: Connection | None = None) -> bool:
-        """Is anyone resuming a campaign of this workspace right now?"""
+    def busy_among(self, wanted: Collection[WorkspaceId], connection: Connection | None = None) -> set[WorkspaceId]:
+        """Those of `wanted` where someone is resuming a campaign right now, in one query."""
+        if not wanted:
+            return set()
         with reading(self._engine, connection) as connection:
-            query = select(resume_locks.c.campaign_id).where(
-                resume_locks.c.enterprise_id == enterprise_id,
-                resume_locks.c.team_id == team_id,
-                resume_locks.c.expires_at >= database_clock(connection),
+            query = select(resume_locks.c.enterprise_id, resume_locks.c.team_id).where(
+                of_workspaces(resume_locks, wanted), resume_locks.c.expires_at >= database_clock(connection)
             )
-            return connection.execute(query.limit(1)).first() is not None
+            return {WorkspaceId(*row) for row in connection.execute(query.distinct())}
 
     def _take(self, claim: Claim) -> AlreadyResuming | None:
         # Two statements on the common path (the clock, the insert): it runs for every resume.

@@ -10,9 +10,10 @@ The work follows the polls that are due: nothing runs per workspace in between. 
 import zlib
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, exists, insert, or_, select
+from sqlalchemy import Connection, Engine, bindparam, exists, insert, or_, select
 
 from bot.storage import (
+    database_clock,
     database_now,
     insert_if_absent,
     of_workspace,
@@ -37,12 +38,12 @@ class PollSchedule:
         """Up to `most` workspaces whose poll is due, oldest first, now this process's to poll; each one's next
         poll is at its own point of the next interval."""
         with writing_first(self._engine).begin() as connection:
-            now = database_now(connection)
+            clock = database_clock(connection)  # no round trip of its own: most ticks find nothing due
             due = (
                 select(poll_schedule.c.enterprise_id, poll_schedule.c.team_id)
                 .where(
-                    poll_schedule.c.next_poll_at <= now,
-                    or_(poll_schedule.c.not_before.is_(None), poll_schedule.c.not_before <= now),
+                    poll_schedule.c.next_poll_at <= clock,
+                    or_(poll_schedule.c.not_before.is_(None), poll_schedule.c.not_before <= clock),
                 )
                 .order_by(poll_schedule.c.next_poll_at)
                 .limit(most)
@@ -50,11 +51,24 @@ class PollSchedule:
             if connection.dialect.name == "postgresql":
                 due = due.with_for_update(skip_locked=True)
             taken = [WorkspaceId(*row) for row in connection.execute(due).all()]
-            for workspace in taken:
+            if taken:
+                now = database_now(connection)
+                # One statement for all (executemany: pipelined by psycopg, one round trip).
                 connection.execute(
                     poll_schedule.update()
-                    .where(_is(workspace))
-                    .values(next_poll_at=turn_after(workspace, now, interval), polled_at=now)
+                    .where(
+                        poll_schedule.c.enterprise_id == bindparam("workspace_enterprise"),
+                        poll_schedule.c.team_id == bindparam("workspace_team"),
+                    )
+                    .values(next_poll_at=bindparam("turn"), polled_at=now),
+                    [
+                        {
+                            "workspace_enterprise": workspace.enterprise_id,
+                            "workspace_team": workspace.team_id,
+                            "turn": turn_after(workspace, now, interval),
+                        }
+                        for workspace in taken
+                    ],
                 )
         return taken
 

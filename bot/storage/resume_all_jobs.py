@@ -15,7 +15,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, and_, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from bot.storage import database_now, of_workspace, resume_all_items, resume_all_jobs, utc, workspace_key
+from bot.storage import (
+    database_clock,
+    database_now,
+    of_workspace,
+    resume_all_items,
+    resume_all_jobs,
+    utc,
+    workspace_key,
+)
 from bot.storage.workspace_settings import WorkspaceId
 
 # A job nobody confirmed is forgotten after this long (its count is stale by then anyway).
@@ -128,12 +136,16 @@ class ResumeAllJobs:
         """A running job nobody holds (new, let go, or its run's lease ran out), now held by the run `run`
         (a token of that run's own, never reused: a stalled run of the same worker is another run)."""
         with self._engine.begin() as connection:
-            now = database_now(connection)
+            clock = database_clock(connection)  # no round trip of its own: this runs every second, finding none
             free = and_(
                 resume_all_jobs.c.state.in_(ACTIVE),
-                or_(resume_all_jobs.c.lease_expires_at.is_(None), resume_all_jobs.c.lease_expires_at < now),
+                or_(resume_all_jobs.c.lease_expires_at.is_(None), resume_all_jobs.c.lease_expires_at < clock),
             )
-            for job_id in connection.execute(select(resume_all_jobs.c.id).where(free).limit(5)).scalars():
+            candidates = connection.execute(select(resume_all_jobs.c.id).where(free).limit(5)).scalars().all()
+            if not candidates:
+                return None
+            now = database_now(connection)
+            for job_id in candidates:
                 taken = connection.execute(
                     resume_all_jobs.update()
                     .where(resume_all_jobs.c.id == job_id, free)

@@ -3,6 +3,7 @@ every request so that what one worker saves, every worker uses at once."""
 
 import json
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -15,6 +16,7 @@ from bot.storage import (
     campaign_alerts,
     insert_if_absent,
     of_workspace,
+    of_workspaces,
     poll_schedule,
     reading,
     resume_all_items,
@@ -74,15 +76,25 @@ class Workspaces:
         self._engine = engine
         self._keybox = keybox
 
-    def get(self, workspace: WorkspaceId, connection: Connection | None = None) -> WorkspaceSettings | None:
-        """The workspace's settings; keys seeded from the environment know no enterprise id."""
-        candidates = [workspace, WorkspaceId("", workspace.team_id)] if workspace.enterprise_id else [workspace]
+    def get(self, workspace: WorkspaceId) -> WorkspaceSettings | None:
+        return self.get_many([workspace]).get(workspace)
+
+    def get_many(
+        self, wanted: Collection[WorkspaceId], connection: Connection | None = None
+    ) -> dict[WorkspaceId, WorkspaceSettings]:
+        """The settings of each of `wanted` that has some, in one query; keys seeded from the environment know
+        no enterprise id."""
+        candidates = {*wanted, *(WorkspaceId("", w.team_id) for w in wanted if w.enterprise_id)}
+        if not candidates:
+            return {}
         with reading(self._engine, connection) as connection:
-            for candidate in candidates:
-                row = connection.execute(select(workspaces).where(_is(candidate))).mappings().first()
-                if row is not None:
-                    return self._settings(row)
-        return None
+            rows = connection.execute(select(workspaces).where(of_workspaces(workspaces, candidates))).mappings().all()
+        found = {WorkspaceId(row["enterprise_id"], row["team_id"]): row for row in rows}
+        return {
+            workspace: self._settings(row)
+            for workspace in wanted
+            if (row := found.get(workspace) or found.get(WorkspaceId("", workspace.team_id))) is not None
+        }
 
     def by_webhook_token(self, token: str) -> WorkspaceSettings | None:
         with self._engine.connect() as connection:

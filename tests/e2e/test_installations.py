@@ -235,6 +235,30 @@ def test_uninstall_forgets_the_workspace_and_a_late_event_does_not_undo_a_reinst
     assert team in [t for t, _ in installations(stack)]
 
 
+def test_after_an_uninstall_and_a_reinstall_the_first_alert_goes_out_with_the_new_token(site):
+    """The watcher keeps each workspace's client between polls; a reinstall (setup again) is a new one."""
+    stack, base = site
+    team, installer, key, channel = "T0REINST1", "U0REINST1", "truedy_T0REINST1Key0000000001", "C0REINST1"
+    chosen = {"alert_channel": {"type": "conversations_select", "selected_conversation": channel}}
+    stack.truedy.add(key, campaign("batch_reinst0001"))
+    assert install(base, stack.slack, team, installer).status == 200
+    connect(stack, base, team, installer, key, **chosen)
+    (first,) = wait_until(lambda: stack.slack.posts_in(channel), 10, "the first alert")
+
+    uninstalls = len(stack.worker.logged("uninstalled"))
+    uninstall_event(stack, base, team)
+    stack.slack.revoke(team)
+    wait_until(lambda: len(stack.worker.logged("uninstalled")) > uninstalls, 10, "the uninstall")
+    stack.truedy.add(key, campaign("batch_reinst0002"))
+    assert install(base, stack.slack, team, installer).status == 200
+    connect(stack, base, team, installer, key, **chosen)
+
+    # A reinstall starts afresh: both paused campaigns are alerted, each at the first try, with the new token.
+    posts = wait_until(lambda: (p := stack.slack.posts_in(channel))[2:] and p, 10, "the alerts after the reinstall")
+    assert [call.answer["ok"] for call in posts] == [True, True, True]
+    assert {call.token for call in posts[1:]} == set(stack.slack.tokens_of(team)) != {first.token}
+
+
 GRID, GRID_ADMIN = "E0GRID001", "U0GRIDADM"
 
 

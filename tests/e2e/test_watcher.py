@@ -108,6 +108,14 @@ def test_an_alert_follows_its_campaign_and_a_new_pause_gets_a_new_alert(watching
     wait_until(lambda: len(alerts_in(stack)) == 3, 10, "a new alert for the new pause")
     assert alerted_ids(stack).count("batch_life0001") == 2
 
+    # A poll logs a line of its own only when it changed something; a summary counts them all.
+    changed = stack.worker.logged("polled")
+    assert sum(line["alerts_posted"] for line in changed) == 3
+    assert sum(line["alerts_closed"] for line in changed) == 2
+    assert all(line["alerts_posted"] or line["alerts_closed"] for line in changed)
+    summaries = wait_until(lambda: stack.worker.logged("polls_summary"), 10, "a summary of the polls")
+    assert sum(line.get("polls", 0) for line in summaries) > len(changed)
+
 
 def test_an_alert_resumed_with_its_button_is_not_rewritten_by_the_watcher(watching):
     stack = watching

@@ -111,7 +111,7 @@ def test_a_database_of_the_first_release_upgrades_in_place_with_nothing_lost(dat
     )
     (entry,) = AuditLog(engine).latest("T0OLD0001")
     assert (entry.campaign_id, entry.outcome, entry.truedy_request_id) == ("batch_old0001", "resumed", "req_old")
-    (alert,) = AlertRecords(engine).open_alerts(WorkspaceId("", "T0OLD0001"))
+    (alert,) = AlertRecords(engine).open_alerts_of([WorkspaceId("", "T0OLD0001")])[WorkspaceId("", "T0OLD0001")]
     assert alert.campaign_id == "batch_old0002"
     # Claims of the old release had no owner: they are dropped (they live for seconds anyway).
     assert isinstance(InFlightResumes(engine).claim("", "T0OLD0001", "batch_old0003", "U2"), Claim)
