@@ -213,24 +213,21 @@ class WebApp:
         query = scope.get("query_string", b"").decode("latin-1")
         oauth = self._bolt.oauth_flow
         if method == "POST" and path == "/slack/events":
-            body = (await _read_body(scope, receive)).decode("utf-8", "replace")
-            request = BoltRequest(body=body, query=query, headers=_headers(scope))
-            return _bolt_answer(await self._in_thread(self._dispatch, request))
+            # Background jobs wait from the moment the request is here, not only once a thread dispatches it:
+            # in a burst, the requests still being read on the event loop are acks to come too.
+            request_id = str(next(self._requests))
+            self._ack_first.arrived(request_id)
+            try:
+                body = (await _read_body(scope, receive)).decode("utf-8", "replace")
+                request = BoltRequest(body=body, query=query, headers=_headers(scope))
+                return _bolt_answer(await self._in_thread(self._bolt.dispatch, request))
+            finally:
+                self._ack_first.acked(request_id)
         if method == "GET" and oauth is not None and path in (oauth.install_path, oauth.redirect_uri_path):
             request = BoltRequest(body="", query=query, headers=_headers(scope))
             page = oauth.handle_installation if path == oauth.install_path else oauth.handle_callback
             return _bolt_answer(await self._in_thread(page, request))
         return _json(HTTPStatus.NOT_FOUND, {"error": "not found"})
-
-    def _dispatch(self, request: BoltRequest) -> BoltResponse:
-        assert self._bolt is not None
-        # Background jobs wait while requests are being answered (Bolt answers once the listener acks).
-        request_id = str(next(self._requests))
-        self._ack_first.arrived(request_id)
-        try:
-            return self._bolt.dispatch(request)
-        finally:
-            self._ack_first.acked(request_id)
 
     def _webhook(self, headers: dict[str, str], body: bytes, token: str | None) -> Answer:
         try:

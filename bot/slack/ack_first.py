@@ -20,6 +20,8 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 
 # A job waits at most this long for a quiet moment, so a steady stream of requests cannot starve it.
 MAX_WAIT_SECONDS = 1.0
+# A burst is over once no request has arrived for this long.
+BURST_GAP_SECONDS = 0.02
 # Slack gives up on an ack after 3 s: a request older than that no longer holds anything up.
 FORGET_AFTER_SECONDS = 3.0
 # At shutdown, the connection stays open until no request has arrived for this long.
@@ -56,8 +58,19 @@ class AckFirst:
             return self._count_waiting()
 
     def wait_until_acked(self) -> None:
+        """Until no request waits for its ack and none arrived for BURST_GAP_SECONDS; at most MAX_WAIT_SECONDS.
+        A burst is read one request at a time: between two of them, none may be waiting for a moment, and a
+        job that started then (a thread to create, the database, Slack) would slow down every ack after it."""
+        deadline = time.monotonic() + MAX_WAIT_SECONDS
         with self._changed:
-            self._changed.wait_for(lambda: self._closed or self._count_waiting() == 0, timeout=MAX_WAIT_SECONDS)
+            while not self._closed and (now := time.monotonic()) < deadline:
+                if self._count_waiting():
+                    self._changed.wait(deadline - now)  # woken once the last one is acked
+                    continue
+                quiet_left = self._last_arrival + BURST_GAP_SECONDS - now
+                if quiet_left <= 0:
+                    return
+                self._changed.wait(min(quiet_left, deadline - now))
 
     def wait_until_all_acked(self, timeout: float, quiet: float = QUIET_SECONDS) -> bool:
         """For shutdown: until every request received is acked (and so answered) and none has arrived for

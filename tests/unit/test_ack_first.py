@@ -24,6 +24,23 @@ def test_jobs_start_only_once_received_requests_are_acked():
     assert work.drain(2) == 0
 
 
+def test_jobs_wait_for_the_end_of_a_burst_not_only_for_a_moment_with_no_request_waiting():
+    gate = AckFirst()
+    events: list[str] = []
+    work = BackgroundWork("test", 1, gate.wait_until_acked)
+    gate.arrived("r0")
+    work.submit(events.append, "job")
+    for n in range(1, 20):
+        gate.acked(f"r{n - 1}")  # none waiting for a moment…
+        time.sleep(0.002)  # …the time it takes to read the next request of the burst
+        gate.arrived(f"r{n}")
+        events.append(f"r{n}")
+    gate.acked("r19")
+    wait_until(lambda: "job" in events, 2, "the job")
+    assert events[-1] == "job"
+    assert work.drain(2) == 0
+
+
 def test_a_job_waits_at_most_a_second_for_a_quiet_moment():
     gate = AckFirst()
     gate.received('{"envelope_id": "never-acked"}')
