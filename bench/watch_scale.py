@@ -9,7 +9,9 @@ Truedy answers a list in 0.6 s, and in 2 s for a tenth of the keys. After one in
 `--intervals` intervals it pauses a new campaign in a random workspace every tenth of the interval, and prints:
 the workers' and PostgreSQL's CPU (seconds a minute, and % of a core), the workers' RSS, polls per workspace
 and interval, the gaps between a workspace's polls (÷ the interval), the time from pause to alert (p50, max)
-and duplicate alerts (must be 0). Everything runs on this machine; the fakes run in this process.
+and duplicate alerts (must be 0); and the ack latency of `/resume-campaign help` commands pushed 10 at a time
+with every pause, from workspaces picked at random. Everything runs on this machine; the fakes run in this
+process.
 """
 
 import argparse
@@ -17,8 +19,10 @@ import itertools
 import os
 import random
 import secrets
+import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -35,6 +39,7 @@ from tests.fakes.truedy import FakeTruedy, campaign
 from tests.fakes.worker import ENCRYPTION_KEY, WorkerProcess, worker_env
 
 LIST_SECONDS, SLOW_LIST_SECONDS = 0.6, 2.0
+ACKS = 10  # commands pushed at once, ten times an interval, to measure acks while the watcher works
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -192,11 +197,15 @@ def measure(slack, truedy, workers, workspaces: int, interval: float, intervals:
     lists_before = len(truedy.received)
     pauses: dict[str, float] = {}
     window = interval * intervals
+    acks: list[str] = []
     for step in range(int(intervals * 10)):
         n = random.randrange(workspaces)
         campaign_id = f"batch_new{step:04d}w{n:07d}"
         truedy.add(key(n), campaign(campaign_id))
         pauses[campaign_id] = time.monotonic()
+        # A burst of commands the listener answers in its ack, from workspaces picked at random, while polls run.
+        commands = [slack.slash_command("help", team_id=team(random.randrange(workspaces))) for _ in range(ACKS)]
+        acks += slack.push_many([("slash_commands", command) for command in commands])
         time.sleep(max(0.0, started + (step + 1) * interval / 10 - time.monotonic()))
     time.sleep(max(0.0, started + window - time.monotonic()))
     elapsed = time.monotonic() - started
@@ -210,6 +219,7 @@ def measure(slack, truedy, workers, workspaces: int, interval: float, intervals:
             if campaign_id in (call.params.get("text") or ""):
                 posts[campaign_id] = posts.get(campaign_id, 0) + 1
     duplicates = sum(count - 1 for count in posts.values())
+    ack_ms = sorted(slack.wait_ack(envelope, timeout=10).latency * 1000 for envelope in acks) or [0.0]
     by_key: dict[str, list[float]] = {}
     for request in truedy.received[lists_before:]:
         if request.method == "GET" and request.path.endswith("/batch-calls") and request.at <= started + window:
@@ -225,7 +235,9 @@ def measure(slack, truedy, workers, workspaces: int, interval: float, intervals:
         f"gaps ÷ interval: p50 {quantile(gaps, 0.5) / interval:.2f}, p99 {quantile(gaps, 0.99) / interval:.2f}, "
         f"max {(gaps[-1] if gaps else 0) / interval:.2f}, min {(gaps[0] if gaps else 0) / interval:.2f}\n"
         f"  pause to alert: p50 {quantile(delays, 0.5):.1f} s, max {delays[-1]:.1f} s "
-        f"(÷ interval {delays[-1] / interval:.2f})   duplicate alerts {duplicates}",
+        f"(÷ interval {delays[-1] / interval:.2f})   duplicate alerts {duplicates}\n"
+        f"  acks ({len(acks)} commands, {ACKS} at once): p50 {quantile(ack_ms, 0.5):.1f} ms, "
+        f"p99 {quantile(ack_ms, 0.99):.1f} ms",
         flush=True,
     )
 
@@ -259,6 +271,7 @@ def database(kind: str, server: str | None, workdir: Path):
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # a killed run still drops its database
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workspaces", type=int, nargs="+", default=[10, 100, 1000, 10000])
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])

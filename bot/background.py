@@ -12,9 +12,22 @@ from concurrent.futures import ThreadPoolExecutor
 log = logging.getLogger("bot.background")
 
 
+def pool_of_started_threads(threads: int, name: str) -> ThreadPoolExecutor:
+    """A thread pool whose threads all run from the start. ThreadPoolExecutor starts a thread when a job finds
+    none idle, and until that thread runs it holds a lock that every `submit` in the process takes
+    (concurrent.futures' `_global_shutdown_lock`): in a burst of requests, each ack waited for a thread to
+    start (bench/http.py, profiled with py-spy)."""
+    pool = ThreadPoolExecutor(threads, thread_name_prefix=name)
+    all_running = threading.Barrier(threads + 1)
+    for _ in range(threads):
+        pool.submit(all_running.wait)  # each waits on the barrier: the next submit finds none idle, starts one
+    all_running.wait()
+    return pool
+
+
 class BackgroundWork:
     def __init__(self, name: str, max_workers: int, before_each_job: Callable[[], None] = lambda: None):
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name)
+        self._pool = pool_of_started_threads(max_workers, name)
         self._before_each_job = before_each_job
         self._in_flight = 0
         self._draining = False

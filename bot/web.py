@@ -23,7 +23,6 @@ import os
 import signal
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from typing import Any
 
@@ -35,6 +34,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn_worker import UvicornWorker
 
 from bot import storage
+from bot.background import pool_of_started_threads
 from bot.runtime import SHUTDOWN_SECONDS, Runtime, build_runtime
 from bot.settings import Settings
 from bot.slack.ack_first import AckFirst
@@ -168,7 +168,7 @@ class WebApp:
         self._webhooks = webhooks
         self._engine = engine
         self._port = port
-        self._threads = ThreadPoolExecutor(THREADS, thread_name_prefix="request")
+        self._threads = pool_of_started_threads(THREADS, "request")
         self._requests = itertools.count()
 
     async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Callable) -> None:
