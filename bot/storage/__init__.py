@@ -1,11 +1,11 @@
 """The database: one schema on SQLite (default) or PostgreSQL, migrated by the bot itself at start."""
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -35,9 +35,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 log = logging.getLogger("bot.storage")
+T = TypeVar("T")
 
 # The schema's history, one Alembic revision per change; the tables below are what it adds up to.
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -375,6 +376,19 @@ def writing_first(engine: Engine) -> Engine:
     """An engine whose transactions take SQLite's write lock at once (BEGIN IMMEDIATE): for a transaction that
     reads what it then writes, so that processes sharing the file take turns instead of failing."""
     return engine.execution_options(**{_WRITE_LOCK_FIRST: True})
+
+
+def retried_if_sqlite_was_busy(action: Callable[[], T], tries: int = 3) -> T:
+    """For slack_sdk's stores, whose transactions read, then write: on SQLite, one whose read came before
+    another process's write fails at once when it writes ("database is locked", busy timeout or not: its
+    snapshot is stale). Run again, it starts from a fresh snapshot."""
+    for _ in range(tries - 1):
+        try:
+            return action()
+        except OperationalError as error:
+            if "database is locked" not in str(error.orig):
+                raise
+    return action()
 
 
 def newest_revision() -> str:

@@ -18,10 +18,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.storage import (
     SECRET_INSTALLATION_COLUMNS,
+    retried_if_sqlite_was_busy,
     slack_bots,
     slack_installations,
     slack_oauth_states,
     utc,
+    writing_first,
 )
 from bot.storage.keybox import KeyBox
 
@@ -85,11 +87,14 @@ class InstallationStore(SQLAlchemyInstallationStore):
 
     def save(self, installation: Installation) -> None:
         try:
-            super().save(installation)
+            retried_if_sqlite_was_busy(lambda: super(InstallationStore, self).save(installation))
         except SQLAlchemyError as error:
             # Bolt's OAuth flow turns a BoltError into its "storage_error" page; anything else would be a 500.
             raise BoltError(f"cannot save the installation ({type(error).__name__})") from None
         self._forget_recent()
+
+    def save_bot(self, bot: Bot) -> None:
+        retried_if_sqlite_was_busy(lambda: super(InstallationStore, self).save_bot(bot))
 
     def delete_all(self, *, enterprise_id: str | None, team_id: str | None) -> None:
         super().delete_all(enterprise_id=enterprise_id, team_id=team_id)
@@ -141,7 +146,10 @@ class OAuthStateStore(SQLAlchemyOAuthStateStore):
     more than MAX_STATES."""
 
     def __init__(self, expiration_seconds: int, engine: Engine, most: int = MAX_STATES):
-        super().__init__(expiration_seconds, engine)
+        # Each of its transactions reads, then writes (`consume` reads the state, then deletes it, and on
+        # SQLite would fail at once, state unconsumed, had another process written in between): on SQLite
+        # they take the write lock first.
+        super().__init__(expiration_seconds, writing_first(engine))
         self.metadata = MetaData()
         self.oauth_states = slack_oauth_states.to_metadata(self.metadata)
         self._most = most

@@ -7,6 +7,7 @@ import pytest
 from slack_bolt.error import BoltError
 from slack_sdk.oauth.installation_store import Installation
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from bot import storage
 from bot.storage.installations import InstallationStore, OAuthStateStore
@@ -133,3 +134,50 @@ def test_a_database_that_fails_while_saving_an_install_gives_bolts_storage_error
     gone = storage.connect("postgresql://nobody@127.0.0.1:1/none")
     with pytest.raises(BoltError, match="cannot save the installation"):
         InstallationStore("1234.5678", gone, KeyBox(ENCRYPTION_KEY)).save(installation("T0AAA0001", "xoxb-x"))
+
+
+def stale_snapshot_then_write(engine, other, attempts: list[int]) -> None:
+    """A transaction that reads, then writes after another process wrote in between (the first time)."""
+    attempts.append(len(attempts) + 1)
+    with engine.begin() as connection:
+        connection.execute(select(storage.slack_oauth_states)).all()  # its snapshot
+        if len(attempts) == 1:
+            with other.begin() as meanwhile:
+                meanwhile.execute(storage.slack_oauth_states.insert().values(state="s1", expire_at=datetime.now()))
+        connection.execute(storage.slack_oauth_states.insert().values(state="s2", expire_at=datetime.now()))
+
+
+def test_a_transaction_sqlite_fails_for_a_stale_read_is_run_again(tmp_path):
+    url = f"sqlite:///{tmp_path}/bot.sqlite3"
+    engine, other = storage.connect(url), storage.connect(url)
+    storage.migrate(engine)
+    with pytest.raises(OperationalError, match="database is locked"):
+        stale_snapshot_then_write(engine, other, [])  # what SQLite does to a read-then-write transaction
+    attempts: list[int] = []
+    storage.retried_if_sqlite_was_busy(lambda: stale_snapshot_then_write(engine, other, attempts))
+    assert attempts == [1, 2]
+    with engine.connect() as connection:
+        assert sorted(connection.execute(select(storage.slack_oauth_states.c.state)).scalars()) == ["s1", "s1", "s2"]
+    engine.dispose()
+    other.dispose()
+
+
+def test_saving_an_installation_is_run_again_when_sqlite_finds_its_read_stale(tmp_path, monkeypatch):
+    engine = storage.connect(f"sqlite:///{tmp_path}/bot.sqlite3")
+    storage.migrate(engine)
+    store = InstallationStore("client", engine, KeyBox(ENCRYPTION_KEY))
+    saves = {"save": 0, "save_bot": 0}
+    for method in saves:
+        original = getattr(InstallationStore.__mro__[1], method)
+
+        def failing_once(self, item, method=method, original=original):
+            saves[method] += 1
+            if saves[method] == 1:
+                raise OperationalError("INSERT …", {}, Exception("database is locked"))
+            return original(self, item)
+
+        monkeypatch.setattr(InstallationStore.__mro__[1], method, failing_once)
+    store.save(installation("T0BUSY001", "xoxb-busy-1"))
+    assert saves == {"save": 2, "save_bot": 2}
+    assert store.find_bot(enterprise_id=None, team_id="T0BUSY001").bot_token == "xoxb-busy-1"
+    engine.dispose()
