@@ -109,8 +109,12 @@ def test_an_alert_follows_its_campaign_and_a_new_pause_gets_a_new_alert(watching
     assert alerted_ids(stack).count("batch_life0001") == 2
 
     # A poll logs a line of its own only when it changed something; a summary counts them all.
-    changed = stack.worker.logged("polled")
-    assert sum(line["alerts_posted"] for line in changed) == 3
+    def poll_lines_once_three_posted():
+        lines = stack.worker.logged("polled")
+        return lines if sum(line["alerts_posted"] for line in lines) == 3 else None
+
+    # The poll that posted the third alert writes its line once it is posted.
+    changed = wait_until(poll_lines_once_three_posted, 10, "the poll lines of three alerts")
     assert sum(line["alerts_closed"] for line in changed) == 2
     assert all(line["alerts_posted"] or line["alerts_closed"] for line in changed)
     summaries = wait_until(lambda: stack.worker.logged("polls_summary"), 10, "a summary of the polls")
