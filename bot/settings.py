@@ -12,6 +12,9 @@ from sqlalchemy import make_url
 from bot.storage import sqlalchemy_url
 from bot.storage.keybox import is_fernet_key, split_keys
 
+GENERATE_KEY = (
+    "generate one with python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())'"
+)
 TEAM_ID = re.compile(r"^T[A-Z0-9]{2,20}$")
 CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
 
@@ -108,15 +111,21 @@ class Settings(BaseSettings):
             raise ValueError("must be sqlite:///<file> or postgres://user@host/database")
         return url
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _any_case(cls, level: object) -> object:
+        return level.strip().upper() if isinstance(level, str) else level
+
     @field_validator("bot_encryption_key")
     @classmethod
-    def _fernet_key(cls, key: SecretStr) -> SecretStr:
+    def _fernet_key(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is None:  # only when reading what else is wrong (_AsFarAsItGoes)
+            return key
         keys = split_keys(key.get_secret_value())
         if not keys or not all(is_fernet_key(one) for one in keys):
             raise ValueError(
                 "must be a Fernet key (32 url-safe base64-encoded bytes), or several comma-separated, newest "
-                "first, while rotating; generate one with "
-                "python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())'"
+                f"first, while rotating; {GENERATE_KEY}"
             )
         return key
 
@@ -191,8 +200,9 @@ class Settings(BaseSettings):
         if not self.installations:
             if self.slack_bot_token is None:
                 return [
-                    "SLACK_BOT_TOKEN: is required but not set (or set SLACK_CLIENT_ID and SLACK_CLIENT_SECRET "
-                    "to let workspaces install the app)"
+                    "SLACK_BOT_TOKEN: is required but not set: the Bot User OAuth Token, xoxb-… (Slack app > "
+                    "OAuth & Permissions); or set SLACK_CLIENT_ID and SLACK_CLIENT_SECRET to let workspaces "
+                    "install the app"
                 ]
             return []
         problems = []
@@ -282,12 +292,45 @@ class WorkerSettings(Settings):
     slack_app_token: SecretStr  # type: ignore[assignment]
 
 
+class _AsFarAsItGoes(Settings):
+    """The settings with what is required left optional, to find everything else that is wrong in the same run
+    (the malformed ones read as unset)."""
+
+    bot_encryption_key: SecretStr | None = None  # type: ignore[assignment]
+
+    def missing(self, worker: bool) -> list[str]:
+        problems = []
+        if worker and self.slack_app_token is None:
+            problems.append(
+                "SLACK_APP_TOKEN: is required but not set: an app-level token, xapp-…, with the connections:write "
+                "scope (Slack app > Basic Information > App-Level Tokens)"
+            )
+        if self.bot_encryption_key is None:
+            problems.append(
+                "BOT_ENCRYPTION_KEY: is required but not set: it encrypts the Truedy keys and bot tokens the bot "
+                f"stores; {GENERATE_KEY}, and keep it (without it, what is stored cannot be read)"
+            )
+        return problems
+
+
+# A malformed setting that decides the mode still decides it (SLACK_CLIENT_ID set means installations).
+_AS_IF_SET = {"slack_client_id": "0.0", "slack_bot_token": "xoxb-", "slack_app_token": "xapp-"}
+
+
 def load_settings(worker: bool = True) -> Settings:
-    """The worker's settings, or (`worker=False`) those of the web process and the alert command."""
+    """The worker's settings, or (`worker=False`) those of the web process and the alert command. Every
+    problem at once: malformed, missing, and settings that do not fit together."""
     try:
         settings = WorkerSettings() if worker else Settings()
     except ValidationError as error:
-        raise SettingsError([_describe(problem) for problem in error.errors()]) from None
+        malformed = [problem for problem in error.errors() if problem["type"] != "missing"]
+        unset = {str(problem["loc"][0]) for problem in malformed if problem["loc"]}
+        rest = _AsFarAsItGoes(
+            **{name: _AS_IF_SET.get(name, _AsFarAsItGoes.model_fields[name].default) for name in unset}
+        )
+        named = {name.upper() for name in unset}
+        more = [line for line in rest.missing(worker) + rest.mode_problems() if line.split(":")[0] not in named]
+        raise SettingsError([_describe(problem) for problem in malformed] + more) from None
     if problems := settings.mode_problems():
         raise SettingsError(problems)
     return settings
@@ -296,8 +339,6 @@ def load_settings(worker: bool = True) -> Settings:
 def _describe(problem: dict) -> str:
     # Never echo problem["input"]: it may be a token or a key.
     message = problem["msg"].removeprefix("Value error, ")
-    if problem["type"] == "missing":
-        message = "is required but not set"
     if not problem["loc"]:
         return message
     return f"{str(problem['loc'][0]).upper()}: {message}"

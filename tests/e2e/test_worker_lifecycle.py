@@ -71,9 +71,10 @@ def test_missing_settings_exit_non_zero_with_one_line_each_and_no_secret(slack, 
     assert worker.stderr().splitlines() == [
         "configuration error: SLACK_BOT_TOKEN: must be a bot token starting with xoxb- "
         "(Slack app > OAuth & Permissions)",
-        "configuration error: SLACK_APP_TOKEN: is required but not set",
         'configuration error: TRUEDY_API_KEYS: must be a JSON object like {"T0123ABCD": "truedy_..."}; '
         "it is not valid JSON",
+        "configuration error: SLACK_APP_TOKEN: is required but not set: an app-level token, xapp-…, with the "
+        "connections:write scope (Slack app > Basic Information > App-Level Tokens)",
     ]
     assert "secret" not in worker.stdout()
 

@@ -55,17 +55,45 @@ def test_keys_by_workspace_from_json(env):
     }
 
 
-def test_every_problem_is_one_line_naming_the_variable(env):
+GENERATE = "python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())'"
+MISSING_BOT_TOKEN = (
+    "SLACK_BOT_TOKEN: is required but not set: the Bot User OAuth Token, xoxb-… (Slack app > OAuth & Permissions); "
+    "or set SLACK_CLIENT_ID and SLACK_CLIENT_SECRET to let workspaces install the app"
+)
+
+
+def test_with_nothing_set_every_missing_setting_is_named_in_one_run_with_where_to_get_it(env):
     lines = problems(env)
-    assert lines == ["SLACK_APP_TOKEN: is required but not set", "BOT_ENCRYPTION_KEY: is required but not set"]
+    assert [line.split(":")[0] for line in lines] == ["SLACK_APP_TOKEN", "BOT_ENCRYPTION_KEY", "SLACK_BOT_TOKEN"]
+    assert "(Slack app > Basic Information > App-Level Tokens)" in lines[0]
+    assert GENERATE in lines[1]
+    assert lines[2] == MISSING_BOT_TOKEN
+    with pytest.raises(SettingsError) as web:
+        load_settings(worker=False)  # the web process: no app-level token needed
+    assert [line.split(":")[0] for line in web.value.problems] == ["BOT_ENCRYPTION_KEY", "SLACK_BOT_TOKEN"]
+
+
+def test_malformed_missing_and_conflicting_settings_come_in_the_same_run(env):
+    lines = problems(env, PORT="eighty", SLACK_CLIENT_ID="not-an-id", TRUEDY_API_KEY="truedy_k1")
+    assert [line.split(":")[0] for line in lines] == [
+        "SLACK_CLIENT_ID",  # malformed, yet it still means installations…
+        "PORT",
+        "SLACK_APP_TOKEN",
+        "BOT_ENCRYPTION_KEY",
+        "SLACK_CLIENT_SECRET",  # …so these are what installations need
+        "SLACK_SIGNING_SECRET",
+        "TRUEDY_API_KEY",
+    ]
+
+
+def test_the_log_level_is_read_in_any_case(env):
+    env(**GOOD, LOG_LEVEL=" debug")
+    assert load_settings().log_level == "DEBUG"
 
 
 def test_without_a_bot_token_or_installations_the_bot_says_which_to_set(env):
     lines = problems(env, **{**GOOD, "SLACK_BOT_TOKEN": ""})
-    assert lines == [
-        "SLACK_BOT_TOKEN: is required but not set (or set SLACK_CLIENT_ID and SLACK_CLIENT_SECRET to let "
-        "workspaces install the app)"
-    ]
+    assert lines == [MISSING_BOT_TOKEN]
 
 
 INSTALLATIONS = {
@@ -191,4 +219,4 @@ def test_only_the_worker_needs_the_app_level_token(env):
     assert load_settings(worker=False).slack_app_token is None  # the web process and the alert command
     with pytest.raises(SettingsError) as refused:
         load_settings()
-    assert refused.value.problems == ["SLACK_APP_TOKEN: is required but not set"]
+    assert [line.split(":")[0] for line in refused.value.problems] == ["SLACK_APP_TOKEN"]
