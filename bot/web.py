@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
@@ -66,6 +67,8 @@ def serve(settings: Settings) -> int:
             "SLACK_SIGNING_SECRET or TRUEDY_WEBHOOK_SECRET: the web process serves Slack's requests with the "
             "first and Truedy's webhooks with the second; set at least one"
         )
+    if not _free(settings.port):
+        raise StartupError(f"PORT: {settings.port} is taken by another process: stop it, or set PORT to a free port")
     engine = storage.connect(settings.database_url)
     try:
         storage.migrate(engine)  # once, before the processes start, so that a problem is one line here
@@ -75,6 +78,17 @@ def serve(settings: Settings) -> int:
         engine.dispose()
     WebServer(settings).run()
     return 0
+
+
+def _free(port: int) -> bool:
+    """Whether gunicorn can listen on `port` (else it logs a traceback five times, then exits)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does: TIME_WAIT is no obstacle
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
 
 
 class HeadersWithADeadline(H11Protocol):

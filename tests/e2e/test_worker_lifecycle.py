@@ -79,6 +79,19 @@ def test_missing_settings_exit_non_zero_with_one_line_each_and_no_secret(slack, 
     assert "secret" not in worker.stdout()
 
 
+def test_a_taken_port_stops_the_web_process_with_one_line_naming_port(slack, truedy, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = worker_env(slack, truedy, SLACK_SIGNING_SECRET="signing-secret-1", PORT=str(port))
+        web = WorkerProcess(env, tmp_path, "web")
+        assert web.wait_exit() == 1
+    assert web.stderr().strip() == (
+        f"cannot start: PORT: {port} is taken by another process: stop it, or set PORT to a free port"
+    )
+
+
 def test_a_rejected_bot_token_stops_the_start(slack, truedy, tmp_path):
     worker = WorkerProcess(
         worker_env(slack, truedy, SLACK_BOT_TOKEN="xoxb-revoked", TRUEDY_API_KEY="truedy_k1"), tmp_path

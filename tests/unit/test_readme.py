@@ -2,7 +2,11 @@
 test command README gives."""
 
 import re
+import tomllib
 from pathlib import Path
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 from bot.settings import Settings
 
@@ -40,3 +44,10 @@ def test_ci_runs_the_test_command_readme_gives():
 
 def test_procfile_runs_the_worker_and_the_webhook_receiver():
     assert (REPO / "Procfile").read_text().splitlines() == ["worker: python -m bot", "web: python -m bot web"]
+
+
+def test_python_version_names_a_python_the_project_supports():
+    """Heroku's Python buildpack (and pyenv, uv) read it."""
+    version = (REPO / ".python-version").read_text().strip()
+    required = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert re.fullmatch(r"3\.\d+", version) and Version(version) in SpecifierSet(required)
