@@ -17,6 +17,39 @@ log = logging.getLogger("bot.worker")
 
 # Received requests are acked (and answered) before the Socket Mode connection closes.
 ACK_DRAIN_SECONDS = 2
+# While Socket Mode is not connected, a line says so this often.
+RETRYING_LOG_SECONDS = 5
+
+
+def _connected(handler: AckFirstSocketModeHandler, stop: threading.Event) -> bool:
+    """Until Socket Mode is connected (slack_sdk's client tries again every few seconds by itself), saying
+    meanwhile what fails; False if told to stop first. `connect` returns even when Slack refused the
+    connection: only then is the worker started."""
+    problems = _LastProblem()
+    handler.client.logger.addHandler(problems)
+    waited = 0
+    try:
+        while not handler.client.is_connected():
+            if stop.wait(1.0):
+                return False
+            waited += 1
+            if waited % RETRYING_LOG_SECONDS == 0:
+                fields = {"event": "socket_mode_retrying", "waited_seconds": waited, "problem": problems.last}
+                log.warning("not connected to Slack (Socket Mode) yet: trying again", extra={"fields": fields})
+    finally:
+        handler.client.logger.removeHandler(problems)
+    return True
+
+
+class _LastProblem(logging.Handler):
+    """The gist of slack_sdk's last warning or error (its first words: the rest may carry a ticket)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.last = "none reported"
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.last = record.getMessage().split(" (")[0].split(":")[0][:100]
 
 
 def run(settings: Settings) -> int:
@@ -35,9 +68,11 @@ def run(settings: Settings) -> int:
                 f"SLACK_APP_TOKEN: Slack refused to open a Socket Mode connection ({error.response.get('error')})"
             ) from None
         runtime.start()
-        workspaces = runtime.services.workspaces.all()
-        connected = sorted(w.workspace.team_id for w in workspaces if w.api_key)
-        log.info("worker started", extra={"fields": {"event": "started", **runtime.serving(), "workspaces": connected}})
+        if _connected(handler, stop):
+            workspaces = runtime.services.workspaces.all()
+            connected = sorted(w.workspace.team_id for w in workspaces if w.api_key)
+            fields = {"event": "started", **runtime.serving(), "workspaces": connected}
+            log.info("worker started", extra={"fields": fields})
         # Woken every second: Python runs signal handlers on the main thread only, and a wait without a timeout
         # may never wake for a SIGTERM the kernel handed to another thread (one CI run never stopped).
         while not stop.wait(1.0):

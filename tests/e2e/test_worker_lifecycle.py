@@ -92,6 +92,20 @@ def test_a_taken_port_stops_the_web_process_with_one_line_naming_port(slack, tru
     )
 
 
+def test_the_worker_says_started_only_once_socket_mode_is_connected_and_meanwhile_what_fails(slack, truedy, tmp_path):
+    slack.socket_refusals = 2
+    worker = WorkerProcess(worker_env(slack, truedy, TRUEDY_API_KEY="truedy_k1"), tmp_path)
+    try:
+        (retrying, *_) = wait_until(lambda: worker.logged("socket_mode_retrying"), 20, "the retrying line")
+        assert retrying["problem"] == "Received an unexpected response for handshake"
+        assert not worker.logged("started")
+        worker.wait_started(slack, timeout=30)
+        events = [line.get("event") for line in worker.log_lines()]
+        assert events.index("socket_mode_retrying") < events.index("started")
+    finally:
+        worker.terminate()
+
+
 def test_a_rejected_bot_token_stops_the_start(slack, truedy, tmp_path):
     worker = WorkerProcess(
         worker_env(slack, truedy, SLACK_BOT_TOKEN="xoxb-revoked", TRUEDY_API_KEY="truedy_k1"), tmp_path

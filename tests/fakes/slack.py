@@ -84,6 +84,7 @@ class FakeSlack:
     tokens: dict[str, Identity] = field(default_factory=dict)  # every bot token Slack accepts, and whose it is
     enterprise_users: dict[str, str] = field(default_factory=dict)  # user id -> their Grid organisation
     auth_test_seconds: float = 0.0  # how long auth.test takes (Slack's takes ~0.3 s)
+    socket_refusals: int = 0  # Socket Mode handshakes to refuse (503) before accepting one
     _codes: dict[str, tuple[Identity, str]] = field(default_factory=dict)  # install code -> (bot, installer)
     _deleted: set[tuple[str, str]] = field(default_factory=set)
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
@@ -609,7 +610,10 @@ class FakeSlack:
             return web.Response(status=400, text="invalid_blocks")
         return web.Response(text="ok")
 
-    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+    async def _socket(self, request: web.Request) -> web.StreamResponse:
+        if self.socket_refusals > 0:
+            self.socket_refusals -= 1
+            return web.Response(status=503, text="service unavailable")
         socket = web.WebSocketResponse(autoping=True)
         await socket.prepare(request)
         self._sockets.append(socket)
