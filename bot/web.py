@@ -25,10 +25,13 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
+from http.client import HTTPException
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt.oauth import OAuthFlow
+from slack_bolt.oauth.callback_options import FailureArgs
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -78,6 +81,24 @@ def serve(settings: Settings) -> int:
         engine.dispose()
     WebServer(settings).run()
     return 0
+
+
+def _install_page(oauth: OAuthFlow, page: Callable[[BoltRequest], BoltResponse], request: BoltRequest) -> BoltResponse:
+    """Bolt's install page, or its callback; when Slack cannot be reached (the code exchange), the failure page
+    through Bolt's own failure hook, not an empty answer: Bolt's flow lets a network error through."""
+    try:
+        return page(request)
+    except (OSError, HTTPException) as error:
+        log.warning("install: Slack could not be reached", extra={"fields": {"event": "install_failed"}})
+        failure = FailureArgs(
+            request=request,
+            reason="slack_unreachable",
+            error=error,
+            suggested_status_code=HTTPStatus.BAD_GATEWAY,
+            settings=oauth.settings,
+            default=oauth.default_callback_options,
+        )
+        return oauth.failure_handler(failure)
 
 
 def _free(port: int) -> bool:
@@ -240,7 +261,7 @@ class WebApp:
         if method == "GET" and oauth is not None and path in (oauth.install_path, oauth.redirect_uri_path):
             request = BoltRequest(body="", query=query, headers=_headers(scope))
             page = oauth.handle_installation if path == oauth.install_path else oauth.handle_callback
-            return _bolt_answer(await self._in_thread(page, request))
+            return _bolt_answer(await self._in_thread(_install_page, oauth, page, request))
         return _json(HTTPStatus.NOT_FOUND, {"error": "not found"})
 
     def _webhook(self, headers: dict[str, str], body: bytes, token: str | None) -> Answer:

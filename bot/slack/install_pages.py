@@ -27,6 +27,7 @@ FAILURES = {
     "missing_code": "Slack sent no install code with this page.",
     "invalid_code": "Slack did not accept the install code (it expires quickly and works once).",
     "storage_error": "The bot could not save the installation: its database did not answer.",
+    "slack_unreachable": "The bot could not reach Slack to finish the install.",
 }
 
 

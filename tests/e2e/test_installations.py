@@ -176,6 +176,20 @@ def test_a_bad_state_or_a_cancelled_install_stores_nothing_and_offers_to_start_a
     assert len(installations(stack)) == before_installs
 
 
+def test_slack_out_of_reach_at_the_code_exchange_gives_the_start_again_page(site):
+    stack, base = site
+    start = open_install_page(base)
+    code = stack.slack.approve_install("T0NOSLACK1", "U0NOSLACK")
+    before = len(installations(stack))
+    stack.slack.fail("oauth.v2.access", "connection_dropped", times=10)  # every retry too
+    page = come_back(base, start.cookie, code=code, state=start.state)
+    assert page.status == 502
+    assert "could not reach Slack" in page.body and "Nothing was saved" in page.body
+    assert 'href="./install"' in page.body
+    assert len(installations(stack)) == before
+    assert not [line for line in stack.worker.log_lines() if "Traceback" in str(line)]
+
+
 def test_no_bot_token_is_stored_in_plain_text_and_nothing_in_files(two_workspaces):
     stack, _ = two_workspaces
     stored = (stack.workdir / "bot.sqlite3").read_bytes() + (stack.workdir / "bot.sqlite3-wal").read_bytes()
