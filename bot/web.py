@@ -41,6 +41,7 @@ from bot import storage
 from bot.background import pool_of_started_threads
 from bot.runtime import SHUTDOWN_SECONDS, Runtime, build_runtime
 from bot.settings import Settings
+from bot.slack import install_pages
 from bot.slack.ack_first import AckFirst
 from bot.slack.app import StartupError
 from bot.storage.keybox import KeyBox
@@ -237,6 +238,10 @@ class WebApp:
             token = path.removeprefix("/truedy/webhook").removeprefix("/") or None
             body = await _read_body(scope, receive)
             return await self._in_thread(self._webhook, _headers(scope), body, token)
+        if path == "/" and method in ("GET", "HEAD"):
+            oauth = self._bolt.oauth_flow if self._bolt is not None else None
+            page = install_pages.landing(oauth.install_path if oauth is not None else None)
+            return int(HTTPStatus.OK), [(b"content-type", b"text/html; charset=utf-8")], page.encode()
         if path == "/healthz" and method in ("GET", "HEAD"):
             if await self._in_thread(_database_answers, self._engine):
                 return _json(HTTPStatus.OK, {"ok": True})

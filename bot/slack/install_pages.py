@@ -110,11 +110,31 @@ class InstallPages:
         return None
 
 
+def landing(install_path: str | None) -> str:
+    """`GET /`: what this is; the way to install when workspaces install the app, else where its health is."""
+    if install_path is not None:
+        next_step = f'<p><a href="{html.escape(install_path)}"><b>Add to Slack</b></a></p>'
+    else:
+        next_step = (
+            "<p>This is the bot's web process: it takes Slack's requests and Truedy's webhooks. Its health is at "
+            '<a href="/healthz">/healthz</a>.</p>'
+        )
+    body = (
+        "<h1>Truedy Campaigns</h1><p>Resume paused Truedy call campaigns from Slack: "
+        "<code>/resume-campaign &lt;campaign id&gt;</code>, and alerts with a Resume button when a campaign "
+        f"pauses.</p>{next_step}"
+    )
+    return _document("Truedy Campaigns", body)
+
+
 def _page(cookie: str, status: int, title: str, body: str) -> BoltResponse:
-    document = (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title} · Truedy Campaigns</title>'
+    headers = {"Content-Type": "text/html; charset=utf-8", "Set-Cookie": [cookie], "Cache-Control": "no-store"}
+    return BoltResponse(status=status, body=_document(f"{title} · Truedy Campaigns", body), headers=headers)
+
+
+def _document(title: str, body: str) -> str:
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
         '<meta name="viewport" content="width=device-width, initial-scale=1"></head>'
         f'<body style="font-family: sans-serif; max-width: 40em; margin: 3em auto">{body}</body></html>'
     )
-    headers = {"Content-Type": "text/html; charset=utf-8", "Set-Cookie": [cookie], "Cache-Control": "no-store"}
-    return BoltResponse(status=status, body=document, headers=headers)

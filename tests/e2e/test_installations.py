@@ -176,6 +176,13 @@ def test_a_bad_state_or_a_cancelled_install_stores_nothing_and_offers_to_start_a
     assert len(installations(stack)) == before_installs
 
 
+def test_the_root_page_leads_to_the_install_page(site):
+    _, base = site
+    with urllib.request.urlopen(f"{base}/", timeout=5) as response:
+        page = response.read().decode()
+    assert response.status == 200 and 'href="/slack/install"><b>Add to Slack</b>' in page
+
+
 def test_slack_out_of_reach_at_the_code_exchange_gives_the_start_again_page(site):
     stack, base = site
     start = open_install_page(base)

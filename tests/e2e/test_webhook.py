@@ -127,6 +127,34 @@ def test_health(hooked):
     _, _, url = hooked
     with urllib.request.urlopen(f"{url}/healthz", timeout=5) as response:
         assert (response.status, json.loads(response.read())) == (200, {"ok": True})
+    with urllib.request.urlopen(urllib.request.Request(f"{url}/healthz", method="HEAD"), timeout=5) as response:
+        assert (response.status, response.read()) == (200, b"")
+
+
+def test_the_root_page_says_what_this_is_and_where_its_health_is(hooked):
+    _, _, url = hooked
+    with urllib.request.urlopen(f"{url}/", timeout=5) as response:
+        page = response.read().decode()
+    assert response.status == 200 and "<h1>Truedy Campaigns</h1>" in page
+    assert 'href="/healthz"' in page and "/slack/install" not in page
+
+
+def test_a_small_chunked_delivery_is_taken(hooked):
+    """Without a Content-Length (Transfer-Encoding: chunked), a body under the limit is read, not refused."""
+    _, _, url = hooked
+    body = json.dumps({"event": "batch.completed", "data": {"batch_id": "batch_chunked01", "status": "completed"}})
+    stamp = str(int(time.time()))
+    signature = hmac.new(SECRET.encode(), f"{stamp}.{body}".encode(), hashlib.sha256).hexdigest()
+    connection = http.client.HTTPConnection(url.removeprefix("http://"), timeout=5)
+    connection.request(
+        "POST",
+        "/truedy/webhook",
+        body=iter([body[:20].encode(), body[20:].encode()]),
+        headers={"Content-Type": "application/json", "X-Truedy-Timestamp": stamp, "X-Truedy-Signature": signature},
+        encode_chunked=True,
+    )
+    assert connection.getresponse().status == 204
+    connection.close()
 
 
 def test_the_web_process_needs_something_to_serve(slack, truedy, tmp_path):
