@@ -51,3 +51,12 @@ def test_python_version_names_a_python_the_project_supports():
     version = (REPO / ".python-version").read_text().strip()
     required = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"]
     assert re.fullmatch(r"3\.\d+", version) and Version(version) in SpecifierSet(required)
+
+
+def test_every_dependency_whose_internals_the_code_touches_is_bounded_above():
+    """A new major (or, for uvicorn, minor) release of these could break what bot/ subclasses or reaches into."""
+    touched = {"slack-bolt", "slack-sdk", "gunicorn", "uvicorn", "uvicorn-worker", "sqlalchemy"}
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    bounds = {re.split(r"[\[<>=]", line, maxsplit=1)[0]: line for line in declared}
+    assert touched <= set(bounds)
+    assert all("<" in bounds[name] for name in touched)
