@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     truedy_read_timeout: float = Field(10.0, gt=0, le=20)
 
     database_url: str = "sqlite:///truedy-bot.sqlite3"
+    dyno: str | None = None  # set by Heroku in every dyno
+    database_pool_size: int = Field(6, ge=1, le=100)
     bot_encryption_key: SecretStr
 
     paused_poll_seconds: float = Field(60, ge=1, le=3600)
@@ -107,8 +109,31 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, url: str) -> str:
+        # Never quote the URL back: it may carry a password.
+        shape = "must be sqlite:///<file> or postgres://user:password@host:5432/database"
         if not re.match(r"^(sqlite|postgres|postgresql)(\+\w+)?://", url):
-            raise ValueError("must be sqlite:///<file> or postgres://user@host/database")
+            raise ValueError(shape)
+        try:
+            parsed = make_url(sqlalchemy_url(url))
+            port = parsed.port
+        except ValueError:
+            raise ValueError(f"{shape}: its port is not a number") from None
+        driver = parsed.get_driver_name()
+        if parsed.get_backend_name() == "sqlite":
+            if driver != "pysqlite":
+                raise ValueError(f"names a driver this bot does not ship (+{driver}): use sqlite:///<file>")
+            if not parsed.database or parsed.database == ":memory:":
+                raise ValueError(
+                    "must name a file, e.g. sqlite:///truedy-bot.sqlite3 (a database in memory would be lost at "
+                    "every restart and not shared between processes)"
+                )
+            return url
+        if driver != "psycopg":
+            raise ValueError(f"names a driver this bot does not ship (+{driver}): use postgres://… (psycopg 3)")
+        if not parsed.host or not parsed.database:
+            raise ValueError(f"{shape}: it must name the host and the database")
+        if port is not None and not 1 <= port <= 65535:
+            raise ValueError(f"{shape}: its port must be 1 to 65535")
         return url
 
     @field_validator("log_level", mode="before")
@@ -191,6 +216,18 @@ class Settings(BaseSettings):
 
     def mode_problems(self) -> list[str]:
         """Settings that each look right but do not fit together; one line each."""
+        return self._heroku_problems() + self._token_problems()
+
+    def _heroku_problems(self) -> list[str]:
+        if self.dyno is None or not self.database_url.startswith("sqlite"):
+            return []
+        return [
+            "DATABASE_URL: on Heroku (DYNO is set) it must be PostgreSQL: a dyno's filesystem is wiped at every "
+            "restart, so the installations and keys stored in SQLite would be lost. Add the add-on, which sets "
+            "DATABASE_URL: heroku addons:create heroku-postgresql:essential-0"
+        ]
+
+    def _token_problems(self) -> list[str]:
         if self.slack_bot_token is not None and self.installations:
             return [
                 "SLACK_BOT_TOKEN and SLACK_CLIENT_ID/SLACK_CLIENT_SECRET: choose one: SLACK_BOT_TOKEN serves the one "

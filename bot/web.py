@@ -174,7 +174,7 @@ class WebServer(BaseApplication):
         if runtime is not None:
             engine, workspaces = runtime.engine, runtime.services.workspaces
         else:
-            engine = storage.connect(settings.database_url)
+            engine = storage.connect(settings.database_url, settings.database_pool_size)
             workspaces = Workspaces(engine, KeyBox(settings.bot_encryption_key.get_secret_value()))
         shared_secret = settings.truedy_webhook_secret
         webhooks = WebhookReceiver(

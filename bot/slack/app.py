@@ -156,7 +156,7 @@ def workspace_keys(settings: Settings, bot_team: str) -> dict[str, str]:
 
 def open_database(settings: Settings) -> Database:
     """Connect, migrate and check the encryption key."""
-    engine = storage.connect(settings.database_url)
+    engine = storage.connect(settings.database_url, settings.database_pool_size)
     try:
         storage.migrate(engine)
         keybox = KeyBox(settings.bot_encryption_key.get_secret_value())

@@ -323,7 +323,8 @@ POSTGRESQL_TIMEOUTS = {
 }
 
 
-def connect(database_url: str) -> Engine:
+def connect(database_url: str, pool_size: int = 6) -> Engine:
+    """`pool_size`: PostgreSQL connections this process keeps at most (DATABASE_POOL_SIZE)."""
     url = sqlalchemy_url(database_url)
     if url.startswith("sqlite"):
         # One connection per process: SQLite takes one writer at a time anyway, and waiting for a pooled
@@ -340,8 +341,9 @@ def connect(database_url: str) -> Engine:
     else:
         engine = create_engine(
             url,
-            pool_size=10,
-            max_overflow=20,
+            # Never more than pool_size: processes x pool_size must fit the server's (or the plan's) limit.
+            pool_size=pool_size,
+            max_overflow=0,
             pool_pre_ping=True,
             pool_timeout=DATABASE_TIMEOUT_SECONDS,
             connect_args=POSTGRESQL_TIMEOUTS,

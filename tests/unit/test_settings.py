@@ -1,5 +1,6 @@
 import pytest
 
+from bot import storage
 from bot.settings import Settings, SettingsError, load_settings
 
 FERNET_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
@@ -220,3 +221,8 @@ def test_only_the_worker_needs_the_app_level_token(env):
     with pytest.raises(SettingsError) as refused:
         load_settings()
     assert [line.split(":")[0] for line in refused.value.problems] == ["SLACK_APP_TOKEN"]
+
+
+def test_a_process_never_opens_more_postgresql_connections_than_the_pool_size():
+    engine = storage.connect("postgres://u:pw@db.example.com:5432/d", pool_size=4)  # nothing connects yet
+    assert (engine.pool.size(), engine.pool._max_overflow) == (4, 0)
