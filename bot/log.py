@@ -4,6 +4,7 @@ import json
 import logging
 import re
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from typing import TextIO
@@ -72,3 +73,10 @@ def configure_logging(level: str, secrets: Iterable[str], stream: TextIO = sys.s
     # (the `migrated` line when a migration ran).
     for chatty in ("httpx", "alembic"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
+    # An exception nothing caught is a line like any other (Python would print its traceback as plain text).
+    sys.excepthook = lambda kind, error, trace: _uncaught((kind, error, trace))
+    threading.excepthook = lambda hook: _uncaught((hook.exc_type, hook.exc_value, hook.exc_traceback))
+
+
+def _uncaught(exc_info) -> None:
+    logging.getLogger("bot").error("uncaught exception", exc_info=exc_info, extra={"fields": {"event": "uncaught"}})

@@ -28,6 +28,7 @@ from http import HTTPStatus
 from http.client import HTTPException
 from typing import Any
 
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.oauth import OAuthFlow
@@ -130,6 +131,17 @@ class HeadersWithADeadline(H11Protocol):
             self.transport.close()
 
 
+class GunicornLogsAsJson(glogging.Logger):
+    """gunicorn's own lines (and uvicorn's, which take gunicorn's handlers) go to the root logger: one JSON
+    object per line, secrets redacted, like every other line (bot.log)."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for logger in (self.error_log, self.access_log):
+            logger.handlers.clear()
+            logger.propagate = True
+
+
 class BotWorker(UvicornWorker):
     # uvicorn's documented way to configure it under gunicorn. Access logs are off: paths carry webhook tokens.
     CONFIG_KWARGS = {  # noqa: RUF012
@@ -139,6 +151,11 @@ class BotWorker(UvicornWorker):
         "access_log": False,
         "timeout_graceful_shutdown": GRACEFUL_SECONDS,
     }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("uvicorn.error", "uvicorn.access"):  # set apart by UvicornWorker: back to the root's JSON
+            logging.getLogger(name).propagate = True
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         super().handle_exit(sig, frame)
@@ -163,6 +180,7 @@ class WebServer(BaseApplication):
             "graceful_timeout": SHUTDOWN_SECONDS + GRACEFUL_SECONDS + 3,
             "accesslog": None,
             "loglevel": "warning",
+            "logger_class": f"{__name__}.GunicornLogsAsJson",
         }
         for name, value in options.items():
             self.cfg.set(name, value)

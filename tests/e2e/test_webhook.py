@@ -139,6 +139,21 @@ def test_the_root_page_says_what_this_is_and_where_its_health_is(hooked):
     assert 'href="/healthz"' in page and "/slack/install" not in page
 
 
+def test_every_line_of_the_web_process_is_json_its_servers_too(hooked):
+    """uvicorn warns about a request it cannot read; gunicorn and uvicorn lines go through the bot's logging."""
+    _, web, url = hooked
+    with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1]))) as client:
+        client.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        client.settimeout(5)
+        client.recv(1024)
+    lines = wait_until(
+        lambda: [line for line in web.log_lines() if line.get("logger") == "uvicorn.error"], 10, "uvicorn's warning"
+    )
+    assert lines[0]["level"] == "warning" and lines[0]["message"].startswith("Invalid HTTP request")
+    assert not [line for line in web.log_lines() if "unparsed" in line]
+    assert web.stderr().strip() == ""
+
+
 def test_a_small_chunked_delivery_is_taken(hooked):
     """Without a Content-Length (Transfer-Encoding: chunked), a body under the limit is read, not refused."""
     _, _, url = hooked

@@ -1,7 +1,10 @@
+import io
 import json
 import logging
+import sys
+import threading
 
-from bot.log import JsonFormatter
+from bot.log import JsonFormatter, configure_logging
 
 
 def record(message: str, exc_info=None, **fields) -> logging.LogRecord:
@@ -34,3 +37,22 @@ def test_known_secrets_and_token_shapes_are_redacted_everywhere():
     for secret in ("my-odd-secret-value", "truedy_AbCdEf1234567890", "xoxb-123-456-abc", "xapp-1-A0-99"):
         assert secret not in text
     assert json.loads(text)["message"] == "saw [redacted] and [redacted]"
+
+
+def test_an_exception_nothing_caught_is_one_json_line_too(monkeypatch):
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "level", root.level)
+    written = io.StringIO()
+    configure_logging("INFO", ["xoxb-secret-1"], stream=written)
+
+    def fail() -> None:
+        raise RuntimeError("broken with xoxb-secret-1")
+
+    thread = threading.Thread(target=fail)
+    thread.start()
+    thread.join()
+    (line,) = [json.loads(text) for text in written.getvalue().splitlines()]
+    assert line["event"] == "uncaught" and "RuntimeError: broken with [redacted]" in line["exception"]
