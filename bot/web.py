@@ -67,11 +67,6 @@ CLOSE = (b"connection", b"close")
 
 
 def serve(settings: Settings) -> int:
-    if settings.slack_signing_secret is None and settings.truedy_webhook_secret is None:
-        raise StartupError(
-            "SLACK_SIGNING_SECRET or TRUEDY_WEBHOOK_SECRET: the web process serves Slack's requests with the "
-            "first and Truedy's webhooks with the second; set at least one"
-        )
     if not _free(settings.port):
         raise StartupError(f"PORT: {settings.port} is taken by another process: stop it, or set PORT to a free port")
     engine = storage.connect(settings.database_url)
@@ -308,6 +303,14 @@ class WebApp:
                 if self._runtime is not None:
                     self._runtime.start()
                 log.info("web started", extra={"fields": {"event": "web_started", "port": self._port}})
+                if self._bolt is None and not self._webhooks.shared:
+                    # Heroku starts a web dyno after the first push, whatever the mode: it must not crash-loop.
+                    log.warning(
+                        "Slack's requests are not served here (SLACK_SIGNING_SECRET is not set: the worker takes "
+                        "them over Socket Mode) and the shared Truedy webhook is off (TRUEDY_WEBHOOK_SECRET is "
+                        "not set); each workspace's own webhook works once its setup saves a signing secret",
+                        extra={"fields": {"event": "webhooks_off"}},
+                    )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 # uvicorn stopped taking connections (SIGTERM, or Ctrl-C) and let the requests being answered

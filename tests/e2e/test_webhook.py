@@ -14,7 +14,7 @@ import pytest
 from tests.e2e.conftest import KEY_BOT_TEAM, start_stack, stop_stack
 from tests.fakes.loop import wait_until
 from tests.fakes.truedy import campaign
-from tests.fakes.worker import WorkerProcess, run_bot, worker_env
+from tests.fakes.worker import WorkerProcess, worker_env
 
 SECRET = "whsec_e2e_secret_0001"
 CHANNEL = "C0HOOK001"
@@ -172,13 +172,21 @@ def test_a_small_chunked_delivery_is_taken(hooked):
     connection.close()
 
 
-def test_the_web_process_needs_something_to_serve(slack, truedy, tmp_path):
-    refused = run_bot(worker_env(slack, truedy), tmp_path, "web")
-    assert refused.returncode == 1
-    assert refused.stderr.strip() == (
-        "cannot start: SLACK_SIGNING_SECRET or TRUEDY_WEBHOOK_SECRET: the web process serves Slack's requests "
-        "with the first and Truedy's webhooks with the second; set at least one"
-    )
+def test_without_secrets_the_web_process_serves_its_health_and_says_what_is_off(slack, truedy, tmp_path):
+    """One-token Socket Mode: Heroku starts a web dyno anyway; it must not crash-loop."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    web = WorkerProcess({**worker_env(slack, truedy), "PORT": str(port)}, tmp_path, "web")
+    try:
+        (off,) = wait_until(lambda: web.logged("webhooks_off"), 20, "the web process")
+        assert "TRUEDY_WEBHOOK_SECRET is not set" in off["message"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            assert response.status == 200
+        status = deliver(f"http://127.0.0.1:{port}", {"event": "batch.completed"}, secret="whsec_any")
+        assert status == 404
+    finally:
+        assert web.terminate() == 0
 
 
 def test_a_client_that_stops_sending_is_dropped(hooked):
