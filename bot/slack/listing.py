@@ -23,7 +23,7 @@ def show_paused(
     person clicked in."""
     settings = services.workspaces.get(workspace)
     if settings is None or settings.api_key is None:
-        respond(**messages.workspace_not_configured(workspace.team_id))
+        respond(**messages.workspace_not_configured())
         return
     try:
         page = services.truedy.paused_page(settings.api_key, limit=list_blocks.PAGE_SIZE, offset=offset)
@@ -78,7 +78,7 @@ def all_paused(services: Services, workspace: WorkspaceId) -> tuple[list[truedy.
     what to tell the person instead."""
     settings = services.workspaces.get(workspace)
     if settings is None or settings.api_key is None:
-        return messages.workspace_not_configured(workspace.team_id)
+        return messages.workspace_not_configured()
     try:
         return services.truedy.paused_campaigns(settings.api_key)
     except truedy.TruedyError as error:

@@ -48,6 +48,7 @@ def usage() -> Message:
         "The id is on the campaign's page in the Truedy dashboard. I post who asked in this channel "
         "and the result in that message's thread.\n"
         f"• `{COMMAND}` or `{COMMAND} list`: the paused campaigns, each with a Resume button\n"
+        f"• `{COMMAND} <part of a campaign's name>`: the paused campaigns whose name matches, to resume\n"
         f"• `{COMMAND} resume-all`: resume every paused campaign, after a confirmation, with one progress message\n"
         f"• `{COMMAND} status`: how this workspace is connected to Truedy, and who may resume\n"
         f"• `{COMMAND} history [campaign id]`: the latest resume attempts\n"
@@ -63,19 +64,18 @@ def invalid_campaign_id(typed: str, reason: str) -> Message:
     )
 
 
-def workspace_not_configured(team_id: str) -> Message:
+def workspace_not_configured() -> Message:
     return private(
         ":warning: This Slack workspace is not connected to Truedy yet, so I can't resume anything here. "
         "Nothing was resumed.\n"
-        f"A workspace admin can connect it with `{COMMAND} setup` (with a key from the Truedy dashboard, "
-        f"Settings → API Keys). Where the bot runs with one Slack token, whoever runs it can instead add the key "
-        f'to `TRUEDY_API_KEYS` as `{{"{team_id}": "truedy_..."}}`.'
+        f"A workspace admin can connect it with `{COMMAND} setup`, with an API key from the Truedy dashboard "
+        "(Settings → API Keys)."
     )
 
 
 KEY_UNREADABLE = (
-    "This workspace's saved Truedy settings can no longer be read: they were encrypted with a key the bot was "
-    f"not given any more (BOT_ENCRYPTION_KEY). A workspace admin can save them again with `{COMMAND} setup`."
+    "This workspace's saved Truedy settings can no longer be read: they were encrypted with a key the bot no "
+    f"longer has. A workspace admin can save them again with `{COMMAND} setup`."
 )
 
 
@@ -99,7 +99,7 @@ def not_installed() -> Message:
 def other_workspace() -> Message:
     return private(
         ":no_entry: This bot serves another Slack workspace with its own Truedy account, so I did nothing here: "
-        "nothing was resumed. Whoever runs the bot can let workspaces install it themselves (SLACK_CLIENT_ID)."
+        "nothing was resumed. Whoever runs the bot can let each workspace install it, with its own Truedy account."
     )
 
 
@@ -108,7 +108,7 @@ def refusal(reason: Refusal, campaign_id: str) -> Message:
         case NotConnected(key_unreadable=True):
             return private(f":warning: {KEY_UNREADABLE} Nothing was resumed.")
         case NotConnected():
-            return workspace_not_configured(reason.team_id)
+            return workspace_not_configured()
         case NotAllowed():
             return not_allowed(reason.settings)
         case CannotCheck():
@@ -177,7 +177,7 @@ def status_lines(
             f"checked with Truedy {slack_date(settings.key_checked_at)}" if settings.key_checked_at else "not checked"
         )
         key = f"saved, ending in `{settings.key_last4}` ({source}; {checked})"
-    channel = f"<#{settings.alert_channel}>" if settings and settings.alert_channel else "none"
+    channel = f"<#{settings.alert_channel}>" if settings and settings.alert_channel else "none (no alerts are posted)"
     who = _who_may_resume(settings) if settings and settings.restricted else "everyone in this workspace"
     lines = [
         f"• Truedy API key: {key}",

@@ -243,4 +243,8 @@ def _campaigns(count: int) -> str:
 def _duration(seconds: float) -> str:
     if seconds < 60:
         return "less than a minute"
-    return f"about {math.ceil(seconds / 60 - 0.25)} min"
+    minutes = math.ceil(seconds / 60 - 0.25)
+    if minutes < 90:
+        return f"about {minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"about {hours} h {minutes} min" if minutes else f"about {hours} h"

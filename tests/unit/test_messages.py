@@ -4,6 +4,7 @@ import pytest
 
 from bot import truedy
 from bot.resume import BotFailure, Interrupted, ResumeRequest
+from bot.settings import Settings
 from bot.slack import messages
 from bot.truedy.campaign_id import CampaignId
 
@@ -38,9 +39,27 @@ def test_invalid_id_is_private_and_neutralises_what_was_typed():
 
 
 def test_workspace_not_configured_says_how_to_fix_it():
-    text = messages.workspace_not_configured("T0NOKEY01")["text"]
-    assert '`{"T0NOKEY01": "truedy_..."}`' in text
-    assert "TRUEDY_API_KEYS" in text
+    text = messages.workspace_not_configured()["text"]
+    assert "`/resume-campaign setup`" in text and "Settings → API Keys" in text
+
+
+def test_no_message_to_people_names_an_environment_variable():
+    variables = {name.upper() for name in Settings.model_fields} | {"WEB_CONCURRENCY"}
+    texts = [
+        messages.workspace_not_configured()["text"],
+        messages.not_installed()["text"],
+        messages.other_workspace()["text"],
+        messages.KEY_UNREADABLE,
+        messages.usage()["text"],
+        messages.status("T0NOKEY01", None)["text"],
+    ]
+    assert [text for text in texts if any(variable in text for variable in variables)] == []
+
+
+def test_help_covers_every_command():
+    text = messages.usage()["text"]
+    for command in ("list", "<part of a campaign's name>", "resume-all", "setup", "status", "history"):
+        assert f"/resume-campaign {command}" in text
 
 
 def test_announcement_names_who_and_what():

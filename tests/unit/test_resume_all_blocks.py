@@ -32,6 +32,15 @@ def test_the_progress_line_reads_as_the_issue_shows_it():
     assert line == "Resumed 37 of 130 · 2 failed · about 1 min left"
 
 
+@pytest.mark.parametrize(
+    "seconds, said",
+    [(30, "less than a minute"), (89 * 60, "about 89 min"), (2 * 3600, "about 2 h"), (2000 * 60, "about 33 h 20 min")],
+)
+def test_long_durations_read_in_hours(seconds, said):
+    line = resume_all_blocks.progress_line(Progress(130, 37, 0, 0, 2), seconds)
+    assert line.endswith(f"{said} left")
+
+
 def test_a_wait_for_the_rate_limit_counts_in_the_time_left_and_is_said():
     waiting = job(not_before=NOW + timedelta(minutes=3))
     counts = Progress(130, 100, 0, 0, 0)
