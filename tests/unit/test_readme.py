@@ -60,3 +60,7 @@ def test_every_dependency_whose_internals_the_code_touches_is_bounded_above():
     bounds = {re.split(r"[\[<>=]", line, maxsplit=1)[0]: line for line in declared}
     assert touched <= set(bounds)
     assert all("<" in bounds[name] for name in touched)
+
+
+def test_creating_the_slack_app_comes_before_running_it():
+    assert README.index("## Create the Slack app") < README.index("## Run it") < README.index("## Test it")
