@@ -64,3 +64,9 @@ def test_every_dependency_whose_internals_the_code_touches_is_bounded_above():
 
 def test_creating_the_slack_app_comes_before_running_it():
     assert README.index("## Create the Slack app") < README.index("## Run it") < README.index("## Test it")
+
+
+def test_every_deploy_block_creates_the_database_add_on():
+    deploy = README[README.index("## Deploy") : README.index("## Performance")]
+    blocks = re.findall(r"```sh\n(.*?)```", deploy, re.S)
+    assert blocks and all("heroku addons:create heroku-postgresql" in block for block in blocks)
