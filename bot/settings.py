@@ -20,7 +20,8 @@ CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    # An empty variable is an unset one (a Heroku Button form leaves optional ones empty).
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False, env_ignore_empty=True)
 
     # Where bot tokens come from: this one token (one workspace), or installations (any number of workspaces).
     slack_bot_token: SecretStr | None = None
@@ -149,7 +150,8 @@ class Settings(BaseSettings):
         keys = split_keys(key.get_secret_value())
         if not keys or not all(is_fernet_key(one) for one in keys):
             raise ValueError(
-                "must be a Fernet key (32 url-safe base64-encoded bytes), or several comma-separated, newest "
+                "must be a Fernet key (32 url-safe base64-encoded bytes, or 64 hex digits), or several "
+                "comma-separated, newest "
                 f"first, while rotating; {GENERATE_KEY}"
             )
         return key

@@ -1,10 +1,12 @@
-"""Truedy keys are stored only encrypted, with the Fernet key(s) from BOT_ENCRYPTION_KEY.
+"""Truedy keys are stored only encrypted, with the Fernet key(s) from BOT_ENCRYPTION_KEY (or 64 hex digits each).
 
 BOT_ENCRYPTION_KEY may list several keys, comma-separated, newest first: the first encrypts, every one
 decrypts, and at start everything stored is re-encrypted with the first (a rotation).
 """
 
+import base64
 import logging
+import re
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import Engine, select
@@ -28,7 +30,7 @@ _CHECK_TEXT = "truedy-campaign-bot"
 class KeyBox:
     def __init__(self, encryption_keys: str):
         self._keys = split_keys(encryption_keys)
-        self._fernet = MultiFernet([Fernet(key) for key in self._keys])
+        self._fernet = MultiFernet([Fernet(as_fernet_key(key)) for key in self._keys])
 
     def seal(self, secret: str) -> str:
         return self._fernet.encrypt(secret.encode()).decode()
@@ -91,9 +93,17 @@ def split_keys(encryption_keys: str) -> list[str]:
     return [key.strip() for key in encryption_keys.split(",") if key.strip()]
 
 
+def as_fernet_key(key: str) -> str:
+    """A Fernet key as it is, or the one made of 32 bytes written as 64 hex digits: what Heroku's `secret`
+    generator gives (app.json), so that a Heroku Button deploy needs no terminal to make a key."""
+    if re.fullmatch(r"[0-9a-fA-F]{64}", key):
+        return base64.urlsafe_b64encode(bytes.fromhex(key)).decode()
+    return key
+
+
 def is_fernet_key(candidate: str) -> bool:
     try:
-        Fernet(candidate)
+        Fernet(as_fernet_key(candidate))
     except (ValueError, TypeError):
         return False
     return True
