@@ -5,7 +5,7 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy import make_url
 
@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     slack_client_id: str | None = None
     slack_client_secret: SecretStr | None = None
     slack_redirect_uri: str | None = None
+    public_url: str | None = None  # the web process's public https address; from SLACK_REDIRECT_URI when unset
     slack_app_token: SecretStr | None = None  # required by the worker only (WorkerSettings)
     slack_signing_secret: SecretStr | None = None  # the web process serves Slack's HTTP requests with it
     slack_api_url: str = "https://slack.com/api/"
@@ -89,6 +90,13 @@ class Settings(BaseSettings):
                 "must be the public https URL of /slack/oauth_redirect, e.g. https://bot.example.com/slack/oauth_redirect"
             )
         return url
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_shape(cls, url: str | None) -> str | None:
+        if url is not None and not re.fullmatch(r"https://[^\s/?#]+/?", url):
+            raise ValueError("must be the bot's public https address, without a path, e.g. https://bot.example.com")
+        return url.rstrip("/") if url is not None else None
 
     @field_validator("slack_api_url", "truedy_api_url")
     @classmethod
@@ -185,6 +193,7 @@ class Settings(BaseSettings):
         "slack_client_id",
         "slack_client_secret",
         "slack_redirect_uri",
+        "public_url",
         mode="before",
     )
     @classmethod
@@ -203,13 +212,19 @@ class Settings(BaseSettings):
     def _keys_json(cls, raw: object) -> object:
         return _by_team(raw, "truedy_...", "key", _plausible_key, "a non-empty string without spaces")
 
+    @model_validator(mode="after")
+    def _public_url_from_the_redirect(self) -> "Settings":
+        if self.public_url is None and self.slack_redirect_uri is not None:
+            scheme, _, rest = self.slack_redirect_uri.partition("://")
+            self.public_url = f"{scheme}://{rest.split('/', 1)[0]}"
+        return self
+
     @property
-    def public_url(self) -> str | None:
-        """The web process's public https address, when known (from SLACK_REDIRECT_URI)."""
-        if self.slack_redirect_uri is None:
-            return None
-        scheme, _, rest = self.slack_redirect_uri.partition("://")
-        return f"{scheme}://{rest.split('/', 1)[0]}"
+    def redirect_uri(self) -> str | None:
+        """Where Slack sends the browser back after an install: SLACK_REDIRECT_URI, else on PUBLIC_URL."""
+        if self.slack_redirect_uri is None and self.public_url is not None:
+            return f"{self.public_url}/slack/oauth_redirect"
+        return self.slack_redirect_uri
 
     @property
     def installations(self) -> bool:

@@ -104,7 +104,7 @@ def oauth_settings(settings: Settings, tokens: Installations, database: Database
         client_id=settings.slack_client_id,
         client_secret=settings.slack_client_secret.get_secret_value(),
         scopes=list(BOT_SCOPES),
-        redirect_uri=settings.slack_redirect_uri,
+        redirect_uri=settings.redirect_uri,
         installation_store=tokens.store,
         installation_store_bot_only=True,
         # In the database, so that the install may start on one process and finish on another.

@@ -184,10 +184,12 @@ def status_lines(
         f"• Alert channel: {channel}",
         f"• Who may resume: {who}",
     ]
-    if settings and settings.webhook_token:
+    if settings and settings.webhook_token and public_url:
         url = f"`{webhook_url(public_url, settings.webhook_token)}`"
         secret = "signing secret saved" if settings.webhook_secret else f"no signing secret yet (`{COMMAND} setup`)"
         lines.append(f"• Truedy webhook: {url} ({secret})")
+    elif settings and settings.webhook_token:
+        lines.append("• Truedy webhook: none yet (the bot does not know its public address; polling finds pauses)")
     if channel_problem is not None:
         lines.insert(
             2,
@@ -228,9 +230,9 @@ def setup_not_opened(error: str) -> Message:
     return private(f":warning: I could not open the setup form (Slack said `{escape(error, 60)}`).{hint}")
 
 
-def webhook_url(public_url: str | None, token: str) -> str:
-    """A workspace's own Truedy webhook URL; `public_url` None when the bot does not know its address."""
-    return f"{public_url or 'https://YOUR-BOT-HOST'}/truedy/webhook/{token}"
+def webhook_url(public_url: str, token: str) -> str:
+    """A workspace's own Truedy webhook URL, at the bot's public address (PUBLIC_URL)."""
+    return f"{public_url}/truedy/webhook/{token}"
 
 
 def setup_saved(team_id: str, settings: WorkspaceSettings, public_url: str | None = None) -> Message:

@@ -106,7 +106,12 @@ def setup_modal(
             groups_select["initial_options"] = [_option(group, handles.get(group, group)) for group in chosen_groups]
         blocks.append(_input(GROUPS_BLOCK, "…and members of these user groups", groups_select, "Optional."))
     token = settings.webhook_token if settings else None
-    where = f"add the webhook {webhook_url(public_url, token)}" if token else "add the webhook URL shown after saving"
+    if public_url is None:
+        where = "add a webhook once whoever runs the bot has set its public address (PUBLIC_URL)"
+    elif token:
+        where = f"add the webhook {webhook_url(public_url, token)}"
+    else:
+        where = "add the webhook URL shown after saving"
     keep = " Leave empty to keep the saved one." if settings and settings.webhook_secret else ""
     blocks.append(
         _input(

@@ -40,7 +40,9 @@ def site(loop, tmp_path_factory):
     slack, truedy = FakeSlack(loop).start(), FakeTruedy(loop).start()
     workdir, port = tmp_path_factory.mktemp("installs"), free_port()
     # HOME: where Bolt would put its per-host file stores, had it been left to its defaults.
-    env = installations_env(slack, truedy, port, TRUEDY_READ_TIMEOUT="1", HOME=str(workdir / "home"))
+    env = installations_env(
+        slack, truedy, port, TRUEDY_READ_TIMEOUT="1", HOME=str(workdir / "home"), PUBLIC_URL="https://bot.example.com"
+    )
     stack = Stack(slack, truedy, start_web_process(env, workdir), env, workdir)
     yield stack, f"http://127.0.0.1:{port}"
     stack.worker.terminate()
@@ -189,7 +191,10 @@ def test_slack_out_of_reach_at_the_code_exchange_gives_the_start_again_page(site
     code = stack.slack.approve_install("T0NOSLACK1", "U0NOSLACK")
     before = len(installations(stack))
     stack.slack.fail("oauth.v2.access", "connection_dropped", times=10)  # every retry too
-    page = come_back(base, start.cookie, code=code, state=start.state)
+    try:
+        page = come_back(base, start.cookie, code=code, state=start.state)
+    finally:
+        stack.slack.recover("oauth.v2.access")
     assert page.status == 502
     assert "could not reach Slack" in page.body and "Nothing was saved" in page.body
     assert 'href="./install"' in page.body

@@ -126,6 +126,11 @@ class FakeSlack:
         with self._lock:
             self._failures[(method, channel)] = Failure(error, retry_after, times)
 
+    def recover(self, method: str, channel: str | None = None) -> None:
+        """`method` answers again (the failures `fail` set up and not yet used are dropped)."""
+        with self._lock:
+            self._failures.pop((method, channel), None)
+
     def approve_install(
         self, team_id: str | None, user_id: str, enterprise_id: str | None = None, org_wide: bool = False
     ) -> str:

@@ -6,6 +6,7 @@ from bot import truedy
 from bot.resume import BotFailure, Interrupted, ResumeRequest
 from bot.settings import Settings
 from bot.slack import messages
+from bot.storage.workspace_settings import WorkspaceId, WorkspaceSettings
 from bot.truedy.campaign_id import CampaignId
 
 REQUEST = ResumeRequest("T0BOT0001", "U0ALICE01", CampaignId("batch_c3d4e5f6"), via="command")
@@ -153,3 +154,13 @@ def test_error_details_carry_the_request_id():
 def test_private_result_is_ephemeral():
     outcome = truedy.Resumed("batch_c3d4e5f6", "active", RESUMED_AT, None)
     assert messages.private_result("batch_c3d4e5f6", outcome)["response_type"] == "ephemeral"
+
+
+def test_a_webhook_url_is_never_a_placeholder():
+    settings = WorkspaceSettings(
+        WorkspaceId("", "T0HOOK001"), "truedy_k", "ey_k", "slack", None, None, (), (), None, None, "tok3n", None
+    )
+    unknown = messages.status("T0HOOK001", settings)["text"]
+    assert "/truedy/webhook/" not in unknown and "none yet" in unknown and "PUBLIC_URL" not in unknown
+    known = messages.status("T0HOOK001", settings, public_url="https://bot.example.com")["text"]
+    assert "`https://bot.example.com/truedy/webhook/tok3n`" in known

@@ -226,3 +226,17 @@ def test_only_the_worker_needs_the_app_level_token(env):
 def test_a_process_never_opens_more_postgresql_connections_than_the_pool_size():
     engine = storage.connect("postgres://u:pw@db.example.com:5432/d", pool_size=4)  # nothing connects yet
     assert (engine.pool.size(), engine.pool._max_overflow) == (4, 0)
+
+
+def test_one_public_address_gives_the_redirect_url_and_the_other_way_round(env):
+    env(**INSTALLATIONS, PUBLIC_URL="https://bot.example.com/")
+    settings = load_settings()
+    assert (settings.public_url, settings.redirect_uri) == (
+        "https://bot.example.com",
+        "https://bot.example.com/slack/oauth_redirect",
+    )
+    env(PUBLIC_URL="", SLACK_REDIRECT_URI="https://bot.example.org/slack/oauth_redirect")
+    assert load_settings().public_url == "https://bot.example.org"
+    assert problems(env, PUBLIC_URL="https://bot.example.com/somewhere") == [
+        "PUBLIC_URL: must be the bot's public https address, without a path, e.g. https://bot.example.com"
+    ]
