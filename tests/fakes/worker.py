@@ -54,13 +54,14 @@ _processes = itertools.count(1)
 
 
 class WorkerProcess:
-    def __init__(self, env: dict[str, str], workdir: Path, *args: str):
+    def __init__(self, env: dict[str, str], workdir: Path, *args: str, command: list[str] | None = None):
+        """`python -m bot <args>`, or `command` (another way to start it, e.g. the Slack CLI's start hook)."""
         name = f"{args[0] if args else 'worker'}-{next(_processes)}"  # several may run in one folder
         self.stdout_path = workdir / f"{name}.stdout"
         self.stderr_path = workdir / f"{name}.stderr"
         # cwd is a scratch folder so that a developer's .env is never read.
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", *args],
+            command or [sys.executable, "-m", "bot", *args],
             env=with_database(env, workdir),
             cwd=workdir,
             stdout=self.stdout_path.open("wb"),

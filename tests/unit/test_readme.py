@@ -70,3 +70,8 @@ def test_every_deploy_block_creates_the_database_add_on():
     deploy = README[README.index("## Deploy") : README.index("## Performance")]
     blocks = re.findall(r"```sh\n(.*?)```", deploy, re.S)
     assert blocks and all("heroku addons:create heroku-postgresql" in block for block in blocks)
+
+
+def test_readme_says_how_to_run_with_the_slack_cli_and_through_a_tunnel():
+    assert "slack run" in README and (REPO / ".slack" / "hooks.json").exists()
+    assert "https tunnel" in README and "PUBLIC_URL" in README
