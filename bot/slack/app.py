@@ -84,7 +84,7 @@ def build_app(settings: Settings, tokens: BotTokens, database: Database) -> App:
             # The installation as stored (reused for a few seconds, see installations.RECENT_SECONDS): never a
             # Slack call on the way to the ack.
             authorize=StoredInstallationAuthorize(tokens.store),
-            oauth_settings=oauth_settings(settings, tokens, database),
+            oauth_flow=install_pages.InstallFlow(settings=oauth_settings(settings, tokens, database)),
             user_facing_authorize_error_message=messages.not_installed()["text"],
         )
     else:

@@ -5,12 +5,14 @@ Bolt runs the OAuth flow (state check, code exchange, saving the installation); 
 import html
 import logging
 
-from slack_bolt import BoltResponse
+from slack_bolt import BoltRequest, BoltResponse
+from slack_bolt.oauth import OAuthFlow
 from slack_bolt.oauth.callback_options import FailureArgs, SuccessArgs
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.slack import setup_blocks
+from bot.slack.manifest import BOT_SCOPES
 from bot.slack.tokens import Installations
 from bot.storage.workspace_settings import WorkspaceId, Workspaces
 
@@ -29,6 +31,13 @@ FAILURES = {
     "storage_error": "The bot could not save the installation: its database did not answer.",
     "slack_unreachable": "The bot could not reach Slack to finish the install.",
 }
+
+
+class InstallFlow(OAuthFlow):
+    """Bolt's OAuth flow with the install page of our own (Bolt's hook for it; its default has no title)."""
+
+    def build_install_page_html(self, url: str, request: BoltRequest) -> str:
+        return install_page(url)
 
 
 class InstallPages:
@@ -108,6 +117,25 @@ class InstallPages:
         except SQLAlchemyError:
             return "the database did not answer"
         return None
+
+
+def install_page(authorize_url: str) -> str:
+    """`GET /slack/install`: what the app does, the scopes it asks for and why, and the button to Slack."""
+    scopes = "".join(
+        f"<li><code>{html.escape(scope)}</code>: {html.escape(why)}</li>" for scope, why in BOT_SCOPES.items()
+    )
+    body = (
+        "<h1>Install Truedy Campaigns</h1>"
+        "<p>Resume paused Truedy call campaigns from Slack: <code>/resume-campaign &lt;campaign id&gt;</code> "
+        "in any channel, and alerts with a Resume button when a campaign pauses. Each workspace connects its own "
+        "Truedy account after the install.</p>"
+        f"<p>It asks Slack for:</p><ul>{scopes}</ul>"
+        f'<p><a href="{html.escape(authorize_url)}" style="display: inline-block; padding: .6em 1.2em; '
+        'background: #4a154b; color: #fff; border-radius: 4px; text-decoration: none"><b>Add to Slack</b></a></p>'
+        "<p><small>Finish in this browser: Slack sends you back here, and the install checks a cookie this page "
+        "set.</small></p>"
+    )
+    return _document("Install Truedy Campaigns", body)
 
 
 def landing(install_path: str | None) -> str:

@@ -3,6 +3,7 @@ own bot token and its own Truedy key, over HTTP; uninstalled, they are forgotten
 
 import hashlib
 import hmac
+import html
 import json
 import re
 import sqlite3
@@ -13,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from bot.slack.manifest import BOT_SCOPES
 from tests.e2e.conftest import (
     KEY_BOT_TEAM,
     Stack,
@@ -106,6 +108,15 @@ def test_the_install_page_links_to_slack_with_the_scopes_and_a_state_bound_to_th
     (cookie,) = start.page.cookies
     assert cookie.startswith(f"slack-app-oauth-state={start.state};")
     assert "Secure" in cookie and "HttpOnly" in cookie
+
+
+def test_the_install_page_is_ours_naming_the_app_what_it_does_and_each_scope_with_why(site):
+    _, base = site
+    page = open_install_page(base).page.body
+    assert "<title>Install Truedy Campaigns</title>" in page and "Slack App Installation" not in page
+    assert "/resume-campaign" in page and "Finish in this browser" in page
+    for scope, why in BOT_SCOPES.items():
+        assert f"<li><code>{scope}</code>: {html.escape(why)}</li>" in page
 
 
 def test_an_install_says_what_to_do_next_and_sends_the_installer_the_connect_button(two_workspaces):
