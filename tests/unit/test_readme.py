@@ -75,3 +75,13 @@ def test_every_deploy_block_creates_the_database_add_on():
 def test_readme_says_how_to_run_with_the_slack_cli_and_through_a_tunnel():
     assert "slack run" in README and (REPO / ".slack" / "hooks.json").exists()
     assert "https tunnel" in README and "PUBLIC_URL" in README
+
+
+def test_wherever_http_mode_is_set_up_by_hand_every_request_url_is_named():
+    operations = (REPO / "docs" / "operations.md").read_text()
+    for text in (README, operations):
+        where = re.search(r"turn (\*\*)?Socket Mode(\*\*)? off", text)
+        assert where is not None
+        told = text[where.start() : where.start() + 600]
+        for url in ("Select Menus Options Load URL", "Event", "Interactivity & Shortcuts", "`/resume-campaign`"):
+            assert url in told, url
