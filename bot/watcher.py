@@ -149,6 +149,8 @@ class PausedWatcher:
         with self._polling_lock:
             due = [workspace for workspace in due if workspace not in self._polling]  # else this turn is skipped
             self._polling.update(due)
+        if not due:
+            return
         try:
             # What the polls need from the database, read for all of them at once (a query per table, not per
             # poll); only the workspaces polled are read and decrypted.
