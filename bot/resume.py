@@ -39,7 +39,6 @@ class ResumeRequest:
 class NotConnected:
     """The workspace has no Truedy key (`key_unreadable`: it has one that can no longer be decrypted)."""
 
-    team_id: str
     key_unreadable: bool = False
 
 
@@ -118,7 +117,7 @@ class ResumeService:
         """Why this person may not resume in this workspace, or None if they may."""
         settings = self._workspaces.get(workspace)
         if settings is None or settings.api_key is None:
-            return NotConnected(workspace.team_id, key_unreadable=settings is not None and settings.secrets_unreadable)
+            return NotConnected(key_unreadable=settings is not None and settings.secrets_unreadable)
         try:
             if not self._authorizer.may_resume(settings, user_id, slack):
                 return NotAllowed(settings)

@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy import make_url
 
-from bot.storage import sqlalchemy_url
+from bot.storage import DEFAULT_POOL_SIZE, sqlalchemy_url
 from bot.storage.keybox import is_fernet_key, split_keys
 
 GENERATE_KEY = (
@@ -42,7 +42,7 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///truedy-bot.sqlite3"
     dyno: str | None = None  # set by Heroku in every dyno
-    database_pool_size: int = Field(6, ge=1, le=100)
+    database_pool_size: int = Field(DEFAULT_POOL_SIZE, ge=1, le=100)
     bot_encryption_key: SecretStr
 
     paused_poll_seconds: float = Field(60, ge=1, le=3600)
@@ -159,8 +159,7 @@ class Settings(BaseSettings):
         if not keys or not all(is_fernet_key(one) for one in keys):
             raise ValueError(
                 "must be a Fernet key (32 url-safe base64-encoded bytes, or 64 hex digits), or several "
-                "comma-separated, newest "
-                f"first, while rotating; {GENERATE_KEY}"
+                f"comma-separated, newest first, while rotating; {GENERATE_KEY}"
             )
         return key
 

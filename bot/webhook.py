@@ -80,7 +80,11 @@ class WebhookReceiver:
         self._schedule = schedule
         self._workspaces = workspaces
         self._shared_secret = shared_secret
-        self.shared = shared_secret is not None  # whether the shared URL, /truedy/webhook, takes deliveries
+
+    @property
+    def shared(self) -> bool:
+        """Whether the shared URL, /truedy/webhook, takes deliveries."""
+        return self._shared_secret is not None
 
     def receive(self, headers: dict[str, str], body: bytes, token: str | None = None) -> tuple[HTTPStatus, str]:
         """A delivery on the shared URL (`token` None) or on a workspace's own."""

@@ -323,7 +323,12 @@ POSTGRESQL_TIMEOUTS = {
 }
 
 
-def connect(database_url: str, pool_size: int = 6) -> Engine:
+# PostgreSQL connections a process keeps at most, unless DATABASE_POOL_SIZE says otherwise: a worker and 2 web
+# processes fit a 20-connection plan (3 x 6, and 2 left for psql and releases).
+DEFAULT_POOL_SIZE = 6
+
+
+def connect(database_url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
     """`pool_size`: PostgreSQL connections this process keeps at most (DATABASE_POOL_SIZE)."""
     url = sqlalchemy_url(database_url)
     if url.startswith("sqlite"):

@@ -147,7 +147,7 @@ def test_every_attempt_is_audited(make_service, engine):
 def test_admission_refuses_unconnected_and_unlisted_requesters_and_claims_for_the_rest(make_service, workspaces):
     resumes, _ = make_service()
     stranger = ResumeRequest("T0NOKEY01", "U0DAVE001", CampaignId("batch_c3d4e5f6"), via="command")
-    assert resumes.admit(stranger, slack=None) == NotConnected("T0NOKEY01")
+    assert resumes.admit(stranger, slack=None) == NotConnected(key_unreadable=False)
     workspaces.save_setup(ALICE.workspace, SetupChoices(None, None, ("U0ALICE01",), ()), "U0ADMIN01")
     refused = resumes.admit(BOB, slack=None)
     assert isinstance(refused, NotAllowed) and refused.settings.allowed_users == ("U0ALICE01",)
