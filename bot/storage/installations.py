@@ -71,19 +71,33 @@ class InstallationStore(SQLAlchemyInstallationStore):
         self.bots = _with_sealed_secrets(slack_bots, self.metadata, keybox)
         self._recent: dict[tuple, tuple[float, Bot]] = {}
         self._recent_lock = threading.Lock()
+        self._lookups: dict[tuple, threading.Lock] = {}
+        self._forgotten = 0  # how many times the recent ones were forgotten: a read from before is not kept
 
     def find_bot_for_request(self, enterprise_id: str | None, team_id: str | None, org_wide: bool) -> Bot | None:
-        """`find_bot`, remembered for RECENT_SECONDS once found (never when not: an install counts at once)."""
+        """`find_bot`, remembered for RECENT_SECONDS once found (never when not: an install counts at once).
+        One read per workspace at a time: a burst's first requests would otherwise each read the same row,
+        and wait for the pool's connections while they do."""
         key = (enterprise_id, team_id, org_wide)
+        if (bot := self._recent_bot(key)) is not None:
+            return bot
+        with self._recent_lock:
+            lookup = self._lookups.setdefault(key, threading.Lock())
+        with lookup:
+            if (bot := self._recent_bot(key)) is not None:
+                return bot
+            with self._recent_lock:
+                forgotten = self._forgotten
+            bot = self.find_bot(enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=org_wide)
+            with self._recent_lock:
+                if bot is not None and forgotten == self._forgotten:
+                    self._recent[key] = (time.monotonic() + RECENT_SECONDS, bot)
+            return bot
+
+    def _recent_bot(self, key: tuple) -> Bot | None:
         with self._recent_lock:
             recent = self._recent.get(key)
-        if recent is not None and recent[0] > time.monotonic():
-            return recent[1]
-        bot = self.find_bot(enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=org_wide)
-        if bot is not None:
-            with self._recent_lock:
-                self._recent[key] = (time.monotonic() + RECENT_SECONDS, bot)
-        return bot
+        return recent[1] if recent is not None and recent[0] > time.monotonic() else None
 
     def save(self, installation: Installation) -> None:
         try:
@@ -103,6 +117,7 @@ class InstallationStore(SQLAlchemyInstallationStore):
     def _forget_recent(self) -> None:
         with self._recent_lock:
             self._recent.clear()
+            self._forgotten += 1
 
     def find_workspace_bot(self, enterprise_id: str, team_id: str) -> Bot | None:
         """The bot serving a workspace: its own installation, else its Grid organisation's org-wide one."""

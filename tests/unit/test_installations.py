@@ -1,6 +1,8 @@
 """Installations in the database: slack_sdk's store on this project's tables, tokens only encrypted."""
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -128,6 +130,51 @@ def test_a_request_reuses_a_found_installation_but_never_a_missing_one_and_an_un
     assert installations.find_bot_for_request(None, "T0AAA0001", False).bot_token == "xoxb-first"
     installations.delete_all(enterprise_id=None, team_id="T0AAA0001")  # this process's uninstall
     assert installations.find_bot_for_request(None, "T0AAA0001", False) is None
+
+
+def test_a_burst_from_one_workspace_reads_its_installation_once(engine, monkeypatch):
+    installations = store(engine)
+    installations.save(installation("T0AAA0001", "xoxb-first"))
+    installations._forget_recent()
+    reads, read = [], installations.find_bot
+    release = threading.Event()
+
+    def slow_read(**where):
+        reads.append(where)
+        release.wait(5)
+        return read(**where)
+
+    monkeypatch.setattr(installations, "find_bot", slow_read)
+    with ThreadPoolExecutor(20) as pool:
+        found = [pool.submit(installations.find_bot_for_request, None, "T0AAA0001", False) for _ in range(20)]
+        wait_for(lambda: reads)
+        release.set()
+        assert {bot.result().bot_token for bot in found} == {"xoxb-first"}
+    assert len(reads) == 1
+
+
+def test_a_read_that_an_install_overtook_is_not_kept(engine, monkeypatch):
+    installations = store(engine)
+    installations.save(installation("T0AAA0001", "xoxb-first"))
+    installations._forget_recent()
+    read = installations.find_bot
+
+    def read_then_reinstalled(**where):
+        bot = read(**where)
+        installations.save(installation("T0AAA0001", "xoxb-second", installed_at=time.time() + 1))
+        return bot
+
+    monkeypatch.setattr(installations, "find_bot", read_then_reinstalled)
+    assert installations.find_bot_for_request(None, "T0AAA0001", False).bot_token == "xoxb-first"
+    monkeypatch.setattr(installations, "find_bot", read)
+    assert installations.find_bot_for_request(None, "T0AAA0001", False).bot_token == "xoxb-second"
+
+
+def wait_for(condition, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
 
 
 def test_a_database_that_fails_while_saving_an_install_gives_bolts_storage_error():
