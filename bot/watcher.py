@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from bot import truedy
 from bot.slack import alert_blocks, digest_blocks, messages
+from bot.slack.client import bot_user_id
 from bot.slack.digest_message import render_digest
 from bot.slack.replies import log_refusal, update_message
 from bot.storage.alert_channels import CHANNEL_REFUSALS, AlertChannelProblems, ChannelProblem
@@ -310,7 +311,8 @@ class PausedWatcher:
         """Slack will not take alerts in `channel`: stop posting there, and tell whoever set it up."""
         if not self._channel_problems.record(settings.workspace, channel, error):
             return  # known already (tried again after an hour): told before
-        _tell_admin(slack, settings, messages.alert_channel_refused(channel, error), "alert_channel_notice")
+        notice = messages.alert_channel_refused(channel, error, bot_user_id(slack))
+        _tell_admin(slack, settings, notice, "alert_channel_notice")
 
     def _post_alert(
         self, slack: WebClient, settings: WorkspaceSettings, channel: str, campaign: truedy.Campaign

@@ -1,9 +1,19 @@
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot.settings import Settings
 
 SLACK_TIMEOUT_SECONDS = 10
+
+
+def bot_user_id(client: WebClient) -> str | None:
+    """The bot's own user id (auth.test), for a mention that Slack shows with the app's current name; None
+    when Slack does not say. Asked only on the rare paths that need it, not on the way to an ack."""
+    try:
+        return client.auth_test().get("user_id")
+    except (SlackApiError, SlackClientError, OSError):
+        return None
 
 
 def configure_slack_client(client: WebClient, settings: Settings, wait_out_rate_limits: bool = True) -> WebClient:

@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.slack import setup_blocks
-from bot.slack.manifest import BOT_SCOPES
+from bot.slack.manifest import APP_NAME, BOT_SCOPES
 from bot.slack.tokens import Installations
 from bot.storage.workspace_settings import WorkspaceId, Workspaces
 
@@ -83,7 +83,7 @@ class InstallPages:
             )
         slack_link = f"https://app.slack.com/client/{html.escape(installation.team_id or '')}"
         body = (
-            f"<h1>Truedy Campaigns is installed in {html.escape(team)}</h1>{next_steps}"
+            f"<h1>{APP_NAME} is installed in {html.escape(team)}</h1>{next_steps}"
             f'<p><a href="{slack_link}">Open Slack</a></p>'
         )
         return _page(args.settings.state_utils.build_set_cookie_for_deletion(), 200, "Installed", body)
@@ -92,7 +92,7 @@ class InstallPages:
         log.warning("install failed", extra={"fields": {"event": "install_failed", "reason": args.reason}})
         what = FAILURES.get(args.reason, "The install did not complete.")
         body = (
-            f"<h1>Truedy Campaigns was not installed</h1><p>{html.escape(what)} Nothing was saved.</p>"
+            f"<h1>{APP_NAME} was not installed</h1><p>{html.escape(what)} Nothing was saved.</p>"
             '<p><a href="./install">Start the install again</a></p>'
         )
         cookie = args.settings.state_utils.build_set_cookie_for_deletion()
@@ -110,7 +110,8 @@ class InstallPages:
             if client is None:
                 return "the installation was not found"
             client.chat_postMessage(
-                channel=installation.user_id, **setup_blocks.connect_invitation(installation.team_name, settings)
+                channel=installation.user_id,
+                **setup_blocks.connect_invitation(installation.team_name, settings, installation.bot_user_id),
             )
         except SlackApiError as error:
             return f"Slack said {error.response.get('error')}"
@@ -125,7 +126,7 @@ def install_page(authorize_url: str) -> str:
         f"<li><code>{html.escape(scope)}</code>: {html.escape(why)}</li>" for scope, why in BOT_SCOPES.items()
     )
     body = (
-        "<h1>Install Truedy Campaigns</h1>"
+        f"<h1>Install {APP_NAME}</h1>"
         "<p>Resume paused Truedy call campaigns from Slack: <code>/resume-campaign &lt;campaign id&gt;</code> "
         "in any channel, and alerts with a Resume button when a campaign pauses. Each workspace connects its own "
         "Truedy account after the install.</p>"
@@ -135,7 +136,7 @@ def install_page(authorize_url: str) -> str:
         "<p><small>Finish in this browser: Slack sends you back here, and the install checks a cookie this page "
         "set.</small></p>"
     )
-    return _document("Install Truedy Campaigns", body)
+    return _document(f"Install {APP_NAME}", body)
 
 
 def landing(install_path: str | None) -> str:
@@ -148,16 +149,16 @@ def landing(install_path: str | None) -> str:
             '<a href="/healthz">/healthz</a>.</p>'
         )
     body = (
-        "<h1>Truedy Campaigns</h1><p>Resume paused Truedy call campaigns from Slack: "
+        f"<h1>{APP_NAME}</h1><p>Resume paused Truedy call campaigns from Slack: "
         "<code>/resume-campaign &lt;campaign id&gt;</code>, and alerts with a Resume button when a campaign "
         f"pauses.</p>{next_step}"
     )
-    return _document("Truedy Campaigns", body)
+    return _document(APP_NAME, body)
 
 
 def _page(cookie: str, status: int, title: str, body: str) -> BoltResponse:
     headers = {"Content-Type": "text/html; charset=utf-8", "Set-Cookie": [cookie], "Cache-Control": "no-store"}
-    return BoltResponse(status=status, body=_document(f"{title} · Truedy Campaigns", body), headers=headers)
+    return BoltResponse(status=status, body=_document(f"{title} · {APP_NAME}", body), headers=headers)
 
 
 def _document(title: str, body: str) -> str:

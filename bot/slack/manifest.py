@@ -7,6 +7,9 @@ from typing import Any
 from bot.slack.messages import COMMAND
 
 # Each scope, and why the bot needs it.
+# The name the manifest gives the app and its bot user. In Slack, the bot is named by a mention (`<@U…>`), which
+# shows the name the workspace sees today; the web pages, which come before any install, use this one.
+APP_NAME = "Truedy Campaigns"
 BOT_SCOPES = {
     "commands": "/resume-campaign",
     "chat:write": 'the "is resuming" message, its thread reply and its update',
@@ -44,7 +47,7 @@ def manifest(url: str | None = None, socket_mode: bool = False) -> dict[str, Any
         oauth_config = {"redirect_urls": [f"{base}/slack/oauth_redirect"], **oauth_config}
     return {
         "display_information": {
-            "name": "Truedy Campaigns",
+            "name": APP_NAME,
             "description": "Resume paused Truedy calling campaigns from Slack.",
             "long_description": (
                 "Type /resume-campaign with a campaign id to resume a paused Truedy batch-call campaign, or click "
@@ -61,7 +64,7 @@ def manifest(url: str | None = None, socket_mode: bool = False) -> dict[str, Any
                 "messages_tab_enabled": True,
                 "messages_tab_read_only_enabled": True,
             },
-            "bot_user": {"display_name": "Truedy Campaigns", "always_online": True},
+            "bot_user": {"display_name": APP_NAME, "always_online": True},
             "slash_commands": [command],
         },
         "oauth_config": oauth_config,

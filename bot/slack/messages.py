@@ -88,9 +88,15 @@ def secrets_unreadable_notice() -> Message:
     return {"text": text, "blocks": [section(text)]}
 
 
+def me(bot_user_id: str | None) -> str:
+    """The bot as a mention, which Slack shows with the app's name as the workspace sees it today (it can be
+    renamed), else "me"."""
+    return f"<@{bot_user_id}>" if bot_user_id else "me"
+
+
 def not_installed() -> Message:
     return private(
-        ":no_entry: Truedy Campaigns is not installed in this workspace (or it was removed), so I did nothing: "
+        ":no_entry: This app is not installed in this workspace (or it was removed), so I did nothing: "
         "nothing was resumed. A workspace admin can install it again from the bot's install page "
         "(`/slack/install` on the bot's address; whoever runs the bot has the link)."
     )
@@ -141,14 +147,14 @@ def database_unavailable() -> Message:
     )
 
 
-def alert_channel_refused(channel: str, error: str) -> Message:
+def alert_channel_refused(channel: str, error: str, bot_user_id: str | None) -> Message:
     """A DM to whoever last saved setup: alerts stopped because Slack refused the channel."""
     return {
         "text": (
             f":warning: I can't post paused-campaign alerts in <#{channel}>: Slack says `{escape(error, 60)}`. "
             "Alerts for this workspace are on hold until that changes.\n"
-            f"Invite me to the channel (`/invite @Truedy Campaigns` there), then save `{COMMAND} setup` again, or "
-            "choose another channel there. I also try the channel again once an hour."
+            f"Invite {me(bot_user_id)} to the channel (`/invite` there, then my name), then save "
+            f"`{COMMAND} setup` again, or choose another channel there. I also try the channel again once an hour."
         )
     }
 
@@ -347,11 +353,11 @@ def result_details(campaign_id: str, outcome: ResumeOutcome) -> Message:
     return {"text": text, "blocks": blocks}
 
 
-def private_notice_cannot_post(campaign_id: str) -> Message:
+def private_notice_cannot_post(campaign_id: str, bot_user_id: str | None) -> Message:
     return private(
         f":hourglass_flowing_sand: Resuming `{campaign_id}`… I can't post in this conversation, so only "
-        "you will see the result. Invite me to the channel (`/invite @Truedy Campaigns`) so the team sees "
-        "resumes too."
+        f"you will see the result. Invite {me(bot_user_id)} to the channel (`/invite` there, then my name) so "
+        "the team sees resumes too."
     )
 
 

@@ -31,6 +31,7 @@ def setup_modal(
     usergroups: list[tuple[str, str]] | None,
     metadata: dict,
     public_url: str | None = None,
+    bot_user_id: str | None = None,
 ) -> dict:
     """`usergroups` are the workspace's (id, handle) pairs, None when Slack would not list them: the form
     then has no group field, and saving it keeps the groups already chosen. `public_url`: the web process's
@@ -79,8 +80,14 @@ def setup_modal(
             CHANNEL_BLOCK,
             "Alert channel",
             channel_select,
-            "Where paused-campaign alerts are posted. Public channels work at once; for a private channel, "
-            "invite me there first (/invite @Truedy Campaigns).",
+            "Where paused-campaign alerts are posted. Public channels work at once; a private channel needs me "
+            "invited there first.",
+        ),
+        # A hint is plain text: the mention, which Slack shows with the app's current name, goes beneath it.
+        *(
+            [context(f"To invite <@{bot_user_id}> to a private channel: `/invite` there, then my name.")]
+            if bot_user_id
+            else []
         ),
         _input(USERS_BLOCK, "Who may resume", users_select, "Leave empty to let everyone in this workspace resume."),
     ]
@@ -199,17 +206,18 @@ def _option(value: str, handle: str) -> dict:
 CONNECT_ACTION_ID = "open_setup"
 
 
-def connect_invitation(team_name: str | None, settings: WorkspaceSettings | None) -> dict:
+def connect_invitation(team_name: str | None, settings: WorkspaceSettings | None, bot_user_id: str | None) -> dict:
     """The DM to whoever installed the app: the button that opens setup."""
     where = f"*{escape(team_name, 80).replace('*', '')}*" if team_name else "this workspace"
+    app = f"<@{bot_user_id}>" if bot_user_id else "This app"
     if settings is not None and settings.api_key is not None:
         said = (
-            f":white_check_mark: Truedy Campaigns is installed in {where}, which is already connected to Truedy "
+            f":white_check_mark: {app} is installed in {where}, which is already connected to Truedy "
             f"(key ending `{settings.key_last4}`): nothing changed. The button opens its settings."
         )
     else:
         said = (
-            f":wave: Truedy Campaigns is installed in {where}. One step left: connect your Truedy account, "
+            f":wave: {app} is installed in {where}. One step left: connect your Truedy account, "
             "with an API key from the Truedy dashboard (Settings → API Keys). Then `/resume-campaign <campaign id>` "
             "works in any channel, and paused-campaign alerts can go to a channel you choose."
         )

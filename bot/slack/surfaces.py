@@ -12,6 +12,7 @@ from bot import truedy
 from bot.resume import NotStarted, ResumeRequest
 from bot.resume_flow import Ending
 from bot.slack import alert_blocks, messages
+from bot.slack.client import bot_user_id
 from bot.slack.replies import log_refusal, reply_in_thread, update_message
 from bot.storage.alert_records import AlertRecords
 from bot.storage.inflight import AlreadyResuming, ShownAt
@@ -40,7 +41,7 @@ class Announcement:
             self.posted = self.client.chat_postMessage(channel=self.channel, **messages.resuming(self.request))
         except SlackApiError as error:
             log_refusal("announce", error)
-            self.respond(**messages.private_notice_cannot_post(self.request.campaign_id))
+            self.respond(**messages.private_notice_cannot_post(self.request.campaign_id, bot_user_id(self.client)))
             return None
         return ShownAt("announcement", self.posted["channel"], self.posted["ts"])
 

@@ -125,6 +125,8 @@ def test_an_install_says_what_to_do_next_and_sends_the_installer_the_connect_but
         invitation = dm_invitation(stack, installer)
         assert invitation.token in stack.slack.tokens_of(team)
         assert "Connect Truedy" in json.dumps(invitation.params["blocks"])
+        bot_user = stack.slack.tokens[invitation.token].bot_user_id  # the workspace's own bot user
+        assert invitation.params["text"].startswith(f":wave: <@{bot_user}> is installed in *Team {team}*")
     assert [team for team, _ in installations(stack)] == [TEAM_A, TEAM_B]
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from tests.e2e.conftest import KEY_BOT_TEAM, KEY_OTHER_TEAM
 from tests.fakes.loop import wait_until
+from tests.fakes.slack import BOT_USER
 from tests.fakes.truedy import Scripted, campaign, in_a_minute
 
 _numbers = itertools.count(1)
@@ -282,6 +283,7 @@ def test_where_the_bot_cannot_post_the_requester_still_hears_everything(stack, e
     notice, result = (r.params for r in responses)
     assert notice["response_type"] == result["response_type"] == "ephemeral"
     assert "only you will see the result" in notice["text"]
+    assert f"Invite <@{BOT_USER}> to the channel" in notice["text"]  # shown by Slack with the app's current name
     assert f"`{campaign_id}` is resumed" in result["text"]
     assert stack.truedy.status_of(KEY_BOT_TEAM, campaign_id) == "running"
 

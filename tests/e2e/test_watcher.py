@@ -6,6 +6,7 @@ import pytest
 
 from tests.e2e.conftest import KEY_BOT_TEAM, KEY_OTHER_TEAM, start_installations_stack, start_stack, stop_stack
 from tests.fakes.loop import wait_until
+from tests.fakes.slack import BOT_USER
 from tests.fakes.truedy import Scripted, campaign
 from tests.fakes.worker import WorkerProcess
 
@@ -192,6 +193,7 @@ def test_a_channel_slack_refuses_costs_one_post_the_admin_is_told_and_a_new_setu
         told = wait_until(lambda: stack.slack.posts_in("U0ADMIN01"), 15, "a DM to the admin who set it up")
         assert "can't post paused-campaign alerts in <#G0PRIVATE1>" in told[0].params["text"]
         assert "`not_in_channel`" in told[0].params["text"]
+        assert f"Invite <@{BOT_USER}> to the channel" in told[0].params["text"]
         wait_until(lambda: len(stack.worker.logged("alerts_on_hold")) >= 3, 15, "three polls on hold")
         assert len(stack.slack.posts_in("G0PRIVATE1")) == 1  # one refusal, not one per campaign per poll
         assert len(stack.slack.posts_in("U0ADMIN01")) == 1

@@ -5,6 +5,7 @@ with its own bot token. Every test here runs on SQLite, and again on PostgreSQL 
 """
 
 import itertools
+import json
 import sqlite3
 from dataclasses import replace
 
@@ -16,7 +17,7 @@ from bot import storage
 from tests.e2e.conftest import KEY_BOT_TEAM, start_installations_stack, start_stack, stop_stack
 from tests.fakes.databases import KINDS, fresh_database
 from tests.fakes.loop import wait_until
-from tests.fakes.slack import BOT_TEAM
+from tests.fakes.slack import BOT_TEAM, BOT_USER
 from tests.fakes.truedy import Scripted, campaign
 from tests.fakes.worker import WorkerProcess, run_bot, worker_env
 
@@ -292,6 +293,14 @@ def test_the_form_is_answered_within_3_seconds_whatever_truedy_does(stack, new_t
     assert "Save again" in ack.payload["errors"]["api_key"]
     payload, _ = stack.command("status", team_id=team_id)
     assert "• Truedy API key: none" in stack.private_reply(payload)["text"]  # nothing was saved
+
+
+def test_the_form_names_the_bot_by_a_mention_which_slack_shows_with_the_apps_current_name(stack, new_team):
+    team_id, _ = new_team
+    opened = len(stack.slack.opened_views())
+    stack.command("setup", team_id=team_id, user_id="U0ADMIN01")
+    view = wait_until(lambda: stack.slack.opened_views()[opened:], 10, "the setup modal")[0]["view"]
+    assert f"To invite <@{BOT_USER}> to a private channel" in json.dumps(view["blocks"])
 
 
 def test_an_admin_demoted_while_the_form_was_open_cannot_save_it(stack, new_team):

@@ -77,6 +77,9 @@ class StubClient:
     def chat_update(self, **kwargs):
         self.updates.append(kwargs)
 
+    def auth_test(self):
+        return {"ok": True, "user_id": "U0BOT0001"}
+
 
 @pytest.fixture
 def stack(engine, workspaces):
@@ -270,6 +273,7 @@ def test_when_slack_refuses_the_channel_the_requester_hears_privately(stack):
     respond = resume_with(stack, StubClient(fail_post_with="not_in_channel"))
     notice, result = respond.calls
     assert "only you will see the result" in notice["text"]
+    assert "Invite <@U0BOT0001> to the channel" in notice["text"]
     assert "is resumed" in result["text"] and result["response_type"] == "ephemeral"
 
 

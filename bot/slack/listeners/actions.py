@@ -51,7 +51,8 @@ def connect_truedy(ack: Ack, body: dict, respond: Respond, client: WebClient, co
     """From the installer's DM, or the Home tab."""
     services: Services = context["services"]
     answer = private_answers(body, respond, client)
-    job = partial(open_setup, services, workspace_of(context), body["user"]["id"], body, client, answer)
+    opener = body["user"]["id"]
+    job = partial(open_setup, services, workspace_of(context), opener, body, client, answer, context.bot_user_id)
     ack()
     answer_later(services.answers, answer, job)
 

@@ -34,7 +34,8 @@ def resume_campaign(ack: Ack, command: dict, respond: Respond, client: WebClient
         case "" | "list":
             pool, job = services.lookups, partial(show_paused, services, workspace, 0, respond)
         case "setup":
-            job = partial(open_setup, services, workspace, command["user_id"], command, client, respond)
+            opener = command["user_id"]
+            job = partial(open_setup, services, workspace, opener, command, client, respond, context.bot_user_id)
         case "resume-all":
             pool = services.lookups
             job = partial(

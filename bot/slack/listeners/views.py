@@ -37,7 +37,13 @@ def find_usergroups(ack: Ack, body: dict, client: WebClient) -> None:
 
 
 def open_setup(
-    services: Services, workspace: WorkspaceId, user_id: str, opened_by: dict, client: WebClient, respond: Respond
+    services: Services,
+    workspace: WorkspaceId,
+    user_id: str,
+    opened_by: dict,
+    client: WebClient,
+    respond: Respond,
+    bot_user_id: str | None,
 ) -> None:
     """Background half of `/resume-campaign setup` and of the Connect Truedy button (`opened_by`: the command
     or the click, with its trigger id): the modal for those who may set up, a polite no for others."""
@@ -50,7 +56,7 @@ def open_setup(
         metadata = {"response_url": opened_by["response_url"]} if opened_by.get("response_url") else {}
         client.views_open(
             trigger_id=opened_by["trigger_id"],
-            view=setup_blocks.setup_modal(settings, _usergroups(client), metadata, services.public_url),
+            view=setup_blocks.setup_modal(settings, _usergroups(client), metadata, services.public_url, bot_user_id),
         )
     except SlackApiError as error:
         respond(**messages.setup_not_opened(error.response.get("error") or "unknown_error"))
