@@ -85,3 +85,17 @@ def test_wherever_http_mode_is_set_up_by_hand_every_request_url_is_named():
         told = text[where.start() : where.start() + 600]
         for url in ("Select Menus Options Load URL", "Event", "Interactivity & Shortcuts", "`/resume-campaign`"):
             assert url in told, url
+
+
+def test_distribution_is_set_up_with_the_names_slacks_settings_use():
+    where = README.index("Manage Distribution")
+    told = README[where - 40 : where + 700]
+    for name in (
+        "**Settings → Manage Distribution**",
+        "**Share Your App with Other Workspaces**",
+        "**Remove Hard Coded Information**",
+        "**Activate Public Distribution**",
+        "**Sharable URL**",
+    ):
+        assert name in told, name
+    assert "Direct Install URL" not in README  # the old wording: the page has a Sharable URL to copy, not one to set
