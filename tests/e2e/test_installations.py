@@ -6,7 +6,9 @@ import hmac
 import html
 import json
 import re
+import shutil
 import sqlite3
+import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -117,6 +119,36 @@ def test_the_install_page_is_ours_naming_the_app_what_it_does_and_each_scope_wit
     assert "/resume-campaign" in page and "Finish in this browser" in page
     for scope, why in BOT_SCOPES.items():
         assert f"<li><code>{scope}</code>: {html.escape(why)}</li>" in page
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium here (Debian: apt-get install chromium; .ci/run does)")
+def test_the_install_page_as_a_real_browser_shows_it(site, tmp_path):
+    """Chromium, headless, loads the install page; what it parsed and would show is the page we mean."""
+    _, base = site
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+    flags += ["--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]
+    shown = subprocess.run(
+        [CHROMIUM, *flags, "--dump-dom", f"{base}/slack/install"], capture_output=True, text=True, timeout=60
+    )
+    dom = shown.stdout
+    assert "<title>Install Truedy Campaigns</title>" in dom, shown.stderr[-2000:]
+    assert "<h1>Install Truedy Campaigns</h1>" in dom and "Finish in this browser" in dom
+    for scope in BOT_SCOPES:
+        assert f"<li><code>{scope}</code>:" in dom
+    link = re.search(r'<a href="([^"]+)"[^>]*><b>Add to Slack</b></a>', dom)
+    assert link is not None
+    query = urllib.parse.parse_qs(urllib.parse.urlparse(html.unescape(link.group(1))).query)
+    assert query["client_id"] == [CLIENT_ID] and query["state"][0]
+    screenshot = tmp_path / "install.png"
+    subprocess.run(
+        [CHROMIUM, *flags, f"--screenshot={screenshot}", "--window-size=800,700", f"{base}/slack/install"],
+        capture_output=True,
+        timeout=60,
+    )
+    assert screenshot.read_bytes().startswith(b"\x89PNG")
 
 
 def test_an_install_says_what_to_do_next_and_sends_the_installer_the_connect_button(two_workspaces):
