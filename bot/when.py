@@ -1,0 +1,115 @@
+"""When a scheduled resume should run, from what a person typed after the campaign id: `at 9:00`,
+`tomorrow 9:00`, `in 2h`, `2026-12-01 08:30`. Clock times are read in the person's own time zone (Slack's
+`users.info` gives it); the answer is a moment in UTC.
+
+A clock time that a daylight-saving change skips (02:30 on the night clocks go forward) is read with the
+offset before the change, as `zoneinfo` does: it runs an hour after it would have, never before.
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+# Far enough for "after the holidays", near enough that a typo in the year is caught.
+FURTHEST = timedelta(days=30)
+_UNITS = {"m": 1, "min": 1, "mins": 1, "minute": 1, "minutes": 1, "h": 60, "hr": 60, "hrs": 60, "hour": 60}
+_UNITS |= {"hours": 60, "d": 1440, "day": 1440, "days": 1440}
+_DURATION_PART = re.compile(r"(\d{1,4})\s*([a-z]+)")
+_CLOCK = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*(am|pm)?$")
+_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+# What may follow a campaign id to make it a schedule (the first word of the time).
+_STARTS_A_TIME = re.compile(r"^(at|in|on|today|tomorrow|\d{4}-\d{2}-\d{2})\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class NotATime:
+    """Why what was typed is not a time we can schedule at, said so that the person can fix it."""
+
+    reason: str
+
+
+def looks_like_a_time(text: str) -> bool:
+    return bool(_STARTS_A_TIME.match(text.strip()))
+
+
+def parse_when(text: str, now: datetime, zone: ZoneInfo | None) -> datetime | NotATime:
+    """The moment (UTC) `text` names, after `now` and at most FURTHEST ahead; else why not. `zone`: the
+    person's time zone, None when Slack did not say (then only `in …` can be read)."""
+    words = " ".join(text.lower().split())
+    if words.startswith("in "):
+        return _within_reach(_after(words[3:], now), now)
+    if zone is None:
+        return NotATime("Slack did not tell me your time zone, so I can only schedule with `in …` (e.g. `in 2h`)")
+    for said_after in (" today", " tomorrow"):  # `9:00 tomorrow`, as `tomorrow 9:00`
+        if words.endswith(said_after):
+            words = f"{said_after.strip()} {words.removesuffix(said_after)}"
+    day, clock = _day_and_clock(words)
+    if isinstance(clock, NotATime):
+        return clock
+    local_now = now.astimezone(zone)
+    if day is None:
+        moment = datetime.combine(local_now.date(), clock, zone)
+        if moment <= now:
+            moment = datetime.combine(local_now.date() + timedelta(days=1), clock, zone)
+    elif isinstance(day, NotATime):
+        return day
+    else:
+        moment = datetime.combine(local_now.date() + day if isinstance(day, timedelta) else day, clock, zone)
+    return _within_reach(moment.astimezone(UTC), now)
+
+
+def _after(duration: str, now: datetime) -> datetime | NotATime:
+    parts = _DURATION_PART.findall(duration)
+    if not parts or _DURATION_PART.sub("", duration).strip(" ,and"):
+        return NotATime(f"`in {duration}` is not a duration I can read: try `in 2h`, `in 90m` or `in 1h 30m`")
+    minutes = 0
+    for amount, unit in parts:
+        if unit not in _UNITS:
+            return NotATime(f"`{unit}` is not a unit I know: use m, h or d (`in 2h`)")
+        minutes += int(amount) * _UNITS[unit]
+    return now + timedelta(minutes=minutes)
+
+
+def _day_and_clock(words: str) -> tuple[timedelta | date | NotATime | None, time | NotATime]:
+    """`[today|tomorrow|[on] YYYY-MM-DD] [at] H[:MM][am|pm]`: the day (an offset from today, a date, or None
+    for the next time the clock shows it) and the clock time."""
+    day: timedelta | date | NotATime | None = None
+    rest = words.removeprefix("on ")
+    first, _, after = rest.partition(" ")
+    if first in ("today", "tomorrow"):
+        day, rest = timedelta(days=1 if first == "tomorrow" else 0), after
+    elif found := _DATE.match(first):
+        try:
+            day = date(int(found.group(1)), int(found.group(2)), int(found.group(3)))
+        except ValueError:
+            day = NotATime(f"{first} is not a date")
+        rest = after
+    rest = rest.removeprefix("at ").strip()
+    if not rest:
+        return day, NotATime("say at what time too, e.g. `tomorrow 9:00`")
+    return day, _clock(rest)
+
+
+def _clock(text: str) -> time | NotATime:
+    found = _CLOCK.match(text)
+    if found is None:
+        return NotATime(f"`{text}` is not a time I can read: try `9:00`, `17:30` or `9am`")
+    hour, minute, half = int(found.group(1)), int(found.group(2) or 0), found.group(3)
+    if half is not None:
+        if not 1 <= hour <= 12:
+            return NotATime(f"`{text}` is not a time: with am or pm, the hour is 1 to 12")
+        hour = hour % 12 + (12 if half == "pm" else 0)
+    if hour > 23 or minute > 59:
+        return NotATime(f"`{text}` is not a time of day")
+    return time(hour, minute)
+
+
+def _within_reach(moment: datetime | NotATime, now: datetime) -> datetime | NotATime:
+    if isinstance(moment, NotATime):
+        return moment
+    if moment <= now:
+        return NotATime("that time has already passed")
+    if moment - now > FURTHEST:
+        return NotATime(f"that is more than {FURTHEST.days} days ahead; schedule it nearer the time")
+    return moment

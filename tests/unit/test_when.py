@@ -1,0 +1,71 @@
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.when import NotATime, looks_like_a_time, parse_when
+
+NEW_YORK, TOKYO = ZoneInfo("America/New_York"), ZoneInfo("Asia/Tokyo")
+# 2026-11-29 14:00 UTC is 09:00 in New York (EST, UTC-5) and 23:00 in Tokyo.
+NOW = datetime(2026, 11, 29, 14, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "typed, zone, expected",
+    [
+        ("at 9:30", NEW_YORK, datetime(2026, 11, 29, 14, 30, tzinfo=UTC)),  # later today, New York's 9:30
+        ("at 9:00", NEW_YORK, datetime(2026, 11, 30, 14, 0, tzinfo=UTC)),  # now, so the next one: tomorrow
+        ("at 8:00", NEW_YORK, datetime(2026, 11, 30, 13, 0, tzinfo=UTC)),
+        ("at 9:00", TOKYO, datetime(2026, 11, 30, 0, 0, tzinfo=UTC)),  # Tokyo's next 9:00 is in 10 hours
+        ("tomorrow 9:00", NEW_YORK, datetime(2026, 11, 30, 14, 0, tzinfo=UTC)),
+        ("tomorrow at 9am", NEW_YORK, datetime(2026, 11, 30, 14, 0, tzinfo=UTC)),
+        ("at 9:00 tomorrow", NEW_YORK, datetime(2026, 11, 30, 14, 0, tzinfo=UTC)),
+        ("today 5pm", NEW_YORK, datetime(2026, 11, 29, 22, 0, tzinfo=UTC)),
+        ("at 12am", NEW_YORK, datetime(2026, 11, 30, 5, 0, tzinfo=UTC)),
+        ("2026-12-01 08:30", NEW_YORK, datetime(2026, 12, 1, 13, 30, tzinfo=UTC)),
+        ("on 2026-12-01 at 8:30", TOKYO, datetime(2026, 11, 30, 23, 30, tzinfo=UTC)),
+        ("in 2h", None, NOW + timedelta(hours=2)),
+        ("in 90 min", None, NOW + timedelta(minutes=90)),
+        ("in 1h 30m", NEW_YORK, NOW + timedelta(minutes=90)),
+        ("In 2 Hours", NEW_YORK, NOW + timedelta(hours=2)),
+        ("in 1 day", NEW_YORK, NOW + timedelta(days=1)),
+    ],
+)
+def test_a_time_is_read_in_the_persons_own_time_zone(typed, zone, expected):
+    assert parse_when(typed, NOW, zone) == expected
+
+
+def test_a_clock_time_across_a_daylight_saving_change_keeps_its_local_meaning():
+    # New York moves from EDT (UTC-4) to EST (UTC-5) on 2026-11-01: its 9:00 is 13:00 UTC before, 14:00 after.
+    before = datetime(2026, 10, 31, 12, 0, tzinfo=UTC)  # 8:00 in New York
+    assert parse_when("at 9:00", before, NEW_YORK) == datetime(2026, 10, 31, 13, 0, tzinfo=UTC)
+    assert parse_when("tomorrow 9:00", before, NEW_YORK) == datetime(2026, 11, 1, 14, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "typed, zone, reason",
+    [
+        ("at 9:00", None, "can only schedule with `in …`"),
+        ("today 8:00", NEW_YORK, "already passed"),
+        ("2026-11-01 9:00", NEW_YORK, "already passed"),
+        ("2027-06-01 9:00", NEW_YORK, "more than 30 days ahead"),
+        ("2026-02-30 9:00", NEW_YORK, "2026-02-30 is not a date"),
+        ("at 25:00", NEW_YORK, "not a time of day"),
+        ("at 13pm", NEW_YORK, "the hour is 1 to 12"),
+        ("at noon", NEW_YORK, "`noon` is not a time I can read"),
+        ("tomorrow", NEW_YORK, "say at what time too"),
+        ("in 2 fortnights", NEW_YORK, "`fortnights` is not a unit"),
+        ("in soon", NEW_YORK, "not a duration I can read"),
+        ("in 0m", NEW_YORK, "already passed"),
+    ],
+)
+def test_what_cannot_be_scheduled_says_why(typed, zone, reason):
+    said = parse_when(typed, NOW, zone)
+    assert isinstance(said, NotATime) and reason in said.reason
+
+
+def test_only_what_starts_like_a_time_makes_a_command_a_schedule():
+    for typed in ("at 9:00", "in 2h", "tomorrow 9", "today 5pm", "on 2026-12-01 9:00", "2026-12-01 08:30"):
+        assert looks_like_a_time(typed), typed
+    for typed in ("renewals", "batch_c3d4e5f6", "9:00", "soon"):
+        assert not looks_like_a_time(typed), typed
