@@ -234,6 +234,31 @@ resume_all_items = Table(
 SECRET_INSTALLATION_COLUMNS = ("bot_token", "bot_refresh_token", "user_token", "user_refresh_token")
 
 
+scheduled_resumes = Table(
+    "scheduled_resumes",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("enterprise_id", String(32), nullable=False),
+    Column("team_id", String(32), nullable=False),
+    Column("campaign_id", String(64), nullable=False),
+    Column("scheduled_by", String(32), nullable=False),  # whose resume it is: their restrictions apply then
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("channel", String(32), nullable=False),  # where it was scheduled, and where it is answered
+    Column("thread_ts", String(32)),  # scheduled from an alert: its thread
+    Column("message_ts", String(32)),  # the "scheduled" message, once posted
+    Column("via", String(16), nullable=False),  # "command", "alert", "digest"
+    # "pending", then "running" (a process took it, at `started_at`), then "ended"; or "cancelled"
+    Column("state", String(12), nullable=False),
+    Column("outcome", String(32)),  # how it ended (an audit outcome: "resumed", "not_resumable"…)
+    Column("cancelled_by", String(32)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True)),
+    Column("ended_at", DateTime(timezone=True)),
+    # The schedules due, whatever the number pending: one indexed query a tick.
+    Index("ix_scheduled_resumes_state_due_at", "state", "due_at"),
+)
+
+
 def _installation_columns(user: bool) -> list[Column]:
     columns = [
         Column("id", Integer, primary_key=True, autoincrement=True),

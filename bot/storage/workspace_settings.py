@@ -22,6 +22,7 @@ from bot.storage import (
     resume_all_items,
     resume_all_jobs,
     resume_locks,
+    scheduled_resumes,
     utc,
     workspace_key,
     workspaces,
@@ -180,9 +181,9 @@ class Workspaces:
         return saved
 
     def forget(self, workspace: WorkspaceId, whole_organisation: bool = False) -> None:
-        """The app was uninstalled: its Truedy key, alert channel, restrictions, polling, digests and
-        resume-all jobs (a running one stops) go (a key seeded before the workspace installed included); the
-        audit trail stays. `whole_organisation`: every workspace of the Grid organisation
+        """The app was uninstalled: its Truedy key, alert channel, restrictions, polling, digests, resume-all
+        jobs (a running one stops) and scheduled resumes go (a key seeded before the workspace installed
+        included); the audit trail stays. `whole_organisation`: every workspace of the Grid organisation
         `workspace.enterprise_id`."""
         tables = (
             workspaces,
@@ -192,6 +193,7 @@ class Workspaces:
             resume_locks,
             alert_digests,
             resume_all_jobs,
+            scheduled_resumes,
         )
         children = ((alert_digest_rows.c.digest_id, alert_digests), (resume_all_items.c.job_id, resume_all_jobs))
         with self._engine.begin() as connection:
