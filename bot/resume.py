@@ -27,7 +27,7 @@ class ResumeRequest:
     team_id: str
     user_id: str
     campaign_id: CampaignId
-    via: Literal["command", "button", "list", "resume_all"]
+    via: Literal["command", "button", "list", "resume_all", "schedule", "workflow"]
     enterprise_id: str = ""
 
     @property

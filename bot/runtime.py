@@ -1,6 +1,6 @@
 """What every process that serves Slack requests runs (the Socket Mode worker, and the web process in HTTP
-mode): the Bolt app and its services, the paused-campaign watcher, the claim keeper; and their shutdown,
-whose deadlines count from SIGTERM."""
+mode): the Bolt app and its services, the paused-campaign watcher, scheduled resumes, the claim keeper; and
+their shutdown, whose deadlines count from SIGTERM."""
 
 import logging
 import threading
@@ -20,6 +20,7 @@ from bot.background import BackgroundWork
 from bot.resume import ResumeService
 from bot.resume_all import ResumeAllRunner
 from bot.resume_flow import ResumeFlows
+from bot.scheduler import ScheduledResumeRunner
 from bot.services import Services
 from bot.settings import Settings
 from bot.slack.app import bot_tokens, build_app, open_database, provide_services, seed_keys
@@ -31,6 +32,7 @@ from bot.storage.digests import AlertDigests
 from bot.storage.inflight import InFlightResumes
 from bot.storage.poll_turns import PollSchedule
 from bot.storage.resume_all_jobs import ResumeAllJobs
+from bot.storage.schedules import ScheduledResumes
 from bot.storage.workspace_settings import WorkspaceSettings
 from bot.truedy import TruedyClient
 from bot.watcher import MAX_POLLS, PausedWatcher
@@ -69,6 +71,7 @@ class Runtime:
     services: Services
     watcher: PausedWatcher
     resume_all: ResumeAllRunner
+    scheduler: ScheduledResumeRunner
     in_flight: InFlightResumes
     engine: Engine
     abandoned: AbandonedResumes
@@ -90,11 +93,13 @@ class Runtime:
         ).start()
         self.watcher.start()
         self.resume_all.start()
+        self.scheduler.start()
 
     def stop_taking_work(self) -> None:
         """New requests are told the bot is restarting; the watcher starts no new poll."""
         self.services.answers.stop_accepting()
         self.services.lookups.stop_accepting()
+        self.scheduler.stop()
         self.watcher.stop()
         self.resume_all.stop()
         self._sweeping.set()
@@ -111,6 +116,7 @@ class Runtime:
         unanswered += self.services.lookups.drain(max(0.0, deadline - time.monotonic()))
         self.watcher.join(max(0.0, deadline - time.monotonic()))
         self.resume_all.join(max(0.0, deadline - time.monotonic()))
+        self.scheduler.join(max(0.0, deadline - time.monotonic()))
         log.info("stopped", extra={"fields": {"event": "stopped", "unfinished": unanswered}})
         return unanswered
 
@@ -151,6 +157,7 @@ def build_runtime(settings: Settings, before_each_job: Callable[[], None] = lamb
         digests=AlertDigests(engine),
         resume_all=ResumeAllJobs(engine, lease=timedelta(seconds=settings.resume_all_lease_seconds)),
         resume_all_per_minute=settings.resume_all_per_minute,
+        schedules=ScheduledResumes(engine),
         public_url=settings.public_url,
     )
     provide_services(app, services)
@@ -197,4 +204,5 @@ def build_runtime(settings: Settings, before_each_job: Callable[[], None] = lamb
         dashboard_url=settings.truedy_dashboard_url,
         per_minute=settings.resume_all_per_minute,
     )
-    return Runtime(app, tokens, services, watcher, runner, in_flight, engine, abandoned)
+    scheduler = ScheduledResumeRunner(services.schedules, services.flows, services.answers, tokens.client_for)
+    return Runtime(app, tokens, services, watcher, runner, scheduler, in_flight, engine, abandoned)

@@ -10,6 +10,7 @@ from bot.storage.alert_records import AlertRecords
 from bot.storage.audit import AuditLog
 from bot.storage.digests import AlertDigests
 from bot.storage.resume_all_jobs import ResumeAllJobs
+from bot.storage.schedules import ScheduledResumes
 from bot.storage.workspace_settings import Workspaces
 from bot.truedy import TruedyClient
 
@@ -32,4 +33,5 @@ class Services:
     digests: AlertDigests
     resume_all: ResumeAllJobs
     resume_all_per_minute: int
+    schedules: ScheduledResumes
     public_url: str | None = None  # the web process's address, for webhook URLs

@@ -32,7 +32,9 @@ def manifest(url: str | None = None, socket_mode: bool = False) -> dict[str, Any
     command: dict[str, Any] = {
         "command": COMMAND,
         "description": "Resume a paused Truedy campaign",
-        "usage_hint": "[campaign id or name] | list | resume-all | setup | status | history [campaign id] | help",
+        "usage_hint": (
+            "[campaign id or name] [at 9:00 | in 2h] | list | scheduled | resume-all | setup | status | history | help"
+        ),
         "should_escape": False,
     }
     interactivity: dict[str, Any] = {"is_enabled": True}

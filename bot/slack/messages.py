@@ -1,5 +1,6 @@
 """Every message the bot sends, as pure functions returning Slack message payloads (text + blocks)."""
 
+import math
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +33,17 @@ def slack_date(moment: datetime) -> str:
     return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
 
 
+def duration(seconds: float) -> str:
+    """A length of time as people say it: minutes, then hours past 90 minutes."""
+    if seconds < 60:
+        return "less than a minute"
+    minutes = math.ceil(seconds / 60 - 0.25)
+    if minutes < 90:
+        return f"about {minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"about {hours} h {minutes} min" if minutes else f"about {hours} h"
+
+
 def escape(text: str, limit: int = 200) -> str:
     """Text from outside (what people typed, what Truedy said) shown verbatim, never as a mention, a link
     or a secret."""
@@ -50,6 +62,8 @@ def usage() -> Message:
         f"• `{COMMAND}` or `{COMMAND} list`: the paused campaigns, each with a Resume button\n"
         f"• `{COMMAND} <part of a campaign's name>`: the paused campaigns whose name matches, to resume\n"
         f"• `{COMMAND} resume-all`: resume every paused campaign, after a confirmation, with one progress message\n"
+        f"• `{COMMAND} <campaign id> at 9:00` (or `tomorrow 9:00`, `in 2h`, `2026-12-01 08:30`, in your time "
+        f"zone): resume it then, as you would; `{COMMAND} scheduled` lists what is scheduled, to cancel\n"
         f"• `{COMMAND} status`: how this workspace is connected to Truedy, and who may resume\n"
         f"• `{COMMAND} history [campaign id]`: the latest resume attempts\n"
         f"• `{COMMAND} setup`: connect this workspace to Truedy (workspace admins)"

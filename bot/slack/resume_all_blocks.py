@@ -2,11 +2,10 @@
 `resume-all` answers with, the progress message (updated in place) and the summary in its thread."""
 
 import json
-import math
 from datetime import datetime
 from typing import Any
 
-from bot.slack.messages import COMMAND, Message, context, escape, private, section, slack_date
+from bot.slack.messages import COMMAND, Message, context, duration, escape, private, section, slack_date
 from bot.storage.resume_all_jobs import NOT_PAUSED, SENDING, JobItem, Progress, ResumeAllJob
 
 RESUME_ALL_ACTION_ID = "resume_all"
@@ -32,7 +31,7 @@ def resume_all_button(count: int, per_minute: int, value: str) -> Block:
                 "type": "mrkdwn",
                 "text": (
                     f"This starts calling again in {campaigns}, one after another at Truedy's rate limit "
-                    f"({_duration(count * 60 / per_minute)}). One message shows the progress, with a Cancel button."
+                    f"({duration(count * 60 / per_minute)}). One message shows the progress, with a Cancel button."
                 ),
             },
             "confirm": {"type": "plain_text", "text": f"Resume {count}"},
@@ -176,7 +175,7 @@ def progress_line(counts: Progress, seconds_left: float | None) -> str:
         parts.append(f"{counts.skipped} skipped")
     parts.append(f"{counts.failed} failed")
     if seconds_left is not None:
-        parts.append(f"{_duration(seconds_left)} left")
+        parts.append(f"{duration(seconds_left)} left")
     elif counts.left:
         parts.append(f"{counts.left} not tried")
     return " · ".join(parts)
@@ -238,13 +237,3 @@ def _said(item: JobItem) -> str:
 
 def _campaigns(count: int) -> str:
     return "1 campaign" if count == 1 else f"{count} campaigns"
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return "less than a minute"
-    minutes = math.ceil(seconds / 60 - 0.25)
-    if minutes < 90:
-        return f"about {minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"about {hours} h {minutes} min" if minutes else f"about {hours} h"

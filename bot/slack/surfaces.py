@@ -9,13 +9,14 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import truedy
-from bot.resume import NotStarted, ResumeRequest
+from bot.resume import NotStarted, ResumeRequest, outcome_name
 from bot.resume_flow import Ending
-from bot.slack import alert_blocks, messages
+from bot.slack import alert_blocks, messages, schedule_blocks
 from bot.slack.client import bot_user_id
-from bot.slack.replies import log_refusal, reply_in_thread, update_message
+from bot.slack.replies import DirectMessage, log_refusal, reply_in_thread, update_message
 from bot.storage.alert_records import AlertRecords
 from bot.storage.inflight import AlreadyResuming, ShownAt
+from bot.storage.schedules import ScheduledResume, ScheduledResumes
 
 
 @dataclass
@@ -169,3 +170,83 @@ class ListedCampaign:
         self.announcement.show_ending(ending)
         if not isinstance(ending, NotStarted | AlreadyResuming):
             self.refresh_list(messages.resumed_summary(self.announcement.request, ending)["text"])
+
+
+@dataclass
+class ScheduledSurface:
+    """A scheduled resume whose time came: its "scheduled" message shows it running, then its ending, with
+    the result in its thread, as a click's would; the schedule ends with it."""
+
+    client: WebClient
+    schedule: ScheduledResume
+    schedules: ScheduledResumes
+    started: bool = False  # shown as running: the resume flow took it past its checks
+    _message: tuple[str, str] | None = None  # (channel, ts) of the message that shows it
+
+    def show_resuming(self) -> ShownAt | None:
+        self.started = True
+        self._show(schedule_blocks.running(self.schedule))
+        if self._message is None:
+            return None
+        return ShownAt("announcement", *self._message)
+
+    def show_ending(self, ending: Ending) -> None:
+        if isinstance(ending, NotStarted):
+            # The bot was stopping before its turn: it runs at the next start (late, and saying so).
+            self.schedules.release(self.schedule.id)
+            self._show(schedule_blocks.scheduled(self.schedule))
+            return
+        if isinstance(ending, AlreadyResuming):
+            self.schedules.end(self.schedule.id, "already_in_flight")
+            self._show(
+                schedule_blocks.refused(self.schedule, messages.refusal(ending, self.schedule.campaign_id)["text"])
+            )
+            return
+        self.schedules.end(self.schedule.id, outcome_name(ending))
+        if self._message is not None:
+            answers = DirectMessage(self.client, self.schedule.scheduled_by)
+            reply_in_thread(self.client, answers, self._message[0], self._thread_ts, self.schedule.campaign_id, ending)
+        self._show(schedule_blocks.ended(self.schedule, ending))
+
+    def refused(self, why: str) -> None:
+        """Refused before Truedy was asked (the checks of the resume flow): said in the channel, and over."""
+        self.schedules.end(self.schedule.id, "refused")
+        self._show(schedule_blocks.refused(self.schedule, why))
+
+    @property
+    def _thread_ts(self) -> str:
+        assert self._message is not None
+        return self.schedule.thread_ts or self._message[1]
+
+    def _show(self, message: messages.Message) -> None:
+        """The schedule's message updated; posted anew if it never was (the channel refused it then)."""
+        if self._message is None and self.schedule.message_ts:
+            self._message = (self.schedule.channel, self.schedule.message_ts)
+        if self._message is not None:
+            update_message(self.client, *self._message, message["text"], message["blocks"])
+            return
+        try:
+            posted = self.client.chat_postMessage(
+                channel=self.schedule.channel, thread_ts=self.schedule.thread_ts, **message
+            )
+            self._message = (posted["channel"], posted["ts"])
+        except SlackApiError as error:
+            log_refusal("schedule", error)
+            DirectMessage(self.client, self.schedule.scheduled_by)(**message)
+
+
+@dataclass
+class ScheduleAnswers:
+    """What the resume flow says privately to the requester: a DM to whoever scheduled it (the time came long
+    after their command's response URL expired); the last thing said, for the channel's message."""
+
+    client: WebClient
+    user_id: str
+    last_said: str | None = None
+
+    def __call__(self, text: str = "", blocks: list | None = None, **_ignored: object) -> None:
+        self.last_said = text
+        try:
+            self.client.chat_postMessage(channel=self.user_id, text=text, blocks=blocks)
+        except SlackApiError as error:
+            log_refusal("schedule_dm", error)

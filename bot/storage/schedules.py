@@ -77,6 +77,11 @@ class ScheduledResumes:
             row = connection.execute(scheduled_resumes.insert().values(**values).returning(scheduled_resumes))
             return _schedule(row.mappings().one()), True
 
+    def now(self) -> datetime:
+        """The database's clock, which decides when schedules are due."""
+        with self._engine.connect() as connection:
+            return database_now(connection)
+
     def posted(self, schedule_id: int, message_ts: str) -> None:
         with self._engine.begin() as connection:
             connection.execute(
@@ -105,6 +110,15 @@ class ScheduledResumes:
                 [{"taken_id": row["id"]} for row in taken],
             )
         return [_schedule(row, late_by=now - utc(row["due_at"])) for row in taken]
+
+    def release(self, schedule_id: int) -> None:
+        """Taken, but not started (the process is stopping): pending again, for the next process to run."""
+        with self._engine.begin() as connection:
+            connection.execute(
+                scheduled_resumes.update()
+                .where(scheduled_resumes.c.id == schedule_id, scheduled_resumes.c.state == "running")
+                .values(state="pending", started_at=None)
+            )
 
     def end(self, schedule_id: int, outcome: str) -> None:
         with self._engine.begin() as connection:

@@ -83,6 +83,7 @@ class FakeSlack:
     usergroups: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # id -> (handle, members)
     tokens: dict[str, Identity] = field(default_factory=dict)  # every bot token Slack accepts, and whose it is
     enterprise_users: dict[str, str] = field(default_factory=dict)  # user id -> their Grid organisation
+    time_zones: dict[str, str] = field(default_factory=dict)  # user id -> their time zone (else New York's)
     auth_test_seconds: float = 0.0  # how long auth.test takes (Slack's takes ~0.3 s)
     socket_refusals: int = 0  # Socket Mode handshakes to refuse (503) before accepting one
     _codes: dict[str, tuple[Identity, str]] = field(default_factory=dict)  # install code -> (bot, installer)
@@ -574,6 +575,7 @@ class FakeSlack:
                     "team_id": bot.team_id,
                     **({"enterprise_user": {"enterprise_id": enterprise, "id": user}} if enterprise else {}),
                     "is_admin": user in self.admins,
+                    "tz": self.time_zones.get(user or "", "America/New_York"),
                     "is_owner": False,
                     "is_primary_owner": False,
                 },

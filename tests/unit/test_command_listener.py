@@ -28,6 +28,7 @@ from bot.storage.inflight import AlreadyResuming, Claim, InFlightResumes
 from bot.storage.keybox import KeyBox
 from bot.storage.poll_turns import PollSchedule
 from bot.storage.resume_all_jobs import ResumeAllJobs
+from bot.storage.schedules import ScheduledResumes
 from bot.storage.workspace_settings import SetupChoices, WorkspaceId, Workspaces
 from bot.truedy.campaign_id import CampaignId
 from tests.fakes.truedy import StubTruedyClient
@@ -103,6 +104,7 @@ def stack(engine, workspaces):
         digests=AlertDigests(engine),
         resume_all=ResumeAllJobs(engine),
         resume_all_per_minute=90,
+        schedules=ScheduledResumes(engine),
     )
 
 

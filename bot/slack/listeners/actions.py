@@ -17,6 +17,8 @@ from bot.slack import (
     messages,
     resume_all_blocks,
     resume_all_requests,
+    schedule_blocks,
+    schedule_requests,
     setup_blocks,
 )
 from bot.slack.context import workspace_of
@@ -38,6 +40,7 @@ def register(app: App) -> None:
     app.action(digest_blocks.RESUME_DIGESTED_ACTION_ID)(resume_from_digest)
     app.action(resume_all_blocks.RESUME_ALL_ACTION_ID)(resume_all)
     app.action(resume_all_blocks.CANCEL_ACTION_ID)(cancel_resume_all)
+    app.action(schedule_blocks.CANCEL_ACTION_ID)(cancel_scheduled_resume)
 
 
 def resume_from_alert(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
@@ -80,6 +83,10 @@ def resume_all(ack: Ack, body: dict, respond: Respond, client: WebClient, contex
 
 def cancel_resume_all(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
     _answer_click(ack, body, respond, client, context, resume_all_requests.cancel)
+
+
+def cancel_scheduled_resume(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
+    _answer_click(ack, body, respond, client, context, schedule_requests.cancel)
 
 
 def _answer_click(

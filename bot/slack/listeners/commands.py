@@ -7,7 +7,7 @@ from slack_sdk import WebClient
 
 from bot.resume import ResumeRequest
 from bot.services import Services
-from bot.slack import messages, resume_all_requests
+from bot.slack import messages, resume_all_requests, schedule_requests
 from bot.slack.context import workspace_of
 from bot.slack.listeners.views import open_setup
 from bot.slack.listing import is_name_query, may_be_a_name, offer_named, show_named, show_paused
@@ -15,6 +15,7 @@ from bot.slack.replies import answer_safely
 from bot.slack.surfaces import Announcement
 from bot.storage.workspace_settings import WorkspaceId
 from bot.truedy.campaign_id import CampaignId, InvalidCampaignId, parse_campaign_id
+from bot.when import looks_like_a_time
 
 
 def register(app: App) -> None:
@@ -26,6 +27,8 @@ def resume_campaign(ack: Ack, command: dict, respond: Respond, client: WebClient
     workspace = workspace_of(context)
     text = command.get("text") or ""
     word, _, rest = text.strip().partition(" ")
+    # `<campaign id> at 9:00`, `… in 2h`: a resume to schedule.
+    scheduled_id = parse_campaign_id(word) if looks_like_a_time(rest) else None
     pool = services.answers  # Truedy reads go to their own pool, so that a slow Truedy holds no quick answer
     match word.lower():
         case "help":
@@ -47,6 +50,8 @@ def resume_campaign(ack: Ack, command: dict, respond: Respond, client: WebClient
                 client,
                 respond,
             )
+        case "scheduled":
+            job = partial(schedule_requests.list_scheduled, services, workspace, respond)
         case "status":
             job = partial(_status, services, workspace, respond)
         case "history":
@@ -55,6 +60,11 @@ def resume_campaign(ack: Ack, command: dict, respond: Respond, client: WebClient
                 ack(**messages.invalid_campaign_id(rest, campaign_id.reason))
                 return
             job = partial(_history, services, workspace, campaign_id, respond)
+        case _ if isinstance(scheduled_id, CampaignId):
+            user, channel = command["user_id"], command["channel_id"]
+            job = partial(
+                schedule_requests.schedule, services, workspace, user, scheduled_id, rest, channel, client, respond
+            )
         case _:
             campaign_id = parse_campaign_id(text)
             if isinstance(campaign_id, InvalidCampaignId) and is_name_query(text):

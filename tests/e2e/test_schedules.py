@@ -1,0 +1,193 @@
+"""Scheduled resumes through the real worker: `/resume-campaign <id> at 9:00`, Cancel, `scheduled`, and the
+schedule running at its time as a click would, once, across restarts and processes."""
+
+import itertools
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import update
+
+from bot import storage
+from bot.storage import scheduled_resumes
+from tests.e2e.conftest import KEY_BOT_TEAM, start_stack, stop_stack
+from tests.e2e.test_two_workers import two_workers_on
+from tests.fakes.databases import KINDS
+from tests.fakes.loop import wait_until
+from tests.fakes.slack import BOT_TEAM
+from tests.fakes.truedy import campaign
+from tests.fakes.worker import WorkerProcess
+
+_numbers = itertools.count(1)
+
+
+def new_campaign(stack) -> str:
+    campaign_id = f"batch_sched{next(_numbers):05d}"
+    stack.truedy.add(KEY_BOT_TEAM, campaign(campaign_id))
+    return campaign_id
+
+
+def scheduled_message(stack, channel: str, campaign_id: str):
+    said = f"scheduled `{campaign_id}` to resume"
+    return wait_until(
+        lambda: [c for c in stack.slack.posts_in(channel) if said in c.params["text"]], 10, "the scheduled message"
+    )[0]
+
+
+def make_due(stack, campaign_id: str, ago: timedelta = timedelta(0)) -> None:
+    """As if its time had come `ago` ago (the worker is not told: it finds it due by itself)."""
+    engine = storage.connect(stack.database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                update(scheduled_resumes)
+                .where(scheduled_resumes.c.campaign_id == campaign_id)
+                .values(due_at=datetime.now(UTC) - ago)
+            )
+    finally:
+        engine.dispose()
+
+
+def resumes_of(stack, campaign_id: str) -> list:
+    return [r for r in stack.truedy.resumes() if f"/{campaign_id}/" in r.path]
+
+
+def final_text(stack, channel: str, ts: str) -> str:
+    return stack.slack.messages[(channel, ts)]["text"]
+
+
+@pytest.fixture(scope="module")
+def stack(loop, tmp_path_factory):
+    running = start_stack(loop, tmp_path_factory.mktemp("schedules"))
+    yield running
+    stop_stack(running)
+
+
+def test_a_schedule_in_another_time_zone_runs_at_that_instant_as_a_click_would(stack):
+    """`at HH:MM` read in the requester's own time zone (Tokyo here), resumed at that instant: announced,
+    the result in the message's thread, audited as scheduled."""
+    stack.slack.time_zones["U0TOKYO01"] = "Asia/Tokyo"
+    campaign_id, channel = new_campaign(stack), "C0SCHED01"
+    now = datetime.now(ZoneInfo("Asia/Tokyo"))
+    due = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    if due - now < timedelta(seconds=8):  # time to schedule it before it comes
+        due += timedelta(minutes=1)
+    _, ack = stack.command(f"{campaign_id} at {due:%H:%M}", channel_id=channel, user_id="U0TOKYO01")
+    assert ack.payload in (None, {})
+
+    message = scheduled_message(stack, channel, campaign_id)
+    assert f"<!date^{int(due.timestamp())}^" in message.params["text"]  # the instant, shown in each reader's zone
+    assert message.params["blocks"][0]["accessory"]["text"]["text"] == "Cancel"
+    assert resumes_of(stack, campaign_id) == []
+
+    (resume,) = wait_until(lambda: resumes_of(stack, campaign_id), 90, "the scheduled resume")
+    sent_at = resume.at + (time.time() - time.monotonic())
+    assert due.timestamp() <= sent_at < due.timestamp() + 3
+    ts = message.answer["ts"]
+    reply = wait_until(
+        lambda: [c for c in stack.slack.posts_in(channel) if c.params.get("thread_ts") == ts], 10, "the result"
+    )[0]
+    assert f"`{campaign_id}` is resumed" in reply.params["text"]
+    wait_until(lambda: "it was resumed" in final_text(stack, channel, ts), 10, "the final state")
+    assert "Cancel" not in str(stack.slack.messages[(channel, ts)]["blocks"])
+    history, _ = stack.command(f"history {campaign_id}")
+    assert "schedule" in stack.private_reply(history)["text"]
+
+
+def test_a_schedule_for_a_campaign_no_longer_paused_ends_saying_so(stack):
+    campaign_id, channel = new_campaign(stack), "C0SCHED02"
+    stack.command(f"{campaign_id} in 2h", channel_id=channel)
+    ts = scheduled_message(stack, channel, campaign_id).answer["ts"]
+    stack.truedy.set_status(KEY_BOT_TEAM, campaign_id, "active")  # resumed in the dashboard meanwhile
+    make_due(stack, campaign_id)
+    wait_until(lambda: "nothing was resumed" in final_text(stack, channel, ts), 15, "the ending")
+    assert "but it is already running: nothing was resumed" in final_text(stack, channel, ts)
+
+
+def test_cancel_stops_it_and_only_for_who_may_resume(stack):
+    campaign_id, channel = new_campaign(stack), "C0SCHED03"
+    stack.command(f"{campaign_id} tomorrow 9:00", channel_id=channel, user_id="U0BOB0001")
+    message = scheduled_message(stack, channel, campaign_id)
+    ts = message.answer["ts"]
+
+    listed, _ = stack.command("scheduled", channel_id=channel)
+    listing = stack.private_reply(listed)
+    assert f"`{campaign_id}`" in str(listing["blocks"]) and "scheduled by <@U0BOB0001>" in str(listing["blocks"])
+
+    stack.slack.admins.add("U0ADMIN01")
+    values = {"allowed_users": {"value": {"type": "multi_users_select", "selected_users": ["U0BOB0001"]}}}
+    stack.run_setup(BOT_TEAM, values)
+    try:
+        mallory = stack.slack.click(channel, ts, user_id="U0MALLORY", action_id="cancel_scheduled_resume")
+        stack.slack.wait_ack(stack.slack.push("interactive", mallory))
+        refused = wait_until(lambda: stack.slack.responses_to(mallory), 10, "the refusal")[0]
+        assert refused.params["text"].startswith(":lock: Only <@U0BOB0001> may resume")
+        assert "Cancel" in str(stack.slack.messages[(channel, ts)]["blocks"])  # still scheduled
+
+        bob = stack.slack.click(channel, ts, user_id="U0BOB0001", action_id="cancel_scheduled_resume")
+        stack.slack.wait_ack(stack.slack.push("interactive", bob))
+        wait_until(lambda: "cancelled the resume" in final_text(stack, channel, ts), 10, "the cancelled state")
+    finally:
+        values = {"allowed_users": {"value": {"type": "multi_users_select", "selected_users": []}}}
+        stack.run_setup(BOT_TEAM, values)
+    assert f"<@U0BOB0001> cancelled the resume of `{campaign_id}`" in final_text(stack, channel, ts)
+    listed, _ = stack.command("scheduled", channel_id=channel)
+    assert f"`{campaign_id}`" not in str(stack.private_reply(listed).get("blocks"))
+    # Its time comes with another's: once the other ran, the cancelled one would have too.
+    witness = new_campaign(stack)
+    stack.command(f"{witness} in 2h", channel_id=channel)
+    scheduled_message(stack, channel, witness)
+    make_due(stack, campaign_id)
+    make_due(stack, witness)
+    wait_until(lambda: resumes_of(stack, witness), 15, "the other schedule")
+    assert resumes_of(stack, campaign_id) == []
+
+
+@pytest.mark.parametrize(
+    "typed, said",
+    [
+        ("at 25:00", "`25:00` is not a time of day"),
+        ("2020-01-01 9:00", "that time has already passed"),
+        ("in 2 fortnights", "`fortnights` is not a unit"),
+    ],
+)
+def test_a_time_that_cannot_be_scheduled_is_refused_and_nothing_is_kept(stack, typed, said):
+    campaign_id = new_campaign(stack)
+    payload, _ = stack.command(f"{campaign_id} {typed}", channel_id="C0SCHED04")
+    reply = stack.private_reply(payload)["text"]
+    assert said in reply and "Nothing was scheduled" in reply
+    listed, _ = stack.command("scheduled")
+    assert campaign_id not in str(stack.private_reply(listed))
+
+
+def test_a_schedule_due_while_the_bot_was_down_runs_once_at_the_next_start_and_says_it_is_late(loop, tmp_path):
+    stack = start_stack(loop, tmp_path)
+    try:
+        campaign_id, channel = new_campaign(stack), "C0SCHED05"
+        stack.command(f"{campaign_id} in 2h", channel_id=channel)
+        ts = scheduled_message(stack, channel, campaign_id).answer["ts"]
+        stack.worker.terminate()
+        make_due(stack, campaign_id, ago=timedelta(minutes=12))
+        stack.worker = WorkerProcess(stack.env, tmp_path)
+        stack.worker.wait_started(stack.slack)
+        wait_until(lambda: "it was resumed" in final_text(stack, channel, ts), 15, "the late resume")
+        assert re.search(r"It ran about 1[12] min late: the bot was not running", final_text(stack, channel, ts))
+        assert len(resumes_of(stack, campaign_id)) == 1
+    finally:
+        stop_stack(stack)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_two_processes_run_each_schedule_once(loop, tmp_path, kind):
+    with two_workers_on(loop, tmp_path, kind) as (stack, _second):
+        campaigns = [new_campaign(stack) for _ in range(12)]
+        for campaign_id in campaigns:
+            stack.command(f"{campaign_id} in 2h", channel_id="C0SCHED06")
+        for campaign_id in campaigns:
+            scheduled_message(stack, "C0SCHED06", campaign_id)
+        for campaign_id in campaigns:
+            make_due(stack, campaign_id)
+        wait_until(lambda: len(stack.truedy.resumes()) >= len(campaigns), 20, "every scheduled resume")
+        assert sorted(r.path.split("/")[-2] for r in stack.truedy.resumes()) == sorted(campaigns)
