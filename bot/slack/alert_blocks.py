@@ -13,6 +13,9 @@ from bot.resume import ResumeOutcome
 from bot.slack.messages import Message, escape, explain, slack_date
 
 RESUME_ACTION_ID = "resume_campaign"
+# Beside Resume: resume later, at a time read in the clicker's time zone (bot.when), as they could type it.
+RESUME_LATER_ACTION_ID = "resume_later"
+LATER_CHOICES = (("Resume at 9:00 tomorrow", "tomorrow 9:00"), ("Resume in 1 hour", "in 1h"))
 STATE_BLOCK_ID = "campaign_state"
 ACTIONS_BLOCK_ID = "campaign_actions"
 
@@ -33,7 +36,8 @@ def alert(campaign: truedy.Campaign, dashboard_url: str | None) -> Message:
             "style": "primary",
             "value": campaign.id,
             "confirm": resume_confirmation(campaign.name, pending),
-        }
+        },
+        later_menu(campaign.id),
     ]
     if dashboard_url:
         buttons.append(
@@ -67,6 +71,21 @@ def resume_confirmation(name: str | None, pending: str | None = None) -> Block:
         "confirm": {"type": "plain_text", "text": "Resume calling"},
         "deny": {"type": "plain_text", "text": "Cancel"},
     }
+
+
+def later_menu(campaign_id: str) -> Block:
+    """The menu beside a Resume button that schedules the resume instead."""
+    options = [
+        {"text": {"type": "plain_text", "text": label}, "value": f"{when}|{campaign_id}"}
+        for label, when in LATER_CHOICES
+    ]
+    return {"type": "overflow", "action_id": RESUME_LATER_ACTION_ID, "options": options}
+
+
+def parse_later_value(value: str) -> tuple[str, str] | None:
+    """(when, campaign id) from a later menu's option; None if it is not one of ours."""
+    when, _, campaign_id = value.partition("|")
+    return (when, campaign_id) if when in dict(LATER_CHOICES).values() and campaign_id else None
 
 
 def resuming_state(user_id: str) -> str:
@@ -159,9 +178,13 @@ def _state_block(text: str) -> Block:
     return {"type": "section", "block_id": STATE_BLOCK_ID, "text": {"type": "mrkdwn", "text": text}}
 
 
+_RESUMING = (RESUME_ACTION_ID, RESUME_LATER_ACTION_ID)
+
+
 def _resume_buttons(block: Block) -> list[Block]:
-    return [element for element in block.get("elements", []) if element.get("action_id") == RESUME_ACTION_ID]
+    """Resume and its later menu: shown, and hidden, together."""
+    return [element for element in block.get("elements", []) if element.get("action_id") in _RESUMING]
 
 
 def _without_resume_buttons(block: Block) -> list[Block]:
-    return [element for element in block.get("elements", []) if element.get("action_id") != RESUME_ACTION_ID]
+    return [element for element in block.get("elements", []) if element.get("action_id") not in _RESUMING]

@@ -11,7 +11,7 @@ from bot.storage.digests import STILL_PAUSED, Digest, DigestRow
 
 # More new pauses than this in one poll make a digest instead of an alert each.
 DIGEST_OVER = 5
-# Rows shown with their own button: the message stays short (and far under Slack's 50 blocks).
+# Rows shown with their own buttons (two blocks each): the message stays short, far under Slack's 50 blocks.
 SHOWN_ROWS = 10
 RESUME_DIGESTED_ACTION_ID = "resume_digested"
 
@@ -23,7 +23,7 @@ def digest(digest: Digest, per_minute: int) -> Message:
     found = slack_date(digest.created_at)
     heading = f":double_vertical_bar: *{total} campaigns paused* in this workspace's Truedy account (found {found})."
     blocks: list[Block] = [section(heading), context(_counts(digest.rows))]
-    blocks += [_row(row) for row in digest.rows[:SHOWN_ROWS]]
+    blocks += [block for row in digest.rows[:SHOWN_ROWS] for block in _row(row)]
     if total > SHOWN_ROWS:
         blocks.append(
             context(
@@ -55,16 +55,18 @@ def _counts(rows: list[DigestRow]) -> str:
     return " · ".join(parts)
 
 
-def _row(row: DigestRow) -> Block:
+def _row(row: DigestRow) -> list[Block]:
+    """The row's text; while its campaign is paused, Resume and the later menu beneath it."""
     name = escape(row.name or "Unnamed campaign", 120)
     state = row.line or ":double_vertical_bar: Paused."
-    block: Block = {"type": "section", "text": {"type": "mrkdwn", "text": f"*{name}*  `{row.campaign_id}`\n{state}"}}
-    if row.kind in STILL_PAUSED:
-        block["accessory"] = {
-            "type": "button",
-            "action_id": RESUME_DIGESTED_ACTION_ID,
-            "text": {"type": "plain_text", "text": "Resume"},
-            "value": row.campaign_id,
-            "confirm": alert_blocks.resume_confirmation(row.name),
-        }
-    return block
+    text: Block = {"type": "section", "text": {"type": "mrkdwn", "text": f"*{name}*  `{row.campaign_id}`\n{state}"}}
+    if row.kind not in STILL_PAUSED:
+        return [text]
+    resume = {
+        "type": "button",
+        "action_id": RESUME_DIGESTED_ACTION_ID,
+        "text": {"type": "plain_text", "text": "Resume"},
+        "value": row.campaign_id,
+        "confirm": alert_blocks.resume_confirmation(row.name),
+    }
+    return [text, {"type": "actions", "elements": [resume, alert_blocks.later_menu(row.campaign_id)]}]

@@ -78,8 +78,8 @@ def test_the_cli_posts_the_alert_as_the_app(stack, paused):
     assert post.answer["ts"] == ts
     assert post.token == stack.slack.bot_token
     assert post.params["text"].startswith(f"Campaign paused: Q2 Outreach Campaign ({campaign_id})")
-    assert buttons(post.params["blocks"]) == ["resume_campaign", "open_in_truedy"]
-    resume, link = (e for b in post.params["blocks"] if b["type"] == "actions" for e in b["elements"])
+    assert buttons(post.params["blocks"]) == ["resume_campaign", "resume_later", "open_in_truedy"]
+    resume, _, link = (e for b in post.params["blocks"] if b["type"] == "actions" for e in b["elements"])
     assert resume["value"] == campaign_id and resume["style"] == "primary" and "confirm" in resume
     assert link["url"] == f"https://app.truedy.test/campaigns/{campaign_id}"
     reads = [r for r in stack.truedy.received if campaign_id in r.path]
@@ -225,7 +225,7 @@ def test_a_retryable_failure_restores_the_button_and_a_second_click_works(stack,
     assert state(failed["blocks"]).startswith(
         ":warning: *Not resumed* (<@U0BOB0001> tried): Truedy had an internal error (HTTP 503)"
     )
-    assert buttons(failed["blocks"]) == ["resume_campaign", "open_in_truedy"]
+    assert buttons(failed["blocks"]) == ["resume_campaign", "resume_later", "open_in_truedy"]
     (reply,) = thread_replies(stack, channel, ts)
     assert "req_down0001" in reply["text"]
 
@@ -312,7 +312,7 @@ def test_a_refused_request_on_a_campaign_still_paused_keeps_the_button_and_the_a
         ":warning: *Not resumed* (<@U0BOB0001> tried): Truedy refused the request (HTTP 422) although the campaign "
         "is still paused"
     )
-    assert buttons(final["blocks"]) == ["resume_campaign", "open_in_truedy"]
+    assert buttons(final["blocks"]) == ["resume_campaign", "resume_later", "open_in_truedy"]
     (reply,) = thread_replies(stack, channel, ts)
     assert "Invalid request parameters" in reply["text"] and "req_val00001" in reply["text"]
     engine = storage.connect(stack.database_url)

@@ -191,3 +191,24 @@ def test_two_processes_run_each_schedule_once(loop, tmp_path, kind):
             make_due(stack, campaign_id)
         wait_until(lambda: len(stack.truedy.resumes()) >= len(campaigns), 20, "every scheduled resume")
         assert sorted(r.path.split("/")[-2] for r in stack.truedy.resumes()) == sorted(campaigns)
+
+
+def test_an_alerts_later_menu_schedules_it_in_the_alerts_thread_in_the_clickers_time_zone(stack):
+    stack.slack.time_zones["U0BOB0001"] = "Europe/Paris"
+    campaign_id, channel = new_campaign(stack), "C0SCHED07"
+    alert_ts = stack.post_alert(campaign_id, channel)
+    tomorrow = datetime.now(ZoneInfo("Europe/Paris")) + timedelta(days=1)
+    due = tomorrow.replace(hour=9, minute=0, second=0, microsecond=0)
+
+    click = stack.slack.click(channel, alert_ts, user_id="U0BOB0001", action_id="resume_later", option=0)
+    assert stack.slack.wait_ack(stack.slack.push("interactive", click)).payload in (None, {})
+    message = scheduled_message(stack, channel, campaign_id)
+    assert message.params["thread_ts"] == alert_ts
+    assert f"<!date^{int(due.timestamp())}^" in message.params["text"]
+
+    make_due(stack, campaign_id)
+    reply = wait_until(
+        lambda: [c for c in stack.slack.posts_in(channel) if "is resumed" in c.params.get("text", "")], 15, "the result"
+    )[0]
+    assert reply.params["thread_ts"] == alert_ts
+    assert len(resumes_of(stack, campaign_id)) == 1

@@ -222,6 +222,7 @@ class FakeSlack:
         action_id: str = "resume_campaign",
         enterprise_id: str | None = None,
         button_value: str | None = None,
+        option: int | None = None,
     ) -> dict[str, Any]:
         """A block_actions payload for a click on the button `action_id` (by default Resume) of the message
         at (channel, ts), as it is now (the one whose value is `button_value`, if given); `user_team`
@@ -229,12 +230,16 @@ class FakeSlack:
         of its Grid organisation."""
         enterprise_id = enterprise_id or self.enterprise_id
         message = self.messages[(channel, ts)]
-        button = next(
-            element
-            for block in message.get("blocks", [])
+        block_id, button = next(
+            (block.get("block_id") or f"b{index}", element)
+            for index, block in enumerate(message.get("blocks", []))
             for element in (block["elements"] if block.get("type") == "actions" else [block.get("accessory")])
             if element and element.get("action_id") == action_id and button_value in (None, element.get("value"))
         )
+        if button["type"] == "overflow":  # Slack sends the option chosen, not the menu
+            action = {"type": "overflow", "action_id": action_id, "selected_option": button["options"][option or 0]}
+        else:
+            action = {**button, "value": value if value is not None else button.get("value")}
         container = {"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": False}
         if message.get("thread_ts"):
             container["thread_ts"] = message["thread_ts"]
@@ -254,14 +259,7 @@ class FakeSlack:
             "message": {"type": "message", "user": BOT_USER, "bot_id": "B0BOT0001", **message},
             "state": {"values": {}},
             "response_url": f"http://127.0.0.1:{self.port}/response/{trigger}",
-            "actions": [
-                {
-                    **button,
-                    "value": value if value is not None else button.get("value"),
-                    "block_id": "campaign_actions",
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
+            "actions": [{**action, "block_id": block_id, "action_ts": f"{time.time():.6f}"}],
         }
 
     def view_submission(

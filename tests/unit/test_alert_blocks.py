@@ -3,7 +3,15 @@ from datetime import UTC, datetime
 import pytest
 
 from bot import truedy
-from bot.slack.alert_blocks import RESUME_ACTION_ID, STATE_BLOCK_ID, alert, final_state, resuming_state, with_state
+from bot.slack.alert_blocks import (
+    RESUME_ACTION_ID,
+    STATE_BLOCK_ID,
+    alert,
+    final_state,
+    parse_later_value,
+    resuming_state,
+    with_state,
+)
 from bot.slack.digest_blocks import digest
 from bot.slack.list_blocks import paused_list
 from bot.storage.digests import Digest, DigestRow
@@ -29,8 +37,14 @@ def test_alert_shows_the_campaign_and_offers_resume_with_a_confirmation():
     assert "312 of 500 called · 14 failed · 188 pending" in summary
     assert "*Last update:* <!date^1775384520^" in summary
     assert state_of(message["blocks"]).startswith(":double_vertical_bar: *Paused.*")
-    resume, link = elements(message["blocks"])
+    resume, later, link = elements(message["blocks"])
     assert resume["action_id"] == RESUME_ACTION_ID and resume["value"] == "batch_c3d4e5f6"
+    assert [(o["text"]["text"], o["value"]) for o in later["options"]] == [
+        ("Resume at 9:00 tomorrow", "tomorrow 9:00|batch_c3d4e5f6"),
+        ("Resume in 1 hour", "in 1h|batch_c3d4e5f6"),
+    ]
+    assert parse_later_value(later["options"][0]["value"]) == ("tomorrow 9:00", "batch_c3d4e5f6")
+    assert parse_later_value("at 3:00|batch_c3d4e5f6") is None  # only the menu's own choices
     assert resume["style"] == "primary"
     assert "starts calling 188 pending contacts again" in resume["confirm"]["text"]["text"]
     assert link["url"] == "https://app.truedy.test/campaigns/batch_c3d4e5f6"
@@ -43,14 +57,14 @@ def test_every_resume_dialog_shows_the_name_as_named_escaped_once():
     dialogs = [
         elements(alert(named, None)["blocks"])[0]["confirm"],
         paused_list(truedy.CampaignPage([named], False, 1, None), 0)["blocks"][1]["accessory"]["confirm"],
-        digest(Digest(1, WorkspaceId("", "T1"), "C1", "1.1", 0, NOW, [row]), 90)["blocks"][2]["accessory"]["confirm"],
+        digest(Digest(1, WorkspaceId("", "T1"), "C1", "1.1", 0, NOW, [row]), 90)["blocks"][3]["elements"][0]["confirm"],
     ]
     for dialog in dialogs:
         assert "*R&amp;D &lt;east&gt;*" in dialog["text"]["text"], dialog
 
 
-def test_alert_without_dashboard_has_only_the_resume_button():
-    assert [e["action_id"] for e in elements(alert(CAMPAIGN, None)["blocks"])] == [RESUME_ACTION_ID]
+def test_alert_without_dashboard_has_only_resume_now_and_later():
+    assert [e["action_id"] for e in elements(alert(CAMPAIGN, None)["blocks"])] == [RESUME_ACTION_ID, "resume_later"]
 
 
 def test_alert_keeps_within_slack_limits_and_neutralises_the_name():

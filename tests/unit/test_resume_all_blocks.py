@@ -118,7 +118,8 @@ def test_a_digest_of_any_size_fits_slacks_limits_and_counts_every_row():
     assert "990 still paused · 2 being resumed · 5 resumed · 3 not paused any more" in json.dumps(
         blocks, ensure_ascii=False
     )
-    assert len([b for b in blocks if b.get("accessory", {}).get("action_id") == "resume_digested"]) == 10
+    rows = [b for b in blocks if b["type"] == "actions" and b["elements"][0]["action_id"] == "resume_digested"]
+    assert len(rows) == 10 and all(row["elements"][1]["action_id"] == "resume_later" for row in rows)
     assert "…and 990 more" in json.dumps(blocks, ensure_ascii=False)
     assert "<@U0EVIL>" not in json.dumps(blocks, ensure_ascii=False)
     assert "Resume all 990" in json.dumps(blocks, ensure_ascii=False)

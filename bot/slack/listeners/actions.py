@@ -41,6 +41,7 @@ def register(app: App) -> None:
     app.action(resume_all_blocks.RESUME_ALL_ACTION_ID)(resume_all)
     app.action(resume_all_blocks.CANCEL_ACTION_ID)(cancel_resume_all)
     app.action(schedule_blocks.CANCEL_ACTION_ID)(cancel_scheduled_resume)
+    app.action(alert_blocks.RESUME_LATER_ACTION_ID)(resume_later)
 
 
 def resume_from_alert(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
@@ -83,6 +84,40 @@ def resume_all(ack: Ack, body: dict, respond: Respond, client: WebClient, contex
 
 def cancel_resume_all(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
     _answer_click(ack, body, respond, client, context, resume_all_requests.cancel)
+
+
+def resume_later(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
+    """The later menu of an alert or a digest row: scheduled in its thread, as the command would."""
+    services: Services = context["services"]
+    workspace, user, action = workspace_of(context), body["user"], body["actions"][0]
+    chosen = (action.get("selected_option") or {}).get("value") or ""
+
+    def checked() -> None:
+        parsed = alert_blocks.parse_later_value(chosen)
+        campaign_id = parse_campaign_id(parsed[1]) if parsed else None
+        if parsed is None or isinstance(campaign_id, InvalidCampaignId | None):
+            respond(**messages.invalid_button(chosen), replace_original=False)
+            return
+        if not _same_organisation(workspace, user, client):
+            respond(**messages.not_your_workspace())
+            return
+        clicked = ClickedAlert.from_click(body)
+        via = "alert" if action.get("block_id") == alert_blocks.ACTIONS_BLOCK_ID else "digest"
+        schedule_requests.schedule(
+            services,
+            workspace,
+            user["id"],
+            campaign_id,
+            parsed[0],
+            clicked.channel,
+            client,
+            respond,
+            via,
+            clicked.thread_ts,
+        )
+
+    ack()
+    answer_later(services.answers, respond, checked)
 
 
 def cancel_scheduled_resume(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
