@@ -29,6 +29,7 @@ class ResumeRequest:
     campaign_id: CampaignId
     via: Literal["command", "button", "list", "resume_all", "schedule", "workflow"]
     enterprise_id: str = ""
+    workflow: str | None = None  # via "workflow": the Workflow Builder run's execution id
 
     @property
     def workspace(self) -> WorkspaceId:
@@ -186,6 +187,7 @@ class ResumeService:
                     "user": request.user_id,
                     "campaign": request.campaign_id,
                     "via": request.via,
+                    "workflow": request.workflow,
                     "outcome": outcome,
                     "truedy_request_id": request_id,
                     "latency_ms": latency_ms,
@@ -193,7 +195,14 @@ class ResumeService:
             },
         )
         entry = AuditEntry(
-            datetime.now(UTC), request.user_id, request.campaign_id, request.via, outcome, request_id, latency_ms
+            datetime.now(UTC),
+            request.user_id,
+            request.campaign_id,
+            request.via,
+            outcome,
+            request_id,
+            latency_ms,
+            request.workflow,
         )
         try:
             self._audit.record(request.enterprise_id, request.team_id, entry)

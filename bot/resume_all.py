@@ -241,8 +241,14 @@ class JobRun:
         log.warning("resume-all lease lost: this run stops", extra={"fields": fields})
 
     def _request(self, job: ResumeAllJob, campaign_id: str) -> ResumeRequest:
+        via = "workflow" if job.workflow else "resume_all"  # a workflow's resumes are audited as its run's
         return ResumeRequest(
-            job.workspace.team_id, job.requested_by, CampaignId(campaign_id), "resume_all", job.workspace.enterprise_id
+            job.workspace.team_id,
+            job.requested_by,
+            CampaignId(campaign_id),
+            via,
+            job.workspace.enterprise_id,
+            workflow=job.workflow,
         )
 
     def _abandon_left_sending(self) -> None:

@@ -39,10 +39,7 @@ def home(
             blocks.append(messages.context(f"More are paused: `{messages.COMMAND} list` shows them all."))
     blocks.append({"type": "divider"})
     if latest:
-        lines = [
-            f"{messages.slack_date(e.at)} · <@{e.user_id}> · `{e.campaign_id}` · {e.outcome.replace('_', ' ')}"
-            for e in latest
-        ]
+        lines = [messages.audit_line(entry) for entry in latest]
         blocks.append(messages.section("*Latest resumes*\n" + "\n".join(lines)))
     else:
         blocks.append(messages.section("*Latest resumes*\nNone yet in this workspace."))

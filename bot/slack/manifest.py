@@ -19,8 +19,91 @@ BOT_SCOPES = {
 }
 
 # The Home tab is published when opened; the app forgets a workspace when it is uninstalled, or its bot token
-# revoked. None needs a scope.
-BOT_EVENTS = ("app_home_opened", "app_uninstalled", "tokens_revoked")
+# revoked; a workflow runs one of its steps. None needs a scope.
+BOT_EVENTS = ("app_home_opened", "app_uninstalled", "tokens_revoked", "function_executed")
+
+
+def _parameter(name: str, kind: str, title: str, description: str, required: bool, hint: str | None = None) -> dict:
+    parameter = {"type": kind, "title": title, "description": description, "is_required": required, "name": name}
+    return parameter | ({"hint": hint} if hint else {})
+
+
+_ACTING_USER = _parameter(
+    "acting_user",
+    "slack#/types/user_id",
+    "Resume as",
+    "Whose resume it is: the workspace's restrictions on who may resume apply to this person, and history names "
+    "them. In a scheduled workflow, pick someone; for a link or shortcut, the person who used this workflow.",
+    True,
+)
+_NAME_FILTER = _parameter(
+    "name_filter",
+    "string",
+    "Only campaigns named",
+    "Words every campaign's name must have (any order, any case). Empty: every paused campaign.",
+    False,
+)
+# Workflow Builder steps (Bolt's `app.function`): Slack's own Bolt for Python custom-step template declares them
+# so, a v1 manifest's flat parameters, which Slack's manifest schema checks (tests/unit/test_manifest.py).
+STEPS: dict[str, dict[str, Any]] = {
+    "resume_campaign": {
+        "title": "Resume a Truedy campaign",
+        "description": "Resumes a paused Truedy campaign with this workspace's Truedy key, as the person given.",
+        "input_parameters": {
+            "campaign": _parameter(
+                "campaign",
+                "string",
+                "Campaign",
+                "The campaign's id (batch_c3d4e5f6), or its exact name as Truedy shows it.",
+                True,
+                "The id is on the campaign's page in the Truedy dashboard",
+            ),
+            "acting_user": _ACTING_USER,
+        },
+        "output_parameters": {
+            "campaign_id": _parameter("campaign_id", "string", "Campaign id", "The campaign resumed.", True),
+            "status": _parameter("status", "string", "Status", "Its status now, as Truedy says (active…).", True),
+            "resumed_at": _parameter(
+                "resumed_at", "slack#/types/timestamp", "Resumed at", "When calling resumed, if Truedy said.", False
+            ),
+        },
+    },
+    "resume_all_paused": {
+        "title": "Resume all paused Truedy campaigns",
+        "description": "Resumes every paused campaign (or those named so), with one progress message in a channel.",
+        "input_parameters": {
+            "channel": _parameter(
+                "channel", "slack#/types/channel_id", "Progress in", "Where the progress and the summary go.", True
+            ),
+            "name_filter": _NAME_FILTER,
+            "acting_user": _ACTING_USER,
+        },
+        "output_parameters": {
+            "total": _parameter("total", "integer", "Paused", "How many campaigns were paused to begin with.", True),
+            "resumed": _parameter("resumed", "integer", "Resumed", "How many were resumed.", True),
+            "failed": _parameter("failed", "integer", "Failed", "How many could not be resumed.", True),
+            "not_tried": _parameter(
+                "not_tried",
+                "integer",
+                "Not tried yet",
+                "How many were not tried when the step ended: a long job goes on, and its summary goes to the channel.",
+                True,
+            ),
+            "finished": _parameter("finished", "boolean", "Finished", "Whether the job had ended.", True),
+        },
+    },
+    "list_paused_campaigns": {
+        "title": "List paused Truedy campaigns",
+        "description": "The paused campaigns of this workspace's Truedy account, to branch on or to post.",
+        "input_parameters": {"name_filter": _NAME_FILTER},
+        "output_parameters": {
+            "count": _parameter("count", "integer", "How many", "How many campaigns are paused.", True),
+            "campaigns": _parameter(
+                "campaigns", "string", "Campaigns", "One line each: name, id and pending contacts.", True
+            ),
+        },
+    },
+}
 
 
 def manifest(url: str | None = None, socket_mode: bool = False) -> dict[str, Any]:
@@ -70,11 +153,14 @@ def manifest(url: str | None = None, socket_mode: bool = False) -> dict[str, Any
             "slash_commands": [command],
         },
         "oauth_config": oauth_config,
+        "functions": STEPS,
         "settings": {
             "event_subscriptions": subscriptions,
             "interactivity": interactivity,
-            # Enterprise Grid organisations can install it once for all their workspaces.
-            "org_deploy_enabled": base is not None,
+            # Org-ready, as Workflow Builder steps require: outside Enterprise Grid it installs in the workspace
+            # as any app; a Grid organisation installs it once and adds it to its workspaces.
+            "org_deploy_enabled": True,
+            "function_runtime": "remote",  # the steps run here, in this app, not on Slack's servers
             "socket_mode_enabled": events is None,
             "token_rotation_enabled": False,
         },

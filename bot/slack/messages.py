@@ -230,11 +230,21 @@ def history(entries: list[AuditEntry], campaign_id: str | None) -> Message:
     lines = [f"*Latest resume attempts{scope}* (newest first)"]
     for entry in entries:
         request = f" · `{entry.truedy_request_id}`" if entry.truedy_request_id else ""
-        lines.append(
-            f"• {slack_date(entry.at)} · <@{entry.user_id}> · `{entry.campaign_id}` · {entry.via} · "
-            f"{entry.outcome.replace('_', ' ')}{request}"
-        )
+        lines.append(f"• {audit_line(entry)}{request}")
     return private("\n".join(lines))
+
+
+def audit_line(entry: AuditEntry) -> str:
+    """One attempt: when, who and how (a person's command or click, their schedule, a workflow run as them),
+    which campaign, how it ended."""
+    who, campaign = f"<@{entry.user_id}>", f"`{entry.campaign_id}`"
+    if entry.via == "schedule":
+        how = f"scheduled by {who} · {campaign}"
+    elif entry.via == "workflow":
+        how = f"workflow run `{escape(entry.workflow or 'unknown', 40)}` as {who} · {campaign}"
+    else:
+        how = f"{who} · {campaign} · {entry.via}"
+    return f"{slack_date(entry.at)} · {how} · {entry.outcome.replace('_', ' ')}"
 
 
 def setup_admins_only() -> Message:

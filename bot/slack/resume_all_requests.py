@@ -61,10 +61,20 @@ def start(
         job_id = services.resume_all.propose(workspace, user_id, digest.channel, still_paused, digest.id)
     else:
         job_id = number
+    problem = launch(services, workspace, user_id, job_id, client)
+    if problem is not None:
+        respond(**problem, replace_original=False)
+    elif kind == "job":
+        respond(**resume_all_blocks.proposal_taken(services.resume_all.get(job_id).channel), replace_original=True)
+
+
+def launch(
+    services: Services, workspace: WorkspaceId, user_id: str, job_id: int, client: WebClient
+) -> messages.Message | None:
+    """Post a proposed job's progress message and start it: None once it runs, else what to tell the requester."""
     job = services.resume_all.get(job_id)
     if job is None or job.workspace != workspace or job.requested_by != user_id or job.state != "proposed":
-        respond(**resume_all_blocks.proposal_gone(), replace_original=False)
-        return
+        return resume_all_blocks.proposal_gone()
     counts = services.resume_all.progress(job_id)
     # Shown as running from the start: the job runs once this message is its progress message.
     message = resume_all_blocks.progress(
@@ -74,8 +84,7 @@ def start(
         posted = client.chat_postMessage(channel=job.channel, **message)
     except SlackApiError as error:
         log_refusal("resume_all_progress", error)
-        respond(**resume_all_blocks.cannot_post(job.channel), replace_original=False)
-        return
+        return resume_all_blocks.cannot_post(job.channel)
     try:
         confirmed = services.resume_all.confirm(job_id, workspace, user_id, posted["ts"])
     except Exception:
@@ -87,9 +96,8 @@ def start(
         # Another job started in between, or this one was confirmed twice: this message is not a job's.
         gone = resume_all_blocks.already_running(confirmed) if confirmed else resume_all_blocks.proposal_gone()
         update_message(client, posted["channel"], posted["ts"], gone["text"], [])
-        return
-    if kind == "job":
-        respond(**resume_all_blocks.proposal_taken(job.channel), replace_original=True)
+        return gone
+    return None
 
 
 def cancel(

@@ -106,6 +106,7 @@ audit_log = Table(
     Column("outcome", String(32), nullable=False),
     Column("truedy_request_id", String(100)),
     Column("latency_ms", Integer),
+    Column("workflow", String(64)),  # via "workflow": the Workflow Builder run's execution id
 )
 
 
@@ -202,6 +203,7 @@ resume_all_jobs = Table(
     Column("owner", String(32)),  # the run holding it (one worker's turn at it, its own token)…
     Column("lease_expires_at", DateTime(timezone=True)),  # …until then (the database's clock), unless it renews
     Column("not_before", DateTime(timezone=True)),  # Truedy's rate limit for the key resets then
+    Column("workflow", String(64)),  # started by a Workflow Builder step: its run's execution id
     Index("ix_resume_all_jobs_state", "state"),
     # One active job per workspace, enforced by the database: two confirmations at once start one job.
     Index(

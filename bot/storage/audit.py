@@ -17,6 +17,7 @@ class AuditEntry:
     outcome: str
     truedy_request_id: str | None
     latency_ms: int | None
+    workflow: str | None = None  # via "workflow": the run's execution id
 
 
 class AuditLog:
@@ -41,6 +42,7 @@ class AuditLog:
                     outcome=entry.outcome,
                     truedy_request_id=entry.truedy_request_id,
                     latency_ms=entry.latency_ms,
+                    workflow=entry.workflow,
                 )
             )
 
@@ -59,6 +61,7 @@ class AuditLog:
                     outcome=row["outcome"],
                     truedy_request_id=row["truedy_request_id"],
                     latency_ms=row["latency_ms"],
+                    workflow=row["workflow"],
                 )
                 for row in connection.execute(query).mappings()
             ]

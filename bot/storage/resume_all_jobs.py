@@ -56,6 +56,7 @@ class ResumeAllJob:
     ending: str | None
     cancelled_by: str | None
     not_before: datetime | None
+    workflow: str | None = None  # started by a Workflow Builder run: its execution id
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,10 @@ class ResumeAllJobs:
         channel: str,
         campaigns: list[tuple[str, str | None]],
         digest_id: int | None = None,
+        workflow: str | None = None,
     ) -> int:
-        """A job counted and waiting for the requester's confirmation (and its progress message)."""
+        """A job counted and waiting for the requester's confirmation (and its progress message); `workflow`:
+        the execution id of the Workflow Builder run that asks for it."""
         with self._engine.begin() as connection:
             now = database_now(connection)
             stale = select(resume_all_jobs.c.id).where(
@@ -98,7 +101,7 @@ class ResumeAllJobs:
             if stale_ids:
                 connection.execute(resume_all_items.delete().where(resume_all_items.c.job_id.in_(stale_ids)))
                 connection.execute(resume_all_jobs.delete().where(resume_all_jobs.c.id.in_(stale_ids)))
-            return self._insert(connection, workspace, user_id, channel, campaigns, digest_id, now)
+            return self._insert(connection, workspace, user_id, channel, campaigns, digest_id, workflow, now)
 
     def confirm(self, job_id: int, workspace: WorkspaceId, user_id: str, message_ts: str) -> ResumeAllJob | None:
         """The proposed job, now running with its progress message; None when it is not this person's
@@ -286,13 +289,14 @@ class ResumeAllJobs:
             failed=tried - counts["resumed"] - not_paused - counts["skipped"],
         )
 
-    def _insert(self, connection, workspace, user_id, channel, campaigns, digest_id, now: datetime) -> int:
+    def _insert(self, connection, workspace, user_id, channel, campaigns, digest_id, workflow, now: datetime) -> int:
         job_id = connection.execute(
             resume_all_jobs.insert().values(
                 **workspace_key(workspace),
                 requested_by=user_id,
                 channel=channel,
                 digest_id=digest_id,
+                workflow=workflow,
                 state="proposed",
                 created_at=now,
             )
@@ -329,6 +333,7 @@ class ResumeAllJobs:
             ending=row["ending"],
             cancelled_by=row["cancelled_by"],
             not_before=utc(row["not_before"]),
+            workflow=row["workflow"],
         )
 
 

@@ -8,6 +8,7 @@ import asyncio
 import base64
 import itertools
 import json
+import re
 import threading
 import time
 import uuid
@@ -16,6 +17,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from bot.slack.manifest import STEPS
 from tests.fakes import block_kit
 from tests.fakes.loop import LoopThread, serve, wait_until
 
@@ -43,6 +45,18 @@ class ApiCall:
     params: dict[str, Any]
     at: float
     answer: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StepRun:
+    """One execution of one of the app's Workflow Builder steps."""
+
+    callback_id: str
+    execution_id: str
+    workflow_execution_id: str
+    token: str
+    envelope: str | None = None
+    ended: ApiCall | None = None  # the accepted functions.completeSuccess or completeError
 
 
 @dataclass
@@ -84,6 +98,7 @@ class FakeSlack:
     tokens: dict[str, Identity] = field(default_factory=dict)  # every bot token Slack accepts, and whose it is
     enterprise_users: dict[str, str] = field(default_factory=dict)  # user id -> their Grid organisation
     time_zones: dict[str, str] = field(default_factory=dict)  # user id -> their time zone (else New York's)
+    step_runs: dict[str, StepRun] = field(default_factory=dict)  # function execution id -> the step's run
     auth_test_seconds: float = 0.0  # how long auth.test takes (Slack's takes ~0.3 s)
     socket_refusals: int = 0  # Socket Mode handshakes to refuse (503) before accepting one
     _codes: dict[str, tuple[Identity, str]] = field(default_factory=dict)  # install code -> (bot, installer)
@@ -395,6 +410,49 @@ class FakeSlack:
             "event_time": moment,
         }
 
+    def step_executed(self, callback_id: str, inputs: dict[str, Any], team_id: str | None = None) -> StepRun:
+        """A workflow runs one of the app's steps: the `function_executed` event Slack sends, with a token of
+        this execution's own (which the app may use for Slack's API during the step)."""
+        team = team_id or self.team_id
+        step = STEPS[callback_id]
+        run = StepRun(
+            callback_id,
+            f"Fx{uuid.uuid4().hex[:10].upper()}",
+            f"Wx{uuid.uuid4().hex[:10].upper()}",
+            f"xwfp-{team}-{uuid.uuid4().hex[:16]}",
+        )
+        with self._lock:
+            who = next((i for i in self.tokens.values() if i.team_id == team), Identity(team, self.enterprise_id))
+            self.tokens[run.token] = who
+            self.step_runs[run.execution_id] = run
+        function = {
+            "id": f"Fn{uuid.uuid4().hex[:10].upper()}",
+            "callback_id": callback_id,
+            "title": step["title"],
+            "description": step["description"],
+            "type": "app",
+            "input_parameters": list(step["input_parameters"].values()),
+            "output_parameters": list(step["output_parameters"].values()),
+            "app_id": "A0APP0001",
+        }
+        payload = self.event(
+            "function_executed",
+            team,
+            function=function,
+            inputs=inputs,
+            function_execution_id=run.execution_id,
+            workflow_execution_id=run.workflow_execution_id,
+            bot_access_token=run.token,
+        )
+        if who.enterprise_id:
+            payload["enterprise_id"] = who.enterprise_id
+        run.envelope = self.push("events_api", payload)
+        return run
+
+    def step_ending(self, run: StepRun, timeout: float = 15) -> ApiCall:
+        """How the step ended: Slack's record of the app's `functions.completeSuccess` or `completeError`."""
+        return wait_until(lambda: run.ended, timeout, f"the end of step {run.callback_id}")
+
     def opened_views(self) -> list[dict[str, Any]]:
         return [call.params for call in self.calls_to("views.open") if call.answer.get("ok")]
 
@@ -496,9 +554,16 @@ class FakeSlack:
         elif problems := _block_kit_problems(method, params):
             error = "invalid_arguments" if method.startswith("views.") else "invalid_blocks"
             call.answer = {"ok": False, "error": error, "errors": problems}
+        elif method.startswith("functions.complete"):
+            call.answer = self._end_step(call)
         else:
             call.answer = self._answer(method, params, self.tokens.get(token or "", Identity(self.team_id)))
-        if call.answer.get("error") in ("unknown_method", "invalid_blocks", "invalid_arguments"):
+        if call.answer.get("error") in (
+            "unknown_method",
+            "invalid_blocks",
+            "invalid_arguments",
+            "parameter_validation_failed",
+        ):
             with self._lock:
                 self.refused.append(call)
         return web.json_response(call.answer, status=status, headers=headers)
@@ -538,6 +603,24 @@ class FakeSlack:
             "enterprise": {"id": bot.enterprise_id, "name": "Grid"} if bot.enterprise_id else None,
             "is_enterprise_install": bot.org_wide,
         }
+
+    def _end_step(self, call: ApiCall) -> dict[str, Any]:
+        """Slack ends a step once, and only with the outputs its manifest declares, of their declared types."""
+        params = call.params
+        with self._lock:
+            run = self.step_runs.get(params.get("function_execution_id") or "")
+            if run is None:
+                return {"ok": False, "error": "function_execution_not_found"}
+            if run.ended is not None:
+                return {"ok": False, "error": "execution_not_in_running_state"}
+            if call.method == "functions.completeError":
+                problems = [] if isinstance(params.get("error"), str) and params["error"].strip() else ["no error text"]
+            else:
+                problems = output_problems(STEPS[run.callback_id], params.get("outputs"))
+            if problems:
+                return {"ok": False, "error": "parameter_validation_failed", "errors": problems}
+            run.ended = call
+        return {"ok": True}
 
     def _answer(self, method: str, params: dict[str, Any], bot: Identity) -> dict[str, Any]:
         if method == "auth.test":
@@ -663,7 +746,35 @@ KNOWN_METHODS = {
     "usergroups.list",
     "usergroups.users.list",
     "conversations.info",
+    "functions.completeSuccess",
+    "functions.completeError",
 }
+
+
+def output_problems(step: dict[str, Any], outputs: Any) -> list[str]:
+    """What Slack would refuse in a step's outputs: a name the step does not declare, a required one missing,
+    a value not of its declared type."""
+    if not isinstance(outputs, dict):
+        return ["outputs: not an object"]
+    declared = step["output_parameters"]
+    problems = [f"{name}: not an output of this step" for name in outputs if name not in declared]
+    problems += [f"{name}: required" for name, p in declared.items() if p.get("is_required") and name not in outputs]
+    for name, value in outputs.items():
+        if name in declared and not _of_type(declared[name]["type"], value):
+            problems.append(f"{name}: not a {declared[name]['type']}: {value!r}")
+    return problems
+
+
+def _of_type(kind: str, value: Any) -> bool:
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "slack#/types/timestamp":  # seconds since the epoch
+        return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 32503680000
+    if kind in ("slack#/types/user_id", "slack#/types/channel_id"):
+        return isinstance(value, str) and bool(re.fullmatch(r"[UWCGD][A-Z0-9]{2,}", value))
+    return isinstance(value, str) if kind == "string" else False
 
 
 def _ack_problems(payload: Any) -> list[str]:
@@ -695,7 +806,7 @@ async def _params(request: web.Request) -> dict[str, Any]:
         return body if isinstance(body, dict) else {}
     form = await request.post()
     params = dict(form)
-    for key in ("blocks", "attachments"):
+    for key in ("blocks", "attachments", "outputs"):  # JSON inside a form, as slack_sdk sends them
         if isinstance(params.get(key), str):
             params[key] = json.loads(params[key])
     return params

@@ -35,6 +35,7 @@ class RecordingApp:
         self.views: list[str] = []
         self.events: list[str] = []
         self.option_loaders: list[str] = []
+        self.functions: list[str] = []
 
     def command(self, name: str):
         self.commands.append(name)
@@ -50,6 +51,10 @@ class RecordingApp:
 
     def event(self, event_type: str):
         self.events.append(event_type)
+        return lambda listener: listener
+
+    def function(self, callback_id: str):
+        self.functions.append(callback_id)
         return lambda listener: listener
 
     def options(self, action_id: str):
@@ -152,8 +157,23 @@ def test_every_manifest_subscribes_to_the_events_the_code_listens_to():
     app = RecordingApp()
     listeners.register(app)  # type: ignore[arg-type]
     assert sorted(app.events) == ["app_home_opened", "app_uninstalled", "tokens_revoked"]
+    listened = [*app.events, "function_executed"]  # what Slack sends when a workflow runs one of the steps
     for printed in (MANIFEST, manifest("https://bot.example.com"), manifest("https://bot.example.com", True)):
-        assert sorted(printed["settings"]["event_subscriptions"]["bot_events"]) == sorted(app.events)
+        assert sorted(printed["settings"]["event_subscriptions"]["bot_events"]) == sorted(listened)
+
+
+def test_every_manifest_declares_exactly_the_steps_the_code_runs_org_ready():
+    app = RecordingApp()
+    listeners.register(app)  # type: ignore[arg-type]
+    assert app.functions == ["resume_campaign", "resume_all_paused", "list_paused_campaigns"]
+    for printed in (MANIFEST, manifest("https://bot.example.com"), manifest("https://bot.example.com", True)):
+        assert list(printed["functions"]) == app.functions
+        assert printed["settings"]["org_deploy_enabled"] is True  # Slack requires it for steps
+        assert printed["settings"]["function_runtime"] == "remote"
+        for step in printed["functions"].values():
+            acting = step["input_parameters"].get("acting_user")
+            assert acting is None or acting["type"] == "slack#/types/user_id"  # never a user_context: see README
+            assert "slack#/types/user_context" not in json.dumps(step)
 
 
 def test_the_manifest_command_refuses_a_url_slack_would_not_post_to():

@@ -1,6 +1,6 @@
 from slack_bolt import App
 
-from bot.slack.listeners import actions, commands, events, views
+from bot.slack.listeners import actions, commands, events, functions, views
 
 
 def register(app: App) -> None:
@@ -8,3 +8,4 @@ def register(app: App) -> None:
     actions.register(app)
     views.register(app)
     events.register(app)
+    functions.register(app)
