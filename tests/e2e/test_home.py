@@ -66,4 +66,4 @@ def test_a_resume_from_home_is_announced_and_the_tab_shows_it_after(home):
     assert "is resumed" in reply.params["text"]
     refreshed = wait_until(lambda: home.slack.published_homes("U0BOB0001")[homes:], 10, "the Home tab again")[-1]
     assert first not in resume_buttons(refreshed)
-    assert f"<@U0BOB0001> · `{first}` · resumed" in json.dumps(refreshed, ensure_ascii=False)
+    assert f"<@U0BOB0001> · `{first}` · list · resumed" in json.dumps(refreshed, ensure_ascii=False)

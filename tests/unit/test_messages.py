@@ -6,6 +6,7 @@ from bot import truedy
 from bot.resume import BotFailure, Interrupted, ResumeRequest
 from bot.settings import Settings
 from bot.slack import messages
+from bot.storage.audit import AuditEntry
 from bot.storage.workspace_settings import WorkspaceId, WorkspaceSettings
 from bot.truedy.campaign_id import CampaignId
 
@@ -164,3 +165,15 @@ def test_a_webhook_url_is_never_a_placeholder():
     assert "/truedy/webhook/" not in unknown and "none yet" in unknown and "PUBLIC_URL" not in unknown
     known = messages.status("T0HOOK001", settings, public_url="https://bot.example.com")["text"]
     assert "`https://bot.example.com/truedy/webhook/tok3n`" in known
+
+
+def test_an_audit_line_says_who_and_how_a_schedule_and_a_workflow_run_included():
+    at = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
+
+    def line(via: str, workflow: str | None = None) -> str:
+        entry = AuditEntry(at, "U0ALICE01", "batch_c3d4e5f6", via, "resumed", None, 120, workflow)
+        return messages.audit_line(entry).split(" · ", 1)[1]
+
+    assert line("button") == "<@U0ALICE01> · `batch_c3d4e5f6` · button · resumed"
+    assert line("schedule") == "scheduled by <@U0ALICE01> · `batch_c3d4e5f6` · resumed"
+    assert line("workflow", "Wx0123ABCD") == "workflow run `Wx0123ABCD` as <@U0ALICE01> · `batch_c3d4e5f6` · resumed"
