@@ -626,3 +626,20 @@ def test_sigterm_mid_burst_finishes_every_installed_workspaces_acked_requests(lo
         web.terminate()
         slack.stop()
         truedy.stop()
+
+
+def test_a_workflow_step_over_http_resumes_with_the_key_of_the_workspace_whose_workflow_runs_it(two_workspaces):
+    stack, base = two_workspaces
+    for team, key, installer, campaign_id in (
+        (TEAM_A, KEY_A, INSTALLER_A, "batch_stepa0001"),
+        (TEAM_B, KEY_B, INSTALLER_B, "batch_stepb0001"),
+    ):
+        stack.truedy.add(key, campaign(campaign_id))
+        run, event = stack.slack.step_event(
+            "resume_campaign", {"campaign": campaign_id, "acting_user": installer}, team_id=team
+        )
+        status, _, _ = send(events_url(base), json.dumps(event).encode(), content_type="application/json")
+        assert status == 200
+        assert stack.slack.step_ending(run).params["outputs"]["campaign_id"] == campaign_id
+        (resume,) = [r for r in stack.truedy.resumes() if campaign_id in r.path]
+        assert resume.authorization == f"Bearer {key}"

@@ -411,8 +411,16 @@ class FakeSlack:
         }
 
     def step_executed(self, callback_id: str, inputs: dict[str, Any], team_id: str | None = None) -> StepRun:
-        """A workflow runs one of the app's steps: the `function_executed` event Slack sends, with a token of
-        this execution's own (which the app may use for Slack's API during the step)."""
+        """A workflow runs one of the app's steps: the `function_executed` event Slack sends, over Socket Mode."""
+        run, payload = self.step_event(callback_id, inputs, team_id)
+        run.envelope = self.push("events_api", payload)
+        return run
+
+    def step_event(
+        self, callback_id: str, inputs: dict[str, Any], team_id: str | None = None
+    ) -> tuple[StepRun, dict[str, Any]]:
+        """The `function_executed` event of a step's run (posted over HTTP, or wrapped for Socket Mode), with a
+        token of this execution's own, which the app may use for Slack's API during the step."""
         team = team_id or self.team_id
         step = STEPS[callback_id]
         run = StepRun(
@@ -446,8 +454,7 @@ class FakeSlack:
         )
         if who.enterprise_id:
             payload["enterprise_id"] = who.enterprise_id
-        run.envelope = self.push("events_api", payload)
-        return run
+        return run, payload
 
     def step_ending(self, run: StepRun, timeout: float = 15) -> ApiCall:
         """How the step ended: Slack's record of the app's `functions.completeSuccess` or `completeError`."""
