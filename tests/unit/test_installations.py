@@ -15,6 +15,7 @@ from bot import storage
 from bot.storage.installations import InstallationStore, OAuthStateStore
 from bot.storage.keybox import KeyBox
 from bot.storage.resume_all_jobs import ResumeAllJobs
+from bot.storage.schedules import ScheduledResumes
 from bot.storage.workspace_settings import SetupChoices, WorkspaceId
 from tests.fakes.worker import ENCRYPTION_KEY
 
@@ -105,12 +106,15 @@ def test_anonymous_visits_to_the_install_page_never_grow_the_states_past_their_b
 
 
 def test_forgetting_a_workspace_keeps_other_workspaces(engine, workspaces):
-    jobs = ResumeAllJobs(engine)
+    jobs, schedules = ResumeAllJobs(engine), ScheduledResumes(engine)
     for team in ("T0AAA0001", "T0BBB0002"):
         workspaces.save_setup(WorkspaceId("", team), SetupChoices("truedy_key_" + team, "C0AAA0001", (), ()), "U1")
         job_id = jobs.propose(WorkspaceId("", team), "U1", "C0AAA0001", [("batch_forget01", None)])
         jobs.confirm(job_id, WorkspaceId("", team), "U1", "1.1")
+        schedules.add(WorkspaceId("", team), "batch_forget02", "U1", datetime.now(UTC), "C0AAA0001", "command")
     workspaces.forget(WorkspaceId("", "T0AAA0001"))
+    # Its scheduled resumes go: none of them runs.
+    assert [schedule.workspace.team_id for schedule in schedules.take_due(10)] == ["T0BBB0002"]
     assert workspaces.get(WorkspaceId("", "T0AAA0001")) is None
     assert workspaces.get(WorkspaceId("", "T0BBB0002")).api_key == "truedy_key_T0BBB0002"
     # A running resume-all goes too (its worker stops at its next lease renewal), with its items.
