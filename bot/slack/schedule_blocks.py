@@ -1,7 +1,7 @@
 """The messages of scheduled resumes, as pure functions: scheduled (with Cancel), cancelled, running, ended,
 interrupted, and the private list of what is scheduled."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot import truedy
@@ -21,6 +21,16 @@ def scheduled(schedule: ScheduledResume) -> Message:
     text = (
         f":alarm_clock: <@{schedule.scheduled_by}> scheduled `{schedule.campaign_id}` to resume "
         f"{slack_date(schedule.due_at)}."
+    )
+    return {"text": text, "blocks": [_with_cancel(text, schedule)]}
+
+
+def rate_limited(schedule: ScheduledResume, retry_at: datetime) -> Message:
+    """Its time came while Truedy's rate limit for the key was reached: it is tried again when it resets."""
+    text = (
+        f":hourglass: <@{schedule.scheduled_by}> scheduled `{schedule.campaign_id}` to resume "
+        f"{slack_date(schedule.due_at)}; Truedy's limit of requests for this workspace's key was reached, so it is "
+        f"tried again {slack_date(retry_at)}."
     )
     return {"text": text, "blocks": [_with_cancel(text, schedule)]}
 

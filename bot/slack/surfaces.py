@@ -202,6 +202,12 @@ class ScheduledSurface:
                 schedule_blocks.refused(self.schedule, messages.refusal(ending, self.schedule.campaign_id)["text"])
             )
             return
+        if isinstance(ending, truedy.RateLimited):
+            # Many schedules at the same time meet Truedy's per-key limit: this one waits for it, not fails.
+            retry_at = ending.retry_at_or_in_a_minute()
+            self.schedules.retry(self.schedule.id, retry_at)
+            self._show(schedule_blocks.rate_limited(self.schedule, retry_at))
+            return
         self.schedules.end(self.schedule.id, outcome_name(ending))
         if self._message is not None:
             answers = DirectMessage(self.client, self.schedule.scheduled_by)

@@ -120,6 +120,15 @@ class ScheduledResumes:
                 .values(state="pending", started_at=None)
             )
 
+    def retry(self, schedule_id: int, at: datetime) -> None:
+        """Truedy's rate limit for the key was reached: pending again, due when the limit resets."""
+        with self._engine.begin() as connection:
+            connection.execute(
+                scheduled_resumes.update()
+                .where(scheduled_resumes.c.id == schedule_id, scheduled_resumes.c.state == "running")
+                .values(state="pending", due_at=at, started_at=None)
+            )
+
     def end(self, schedule_id: int, outcome: str) -> None:
         with self._engine.begin() as connection:
             connection.execute(

@@ -212,3 +212,28 @@ def test_an_alerts_later_menu_schedules_it_in_the_alerts_thread_in_the_clickers_
     )[0]
     assert reply.params["thread_ts"] == alert_ts
     assert len(resumes_of(stack, campaign_id)) == 1
+
+
+def test_schedules_that_meet_truedys_rate_limit_wait_for_it_and_then_resume(loop, tmp_path):
+    stack = start_stack(loop, tmp_path)
+    try:
+        stack.truedy.rate_limit, stack.truedy.rate_window = 1, 3.0  # one resume per key every 3 s
+        campaigns = [new_campaign(stack) for _ in range(2)]
+        for campaign_id in campaigns:
+            stack.command(f"{campaign_id} in 2h", channel_id="C0SCHED08")
+        messages = {c: scheduled_message(stack, "C0SCHED08", c).answer["ts"] for c in campaigns}
+        for campaign_id in campaigns:
+            make_due(stack, campaign_id)
+        waited = wait_until(
+            lambda: [c for c, ts in messages.items() if "tried again" in final_text(stack, "C0SCHED08", ts)],
+            15,
+            "a schedule waiting for the rate limit",
+        )
+        assert "limit of requests for this workspace's key was reached" in final_text(
+            stack, "C0SCHED08", messages[waited[0]]
+        )
+        for ts in messages.values():
+            wait_until(lambda ts=ts: "it was resumed" in final_text(stack, "C0SCHED08", ts), 20, "both resumed")
+        assert len(stack.truedy.rate_limited()) >= 1
+    finally:
+        stop_stack(stack)
