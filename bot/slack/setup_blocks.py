@@ -85,7 +85,10 @@ def setup_modal(
         ),
         # A hint is plain text: the mention, which Slack shows with the app's current name, goes beneath it.
         *(
-            [context(f"To invite <@{bot_user_id}> to a private channel: `/invite` there, then my name.")]
+            [
+                context(f"To invite <@{bot_user_id}> to a private channel: `/invite` there, then my name.")
+                | {"block_id": "invite_hint"}
+            ]
             if bot_user_id
             else []
         ),

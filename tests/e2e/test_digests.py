@@ -95,3 +95,23 @@ def test_forty_new_pauses_make_one_digest_whose_rows_follow_their_campaigns(watc
     stack.truedy.add(KEY_BOT_TEAM, *(campaign(f"batch_few{n:05d}") for n in range(3)))
     wait_until(lambda: len(top_level_posts(stack)) == 4, 15, "three alerts")
     assert all("resume_campaign" in str(c.params["blocks"]) for c in top_level_posts(stack)[1:])
+
+
+def test_a_digest_rows_later_menu_schedules_that_campaign_in_the_digests_thread(watching):
+    stack = watching
+    stack.truedy.add(KEY_BOT_TEAM, *(campaign(f"batch_dlt{n:05d}", name=f"Later {n}") for n in range(8)))
+    ts = wait_until(lambda: top_level_posts(stack), 15, "the digest")[0].answer["ts"]
+    (menu, *_) = buttons(digest_now(stack, ts), "resume_later")
+    assert [o["text"]["text"] for o in menu["options"]] == ["Resume at 9:00 tomorrow", "Resume in 1 hour"]
+    click = stack.slack.click(CHANNEL, ts, user_id="U0BOB0001", action_id="resume_later", option=1)
+    stack.slack.wait_ack(stack.slack.push("interactive", click))
+    scheduled = wait_until(
+        lambda: [
+            c for c in stack.slack.posts_in(CHANNEL) if "scheduled `batch_dlt00000` to resume" in c.params["text"]
+        ],
+        10,
+        "the scheduled message",
+    )[0]
+    assert scheduled.params["thread_ts"] == ts
+    listed, _ = stack.command("scheduled", channel_id=CHANNEL)
+    assert "`batch_dlt00000`" in str(stack.private_reply(listed)["blocks"])

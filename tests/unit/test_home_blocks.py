@@ -24,7 +24,7 @@ def test_a_list_truedy_would_not_give_is_said_and_the_rest_still_shows():
     view = home_blocks.home(CONNECTED, "Truedy rejected this workspace's API key. Create a new one.", [entry], False)
     text = json.dumps(view, ensure_ascii=False)
     assert ":warning: I could not read the paused campaigns: Truedy rejected" in text
-    assert "`batch_x0001` · resumed" in text and view["type"] == "home"
+    assert "`batch_x0001` · button · resumed" in text and view["type"] == "home"
 
 
 def test_the_home_tab_stays_within_slacks_100_blocks():
