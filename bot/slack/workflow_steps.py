@@ -61,13 +61,9 @@ def resume_campaign(services: Services, run: StepRun) -> None:
 
 
 def list_paused(services: Services, run: StepRun) -> None:
-    listed = all_paused(services, run.workspace)
-    if isinstance(listed, dict):
-        run.fail(error=listed["text"])
+    campaigns = _paused_named(services, run)
+    if campaigns is None:
         return
-    paused, _ = listed
-    wanted = run.text("name_filter")
-    campaigns = named(wanted, paused) if wanted else paused
     lines = [
         f"• {campaign.name or 'Unnamed campaign'} ({campaign.id})"
         + (f", {campaign.pending} pending" if campaign.pending is not None else "")
@@ -89,13 +85,10 @@ def resume_all(services: Services, run: StepRun) -> None:
     if running := services.resume_all.running_in(run.workspace):
         run.fail(error=resume_all_blocks.already_running(running)["text"])
         return
-    listed = all_paused(services, run.workspace)
-    if isinstance(listed, dict):
-        run.fail(error=listed["text"])
+    paused = _paused_named(services, run)
+    if paused is None:
         return
-    paused, _ = listed
-    wanted = run.text("name_filter")
-    campaigns = [(campaign.id, campaign.name) for campaign in (named(wanted, paused) if wanted else paused)]
+    campaigns = [(campaign.id, campaign.name) for campaign in paused]
     if not campaigns:
         run.complete(outputs={"total": 0, "resumed": 0, "failed": 0, "not_tried": 0, "finished": True})
         return
@@ -116,6 +109,17 @@ def resume_all(services: Services, run: StepRun) -> None:
         "finished": finished,
     }
     run.complete(outputs=outputs)
+
+
+def _paused_named(services: Services, run: StepRun) -> list[truedy.Campaign] | None:
+    """The paused campaigns the step's name filter keeps (all without one); None once the step failed saying
+    why Truedy would not list them."""
+    listed = all_paused(services, run.workspace)
+    if isinstance(listed, dict):
+        run.fail(error=listed["text"])
+        return None
+    wanted = run.text("name_filter")
+    return named(wanted, listed[0]) if wanted else listed[0]
 
 
 def _campaign(services: Services, workspace: WorkspaceId, typed: str) -> CampaignId | str:
