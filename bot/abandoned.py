@@ -16,7 +16,7 @@ from slack_sdk import WebClient
 
 from bot import truedy
 from bot.resume import ResumeRequest, ResumeService
-from bot.slack import alert_blocks, messages
+from bot.slack.blocks import alert_blocks, messages
 from bot.slack.digest_message import render_digest
 from bot.slack.replies import update_message
 from bot.storage.alert_records import AlertRecords

@@ -4,8 +4,8 @@ from slack_sdk.errors import SlackApiError
 
 from bot import truedy
 from bot.settings import Settings
-from bot.slack import alert_blocks, messages
 from bot.slack.app import StartupError, bot_tokens, open_database, seed_keys
+from bot.slack.blocks import alert_blocks, messages
 from bot.slack.tokens import OneToken
 from bot.storage.alert_records import AlertRecords
 from bot.storage.workspace_settings import WorkspaceId, WorkspaceSettings

@@ -30,7 +30,7 @@ from bot.resume import (
     WorkspaceNotConfigured,
     outcome_name,
 )
-from bot.slack import messages, resume_all_blocks
+from bot.slack.blocks import messages, resume_all_blocks
 from bot.slack.digest_message import render_digest, row_after
 from bot.slack.replies import log_refusal, update_message
 from bot.storage.alert_records import AlertRecords

@@ -18,7 +18,7 @@ from slack_sdk import WebClient
 
 from bot.background import BackgroundWork
 from bot.resume import BotFailure, Interrupted, NotStarted, ResumeOutcome, ResumeRequest, ResumeService
-from bot.slack import messages
+from bot.slack.blocks import messages
 from bot.storage.inflight import AlreadyResuming, Claim, ShownAt
 
 log = logging.getLogger("bot.resume_flow")

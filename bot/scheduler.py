@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 from bot.background import BackgroundWork
 from bot.resume import ResumeRequest
 from bot.resume_flow import ResumeFlows
-from bot.slack import schedule_blocks
+from bot.slack.blocks import schedule_blocks
 from bot.slack.replies import log_refusal
 from bot.slack.surfaces import ScheduleAnswers, ScheduledSurface
 from bot.storage.schedules import ScheduledResume, ScheduledResumes

@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 
 from bot import truedy
-from bot.slack import alert_blocks, digest_blocks, messages
+from bot.slack.blocks import alert_blocks, digest_blocks, messages
 from bot.slack.client import bot_user_id
 from bot.slack.digest_message import render_digest
 from bot.slack.replies import log_refusal, update_message

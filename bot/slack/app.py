@@ -15,7 +15,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot import storage
 from bot.services import Services
 from bot.settings import Settings
-from bot.slack import install_pages, listeners, messages
+from bot.slack import install_pages, listeners
+from bot.slack.blocks import messages
 from bot.slack.client import configure_slack_client
 from bot.slack.manifest import BOT_SCOPES
 from bot.slack.tokens import BotTokens, Installations, OneToken, StoredInstallationAuthorize, TokenIdentity

@@ -9,7 +9,7 @@ from slack_sdk import WebClient
 from bot import truedy
 from bot.resume import NotStarted, ResumeOutcome, ResumeRequest
 from bot.resume_flow import Ending
-from bot.slack import alert_blocks, digest_blocks, messages
+from bot.slack.blocks import alert_blocks, digest_blocks, messages
 from bot.slack.replies import reply_in_thread, update_message
 from bot.storage.alert_records import AlertRecords
 from bot.storage.digests import AlertDigests

@@ -5,7 +5,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import truedy
 from bot.services import Services
-from bot.slack import home_blocks, list_blocks, messages
+from bot.slack.blocks import home_blocks, list_blocks, messages
 from bot.slack.permissions import may_set_up
 from bot.slack.replies import log_refusal
 from bot.storage.workspace_settings import WorkspaceId

@@ -11,7 +11,7 @@ from slack_bolt.oauth.callback_options import FailureArgs, SuccessArgs
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.slack import setup_blocks
+from bot.slack.blocks import setup_blocks
 from bot.slack.manifest import APP_NAME, BOT_SCOPES
 from bot.slack.tokens import Installations
 from bot.storage.workspace_settings import WorkspaceId, Workspaces

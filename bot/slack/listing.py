@@ -7,7 +7,7 @@ from slack_bolt import Respond
 
 from bot import truedy
 from bot.services import Services
-from bot.slack import list_blocks, messages
+from bot.slack.blocks import list_blocks, messages
 from bot.storage.workspace_settings import WorkspaceId
 
 

@@ -4,7 +4,7 @@ any number of workspaces install from HOST, over HTTP (request URLs on HOST) or 
 
 from typing import Any
 
-from bot.slack.messages import COMMAND
+from bot.slack.blocks.messages import COMMAND
 
 # Each scope, and why the bot needs it.
 # The name the manifest gives the app and its bot user. In Slack, the bot is named by a mention (`<@U…>`), which

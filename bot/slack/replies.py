@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.background import BackgroundWork
 from bot.resume import ResumeOutcome
-from bot.slack import messages
+from bot.slack.blocks import messages
 
 log = logging.getLogger("bot.replies")
 

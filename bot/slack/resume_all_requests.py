@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.services import Services
-from bot.slack import messages, resume_all_blocks
+from bot.slack.blocks import messages, resume_all_blocks
 from bot.slack.listing import all_paused
 from bot.slack.replies import log_refusal, update_message
 from bot.storage.workspace_settings import WorkspaceId

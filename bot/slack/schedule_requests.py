@@ -9,7 +9,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.services import Services
-from bot.slack import messages, schedule_blocks
+from bot.slack.blocks import messages, schedule_blocks
 from bot.slack.replies import log_refusal, update_message
 from bot.storage.workspace_settings import WorkspaceId
 from bot.truedy.campaign_id import CampaignId

@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError
 from bot import truedy
 from bot.resume import NotStarted, ResumeRequest, outcome_name
 from bot.resume_flow import Ending
-from bot.slack import alert_blocks, messages, schedule_blocks
+from bot.slack.blocks import alert_blocks, messages, schedule_blocks
 from bot.slack.client import bot_user_id
 from bot.slack.replies import DirectMessage, log_refusal, reply_in_thread, update_message
 from bot.storage.alert_records import AlertRecords

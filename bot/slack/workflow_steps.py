@@ -14,7 +14,7 @@ from bot import truedy
 from bot.resume import NotStarted, ResumeRequest
 from bot.resume_flow import Ending
 from bot.services import Services
-from bot.slack import messages, resume_all_blocks
+from bot.slack.blocks import messages, resume_all_blocks
 from bot.slack.listing import all_paused, may_be_a_name, named
 from bot.slack.resume_all_requests import launch
 from bot.storage.inflight import AlreadyResuming, ShownAt

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot import truedy
-from bot.slack.alert_blocks import (
+from bot.slack.blocks.alert_blocks import (
     RESUME_ACTION_ID,
     STATE_BLOCK_ID,
     alert,
@@ -12,8 +12,8 @@ from bot.slack.alert_blocks import (
     resuming_state,
     with_state,
 )
-from bot.slack.digest_blocks import digest
-from bot.slack.list_blocks import paused_list
+from bot.slack.blocks.digest_blocks import digest
+from bot.slack.blocks.list_blocks import paused_list
 from bot.storage.digests import Digest, DigestRow
 from bot.storage.workspace_settings import WorkspaceId
 

@@ -7,7 +7,15 @@ import pytest
 
 from bot import truedy
 from bot.resume import BotFailure, Interrupted, NotStarted, ResumeRequest
-from bot.slack import alert_blocks, digest_blocks, home_blocks, list_blocks, messages, resume_all_blocks, setup_blocks
+from bot.slack.blocks import (
+    alert_blocks,
+    digest_blocks,
+    home_blocks,
+    list_blocks,
+    messages,
+    resume_all_blocks,
+    setup_blocks,
+)
 from bot.storage.audit import AuditEntry
 from bot.storage.digests import Digest, DigestRow
 from bot.storage.inflight import AlreadyResuming

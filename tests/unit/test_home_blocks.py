@@ -4,7 +4,7 @@ import json
 from datetime import UTC, datetime
 
 from bot import truedy
-from bot.slack import home_blocks
+from bot.slack.blocks import home_blocks
 from bot.storage.audit import AuditEntry
 from bot.storage.workspace_settings import WorkspaceId, WorkspaceSettings
 

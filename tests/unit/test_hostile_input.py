@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from bot import truedy
 from bot.resume import ResumeRequest
-from bot.slack import alert_blocks, home_blocks, list_blocks, messages
+from bot.slack.blocks import alert_blocks, home_blocks, list_blocks, messages
 from bot.storage.workspace_settings import WorkspaceId, WorkspaceSettings
 from bot.truedy.campaign_id import CampaignId, InvalidCampaignId, parse_campaign_id
 

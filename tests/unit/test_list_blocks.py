@@ -5,7 +5,7 @@ import json
 import pytest
 
 from bot import truedy
-from bot.slack import list_blocks
+from bot.slack.blocks import list_blocks
 from bot.slack.listing import is_name_query, named
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft7Validator
 
-from bot.slack import list_blocks, listeners
+from bot.slack import listeners
+from bot.slack.blocks import list_blocks
 from bot.slack.manifest import manifest
 
 REPO = Path(__file__).resolve().parents[2]

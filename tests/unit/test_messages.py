@@ -5,7 +5,7 @@ import pytest
 from bot import truedy
 from bot.resume import BotFailure, Interrupted, ResumeRequest
 from bot.settings import Settings
-from bot.slack import messages
+from bot.slack.blocks import messages
 from bot.storage.audit import AuditEntry
 from bot.storage.workspace_settings import WorkspaceId, WorkspaceSettings
 from bot.truedy.campaign_id import CampaignId

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.slack import digest_blocks, resume_all_blocks
+from bot.slack.blocks import digest_blocks, resume_all_blocks
 from bot.storage.digests import Digest, DigestRow
 from bot.storage.resume_all_jobs import JobItem, Progress, ResumeAllJob
 from bot.storage.workspace_settings import WorkspaceId

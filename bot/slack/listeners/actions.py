@@ -10,15 +10,14 @@ from slack_sdk.errors import SlackApiError
 
 from bot.resume import ResumeRequest
 from bot.services import Services
-from bot.slack import (
+from bot.slack import resume_all_requests, schedule_requests
+from bot.slack.blocks import (
     alert_blocks,
     digest_blocks,
     list_blocks,
     messages,
     resume_all_blocks,
-    resume_all_requests,
     schedule_blocks,
-    schedule_requests,
     setup_blocks,
 )
 from bot.slack.context import workspace_of

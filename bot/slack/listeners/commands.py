@@ -7,7 +7,8 @@ from slack_sdk import WebClient
 
 from bot.resume import ResumeRequest
 from bot.services import Services
-from bot.slack import messages, resume_all_requests, schedule_requests
+from bot.slack import resume_all_requests, schedule_requests
+from bot.slack.blocks import messages
 from bot.slack.context import workspace_of
 from bot.slack.listeners.views import open_setup
 from bot.slack.listing import is_name_query, may_be_a_name, offer_named, show_named, show_paused

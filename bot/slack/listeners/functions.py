@@ -10,7 +10,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.background import BackgroundWork
 from bot.services import Services
-from bot.slack import messages, workflow_steps
+from bot.slack import workflow_steps
+from bot.slack.blocks import messages
 from bot.slack.context import workspace_of
 from bot.slack.workflow_steps import StepRun
 

@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot import truedy
 from bot.services import Services
-from bot.slack import messages, setup_blocks
+from bot.slack.blocks import messages, setup_blocks
 from bot.slack.context import workspace_of
 from bot.slack.permissions import may_set_up
 from bot.storage.workspace_settings import SetupChoices, WorkspaceId

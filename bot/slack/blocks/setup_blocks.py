@@ -4,7 +4,7 @@ import json
 import re
 from typing import Any
 
-from bot.slack.messages import context, escape, webhook_url
+from bot.slack.blocks.messages import context, escape, webhook_url
 from bot.storage.workspace_settings import SetupChoices, WorkspaceSettings
 
 CALLBACK_ID = "workspace_setup"

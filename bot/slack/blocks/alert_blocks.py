@@ -10,7 +10,7 @@ from typing import Any
 
 from bot import truedy
 from bot.resume import ResumeOutcome
-from bot.slack.messages import Message, escape, explain, slack_date
+from bot.slack.blocks.messages import Message, escape, explain, slack_date
 
 RESUME_ACTION_ID = "resume_campaign"
 # Beside Resume: resume later, at a time read in the clicker's time zone (bot.when), as they could type it.

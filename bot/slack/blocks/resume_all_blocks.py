@@ -5,7 +5,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from bot.slack.messages import COMMAND, Message, context, duration, escape, private, section, slack_date
+from bot.slack.blocks.messages import COMMAND, Message, context, duration, escape, private, section, slack_date
 from bot.storage.resume_all_jobs import NOT_PAUSED, SENDING, JobItem, Progress, ResumeAllJob
 
 RESUME_ALL_ACTION_ID = "resume_all"

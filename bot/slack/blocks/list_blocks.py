@@ -9,8 +9,8 @@ import re
 from typing import Any
 
 from bot import truedy
-from bot.slack import alert_blocks
-from bot.slack.messages import COMMAND, Message, context, escape, private, section, slack_date
+from bot.slack.blocks import alert_blocks
+from bot.slack.blocks.messages import COMMAND, Message, context, escape, private, section, slack_date
 from bot.truedy.campaign_id import CampaignId, is_campaign_id
 
 RESUME_LISTED_ACTION_ID = "resume_listed"

@@ -4,7 +4,7 @@ latest resumes, and for those who may set up, the connection and a button that o
 from typing import Any
 
 from bot import truedy
-from bot.slack import list_blocks, messages, setup_blocks
+from bot.slack.blocks import list_blocks, messages, setup_blocks
 from bot.storage.audit import AuditEntry
 from bot.storage.workspace_settings import WorkspaceSettings
 

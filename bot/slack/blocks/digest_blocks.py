@@ -5,8 +5,8 @@ resumes those still paused; every row says where its campaign stands."""
 import json
 from typing import Any
 
-from bot.slack import alert_blocks, resume_all_blocks
-from bot.slack.messages import COMMAND, Message, context, escape, section, slack_date
+from bot.slack.blocks import alert_blocks, resume_all_blocks
+from bot.slack.blocks.messages import COMMAND, Message, context, escape, section, slack_date
 from bot.storage.digests import STILL_PAUSED, Digest, DigestRow
 
 # More new pauses than this in one poll make a digest instead of an alert each.

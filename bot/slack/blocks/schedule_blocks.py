@@ -6,7 +6,7 @@ from typing import Any
 
 from bot import truedy
 from bot.resume import ResumeOutcome
-from bot.slack.messages import COMMAND, Message, context, duration, escape, explain, private, section, slack_date
+from bot.slack.blocks.messages import COMMAND, Message, context, duration, escape, explain, private, section, slack_date
 from bot.storage.schedules import ScheduledResume
 
 CANCEL_ACTION_ID = "cancel_scheduled_resume"
