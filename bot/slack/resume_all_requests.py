@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 from bot.services import Services
 from bot.slack.blocks import messages, resume_all_blocks
 from bot.slack.listing import all_paused
+from bot.slack.permissions import may_resume
 from bot.slack.replies import log_refusal, update_message
 from bot.storage.workspace_settings import WorkspaceId
 
@@ -20,7 +21,7 @@ def propose(
     services: Services, workspace: WorkspaceId, user_id: str, channel: str, client: WebClient, respond: Respond
 ) -> None:
     """`resume-all`: how many are paused, privately, with the button that starts resuming them."""
-    if not _may_resume(services, workspace, user_id, client, respond):
+    if not may_resume(services, workspace, user_id, client, respond):
         return
     if running := services.resume_all.running_in(workspace):
         respond(**resume_all_blocks.already_running(running))
@@ -43,7 +44,7 @@ def start(
     if parsed is None:
         respond(**messages.invalid_button(value))
         return
-    if not _may_resume(services, workspace, user_id, client, respond):
+    if not may_resume(services, workspace, user_id, client, respond):
         return
     if running := services.resume_all.running_in(workspace):
         respond(**resume_all_blocks.already_running(running), replace_original=False)
@@ -108,15 +109,7 @@ def cancel(
     if job_id is None:
         respond(**messages.invalid_button(value))
         return
-    if not _may_resume(services, workspace, user_id, client, respond):
+    if not may_resume(services, workspace, user_id, client, respond):
         return
     if services.resume_all.cancel(job_id, workspace, user_id) is None:
         respond(**resume_all_blocks.not_running(), replace_original=False)
-
-
-def _may_resume(services: Services, workspace: WorkspaceId, user_id: str, client: WebClient, respond: Respond) -> bool:
-    """Whether this person may resume here; if not, they are told why."""
-    refusal = services.resumes.refusal(workspace, user_id, client)
-    if refusal is not None:
-        respond(**messages.refusal(refusal, ""))
-    return refusal is None

@@ -10,6 +10,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.services import Services
 from bot.slack.blocks import messages, schedule_blocks
+from bot.slack.permissions import may_resume
 from bot.slack.replies import log_refusal, update_message
 from bot.storage.workspace_settings import WorkspaceId
 from bot.truedy.campaign_id import CampaignId
@@ -29,8 +30,7 @@ def schedule(
     thread_ts: str | None = None,
 ) -> None:
     """Read `when` in the person's time zone, keep the schedule, and tell the channel (else them) with Cancel."""
-    if (refusal := services.resumes.refusal(workspace, user_id, client)) is not None:
-        respond(**messages.refusal(refusal, campaign_id))
+    if not may_resume(services, workspace, user_id, client, respond):
         return
     due = parse_when(when, services.schedules.now(), time_zone_of(user_id, client))
     if isinstance(due, NotATime):
@@ -61,8 +61,7 @@ def cancel(
     if not value.isdigit():
         respond(**messages.invalid_button(value), replace_original=False)
         return
-    if (refusal := services.resumes.refusal(workspace, user_id, client)) is not None:
-        respond(**messages.refusal(refusal, ""), replace_original=False)
+    if not may_resume(services, workspace, user_id, client, respond, replace_original=False):
         return
     cancelled = services.schedules.cancel(workspace, int(value), user_id)
     if cancelled is None:

@@ -253,6 +253,6 @@ class ScheduleAnswers:
     def __call__(self, text: str = "", blocks: list | None = None, **_ignored: object) -> None:
         self.last_said = text
         try:
-            self.client.chat_postMessage(channel=self.user_id, text=text, blocks=blocks)
+            DirectMessage(self.client, self.user_id)(text=text, blocks=blocks)
         except SlackApiError as error:
             log_refusal("schedule_dm", error)

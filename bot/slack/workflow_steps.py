@@ -97,9 +97,11 @@ def resume_all(services: Services, run: StepRun) -> None:
         run.fail(error=problem["text"])
         return
     deadline = time.monotonic() + RESUME_ALL_WAIT_SECONDS
-    while time.monotonic() < deadline and (job := services.resume_all.get(job_id)) and job.state != "ended":
+    job = services.resume_all.get(job_id)
+    while job is not None and job.state != "ended" and time.monotonic() < deadline:
         time.sleep(0.5)  # the job may run on another process: its row is where its end shows
-    finished = (job := services.resume_all.get(job_id)) is not None and job.state == "ended"
+        job = services.resume_all.get(job_id)
+    finished = job is not None and job.state == "ended"
     counts = services.resume_all.progress(job_id)
     outputs = {
         "total": counts.total,
@@ -127,7 +129,7 @@ def _campaign(services: Services, workspace: WorkspaceId, typed: str) -> Campaig
     if not typed:
         return "The step has no campaign: give its id (batch_c3d4e5f6) or its exact name."
     as_id = parse_campaign_id(typed)
-    if isinstance(as_id, CampaignId) and not any(char.isspace() for char in typed) and not may_be_a_name(typed):
+    if isinstance(as_id, CampaignId) and not may_be_a_name(typed):  # an id is one word (parse_campaign_id)
         return as_id
     listed = all_paused(services, workspace)
     if isinstance(listed, dict):
