@@ -65,7 +65,7 @@ def not_cancelled(schedule: ScheduledResume | None) -> Message:
 def running(schedule: ScheduledResume) -> Message:
     text = (
         f":hourglass_flowing_sand: Resuming `{schedule.campaign_id}`, as <@{schedule.scheduled_by}> scheduled for "
-        f"{slack_date(schedule.due_at)}…{late_note(schedule)}"
+        f"{slack_date(schedule.due_at)}…{_late_note(schedule)}"
     )
     return {"text": text, "blocks": [section(text)]}
 
@@ -80,7 +80,8 @@ def ended(schedule: ScheduledResume, outcome: ResumeOutcome) -> Message:
         text = f":information_source: {asked}, but {explain(outcome)[0]}: nothing was resumed."
     else:
         text = f":warning: {asked}, but it could not be resumed: {explain(outcome)[0]}."
-    return {"text": text + late_note(schedule), "blocks": [section(text + late_note(schedule))]}
+    text += _late_note(schedule)
+    return {"text": text, "blocks": [section(text)]}
 
 
 def refused(schedule: ScheduledResume, why: str) -> Message:
@@ -102,7 +103,7 @@ def interrupted(schedule: ScheduledResume) -> Message:
     return {"text": text, "blocks": [section(text)]}
 
 
-def late_note(schedule: ScheduledResume) -> str:
+def _late_note(schedule: ScheduledResume) -> str:
     if schedule.late_by is None or schedule.late_by < LATE_AFTER:
         return ""
     return f" It ran {duration(schedule.late_by.total_seconds())} late: the bot was not running at that time."
