@@ -34,7 +34,7 @@ class Surface(Protocol):
     """Where a resume shows in Slack: the command's announcement, or the clicked alert."""
 
     def show_resuming(self) -> ShownAt | None:
-        """Show it as under way; where, if anywhere public (recorded with the claim, for bot.abandoned)."""
+        """Show it as under way; where, if anywhere public (recorded with the claim, for bot.runners.abandoned)."""
         ...
 
     def show_ending(self, ending: Ending) -> None: ...

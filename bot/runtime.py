@@ -14,13 +14,14 @@ from functools import partial
 from slack_bolt import App
 from sqlalchemy import Engine
 
-from bot.abandoned import AbandonedResumes
 from bot.authorization import Authorizer
 from bot.background import BackgroundWork
 from bot.resume import ResumeService
-from bot.resume_all import ResumeAllRunner
 from bot.resume_flow import ResumeFlows
-from bot.scheduler import ScheduledResumeRunner
+from bot.runners.abandoned import AbandonedResumes
+from bot.runners.resume_all import ResumeAllRunner
+from bot.runners.scheduler import ScheduledResumeRunner
+from bot.runners.watcher import MAX_POLLS, PausedWatcher
 from bot.services import Services
 from bot.settings import Settings
 from bot.slack.app import bot_tokens, build_app, open_database, provide_services, seed_keys
@@ -35,7 +36,6 @@ from bot.storage.resume_all_jobs import ResumeAllJobs
 from bot.storage.schedules import ScheduledResumes
 from bot.storage.workspace_settings import WorkspaceSettings
 from bot.truedy import TruedyClient
-from bot.watcher import MAX_POLLS, PausedWatcher
 
 log = logging.getLogger("bot.runtime")
 

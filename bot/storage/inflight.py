@@ -210,7 +210,7 @@ class InFlightResumes:
                     continue  # released in between: try again
                 if holder["owner"] == claim.owner:
                     return None
-                # A dead worker's claim that shows as under way somewhere is the sweep's to end (bot.abandoned,
+                # A dead worker's claim that shows as under way somewhere is the sweep's to end (bot.runners.abandoned,
                 # within seconds): taking it here would leave that message saying "Resuming…" for good.
                 if (utc(holder["expires_at"]) or now) >= now or holder["shown_as"] is not None:
                     return AlreadyResuming(holder["user_id"], utc(holder["started_at"]) or now)

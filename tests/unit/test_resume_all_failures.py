@@ -6,7 +6,7 @@ from slack_sdk import WebClient
 from bot import truedy
 from bot.authorization import Authorizer
 from bot.resume import BotFailure, ResumeRequest, ResumeService
-from bot.resume_all import ResumeAllRunner
+from bot.runners.resume_all import ResumeAllRunner
 from bot.storage.alert_records import AlertRecords
 from bot.storage.audit import AuditLog
 from bot.storage.digests import AlertDigests

@@ -2,7 +2,7 @@
 due (each is taken once across processes, bot.storage.schedules) and starts each on the one resume flow,
 as a click would: the same checks, claim, audit and thread answer, as the person who scheduled it.
 
-Hand-written rather than on a scheduler library, for the reasons given in bot.resume_all: what is left to
+Hand-written rather than on a scheduler library, for the reasons given in bot.runners.resume_all: what is left to
 write is one indexed query a second and the hand-over to the resume flow.
 """
 

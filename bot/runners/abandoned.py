@@ -4,7 +4,7 @@ A resume's claim records where it shows as under way. A claim that expired (its 
 it) and still shows somewhere is taken by one process, which asks Truedy where the campaign stands and
 shows the final state there: the announcement says the bot stopped before Truedy answered, and an alert or
 a digest row gets its Resume button back if the campaign is still paused. Resume all's progress message
-needs none of this: its job is taken over by the next worker (bot.resume_all).
+needs none of this: its job is taken over by the next worker (bot.runners.resume_all).
 """
 
 import logging
