@@ -85,7 +85,7 @@ resume_locks = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("owner", String(32), nullable=False),  # the claim's own token: only its holder refreshes or releases it
     # Where the resume shows as under way ("announcement", "alert" or "digest", the message's channel and ts,
-    # and how it was asked), so that one whose worker died is ended there (bot.abandoned).
+    # and how it was asked), so that one whose worker died is ended there (bot.runners.abandoned).
     Column("shown_as", String(12)),
     Column("shown_channel", String(32)),
     Column("shown_ts", String(32)),
@@ -457,7 +457,7 @@ def migrate(engine: Engine) -> str:
                 log.info("database migrated", extra={"fields": {"event": "migrated", "revision": newest}})
             return newest
     except SQLAlchemyError as error:
-        raise DatabaseError(f"DATABASE_URL: cannot use the database ({_reason(error)})") from None
+        raise DatabaseError(f"DATABASE_URL: cannot use the database ({error_reason(error)})") from None
 
 
 def _adopt_first_releases_schema(connection: Connection, scripts: ScriptDirectory) -> None:
@@ -476,7 +476,7 @@ def _adopt_first_releases_schema(connection: Connection, scripts: ScriptDirector
     connection.execute(text("DROP TABLE schema_version"))
 
 
-def _reason(error: SQLAlchemyError) -> str:
+def error_reason(error: SQLAlchemyError) -> str:
     # The first line of the driver's message; SQLAlchemy's own text would repeat the statement.
     original = getattr(error, "orig", None) or error
     return str(original).strip().splitlines()[0][:200] if str(original).strip() else type(original).__name__

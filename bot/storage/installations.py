@@ -4,6 +4,7 @@ on this project's tables, with every token encrypted with BOT_ENCRYPTION_KEY.
 slack_sdk's stock installation store keeps tokens in plain text; giving its token columns a type that
 encrypts on write and decrypts on read keeps all of its queries (save, find, delete) as they are."""
 
+import logging
 import threading
 import time
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.storage import (
     SECRET_INSTALLATION_COLUMNS,
+    error_reason,
     retried_if_sqlite_was_busy,
     slack_bots,
     slack_installations,
@@ -26,6 +28,8 @@ from bot.storage import (
     writing_first,
 )
 from bot.storage.keybox import KeyBox
+
+log = logging.getLogger("bot.installations")
 
 
 class Sealed(TypeDecorator):
@@ -103,8 +107,11 @@ class InstallationStore(SQLAlchemyInstallationStore):
         try:
             retried_if_sqlite_was_busy(lambda: super(InstallationStore, self).save(installation))
         except SQLAlchemyError as error:
+            reason = error_reason(error)
+            fields = {"event": "installation_not_saved", "reason": reason}
+            log.warning("installation not saved", extra={"fields": fields})
             # Bolt's OAuth flow turns a BoltError into its "storage_error" page; anything else would be a 500.
-            raise BoltError(f"cannot save the installation ({type(error).__name__})") from None
+            raise BoltError(f"cannot save the installation ({reason})") from None
         self._forget_recent()
 
     def save_bot(self, bot: Bot) -> None:

@@ -32,7 +32,8 @@ class Stack:
         """Install the app in `team_id` through the install pages, as `user_id` would in a browser."""
         assert self.site is not None, "this stack's tokens come from SLACK_BOT_TOKEN"
         page = install(self.site, self.slack, team_id, user_id, **approval)
-        assert page.status == 200, page.body
+        said = self.web.stdout()[-4000:] if self.web else ""
+        assert page.status == 200, f"{page.body}\nthe web process said:\n{said}"
 
     @property
     def database_url(self) -> str:
