@@ -13,9 +13,11 @@ from zoneinfo import ZoneInfo
 
 # Far enough for "after the holidays", near enough that a typo in the year is caught.
 FURTHEST = timedelta(days=30)
+_FURTHEST_MINUTES = FURTHEST // timedelta(minutes=1)
 _UNITS = {"m": 1, "min": 1, "mins": 1, "minute": 1, "minutes": 1, "h": 60, "hr": 60, "hrs": 60, "hour": 60}
 _UNITS |= {"hours": 60, "d": 1440, "day": 1440, "days": 1440}
-_DURATION_PART = re.compile(r"(\d{1,4})\s*([a-z]+)")
+# Any number of digits: a huge amount is refused as too far ahead, not as unreadable.
+_DURATION_PART = re.compile(r"(\d+)\s*([a-z]+)")
 _CLOCK = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*(am|pm)?$")
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 # What may follow a campaign id to make it a schedule (the first word of the time).
@@ -27,6 +29,10 @@ class NotATime:
     """Why what was typed is not a time we can schedule at, said so that the person can fix it."""
 
     reason: str
+
+
+_TOO_FAR = NotATime(f"that is more than {FURTHEST.days} days ahead; schedule it nearer the time")
+_PASSED = NotATime("that time has already passed")
 
 
 def looks_like_a_time(text: str) -> bool:
@@ -55,7 +61,11 @@ def parse_when(text: str, now: datetime, zone: ZoneInfo | None) -> datetime | No
     elif isinstance(day, NotATime):
         return day
     else:
-        moment = datetime.combine(local_now.date() + day if isinstance(day, timedelta) else day, clock, zone)
+        on = local_now.date() + day if isinstance(day, timedelta) else day
+        # A date far from today is refused before it meets the calendar's ends (year 1, year 9999).
+        if abs((on - local_now.date()).days) > FURTHEST.days + 1:
+            return _TOO_FAR if on > local_now.date() else _PASSED
+        moment = datetime.combine(on, clock, zone)
     return _within_reach(moment.astimezone(UTC), now)
 
 
@@ -67,7 +77,11 @@ def _after(duration: str, now: datetime) -> datetime | NotATime:
     for amount, unit in parts:
         if unit not in _UNITS:
             return NotATime(f"`{unit}` is not a unit I know: use m, h or d (`in 2h`)")
-        minutes += int(amount) * _UNITS[unit]
+        # Compared before it meets the calendar (which ends in year 9999), and before Python reads a number of
+        # thousands of digits (which it refuses).
+        minutes += int(amount) * _UNITS[unit] if len(amount.lstrip("0")) <= 9 else _FURTHEST_MINUTES + 1
+        if minutes > _FURTHEST_MINUTES:
+            return _TOO_FAR
     return now + timedelta(minutes=minutes)
 
 
@@ -109,7 +123,7 @@ def _within_reach(moment: datetime | NotATime, now: datetime) -> datetime | NotA
     if isinstance(moment, NotATime):
         return moment
     if moment <= now:
-        return NotATime("that time has already passed")
+        return _PASSED
     if moment - now > FURTHEST:
-        return NotATime(f"that is more than {FURTHEST.days} days ahead; schedule it nearer the time")
+        return _TOO_FAR
     return moment

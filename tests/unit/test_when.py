@@ -2,8 +2,10 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from bot.when import NotATime, looks_like_a_time, parse_when
+from bot.when import FURTHEST, NotATime, looks_like_a_time, parse_when
 
 NEW_YORK, TOKYO = ZoneInfo("America/New_York"), ZoneInfo("Asia/Tokyo")
 # 2026-11-29 14:00 UTC is 09:00 in New York (EST, UTC-5) and 23:00 in Tokyo.
@@ -57,11 +59,30 @@ def test_a_clock_time_across_a_daylight_saving_change_keeps_its_local_meaning():
         ("in 2 fortnights", NEW_YORK, "`fortnights` is not a unit"),
         ("in soon", NEW_YORK, "not a duration I can read"),
         ("in 0m", NEW_YORK, "already passed"),
+        # Durations and dates too large for the calendar are refused as too far, never as unreadable or a crash.
+        ("in " + "9999d " * 400, NEW_YORK, "more than 30 days ahead"),
+        ("in 99999999d", NEW_YORK, "more than 30 days ahead"),
+        ("in " + "9" * 5000 + "m", NEW_YORK, "more than 30 days ahead"),
+        ("in 30d 1m", NEW_YORK, "more than 30 days ahead"),
+        ("9999-12-31 23:00", NEW_YORK, "more than 30 days ahead"),
+        ("0001-01-01 0:00", TOKYO, "already passed"),
     ],
 )
 def test_what_cannot_be_scheduled_says_why(typed, zone, reason):
     said = parse_when(typed, NOW, zone)
     assert isinstance(said, NotATime) and reason in said.reason
+
+
+@given(st.text(max_size=200))
+def test_whatever_is_typed_is_read_or_refused_with_a_reason_never_a_crash(typed):
+    said = parse_when(typed, NOW, NEW_YORK)
+    assert isinstance(said, NotATime) or NOW < said <= NOW + FURTHEST
+
+
+@given(st.lists(st.tuples(st.integers(0, 10**12), st.sampled_from(["m", "h", "d", "days"])), min_size=1, max_size=30))
+def test_any_duration_is_read_within_reach_or_refused(parts):
+    said = parse_when("in " + " ".join(f"{amount}{unit}" for amount, unit in parts), NOW, None)
+    assert isinstance(said, NotATime) or NOW < said <= NOW + FURTHEST
 
 
 def test_only_what_starts_like_a_time_makes_a_command_a_schedule():
