@@ -9,9 +9,12 @@ import time
 from collections.abc import Iterable
 from typing import TextIO
 
-# Tokens, keys, and Slack's response URLs and webhooks (whoever has one can post with it).
+# Tokens, keys, and Slack's response URLs and webhooks (whoever has one can post with it). Slack's tokens: bot
+# (xoxb-), user (xoxp-), legacy and session ones (xoxa-, xoxs-, xoxc-, xoxd-), refresh and rotating ones
+# (xoxr-, xoxe-, xoxe.xoxp-), app-level (xapp-), a workflow step's own (xwfp-).
 _TOKEN_SHAPES = re.compile(
-    r"\b(xox[abpre]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|truedy_[A-Za-z0-9]{8,})|https://hooks\.slack\.com/[^\s\"']+"
+    r"\b((?:xox[a-z](?:\.xox[a-z])?|xapp|xwf[a-z])-[A-Za-z0-9-]+|truedy_[A-Za-z0-9]{8,})"
+    r"|https://hooks\.slack\.com/[^\s\"']+"
 )
 # Loggers whose lines may carry a whole request ("Invalid request signature detected (… body: …)",
 # "Unhandled request ({…})", and every payload at DEBUG).

@@ -115,6 +115,9 @@ class HeadersWithADeadline(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # uvicorn logs a request line whenever its access logger has a handler anywhere up the tree (the root's
+        # counts): never, here. A path can carry a workspace's webhook token, a query an OAuth code and state.
+        self.access_log = False
         self._headers_deadline = self.loop.call_later(REQUEST_SECONDS, self._drop_if_nothing_asked)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -128,17 +131,25 @@ class HeadersWithADeadline(H11Protocol):
 
 class GunicornLogsAsJson(glogging.Logger):
     """gunicorn's own lines (and uvicorn's, which take gunicorn's handlers) go to the root logger: one JSON
-    object per line, secrets redacted, like every other line (bot.log)."""
+    object per line, secrets redacted, like every other line (bot.log). Access lines go nowhere: a request line
+    carries its path and query (webhook tokens, OAuth codes and states)."""
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
-        for logger in (self.error_log, self.access_log):
-            logger.handlers.clear()
-            logger.propagate = True
+        self.error_log.handlers.clear()
+        self.error_log.propagate = True
+        _silence(self.access_log)
+
+
+def _silence(logger: logging.Logger) -> None:
+    logger.handlers.clear()
+    logger.propagate = False
+    logger.disabled = True
 
 
 class BotWorker(UvicornWorker):
-    # uvicorn's documented way to configure it under gunicorn. Access logs are off: paths carry webhook tokens.
+    # uvicorn's documented way to configure it under gunicorn. Access logs are off (and stay off: see
+    # HeadersWithADeadline and _silence): paths carry webhook tokens, queries OAuth codes.
     CONFIG_KWARGS = {  # noqa: RUF012
         "loop": "asyncio",
         "http": HeadersWithADeadline,
@@ -149,8 +160,8 @@ class BotWorker(UvicornWorker):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for name in ("uvicorn.error", "uvicorn.access"):  # set apart by UvicornWorker: back to the root's JSON
-            logging.getLogger(name).propagate = True
+        logging.getLogger("uvicorn.error").propagate = True  # set apart by UvicornWorker: back to the root's JSON
+        _silence(logging.getLogger("uvicorn.access"))
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         super().handle_exit(sig, frame)

@@ -9,6 +9,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from sqlalchemy import select
+
+from bot import storage
+from tests.e2e.conftest import start_installations_stack, stop_stack
+from tests.e2e.test_http_mode import send
+from tests.e2e.test_installations import connect
+from tests.fakes.browser import come_back, get, open_install_page
 from tests.fakes.loop import wait_until
 from tests.fakes.slack import FakeSlack
 from tests.fakes.truedy import FakeTruedy, Scripted, campaign
@@ -153,3 +160,76 @@ def test_no_secret_reaches_a_log_a_message_or_an_error(loop, tmp_path):
     assert "resume_attempt" in everything and "[redacted]" in everything  # the scan read real output
     for secret in SECRETS:
         assert secret not in everything, f"{secret} leaked"
+
+
+def test_no_secret_in_a_path_or_a_query_reaches_any_log_line_even_at_debug(loop, tmp_path):
+    """Webhook tokens in paths, OAuth codes and states in queries, a step's own token: sent to the web process
+    (two of gunicorn's processes) and the worker, both at DEBUG, and found in none of their output."""
+    stack = start_installations_stack(
+        loop, tmp_path, LOG_LEVEL="DEBUG", WEB_CONCURRENCY="2", PUBLIC_URL="https://bot.example.com"
+    )
+    base = stack.site
+    assert base is not None and stack.web is not None
+    canaries = {
+        "webhook token": "LEAKCANARYwebhookPathToken0001",
+        "query": "LEAKCANARYqueryValue0002",
+        "path": "LEAKCANARYpathPart0003",
+        "code": "LEAKCANARYoauthCode0004",
+        "state": "LEAKCANARYoauthState0005",
+        "step token": "xwfp-T0LEAK001-LEAKCANARYstep0006",
+        "socket step token": "xwfp-T0LEAK001-LEAKCANARYstep0007",
+    }
+    try:
+        # A real install: its code and state travel in the redirect's query.
+        start = open_install_page(base)
+        code = stack.slack.approve_install("T0LEAK001", "U0INSTALL")
+        assert come_back(base, start.cookie, code=code, state=start.state).status == 200
+        canaries |= {"real code": code, "real state": start.state}
+        stack.truedy.add("truedy_LeakTeamKey00000000000001")
+        connect(stack, base, "T0LEAK001", "U0INSTALL", "truedy_LeakTeamKey00000000000001")
+        token = wait_until(lambda: webhook_token_of(stack, "T0LEAK001"), 10, "the workspace's webhook token")
+        canaries["real webhook token"] = token
+
+        for _ in range(2):  # each of gunicorn's processes, most likely
+            assert post(f"{base}/truedy/webhook/{token}", b"{}").code == 401
+            assert post(f"{base}/truedy/webhook/{canaries['webhook token']}", b"{}").code == 404
+            assert get(f"{base}/slack/oauth_redirect?code={canaries['code']}&state={canaries['state']}").status == 400
+            assert get(f"{base}/slack/install?ref={canaries['query']}").status == 200
+            assert get(f"{base}/healthz?{canaries['query']}").status == 200
+            assert get(f"{base}/{canaries['path']}/x?token={canaries['query']}").status == 404
+        run, event = stack.slack.step_event("list_paused_campaigns", {}, team_id="T0LEAK001")
+        event["event"]["bot_access_token"] = canaries["step token"]
+        stack.slack.tokens[canaries["step token"]] = stack.slack.tokens[run.token]
+        status, _, _ = send(
+            f"{base}/slack/events?{canaries['query']}", json.dumps(event).encode(), content_type="application/json"
+        )
+        assert status == 200
+        socket_run, socket_event = stack.slack.step_event("list_paused_campaigns", {}, team_id="T0LEAK001")
+        socket_event["event"]["bot_access_token"] = canaries["socket step token"]
+        stack.slack.tokens[canaries["socket step token"]] = stack.slack.tokens[socket_run.token]
+        stack.slack.push("events_api", socket_event)
+        stack.slack.step_ending(run)
+        stack.slack.step_ending(socket_run)
+    finally:
+        stop_stack(stack)
+    everything = "\n".join([stack.worker.stdout(), stack.worker.stderr(), stack.web.stdout(), stack.web.stderr()])
+    assert '"level": "debug"' in everything  # the scan read DEBUG output
+    for what, secret in canaries.items():
+        assert secret not in everything, f"the {what} was logged"
+
+
+def webhook_token_of(stack, team_id: str) -> str | None:
+    engine = storage.connect(stack.database_url)
+    try:
+        with engine.connect() as connection:
+            table = storage.workspaces
+            return connection.execute(select(table.c.webhook_token).where(table.c.team_id == team_id)).scalar()
+    finally:
+        engine.dispose()
+
+
+def post(url: str, body: bytes) -> urllib.error.HTTPError | urllib.request.addinfourl:
+    try:
+        return urllib.request.urlopen(urllib.request.Request(url, body, method="POST"), timeout=5)
+    except urllib.error.HTTPError as refused:
+        return refused

@@ -4,6 +4,8 @@ import logging
 import sys
 import threading
 
+import pytest
+
 from bot.log import JsonFormatter, configure_logging
 
 
@@ -37,6 +39,27 @@ def test_known_secrets_and_token_shapes_are_redacted_everywhere():
     for secret in ("my-odd-secret-value", "truedy_AbCdEf1234567890", "xoxb-123-456-abc", "xapp-1-A0-99"):
         assert secret not in text
     assert json.loads(text)["message"] == "saw [redacted] and [redacted]"
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "xoxb-1234-5678-AbCdEf",  # bot
+        "xoxp-1234-5678-AbCdEf",  # user
+        "xapp-1-A0123-456-abcdef",  # app-level
+        "xwfp-T0BOT0001-8f3a9c2e71d04b55",  # a workflow step's own token (function_executed's bot_access_token)
+        "xoxe.xoxp-1-Mi0yLTE2OTk3",  # a rotating user token
+        "xoxe-1-My0xLTE2OTk3",  # a refresh token
+        "xoxr-1234-abcdef",
+        "xoxs-1234-abcdef",
+        "xoxc-1234-abcdef",
+        "xoxd-AbCdEf1234",
+        "xoxa-2-1234-abcdef",
+    ],
+)
+def test_every_kind_of_slack_token_is_redacted_by_its_shape(token):
+    text = JsonFormatter([]).format(record(f"token={token}&next", header=f"Bearer {token}"))
+    assert token not in text and "token=[redacted]&next" in text
 
 
 def test_an_exception_nothing_caught_is_one_json_line_too(monkeypatch):
