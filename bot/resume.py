@@ -2,6 +2,7 @@
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -62,15 +63,25 @@ Refusal = NotConnected | NotAllowed | CannotCheck | AlreadyResuming
 
 @dataclass(frozen=True)
 class NotStarted:
-    """The bot was stopping before this resume's turn came: nothing was sent to Truedy."""
+    """The bot was stopping before this resume's turn came (or a scheduled resume's lease went to another
+    process meanwhile): nothing was sent to Truedy."""
 
 
 class BotFailure(TruedyError):
-    """The bot itself failed while resuming: whether Truedy resumed is unknown."""
+    """The bot itself failed once the request may have left for Truedy: whether Truedy resumed is unknown."""
+
+    outcome_unknown = True
 
 
 class Interrupted(TruedyError):
     """The bot was stopping before Truedy answered: whether Truedy resumed is unknown."""
+
+    outcome_unknown = True
+
+
+class NotSent(TruedyError):
+    """The bot failed before asking Truedy (the database, a key removed meanwhile): nothing was sent, so nothing
+    was resumed. `detail` says what failed, for the headline."""
 
 
 class WorkspaceNotConfigured(Exception):
@@ -138,42 +149,58 @@ class ResumeService:
     def shown(self, claim: Claim, via: str, shown_at: ShownAt) -> None:
         self._in_flight.shown(claim, via, shown_at)
 
-    def resume(self, request: ResumeRequest, claim: Claim) -> ResumeOutcome | AlreadyResuming:
-        """Resume, if `claim` still holds the campaign now that the resume starts (it may have waited in
-        the queue); else who holds it instead, and nothing is sent."""
+    def resume(
+        self, request: ResumeRequest, claim: Claim, before_sending: Callable[[], bool] | None = None
+    ) -> ResumeOutcome | AlreadyResuming | NotStarted:
+        """Resume, if `claim` still holds the campaign now that the resume starts (it may have waited in the
+        queue); else who holds it instead, and nothing is sent. `before_sending` runs just before the request
+        leaves (a scheduled resume records that moment): False, and nothing is sent (NotStarted).
+
+        A failure of the bot's own before the request leaves is NotSent (nothing was resumed); once it may
+        have left, BotFailure (whether Truedy resumed is unknown). WorkspaceNotConfigured: the key was removed
+        since the request was admitted."""
         try:
             if holder := self._in_flight.hold(claim):
                 self.record_refusal(request, "already_in_flight")
                 return holder
-            return self._resume(request)
+            # Read now, not when the request arrived: a key saved in between by any worker is used.
+            settings = self._workspaces.get(request.workspace)
+            # Only the requesting workspace's own key, never a fallback to another workspace's.
+            if settings is None or settings.api_key is None:
+                raise WorkspaceNotConfigured(request.team_id)
+            if before_sending is not None and not before_sending():
+                return NotStarted()
         except WorkspaceNotConfigured:
             raise
         except Exception:
-            # A failure of the bot's own (the database, a bug) is an outcome like the others: told and audited.
-            log.exception("resume failed inside the bot", extra={"fields": {"event": "resume_failed"}})
-            self.record_refusal(request, "bot_failure")
-            return BotFailure("the bot failed while resuming")
+            log.exception("resume failed before asking Truedy", extra={"fields": {"event": "resume_not_sent"}})
+            self.record_refusal(request, "not_sent")
+            return NotSent("the bot failed before it asked Truedy")
+        return self._resume(request, settings.api_key)
 
     def record_refusal(self, request: ResumeRequest, reason: str) -> None:
         """An attempt that ended without Truedy's answer (not allowed, already in flight, not started,
         interrupted by a shutdown): logged and audited like the others."""
         self._record(request, reason, request_id=None, latency_ms=None)
 
-    def _resume(self, request: ResumeRequest) -> ResumeOutcome:
-        # Read now, not when the request arrived: a key saved in between by any worker is used.
-        settings = self._workspaces.get(request.workspace)
-        # Only the requesting workspace's own key, never a fallback to another workspace's.
-        if settings is None or settings.api_key is None:
-            raise WorkspaceNotConfigured(request.team_id)
+    def _resume(self, request: ResumeRequest, api_key: str) -> ResumeOutcome:
+        """The request to Truedy and its answer. Whatever fails after it may have left is BotFailure; the
+        answer is kept whatever happens to its records."""
         started = time.monotonic()
         outcome: ResumeOutcome
         try:
-            outcome = self._truedy.resume(settings.api_key, request.campaign_id)
+            outcome = self._truedy.resume(api_key, request.campaign_id)
         except TruedyError as error:
             outcome = error
+        except Exception:
+            log.exception("resume failed inside the bot", extra={"fields": {"event": "resume_failed"}})
+            outcome = BotFailure("the bot failed while resuming")
         if isinstance(outcome, RateLimited):
             # Polling waits for the limit to reset, so that the requests left go to people's resumes.
-            self._poll_schedule.defer(request.workspace, outcome.retry_at_or_in_a_minute())
+            try:
+                self._poll_schedule.defer(request.workspace, outcome.retry_at_or_in_a_minute())
+            except SQLAlchemyError:
+                log.exception("polling not deferred", extra={"fields": {"event": "defer_failed"}})
         self._record(request, outcome_name(outcome), outcome.request_id, round((time.monotonic() - started) * 1000))
         return outcome
 

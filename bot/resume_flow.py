@@ -17,7 +17,17 @@ from slack_bolt import Respond
 from slack_sdk import WebClient
 
 from bot.background import BackgroundWork
-from bot.resume import BotFailure, Interrupted, NotStarted, ResumeOutcome, ResumeRequest, ResumeService
+from bot.resume import (
+    BotFailure,
+    Interrupted,
+    NotSent,
+    NotStarted,
+    Refusal,
+    ResumeOutcome,
+    ResumeRequest,
+    ResumeService,
+    WorkspaceNotConfigured,
+)
 from bot.slack.blocks import messages
 from bot.storage.inflight import AlreadyResuming, Claim, ShownAt
 
@@ -45,6 +55,7 @@ class _Flow:
     request: ResumeRequest
     claim: Claim
     surface: Surface
+    before_sending: Callable[[], bool] | None = None
     state: Literal["queued", "running", "ending"] = "queued"
 
 
@@ -56,17 +67,26 @@ class ResumeFlows:
         self._accepting = True
         self._changed = threading.Condition()
 
-    def start(self, request: ResumeRequest, surface: Surface, client: WebClient, respond: Respond) -> None:
+    def start(
+        self,
+        request: ResumeRequest,
+        surface: Surface,
+        client: WebClient,
+        respond: Respond,
+        before_sending: Callable[[], bool] | None = None,
+    ) -> Refusal | NotStarted | None:
         """Check the request and claim the campaign (refusals go privately to the requester), show that it
-        is being resumed, and queue the Truedy call for a resume thread. Runs on an answers thread."""
+        is being resumed, and queue the Truedy call for a resume thread. Runs on an answers thread. Returns
+        why it was not queued (already said to the requester), or None once it is. `before_sending`: see
+        ResumeService.resume."""
         if not self._accepting:
             respond(**messages.shutting_down())
-            return
+            return NotStarted()
         admitted = self._resumes.admit(request, client)
         if not isinstance(admitted, Claim):
             respond(**messages.refusal(admitted, request.campaign_id))
-            return
-        flow = _Flow(request, admitted, surface)
+            return admitted
+        flow = _Flow(request, admitted, surface, before_sending)
         try:
             shown_at = surface.show_resuming()
             if shown_at is not None:
@@ -85,6 +105,7 @@ class ResumeFlows:
         else:
             flow.state = "ending"
             self._end(flow, NotStarted())
+        return None
 
     def shut_down(self, stop_starting_at: float, interrupt_at: float, deadline: float) -> int:
         """Called once the worker takes no new requests (times are `time.monotonic()`): resumes may still
@@ -111,8 +132,11 @@ class ResumeFlows:
             return  # ended by the shutdown before its turn came
         ending: Ending
         try:
-            ending = self._resumes.resume(flow.request, flow.claim)
-        except Exception:  # the key was removed since the request was admitted (`resume` answers the rest)
+            ending = self._resumes.resume(flow.request, flow.claim, flow.before_sending)
+        except WorkspaceNotConfigured:
+            self._resumes.record_refusal(flow.request, "not_sent")
+            ending = NotSent("this workspace's Truedy key was removed meanwhile")
+        except Exception:  # `resume` answers every failure of its own: this is a bug of the flow's
             log.exception("resume failed inside the bot", extra={"fields": {"event": "resume_failed"}})
             self._resumes.record_refusal(flow.request, "bot_failure")
             ending = BotFailure("the bot failed while resuming")

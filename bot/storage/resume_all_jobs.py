@@ -31,6 +31,9 @@ PROPOSAL_TTL = timedelta(hours=1)
 ACTIVE = ("running", "cancelling")
 # Outcomes of campaigns that were not paused any more when their turn came (or were gone): nothing to do.
 NOT_PAUSED = ("not_resumable", "campaign_not_found")
+# Outcomes without a clear answer, after which the campaign may have resumed (the errors whose
+# `outcome_unknown` is set, by their audit names; a unit test keeps the two in step).
+MAY_HAVE_RESUMED = ("no_answer", "unreadable_answer", "truedy_server_error", "bot_failure", "interrupted")
 SENDING = "sending"
 LEASE = timedelta(seconds=60)
 
@@ -65,11 +68,12 @@ class Progress:
     resumed: int
     not_paused: int  # not paused any more when its turn came (or gone): nothing to do
     skipped: int  # someone else was resuming it
-    failed: int
+    failed: int  # Truedy (or the bot, before asking) said no: still paused
+    unknown: int = 0  # no clear answer: it may have resumed
 
     @property
     def done(self) -> int:
-        return self.resumed + self.not_paused + self.skipped + self.failed
+        return self.resumed + self.not_paused + self.skipped + self.failed + self.unknown
 
     @property
     def left(self) -> int:
@@ -280,13 +284,15 @@ class ResumeAllJobs:
         with self._engine.connect() as connection:
             counts = Counter({outcome: count for outcome, count in connection.execute(query)})
         not_paused = sum(counts[outcome] for outcome in NOT_PAUSED)
+        unknown = sum(counts[outcome] for outcome in MAY_HAVE_RESUMED)
         tried = sum(count for outcome, count in counts.items() if outcome not in (None, SENDING))
         return Progress(
             total=sum(counts.values()),
             resumed=counts["resumed"],
             not_paused=not_paused,
             skipped=counts["skipped"],
-            failed=tried - counts["resumed"] - not_paused - counts["skipped"],
+            failed=tried - counts["resumed"] - not_paused - counts["skipped"] - unknown,
+            unknown=unknown,
         )
 
     def _insert(self, connection, workspace, user_id, channel, campaigns, digest_id, workflow, now: datetime) -> int:

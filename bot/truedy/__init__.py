@@ -60,7 +60,13 @@ class CampaignPage:
 
 
 class TruedyError(Exception):
-    """A failure the person who asked must hear about. `request_id` is Truedy's `meta.request_id`."""
+    """A failure the person who asked must hear about. `request_id` is Truedy's `meta.request_id`.
+
+    `outcome_unknown`: the request may have reached Truedy and been carried out, without a clear answer
+    saying so (no answer, an unreadable one, a server error): said as unknown, never as "not resumed", and
+    never sent again by the bot on its own."""
+
+    outcome_unknown = False
 
     def __init__(self, detail: str, request_id: str | None = None):
         super().__init__(detail)
@@ -112,6 +118,8 @@ class RateLimited(TruedyError):
 
 
 class TruedyServerError(TruedyError):
+    outcome_unknown = True  # an error mid-way may come after the change was made
+
     def __init__(self, detail: str, request_id: str | None, http_status: int):
         super().__init__(detail, request_id)
         self.http_status = http_status
@@ -119,6 +127,8 @@ class TruedyServerError(TruedyError):
 
 class UnreadableAnswer(TruedyError):
     """Truedy (or something in front of it) answered with a body this client cannot make sense of."""
+
+    outcome_unknown = True
 
     def __init__(self, detail: str, request_id: str | None, http_status: int):
         super().__init__(detail, request_id)
@@ -134,6 +144,8 @@ class NoAnswer(TruedyError):
 
     `waited_seconds` is set when the read timed out, None when the connection broke.
     """
+
+    outcome_unknown = True
 
     def __init__(self, detail: str, waited_seconds: float | None):
         super().__init__(detail)

@@ -122,14 +122,14 @@ def test_a_button_posted_by_other_tooling_works_too():
             False,
         ),
         (truedy.CampaignNotFound("x", None), ":x: *Not resumed:*", False),
-        (truedy.UnreadableAnswer("x", None, 201), ":grey_question: *Probably resumed:*", False),
+        (truedy.UnreadableAnswer("x", None, 201), ":grey_question: *May have resumed* (<@U0BOB0001> tried)", True),
         (
             truedy.RateLimited("x", None, None),
             ":warning: *Not resumed* (<@U0BOB0001> tried): Truedy's rate limit",
             True,
         ),
-        (truedy.TruedyServerError("x", None, 503), ":warning: *Not resumed* (<@U0BOB0001> tried): Truedy had an", True),
-        (truedy.NoAnswer("x", 10), ":warning: *Not resumed*", True),
+        (truedy.TruedyServerError("x", None, 503), ":grey_question: *May have resumed* (<@U0BOB0001> tried)", True),
+        (truedy.NoAnswer("x", 10), ":grey_question: *May have resumed*", True),
         (truedy.KeyRejected("x", None), ":warning: *Not resumed*", True),
         (
             truedy.RequestRefused("Invalid request parameters", "req_1", 422),

@@ -258,8 +258,9 @@ def test_an_unexpected_failure_is_still_reported_and_the_announcement_corrected(
     client = StubClient()
     stack.truedy.answer = RuntimeError("bug")
     resume_with(stack, client)
-    assert "can't tell whether Truedy resumed it" in client.posts[1]["text"]
-    assert "something went wrong inside the bot" in client.updates[0]["text"]
+    assert "*may have resumed*: something went wrong inside the bot" in client.posts[1]["text"]
+    assert "before trying again" in client.posts[1]["text"]
+    assert "may have resumed" in client.updates[0]["text"]
     assert isinstance(stack.resumes.claim(REQUEST), Claim)
 
 

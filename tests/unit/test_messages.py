@@ -3,10 +3,11 @@ from datetime import UTC, datetime
 import pytest
 
 from bot import truedy
-from bot.resume import BotFailure, Interrupted, ResumeRequest
+from bot.resume import BotFailure, Interrupted, NotSent, ResumeRequest
 from bot.settings import Settings
-from bot.slack.blocks import messages
+from bot.slack.blocks import alert_blocks, messages, schedule_blocks
 from bot.storage.audit import AuditEntry
+from bot.storage.schedules import ScheduledResume
 from bot.storage.workspace_settings import WorkspaceId, WorkspaceSettings
 from bot.truedy.campaign_id import CampaignId
 
@@ -125,26 +126,70 @@ IN_A_MINUTE = datetime(2026, 3, 3, 12, 1, tzinfo=UTC)
         (truedy.CampaignNotFound("x", "r"), "no campaign with this id in this workspace's account", "Check the id"),
         (truedy.RateLimited("x", "r", IN_A_MINUTE), "rate limit", "Try again after <!date^1772539260^"),
         (truedy.RateLimited("x", "r", None), "rate limit", "Try again in a minute"),
-        (truedy.TruedyServerError("x", "r", 503), "internal error (HTTP 503)", "most likely did not resume"),
+        (truedy.TruedyServerError("x", "r", 503), "internal error (HTTP 503)", "most likely did not resume, but"),
         (truedy.UnreadableAnswer("x", "r", 201), "accepted the request (HTTP 201)", "probably resumed"),
         (truedy.UnreadableAnswer("x", "r", 502), "HTTP 502", "most likely did not resume"),
         (truedy.TruedyUnreachable("x"), "could not connect to Truedy", "nothing was resumed"),
-        (truedy.NoAnswer("x", 10.0), "did not answer within 10 seconds", "may or may not have happened"),
-        (truedy.NoAnswer("x", None), "connection to Truedy broke", "may or may not have happened"),
+        (truedy.NoAnswer("x", 10.0), "did not answer within 10 seconds", "before trying again"),
+        (truedy.NoAnswer("x", None), "connection to Truedy broke", "before trying again"),
         (
             truedy.RequestRefused("Invalid request parameters", "r", 422),
             "Truedy refused the request (HTTP 422) although the campaign is still paused",
             "Truedy said: “Invalid request parameters”",
         ),
-        (BotFailure("x"), "something went wrong inside the bot", "can't tell whether Truedy resumed it"),
-        (Interrupted("x"), "the bot was restarting before Truedy answered", "may or may not have happened"),
+        (BotFailure("x"), "something went wrong inside the bot", "before trying again"),
+        (Interrupted("x"), "the bot was restarting before Truedy answered", "before trying again"),
+        (NotSent("the bot failed before it asked Truedy"), "nothing was sent to Truedy", "Try again in a minute"),
     ],
 )
 def test_every_error_says_what_happened_and_what_to_do(error, summary, next_step):
     assert summary in messages.resumed_summary(REQUEST, error)["text"]
     details = messages.result_details("batch_c3d4e5f6", error)
-    assert "`batch_c3d4e5f6` was not resumed" in details["text"]
+    lead = "*may have resumed*" if error.outcome_unknown else "was not resumed"
+    assert f"`batch_c3d4e5f6` {lead}" in details["text"]
     assert next_step in details["text"]
+
+
+UNKNOWN = [
+    truedy.NoAnswer("x", 10.0),
+    truedy.NoAnswer("x", None),
+    truedy.UnreadableAnswer("x", "r", 201),
+    truedy.UnreadableAnswer("x", "r", 502),
+    truedy.TruedyServerError("x", "r", 500),
+    BotFailure("x"),
+    Interrupted("x"),
+]
+
+
+@pytest.mark.parametrize("outcome", UNKNOWN, ids=lambda error: f"{type(error).__name__}")
+def test_an_unknown_outcome_is_headlined_as_unknown_wherever_it_is_shown(outcome):
+    """The thread, the channel's final message, the alert (and digest row), a schedule's message and a
+    workflow step's error: "may have resumed", never "not resumed"."""
+    schedule = ScheduledResume(
+        1,
+        WorkspaceId("", "T0BOT0001"),
+        "batch_c3d4e5f6",
+        "U0ALICE01",
+        RESUMED_AT,
+        "C0",
+        None,
+        "1.2",
+        "command",
+        "sending",
+        None,
+        None,
+    )
+    shown = {
+        "thread": messages.result_details("batch_c3d4e5f6", outcome)["text"],
+        "final message": messages.resumed_summary(REQUEST, outcome)["text"],
+        "alert": alert_blocks.final_state("U0ALICE01", outcome, RESUMED_AT)[0],
+        "schedule": schedule_blocks.ended(schedule, outcome)["text"],
+    }
+    for where, text in shown.items():
+        assert "may have resumed" in text.lower().replace("*", ""), where
+        assert "not resumed" not in text.lower(), where
+        assert "before trying again" in text or where in ("alert", "final message", "schedule"), where
+    assert alert_blocks.final_state("U0ALICE01", outcome, RESUMED_AT)[1]  # Resume stays: a retry is safe
 
 
 def test_error_details_carry_the_request_id():

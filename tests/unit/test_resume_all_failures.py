@@ -90,4 +90,4 @@ def test_a_campaign_that_fails_inside_the_bot_is_named_once_and_the_job_goes_on(
         10,
         "the summary",
     )[0]
-    assert f"`{BROKEN}`: failed: something went wrong inside the bot" in str(summary["blocks"])
+    assert f"`{BROKEN}`: may have resumed: something went wrong inside the bot" in str(summary["blocks"])

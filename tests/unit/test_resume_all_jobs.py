@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot import storage
+from bot import storage, truedy
+from bot.resume import BotFailure, Interrupted, NotSent, outcome_name
 from bot.storage import inflight
 from bot.storage.digests import AlertDigests
-from bot.storage.resume_all_jobs import ResumeAllJobs
+from bot.storage.resume_all_jobs import MAY_HAVE_RESUMED, ResumeAllJobs
 from bot.storage.workspace_settings import WorkspaceId
 from bot.truedy import Campaign
 
@@ -154,10 +155,36 @@ def test_items_are_worked_through_in_order_and_counted(engine):
     jobs.record(job_id, 0, "resumed", None)
     jobs.record(job_id, 1, "not_resumable", "it is running already")
     assert jobs.next_item(job_id).campaign_id == "batch_j00002"
-    jobs.record(job_id, 2, "truedy_server_error", "Truedy had an error")
+    jobs.record(job_id, 2, "key_rejected", "Truedy rejected the key")
     progress = jobs.progress(job_id)
     assert (progress.total, progress.resumed, progress.not_paused, progress.failed, progress.left) == (3, 1, 1, 1, 0)
+    assert progress.unknown == 0
     assert jobs.next_item(job_id) is None
+
+
+def test_an_item_without_a_clear_answer_counts_as_may_have_resumed_not_failed(engine):
+    jobs = ResumeAllJobs(engine)
+    job_id = jobs.propose(ACME, "U0ALICE01", "C1", CAMPAIGNS)
+    jobs.record(job_id, 0, "no_answer", "Truedy did not answer within 10 seconds")
+    jobs.record(job_id, 1, "truedy_server_error", "Truedy had an internal error (HTTP 500)")
+    jobs.record(job_id, 2, "key_rejected", "Truedy rejected the key")
+    progress = jobs.progress(job_id)
+    assert (progress.failed, progress.unknown, progress.left) == (1, 2, 0)
+
+
+def test_the_outcomes_counted_as_may_have_resumed_are_those_of_the_unknown_errors():
+    unknown = [
+        truedy.NoAnswer("x", 1.0),
+        truedy.UnreadableAnswer("x", None, 200),
+        truedy.TruedyServerError("x", None, 500),
+        BotFailure("x"),
+        Interrupted("x"),
+    ]
+    assert all(error.outcome_unknown for error in unknown)
+    assert sorted(outcome_name(error) for error in unknown) == sorted(MAY_HAVE_RESUMED)
+    definite = [truedy.KeyRejected("x"), truedy.RateLimited("x", None, None), truedy.TruedyUnreachable("x")]
+    definite += [NotSent("x"), truedy.NotResumable("x", None, "active"), truedy.CampaignNotFound("x")]
+    assert not any(error.outcome_unknown or outcome_name(error) in MAY_HAVE_RESUMED for error in definite)
 
 
 def test_only_the_requester_confirms_a_proposal_and_only_once(engine):

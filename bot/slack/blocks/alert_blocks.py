@@ -133,8 +133,14 @@ def final_state(user_id: str, outcome: ResumeOutcome, now: datetime) -> tuple[st
         return f":information_source: *Not paused any more:* {headline}.", False
     if isinstance(outcome, truedy.CampaignNotFound):
         return f":x: *Not resumed:* {headline}.", False
-    if isinstance(outcome, truedy.UnreadableAnswer) and outcome.http_status < 300:
-        return f":grey_question: *Probably resumed:* {headline}; check the Truedy dashboard.", False
+    if outcome.outcome_unknown:
+        # Resume stays: a second resume of a campaign that did resume is refused as already running; and the alert
+        # stays open, so that the watcher shows it not paused any more if it did.
+        return (
+            f":grey_question: *May have resumed* (<@{user_id}> tried): {headline}. Check it in the Truedy dashboard "
+            "before trying again; details in the thread.",
+            True,
+        )
     return f":warning: *Not resumed* (<@{user_id}> tried): {headline}. Details in the thread.", True
 
 

@@ -13,6 +13,7 @@ from bot.resume import (
     Interrupted,
     NotAllowed,
     NotConnected,
+    NotSent,
     NotStarted,
     Refusal,
     ResumeOutcome,
@@ -357,6 +358,11 @@ def resumed_summary(request: ResumeRequest, outcome: ResumeOutcome) -> Message:
         text = f":arrow_forward: {who} resumed {campaign}{when}."
     elif isinstance(outcome, truedy.NotResumable):
         text = f":information_source: {who} asked to resume {campaign}, but {explain(outcome)[0]}."
+    elif outcome.outcome_unknown:
+        text = (
+            f":grey_question: {who} asked to resume {campaign}; it *may have resumed*: {explain(outcome)[0]}. "
+            "Check it in the Truedy dashboard before trying again."
+        )
     else:
         text = f":warning: {who} could not resume {campaign}: {explain(outcome)[0]}."
     return {"text": text, "blocks": [section(text)]}
@@ -366,6 +372,9 @@ def result_details(campaign_id: str, outcome: ResumeOutcome) -> Message:
     """The thread reply: what happened and what to do next."""
     if isinstance(outcome, truedy.Resumed):
         text = f":white_check_mark: `{campaign_id}` is resumed. {_resumed_state(outcome)}"
+    elif outcome.outcome_unknown:
+        headline, next_step = explain(outcome)
+        text = f":grey_question: `{campaign_id}` *may have resumed*: {headline}.\n{next_step}"
     else:
         headline, next_step = explain(outcome)
         icon = ":information_source:" if isinstance(outcome, truedy.NotResumable) else ":x:"
@@ -401,9 +410,12 @@ def _resumed_state(outcome: truedy.Resumed) -> str:
 def explain(error: truedy.TruedyError) -> tuple[str, str]:
     """(what happened, what to do), worded for the people in the channel."""
     said = f" Truedy said: “{escape(error.detail)}”" if error.detail else ""
-    retry_later = (
-        "Try again in a minute: if it did resume meanwhile, I'll tell you it is already running. "
-        f"If this keeps happening, contact Truedy support{' with the request id below' if error.request_id else ''}."
+    support = f"contact Truedy support{' with the request id below' if error.request_id else ''}"
+    # What an unknown outcome asks of people: look before trying again (a second resume of a campaign that did
+    # resume is refused by Truedy as "already running", so trying again is safe, only noisy).
+    check_first = (
+        "Check the campaign in the Truedy dashboard before trying again: if it did resume, trying again only "
+        "tells you it is already running."
     )
     match error:
         case truedy.NotResumable():
@@ -411,20 +423,17 @@ def explain(error: truedy.TruedyError) -> tuple[str, str]:
         case truedy.RequestRefused():
             return (
                 f"Truedy refused the request (HTTP {error.http_status}) although the campaign is still paused",
-                "Check the campaign in the Truedy dashboard; if it looks right, try again, and contact Truedy "
-                f"support{' with the request id below' if error.request_id else ''} if it keeps happening.{said}",
+                f"Check the campaign in the Truedy dashboard; if it looks right, try again, and {support} if it "
+                f"keeps happening.{said}",
             )
         case BotFailure():
-            return (
-                "something went wrong inside the bot while resuming it",
-                "I can't tell whether Truedy resumed it. Check the campaign in the Truedy dashboard before "
-                "trying again.",
-            )
+            return ("something went wrong inside the bot once the request may have left for Truedy", check_first)
         case Interrupted():
+            return ("the bot was restarting before Truedy answered", check_first)
+        case NotSent():
             return (
-                "the bot was restarting before Truedy answered",
-                "The resume may or may not have happened. Run the command again in a minute: if it did "
-                "resume, I'll tell you it is already running.",
+                f"{error.detail}: nothing was sent to Truedy",
+                "Try again in a minute; if it keeps failing, tell whoever runs the bot.",
             )
         case truedy.KeyRejected():
             return (
@@ -459,18 +468,20 @@ def explain(error: truedy.TruedyError) -> tuple[str, str]:
         case truedy.TruedyServerError():
             return (
                 f"Truedy had an internal error (HTTP {error.http_status})",
-                f"It most likely did not resume. {retry_later}",
+                f"It most likely did not resume, but Truedy did not say. {check_first} If this keeps happening, "
+                f"{support}.",
             )
         case truedy.UnreadableAnswer() if error.http_status < 300:
             return (
                 f"Truedy accepted the request (HTTP {error.http_status}) but its answer could not be read",
-                "It has probably resumed. Check the campaign in the Truedy dashboard before trying again.",
+                f"It has probably resumed. {check_first}",
             )
         case truedy.UnreadableAnswer():
             return (
                 f"Truedy's answer (HTTP {error.http_status}) was not one its API gives, perhaps from a proxy "
                 "in between",
-                f"It most likely did not resume. {retry_later}",
+                f"It most likely did not resume, but nothing says so. {check_first} If this keeps happening, "
+                f"{support}.",
             )
         case truedy.TruedyUnreachable():
             return (
@@ -483,8 +494,7 @@ def explain(error: truedy.TruedyError) -> tuple[str, str]:
                 f"Truedy did not answer within {error.waited_seconds:g} seconds"
                 if error.waited_seconds is not None
                 else "the connection to Truedy broke before it answered",
-                "The resume may or may not have happened. Run the command again: if it did resume, "
-                "I'll tell you it is already running.",
+                check_first,
             )
     return ("Truedy answered with an error", f"Check the campaign in the Truedy dashboard.{said}")
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.slack.blocks.messages import COMMAND, Message, context, duration, escape, private, section, slack_date
-from bot.storage.resume_all_jobs import NOT_PAUSED, SENDING, JobItem, Progress, ResumeAllJob
+from bot.storage.resume_all_jobs import MAY_HAVE_RESUMED, NOT_PAUSED, SENDING, JobItem, Progress, ResumeAllJob
 
 RESUME_ALL_ACTION_ID = "resume_all"
 CANCEL_ACTION_ID = "cancel_resume_all"
@@ -174,6 +174,8 @@ def progress_line(counts: Progress, seconds_left: float | None) -> str:
     if counts.skipped:
         parts.append(f"{counts.skipped} skipped")
     parts.append(f"{counts.failed} failed")
+    if counts.unknown:
+        parts.append(f"{counts.unknown} may have resumed")
     if seconds_left is not None:
         parts.append(f"{duration(seconds_left)} left")
     elif counts.left:
@@ -222,6 +224,13 @@ def summary(job: ResumeAllJob, counts: Progress, items: list[JobItem]) -> Messag
         what = " and ".join(still_paused)
         advice = f"{what[0].upper()}{what[1:]} are still paused: `{COMMAND} list` shows them with a Resume button each."
         blocks.append(context(advice))
+    if counts.unknown:
+        blocks.append(
+            context(
+                f"Truedy gave no clear answer for {_campaigns(counts.unknown)}: each may have resumed. Check them in "
+                f"the Truedy dashboard (or `{COMMAND} list`) before trying again; the bot does not try them again."
+            )
+        )
     return {"text": headline, "blocks": blocks}
 
 
@@ -232,6 +241,8 @@ def _said(item: JobItem) -> str:
         return f"skipped: {item.detail}"
     if item.outcome in NOT_PAUSED:
         return f"not paused any more ({item.detail})"
+    if item.outcome in MAY_HAVE_RESUMED:
+        return f"may have resumed: {item.detail}"
     return f"failed: {item.detail}"
 
 

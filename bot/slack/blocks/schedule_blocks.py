@@ -78,6 +78,11 @@ def ended(schedule: ScheduledResume, outcome: ResumeOutcome) -> Message:
         text = f":arrow_forward: {asked}: it was resumed{when}."
     elif isinstance(outcome, truedy.NotResumable):
         text = f":information_source: {asked}, but {explain(outcome)[0]}: nothing was resumed."
+    elif outcome.outcome_unknown:
+        text = (
+            f":grey_question: {asked}; it *may have resumed*: {explain(outcome)[0]}. Check it in the Truedy "
+            "dashboard: it will not be tried again."
+        )
     else:
         text = f":warning: {asked}, but it could not be resumed: {explain(outcome)[0]}."
     text += _late_note(schedule)
