@@ -54,6 +54,8 @@ ANSWER_THREADS = 4
 LOOKUP_THREADS = 4
 # Setup submissions are rare; a Truedy that hangs holds a thread each for at most its timeouts.
 SETUP_CHECK_THREADS = 4
+# Scheduled resumes being checked and shown as running, before the resume flow takes each to Truedy.
+SCHEDULE_THREADS = 4
 
 
 def alert_channel(settings: Settings, bot_team: str | None, workspace: WorkspaceSettings) -> str | None:
@@ -117,6 +119,12 @@ class Runtime:
         self.watcher.join(max(0.0, deadline - time.monotonic()))
         self.resume_all.join(max(0.0, deadline - time.monotonic()))
         self.scheduler.join(max(0.0, deadline - time.monotonic()))
+        try:
+            # Last, once the flows ended and released their claims: a schedule handed back earlier could meet
+            # this process's own claim on another process.
+            self.scheduler.hand_back_unsent()
+        except Exception:  # their leases run out instead: the next process takes them a minute later
+            log.exception("schedules not handed back", extra={"fields": {"event": "schedules_not_handed_back"}})
         log.info("stopped", extra={"fields": {"event": "stopped", "unfinished": unanswered}})
         return unanswered
 
@@ -204,5 +212,7 @@ def build_runtime(settings: Settings, before_each_job: Callable[[], None] = lamb
         dashboard_url=settings.truedy_dashboard_url,
         per_minute=settings.resume_all_per_minute,
     )
-    scheduler = ScheduledResumeRunner(services.schedules, services.flows, services.answers, tokens.client_for)
+    # Its own threads: a crowd of schedules due at once never holds up the quick answers people wait for.
+    starts = BackgroundWork("schedule", SCHEDULE_THREADS, before_each_job)
+    scheduler = ScheduledResumeRunner(services.schedules, services.flows, starts, tokens.client_for)
     return Runtime(app, tokens, services, watcher, runner, scheduler, in_flight, engine, abandoned)

@@ -1,25 +1,43 @@
-"""Scheduled resumes run when they are due, in every process that serves Slack: each process takes the ones
-due (each is taken once across processes, bot.storage.schedules) and starts each on the one resume flow,
-as a click would: the same checks, claim, audit and thread answer, as the person who scheduled it.
+"""Scheduled resumes run when they are due, in every process that serves Slack. Each process takes the ones due
+under a lease (bot.storage.schedules, whose docstring has the states and moves), renews it until it exits, and
+starts each on the one resume flow, as a click would: the same checks, claim, audit and thread answer, as the
+person who scheduled it. The moment its request may leave for Truedy is recorded first (`start_sending`).
 
-Hand-written rather than on a scheduler library, for the reasons given in bot.runners.resume_all: what is left to
-write is one indexed query a second and the hand-over to the resume flow.
+What becomes of a schedule this process took:
+- its workspace uninstalled the app meanwhile: ended (nowhere to say anything);
+- refused for good (the person may not resume any more, the workspace has no Truedy key): ended, and said in
+  the channel and to them;
+- not started now (the flow is stopping, someone else is resuming the campaign, Slack rate-limits the check
+  of who may resume, Slack or the database failed before Truedy was asked): handed back, due again a little
+  later, so that it is never lost and never refused by this process's own claim;
+- admitted: the flow resumes it, and its surface (bot.slack.surfaces.ScheduledSurface) ends it or hands it
+  back by what Truedy answered.
+At shutdown, what this process holds unsent goes back at once, for the next process. A process that dies leaves
+its leases to run out: what it never sent is taken again by any process; what it may have sent ends as unknown,
+said in its thread, and is never sent again.
+
+Hand-written rather than on a scheduler library, for the reasons given in bot.runners.resume_all: what is left
+to write is one indexed query a second and the hand-over to the resume flow.
 """
 
 import logging
+import secrets
 import threading
+import time
 from collections.abc import Callable
+from functools import partial
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.background import BackgroundWork
-from bot.resume import ResumeRequest
+from bot.resume import CannotCheck, NotStarted, ResumeRequest
 from bot.resume_flow import ResumeFlows
-from bot.slack.blocks import schedule_blocks
-from bot.slack.replies import log_refusal
-from bot.slack.surfaces import ScheduleAnswers, ScheduledSurface
-from bot.storage.schedules import ScheduledResume, ScheduledResumes
+from bot.slack.blocks import messages, schedule_blocks
+from bot.slack.replies import DirectMessage, log_refusal
+from bot.slack.surfaces import SOMEONE_ELSE_SECONDS, ScheduledSurface
+from bot.storage.inflight import AlreadyResuming
+from bot.storage.schedules import RENEW_SECONDS, ScheduledResume, ScheduledResumes
 from bot.storage.workspace_settings import WorkspaceId
 from bot.truedy.campaign_id import CampaignId
 
@@ -28,8 +46,8 @@ log = logging.getLogger("bot.scheduler")
 TICK_SECONDS = 1.0
 # Taken at most this many at once, so that other processes take their share of a crowd of due schedules.
 MOST_PER_TICK = 50
-# How often schedules left running by a process that died are looked for.
-SWEEP_EVERY_TICKS = 60
+# How often schedules whose process died once their request may have left are looked for.
+SWEEP_EVERY_TICKS = 10
 
 
 class ScheduledResumeRunner:
@@ -42,28 +60,52 @@ class ScheduledResumeRunner:
     ):
         self._schedules = schedules
         self._flows = flows
-        self._starts = starts  # where each is checked and handed to the flow (the answers' pool)
+        self._starts = starts  # where each is checked and handed to the flow: a pool of its own
         self._slack_for = slack_for
+        # This process's token: its leases are its own, and a process that dies leaves nothing others must wait on
+        # longer than a lease.
+        self.owner = f"scheduler-{secrets.token_hex(8)}"
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
+        self._leases = threading.Thread(target=self._keep_leases, name="schedule-leases", daemon=True)
 
     def start(self) -> None:
+        self._leases.start()
         self._thread.start()
 
     def stop(self) -> None:
-        """No schedule is taken any more: those due meanwhile run at the next start, saying they are late."""
+        """No schedule is taken or started any more: those not started yet are dropped here and handed back at
+        the end of the shutdown (`hand_back_unsent`); those the flow has run on, or end as its shutdown decides."""
         self._stop.set()
+        self._starts.drain(0)
 
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
+
+    def hand_back_unsent(self) -> int:
+        """At the very end of a shutdown (the flows ended, their claims released): what this process took and
+        never sent is pending again, for the next process to run at once."""
+        handed = self._schedules.hand_back_all(self.owner)
+        if handed:
+            log.info("scheduled resumes handed back", extra={"fields": {"event": "schedules_handed_back", "n": handed}})
+        return handed
+
+    def _keep_leases(self) -> None:
+        """Until the process exits (shutdown included: a resume waiting on Truedy still holds its schedule)."""
+        while True:
+            time.sleep(RENEW_SECONDS)
+            try:
+                self._schedules.renew(self.owner)
+            except Exception:
+                log.exception("schedule leases not renewed", extra={"fields": {"event": "lease_not_renewed"}})
 
     def _loop(self) -> None:
         ticks = 0
         while not self._stop.wait(TICK_SECONDS):
             try:
                 if ticks % SWEEP_EVERY_TICKS == 0:
-                    for schedule in self._schedules.end_abandoned():
-                        self._tell_interrupted(schedule)
+                    for schedule in self._schedules.end_unknown():
+                        self._tell_unknown(schedule)
                 # Many due at once (a busy 9:00): take the next ones at once, not a tick later.
                 while self.run_due() == MOST_PER_TICK and not self._stop.is_set():
                     pass
@@ -73,54 +115,72 @@ class ScheduledResumeRunner:
 
     def run_due(self) -> int:
         """Take the schedules that are due and start each; how many were taken."""
-        taken = self._schedules.take_due(MOST_PER_TICK)
+        taken = self._schedules.take(self.owner, MOST_PER_TICK)
         for schedule in taken:
             if not self._starts.submit(self._run, schedule):
-                self._schedules.release(schedule.id)  # stopping: the next process to start runs it
+                self._schedules.hand_back(schedule.id, self.owner)  # stopping: the next process runs it
         return len(taken)
 
     def _run(self, schedule: ScheduledResume) -> None:
-        log.info(
-            "scheduled resume due",
-            extra={
-                "fields": {
-                    "event": "schedule_due",
-                    "team": schedule.workspace.team_id,
-                    "campaign": schedule.campaign_id,
-                    "schedule": schedule.id,
-                    "late_seconds": round(schedule.late_by.total_seconds(), 1) if schedule.late_by else None,
-                }
-            },
-        )
-        slack = self._slack_for(schedule.workspace)
-        if slack is None:
-            self._schedules.end(schedule.id, "not_installed")  # uninstalled meanwhile: nowhere to say anything
-            return
-        request = ResumeRequest(
-            schedule.workspace.team_id,
-            schedule.scheduled_by,
-            CampaignId(schedule.campaign_id),
-            "schedule",
-            schedule.workspace.enterprise_id,
-        )
-        surface = ScheduledSurface(slack, schedule, self._schedules)
-        answers = ScheduleAnswers(slack, schedule.scheduled_by)
+        late = round(schedule.late_by.total_seconds(), 1) if schedule.late_by else None
+        fields = {"event": "schedule_due", "team": schedule.workspace.team_id, "schedule": schedule.id}
+        log.info("scheduled resume due", extra={"fields": {**fields, "campaign": schedule.campaign_id, "late": late}})
+        slack: WebClient | None = None
+        surface: ScheduledSurface | None = None
         try:
-            self._flows.start(request, surface, slack, answers)
-        finally:
-            if not surface.started:
-                # Refused before Truedy was asked (or the bot failed): the channel hears why, and it is over.
-                surface.refused(answers.last_said or "the bot failed while starting it")
+            slack = self._slack_for(schedule.workspace)
+            if slack is None:  # uninstalled meanwhile: nowhere to say anything
+                self._schedules.end(schedule.id, self.owner, "not_installed", leaving="taken")
+                return
+            surface = ScheduledSurface(slack, schedule, self._schedules, self.owner)
+            request = ResumeRequest(
+                schedule.workspace.team_id,
+                schedule.scheduled_by,
+                CampaignId(schedule.campaign_id),
+                "schedule",
+                schedule.workspace.enterprise_id,
+            )
+            sending = partial(self._schedules.start_sending, schedule.id, self.owner)
+            not_started = self._flows.start(request, surface, slack, _say_nothing, before_sending=sending)
+        except Exception:
+            # Slack or the database failed before Truedy was asked: nothing was sent, and it is tried again.
+            log.exception("scheduled resume not started", extra={"fields": {**fields, "event": "schedule_not_started"}})
+            if surface is not None:
+                surface.try_again_later("the bot could not reach Slack or its database")
+            else:
+                self._schedules.hand_back(schedule.id, self.owner, self._schedules.now())
+            return
+        if not_started is None:
+            return  # admitted: the flow and the surface take it from here
+        assert surface is not None and slack is not None
+        if isinstance(not_started, NotStarted):
+            self._schedules.hand_back(schedule.id, self.owner)  # the flow is stopping: the next process runs it
+        elif isinstance(not_started, AlreadyResuming):
+            surface.try_again_in(SOMEONE_ELSE_SECONDS, "someone else was resuming it at its time")
+        elif isinstance(not_started, CannotCheck):
+            surface.try_again_in(not_started.retry_after, "Slack rate-limited the check of who may resume")
+        else:
+            said = messages.refusal(not_started, schedule.campaign_id)["text"]
+            surface.refused(said)
+            try:
+                DirectMessage(slack, schedule.scheduled_by)(text=said)
+            except SlackApiError as error:
+                log_refusal("schedule_dm", error)
 
-    def _tell_interrupted(self, schedule: ScheduledResume) -> None:
+    def _tell_unknown(self, schedule: ScheduledResume) -> None:
         slack = self._slack_for(schedule.workspace)
         if slack is None:
             return
+        shown = schedule_blocks.stopped_while_sending(schedule)
         try:
+            if schedule.message_ts:
+                slack.chat_update(channel=schedule.channel, ts=schedule.message_ts, **shown)
             slack.chat_postMessage(
-                channel=schedule.channel,
-                thread_ts=schedule.message_ts or schedule.thread_ts,
-                **schedule_blocks.interrupted(schedule),
+                channel=schedule.channel, thread_ts=schedule.message_ts or schedule.thread_ts, **shown
             )
         except SlackApiError as error:
-            log_refusal("schedule_interrupted", error)
+            log_refusal("schedule_unknown", error)
+
+
+def _say_nothing(**_message: object) -> None:
+    """The flow's private answers: a schedule's refusals are said in its channel (and to its person) instead."""

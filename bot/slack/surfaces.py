@@ -1,15 +1,16 @@
 """Where a resume shows in Slack, and how it ends there: the command's announcement, or the clicked alert."""
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import truedy
-from bot.resume import NotStarted, ResumeRequest, outcome_name
+from bot.resume import NotSent, NotStarted, ResumeRequest, outcome_name
 from bot.resume_flow import Ending
 from bot.slack.blocks import alert_blocks, messages, schedule_blocks
 from bot.slack.client import bot_user_id
@@ -17,6 +18,8 @@ from bot.slack.replies import DirectMessage, log_refusal, reply_in_thread, updat
 from bot.storage.alert_records import AlertRecords
 from bot.storage.inflight import AlreadyResuming, ShownAt
 from bot.storage.schedules import ScheduledResume, ScheduledResumes
+
+log = logging.getLogger("bot.surfaces")
 
 
 @dataclass
@@ -174,55 +177,94 @@ class ListedCampaign:
 
 @dataclass
 class ScheduledSurface:
-    """A scheduled resume whose time came: its "scheduled" message shows it running, then its ending, with
-    the result in its thread, as a click's would; the schedule ends with it."""
+    """A scheduled resume whose time came, held by this process (`owner`, bot.storage.schedules): its
+    "scheduled" message shows it running, then its ending, with the result in its thread, as a click's would.
+    The schedule moves with it: ended once Truedy answered (or it was refused for good); handed back to be
+    tried again when nothing was done (Truedy's rate limit, no connection, the bot failed before asking,
+    someone else was resuming the campaign)."""
 
     client: WebClient
     schedule: ScheduledResume
     schedules: ScheduledResumes
-    started: bool = False  # shown as running: the resume flow took it past its checks
+    owner: str
+    # Refused for good after this many hand-backs (a failure before Truedy that does not go away).
+    most_attempts: int = 10
     _message: tuple[str, str] | None = None  # (channel, ts) of the message that shows it
 
     def show_resuming(self) -> ShownAt | None:
-        self.started = True
         self._show(schedule_blocks.running(self.schedule))
-        if self._message is None:
-            return None
-        return ShownAt("announcement", *self._message)
+        # Nothing is recorded with the claim: if this process dies, the schedule's own lease tells its ending
+        # (run again if it was never sent, "may have resumed" if it was), not the sweep of abandoned clicks.
+        return None
 
     def show_ending(self, ending: Ending) -> None:
+        schedule = self.schedule
         if isinstance(ending, NotStarted):
-            # The bot was stopping before its turn: it runs at the next start (late, and saying so).
-            self.schedules.release(self.schedule.id)
-            self._show(schedule_blocks.scheduled(self.schedule))
+            # The bot is stopping before its turn (it runs at the next start, or on another process now), or its
+            # lease went to another process, which shows it from now on.
+            if self.schedules.holds(schedule.id, self.owner):
+                self._show(schedule_blocks.scheduled(schedule))
             return
         if isinstance(ending, AlreadyResuming):
-            self.schedules.end(self.schedule.id, "already_in_flight")
-            self._show(
-                schedule_blocks.refused(self.schedule, messages.refusal(ending, self.schedule.campaign_id)["text"])
-            )
+            # Someone else resumes it right now: tried again once they are done (it then says what it finds).
+            self.try_again_in(SOMEONE_ELSE_SECONDS, "someone else was resuming it at its time")
             return
         if isinstance(ending, truedy.RateLimited):
             # Many schedules at the same time meet Truedy's per-key limit: this one waits for it, not fails.
             retry_at = ending.retry_at_or_in_a_minute()
-            self.schedules.retry(self.schedule.id, retry_at)
-            self._show(schedule_blocks.rate_limited(self.schedule, retry_at))
+            if self.schedules.hand_back(schedule.id, self.owner, retry_at, leaving=("sending",)):
+                self._show(schedule_blocks.rate_limited(schedule, retry_at))
             return
-        self.schedules.end(self.schedule.id, outcome_name(ending))
-        if self._message is not None:
-            answers = DirectMessage(self.client, self.schedule.scheduled_by)
-            reply_in_thread(self.client, answers, self._message[0], self._thread_ts, self.schedule.campaign_id, ending)
-        self._show(schedule_blocks.ended(self.schedule, ending))
+        if isinstance(ending, truedy.TruedyUnreachable | NotSent):
+            # Nothing reached Truedy: tried again a little later, a few times.
+            self.try_again_later(messages.explain(ending)[0], leaving=("taken", "sending"), ending=ending)
+            return
+        if not self.schedules.end(schedule.id, self.owner, outcome_name(ending), leaving="sending"):
+            log.warning(  # its lease ran out meanwhile: the truth is still worth telling
+                "scheduled resume answered after it was given up",
+                extra={"fields": {"event": "schedule_late_answer", "schedule": schedule.id}},
+            )
+        self._show_ended(ending)
 
     def refused(self, why: str) -> None:
-        """Refused before Truedy was asked (the checks of the resume flow): said in the channel, and over."""
-        self.schedules.end(self.schedule.id, "refused")
-        self._show(schedule_blocks.refused(self.schedule, why))
+        """Refused for good before Truedy was asked (the checks of the resume flow): said in the channel, over."""
+        if self.schedules.end(self.schedule.id, self.owner, "refused", leaving="taken"):
+            self._show(schedule_blocks.refused(self.schedule, why))
 
-    @property
-    def _thread_ts(self) -> str:
-        assert self._message is not None
-        return self.schedule.thread_ts or self._message[1]
+    def try_again_in(self, seconds: float, why: str) -> None:
+        """Not started now, for a reason that passes by itself: pending again, due `seconds` from now."""
+        at = self.schedules.now() + timedelta(seconds=seconds)
+        self.schedules.hand_back(self.schedule.id, self.owner, at)
+        log.info(
+            "scheduled resume handed back",
+            extra={"fields": {"event": "schedule_handed_back", "schedule": self.schedule.id, "why": why}},
+        )
+
+    def try_again_later(
+        self, why: str, leaving: tuple[str, ...] = ("taken",), ending: truedy.TruedyError | None = None
+    ) -> None:
+        """Nothing reached Truedy because something failed: tried again after a growing wait, and given up (said
+        so, nothing having been sent) after `most_attempts`."""
+        schedule = self.schedule
+        if schedule.attempts + 1 >= self.most_attempts:
+            outcome = outcome_name(ending) if ending is not None else "not_sent"
+            for state in leaving:
+                if self.schedules.end(schedule.id, self.owner, outcome, leaving=state):
+                    self._show(schedule_blocks.given_up(schedule, why))
+                    return
+            return
+        at = self.schedules.now() + timedelta(seconds=min(RETRY_AT_MOST_SECONDS, RETRY_SECONDS * 2**schedule.attempts))
+        if self.schedules.hand_back(schedule.id, self.owner, at, leaving=leaving):
+            self._show(schedule_blocks.retrying(schedule, why, at))
+
+    def _show_ended(self, ending: truedy.TruedyError | truedy.Resumed) -> None:
+        if self._message is None and self.schedule.message_ts:
+            self._message = (self.schedule.channel, self.schedule.message_ts)
+        if self._message is not None:
+            answers = DirectMessage(self.client, self.schedule.scheduled_by)
+            thread = self.schedule.thread_ts or self._message[1]
+            reply_in_thread(self.client, answers, self._message[0], thread, self.schedule.campaign_id, ending)
+        self._show(schedule_blocks.ended(self.schedule, ending))
 
     def _show(self, message: messages.Message) -> None:
         """The schedule's message updated; posted anew if it never was (the channel refused it then)."""
@@ -241,18 +283,8 @@ class ScheduledSurface:
             DirectMessage(self.client, self.schedule.scheduled_by)(**message)
 
 
-@dataclass
-class ScheduleAnswers:
-    """What the resume flow says privately to the requester: a DM to whoever scheduled it (the time came long
-    after their command's response URL expired); the last thing said, for the channel's message."""
-
-    client: WebClient
-    user_id: str
-    last_said: str | None = None
-
-    def __call__(self, text: str = "", blocks: list | None = None, **_ignored: object) -> None:
-        self.last_said = text
-        try:
-            DirectMessage(self.client, self.user_id)(text=text, blocks=blocks)
-        except SlackApiError as error:
-            log_refusal("schedule_dm", error)
+# A schedule that meets someone else's resume of its campaign tries again this much later.
+SOMEONE_ELSE_SECONDS = 10.0
+# A schedule that could not reach Truedy tries again after 30 s, 1 min, 2 min… at most 10 min apart.
+RETRY_SECONDS = 30.0
+RETRY_AT_MOST_SECONDS = 600.0

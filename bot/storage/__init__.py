@@ -28,6 +28,7 @@ from sqlalchemy import (
     and_,
     create_engine,
     event,
+    false,
     func,
     inspect,
     text,
@@ -71,6 +72,10 @@ workspaces = Table(
     Column("webhook_secret_encrypted", Text),
     # When the admins were told a secret here cannot be decrypted (once; cleared when setup saves a key).
     Column("secret_problem_told_at", DateTime(timezone=True)),
+    # The admin who let workflow runs with no person (scheduled triggers) resume here although resumes are
+    # restricted, and when; None: such runs are refused while resumes are restricted.
+    Column("unattended_allowed_by", String(32)),
+    Column("unattended_allowed_at", DateTime(timezone=True)),
     Index("ix_workspaces_webhook_token", "webhook_token", unique=True),
 )
 
@@ -107,6 +112,10 @@ audit_log = Table(
     Column("truedy_request_id", String(100)),
     Column("latency_ms", Integer),
     Column("workflow", String(64)),  # via "workflow": the Workflow Builder run's execution id
+    # A workflow run with no person Slack vouches for (a scheduled trigger), and the admin who allowed such runs
+    # in a workspace that restricts resumes (None where nobody is restricted).
+    Column("unattended", Boolean, nullable=False, default=False, server_default=false()),
+    Column("allowed_by", String(32)),
 )
 
 
@@ -204,6 +213,8 @@ resume_all_jobs = Table(
     Column("lease_expires_at", DateTime(timezone=True)),  # …until then (the database's clock), unless it renews
     Column("not_before", DateTime(timezone=True)),  # Truedy's rate limit for the key resets then
     Column("workflow", String(64)),  # started by a Workflow Builder step: its run's execution id
+    Column("unattended", Boolean, nullable=False, default=False, server_default=false()),  # as in audit_log
+    Column("allowed_by", String(32)),
     Index("ix_resume_all_jobs_state", "state"),
     # One active job per workspace, enforced by the database: two confirmations at once start one job.
     Index(
@@ -236,6 +247,9 @@ resume_all_items = Table(
 SECRET_INSTALLATION_COLUMNS = ("bot_token", "bot_refresh_token", "user_token", "user_refresh_token")
 
 
+ACTIVE_SCHEDULE = "state IN ('pending', 'taken', 'sending')"
+
+# The states and moves are in bot.storage.schedules.
 scheduled_resumes = Table(
     "scheduled_resumes",
     metadata,
@@ -244,20 +258,62 @@ scheduled_resumes = Table(
     Column("team_id", String(32), nullable=False),
     Column("campaign_id", String(64), nullable=False),
     Column("scheduled_by", String(32), nullable=False),  # whose resume it is: their restrictions apply then
-    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),  # the time the person asked for
     Column("channel", String(32), nullable=False),  # where it was scheduled, and where it is answered
     Column("thread_ts", String(32)),  # scheduled from an alert: its thread
     Column("message_ts", String(32)),  # the "scheduled" message, once posted
     Column("via", String(16), nullable=False),  # "command", "alert", "digest"
-    # "pending", then "running" (a process took it, at `started_at`), then "ended"; or "cancelled"
+    # "pending", "taken" (by `owner`, until `lease_expires_at`), "sending", then "ended"; or "cancelled"
     Column("state", String(12), nullable=False),
-    Column("outcome", String(32)),  # how it ended (an audit outcome: "resumed", "not_resumable"…)
+    Column("outcome", String(32)),  # how it ended (an audit outcome: "resumed", "not_resumable"…, or "unknown")
     Column("cancelled_by", String(32)),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("started_at", DateTime(timezone=True)),
+    Column("started_at", DateTime(timezone=True)),  # last taken
     Column("ended_at", DateTime(timezone=True)),
+    Column("owner", String(32)),  # the process that holds it (taken or sending)…
+    Column("lease_expires_at", DateTime(timezone=True)),  # …until then (the database's clock), unless it renews
+    Column("sending_at", DateTime(timezone=True)),  # recorded just before the request left for Truedy
+    # When it may be taken next: its time, or later once handed back (Truedy's rate limit, a failure before Truedy
+    # was asked, someone else resuming the campaign); `attempts`: how many times it was handed back.
+    Column("try_at", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
     # The schedules due, whatever the number pending: one indexed query a tick.
-    Index("ix_scheduled_resumes_state_due_at", "state", "due_at"),
+    Index("ix_scheduled_resumes_state_try_at", "state", "try_at"),
+    # One schedule not yet ended per campaign and workspace, enforced by the database: two people scheduling
+    # the same campaign at the same instant, on two processes, make one.
+    Index(
+        "ux_scheduled_resumes_active",
+        "enterprise_id",
+        "team_id",
+        "campaign_id",
+        unique=True,
+        sqlite_where=text(ACTIVE_SCHEDULE),
+        postgresql_where=text(ACTIVE_SCHEDULE),
+    ),
+)
+
+# The states and moves are in bot.storage.step_runs.
+workflow_step_runs = Table(
+    "workflow_step_runs",
+    metadata,
+    Column("function_execution_id", String(64), primary_key=True),  # Slack's, unique: a redelivery finds its run
+    Column("enterprise_id", String(32), nullable=False),
+    Column("team_id", String(32), nullable=False),
+    Column("step", String(64), nullable=False),  # the step's callback id
+    Column("workflow", String(64)),  # the workflow run's execution id
+    Column("inputs", Text),  # JSON: what a run taken over by another process needs (never a token)
+    # "running", "sending" (a resume's request may have left), "waiting" (a resume all's job runs),
+    # "completing" (the completion is decided, Slack not yet told), "ended"
+    Column("state", String(12), nullable=False),
+    Column("owner", String(32)),
+    Column("lease_expires_at", DateTime(timezone=True)),
+    Column("job_id", BigInteger().with_variant(Integer, "sqlite")),  # the resume-all job it started
+    Column("wait_until", DateTime(timezone=True)),  # a resume all completes the step by then, finished or not
+    Column("completion", Text),  # JSON: {"outputs": {...}} or {"error": "..."}
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    Index("ix_workflow_step_runs_state_lease", "state", "lease_expires_at"),  # runs whose process is gone
+    Index("ix_workflow_step_runs_created_at", "created_at"),  # pruning
 )
 
 

@@ -1,22 +1,57 @@
-"""Scheduled resumes in the database, so that they survive restarts and run once, on whichever process is up.
+"""Scheduled resumes in the database: they survive restarts, run once on whichever process is up, and a crash
+can always be told apart: never sent (it runs again), maybe sent (said as unknown, never sent again), answered.
 
-A process takes the schedules that are due with one indexed query, marking them `running` in the same
-transaction: on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so that processes asking at once take different
-ones; on SQLite with the write lock taken first. A schedule is taken once, so it runs once; one that a
-process took and never ended (it died) ends as `interrupted`, never runs again. Times are the database's.
+States and moves. Each move is one atomic UPDATE naming the state it leaves (and the owner, where there is
+one); every time is the database's, so hosts whose clocks disagree agree on leases and due times.
+
+    pending ──take──▶ taken ──start_sending──▶ sending ──end──▶ ended (resumed, not_resumable, key_rejected…)
+      │ ▲              │  │                     │  │
+      │ └──hand_back───┘  └──end──▶ ended       │  └──lease over: end_unknown──▶ ended (unknown)
+      │   (restart, a failure before             │      (its process died once the request may have left)
+      │    Truedy, someone else resuming)        └──hand_back──▶ pending (Truedy did nothing: its rate limit,
+   cancel                  (refused, not          │                no connection, the bot failed before asking)
+      ▼                     installed)
+    cancelled           taken, lease over (its process died before sending) ──take──▶ taken by another
+
+- `add`: pending. One schedule not yet ended per campaign and workspace, a partial unique index on both
+  databases: whoever comes second (a double click, two people on two processes) is given the first one.
+- `take(owner)`: due pending ones (`try_at` passed) and taken ones whose lease ran out (their process died
+  before sending: nothing was sent), oldest first; FOR UPDATE SKIP LOCKED on PostgreSQL, SQLite's write lock
+  first. Each is then held under a lease the owner renews (`renew`) while it is queued or running.
+- `start_sending(owner)`: taken → sending, just before the request leaves. False: the lease went to another
+  process meanwhile (or the schedule was handed back at shutdown), and nothing may be sent.
+- `hand_back(owner, at)`: taken → pending, due again at `at`; also from sending when Truedy's answer (or the bot)
+  says nothing was done. `hand_back_all(owner)`: at shutdown, every schedule the owner holds that was not sent.
+- `end(owner, outcome)`: taken (refused before Truedy was asked) or sending (Truedy answered) → ended.
+- `end_unknown()`: sending whose lease ran out → ended as `unknown`, returned so that their threads hear that
+  it may have resumed. Never sent again.
+- `cancel`: pending → cancelled, in its own workspace only.
 """
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, RowMapping, and_, bindparam, func, select
+from sqlalchemy import Engine, RowMapping, and_, func, or_, select, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from bot.storage import database_clock, database_now, of_workspace, scheduled_resumes, utc, workspace_key, writing_first
+from bot.storage import (
+    ACTIVE_SCHEDULE,
+    database_now,
+    of_workspace,
+    scheduled_resumes,
+    utc,
+    workspace_key,
+    writing_first,
+)
 from bot.storage.workspace_settings import WorkspaceId
 
-# A schedule taken this long ago and not ended belongs to a process that died (a resume ends within
-# Truedy's timeouts, and a stopping process ends its own within 25 s).
-RUNNING_AT_MOST = timedelta(minutes=10)
+# A schedule's lease: renewed every RENEW_SECONDS by its process, so that only a process that died (or stopped
+# reaching the database for this long) lets it go to another.
+LEASE = timedelta(seconds=60)
+RENEW_SECONDS = 10.0
+NOT_ENDED = ("pending", "taken", "sending")
+_C = scheduled_resumes.c
 
 
 @dataclass(frozen=True)
@@ -35,11 +70,13 @@ class ScheduledResume:
     cancelled_by: str | None
     # When it was taken to run: how long after it was due (by the database's clock).
     late_by: timedelta | None = None
+    attempts: int = 0  # how many times it was handed back before
 
 
 class ScheduledResumes:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, lease: timedelta = LEASE):
         self._engine = engine
+        self._lease = lease
 
     def add(
         self,
@@ -51,31 +88,43 @@ class ScheduledResumes:
         via: str,
         thread_ts: str | None = None,
     ) -> tuple[ScheduledResume, bool]:
-        """The new schedule and True; or the one already pending for this campaign and False (a campaign has
-        one pending schedule at a time: a second would only find it resumed)."""
-        with writing_first(self._engine).begin() as connection:
-            pending = connection.execute(
-                select(scheduled_resumes).where(
-                    of_workspace(scheduled_resumes, workspace),
-                    scheduled_resumes.c.campaign_id == campaign_id,
-                    scheduled_resumes.c.state == "pending",
+        """The new schedule and True; or the one not yet ended for this campaign and False (a campaign has one
+        at a time: a second would only find it resumed)."""
+        values = {
+            **workspace_key(workspace),
+            "campaign_id": campaign_id,
+            "scheduled_by": scheduled_by,
+            "due_at": due_at,
+            "try_at": due_at,
+            "channel": channel,
+            "thread_ts": thread_ts,
+            "via": via,
+            "state": "pending",
+            "attempts": 0,
+        }
+        for _ in range(3):
+            with self._engine.begin() as connection:
+                values["created_at"] = database_now(connection)
+                # Conflicts with the active-campaign index do nothing, and the transaction stays usable.
+                insert = (postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert)(
+                    scheduled_resumes
                 )
-            ).mappings()
-            if (already := pending.first()) is not None:
-                return _schedule(already), False
-            values = {
-                **workspace_key(workspace),
-                "campaign_id": campaign_id,
-                "scheduled_by": scheduled_by,
-                "due_at": due_at,
-                "channel": channel,
-                "thread_ts": thread_ts,
-                "via": via,
-                "state": "pending",
-                "created_at": database_now(connection),
-            }
-            row = connection.execute(scheduled_resumes.insert().values(**values).returning(scheduled_resumes))
-            return _schedule(row.mappings().one()), True
+                added = connection.execute(
+                    insert.values(**values).on_conflict_do_nothing().returning(scheduled_resumes)
+                ).mappings()
+                if (row := added.first()) is not None:
+                    return _schedule(row), True
+                existing = connection.execute(
+                    select(scheduled_resumes).where(
+                        of_workspace(scheduled_resumes, workspace),
+                        _C.campaign_id == campaign_id,
+                        _C.state.in_(NOT_ENDED),
+                    )
+                ).mappings()
+                if (already := existing.first()) is not None:
+                    return _schedule(already), False
+            # It ended between the two statements: try again.
+        raise RuntimeError("the schedule kept ending and starting between two statements")
 
     def now(self) -> datetime:
         """The database's clock, which decides when schedules are due."""
@@ -84,70 +133,122 @@ class ScheduledResumes:
 
     def posted(self, schedule_id: int, message_ts: str) -> None:
         with self._engine.begin() as connection:
-            connection.execute(
-                scheduled_resumes.update().where(scheduled_resumes.c.id == schedule_id).values(message_ts=message_ts)
-            )
+            connection.execute(scheduled_resumes.update().where(_C.id == schedule_id).values(message_ts=message_ts))
 
-    def take_due(self, most: int) -> list[ScheduledResume]:
-        """Up to `most` schedules that are due, oldest first, now this process's to run."""
+    def take(self, owner: str, most: int) -> list[ScheduledResume]:
+        """Up to `most` schedules that are due (or whose process died before sending), oldest first, now held by
+        `owner` under a lease."""
         with writing_first(self._engine).begin() as connection:
-            due = (
-                select(scheduled_resumes)
-                .where(scheduled_resumes.c.state == "pending", scheduled_resumes.c.due_at <= database_clock(connection))
-                .order_by(scheduled_resumes.c.due_at)
-                .limit(most)
+            now = database_now(connection)
+            takeable = or_(
+                and_(_C.state == "pending", _C.try_at <= now),
+                and_(_C.state == "taken", _C.lease_expires_at < now),
             )
+            due = select(_C.id).where(takeable).order_by(_C.try_at).limit(most)
             if connection.dialect.name == "postgresql":
                 due = due.with_for_update(skip_locked=True)
-            taken = connection.execute(due).mappings().all()
-            if not taken:
+            ids = [row[0] for row in connection.execute(due)]
+            if not ids:
                 return []
-            now = database_now(connection)
-            connection.execute(
+            taken = connection.execute(
                 scheduled_resumes.update()
-                .where(scheduled_resumes.c.id == bindparam("taken_id"))
-                .values(state="running", started_at=now),
-                [{"taken_id": row["id"]} for row in taken],
-            )
-        return [_schedule(row, late_by=now - utc(row["due_at"])) for row in taken]
+                .where(_C.id.in_(ids), takeable)
+                .values(state="taken", owner=owner, lease_expires_at=now + self._lease, started_at=now)
+                .returning(scheduled_resumes)
+            ).mappings()
+            rows = sorted(taken.all(), key=lambda row: utc(row["try_at"]))  # type: ignore[arg-type, return-value]
+        return [_schedule(row, late_by=now - utc(row["due_at"])) for row in rows]  # type: ignore[operator]
 
-    def release(self, schedule_id: int) -> None:
-        """Taken, but not started (the process is stopping): pending again, for the next process to run."""
+    def renew(self, owner: str) -> int:
+        """Every schedule `owner` holds (taken or sending), its lease from now; how many."""
         with self._engine.begin() as connection:
-            connection.execute(
+            renewed = connection.execute(
                 scheduled_resumes.update()
-                .where(scheduled_resumes.c.id == schedule_id, scheduled_resumes.c.state == "running")
-                .values(state="pending", started_at=None)
+                .where(_C.owner == owner, _C.state.in_(("taken", "sending")))
+                .values(lease_expires_at=database_now(connection) + self._lease)
             )
+            return renewed.rowcount
 
-    def retry(self, schedule_id: int, at: datetime) -> None:
-        """Truedy's rate limit for the key was reached: pending again, due when the limit resets."""
+    def holds(self, schedule_id: int, owner: str) -> bool:
+        """Whether `owner` still holds it, not sent."""
+        with self._engine.connect() as connection:
+            held = connection.execute(
+                select(_C.id).where(_C.id == schedule_id, _C.owner == owner, _C.state == "taken")
+            ).first()
+        return held is not None
+
+    def start_sending(self, schedule_id: int, owner: str) -> bool:
+        """Record that its request is about to leave for Truedy; False if `owner` no longer holds it (nothing may
+        be sent then)."""
         with self._engine.begin() as connection:
-            connection.execute(
+            moved = connection.execute(
                 scheduled_resumes.update()
-                .where(scheduled_resumes.c.id == schedule_id, scheduled_resumes.c.state == "running")
-                .values(state="pending", due_at=at, started_at=None)
+                .where(_C.id == schedule_id, _C.owner == owner, _C.state == "taken")
+                .values(state="sending", sending_at=database_now(connection))
             )
+            return moved.rowcount == 1
 
-    def end(self, schedule_id: int, outcome: str) -> None:
+    def hand_back(
+        self, schedule_id: int, owner: str, at: datetime | None = None, leaving: tuple[str, ...] = ("taken",)
+    ) -> bool:
+        """Pending again, due at `at` (now if None), for any process to take; False if `owner` no longer held it
+        in one of the states `leaving`."""
         with self._engine.begin() as connection:
-            connection.execute(
+            moved = connection.execute(
                 scheduled_resumes.update()
-                .where(scheduled_resumes.c.id == schedule_id, scheduled_resumes.c.state == "running")
+                .where(_C.id == schedule_id, _C.owner == owner, _C.state.in_(leaving))
+                .values(
+                    state="pending",
+                    owner=None,
+                    lease_expires_at=None,
+                    sending_at=None,
+                    try_at=at if at is not None else database_now(connection),
+                    attempts=_C.attempts + 1,
+                )
+            )
+            return moved.rowcount == 1
+
+    def hand_back_all(self, owner: str) -> int:
+        """At shutdown: every schedule `owner` took and did not send is pending again, due now."""
+        with self._engine.begin() as connection:
+            moved = connection.execute(
+                scheduled_resumes.update()
+                .where(_C.owner == owner, _C.state == "taken")
+                .values(state="pending", owner=None, lease_expires_at=None, try_at=database_now(connection))
+            )
+            return moved.rowcount
+
+    def end(self, schedule_id: int, owner: str, outcome: str, leaving: str) -> bool:
+        """Ended with `outcome`, from `leaving` ("taken": refused before Truedy was asked; "sending": answered);
+        False if `owner` no longer held it so."""
+        with self._engine.begin() as connection:
+            moved = connection.execute(
+                scheduled_resumes.update()
+                .where(_C.id == schedule_id, _C.owner == owner, _C.state == leaving)
                 .values(state="ended", outcome=outcome, ended_at=database_now(connection))
             )
+            return moved.rowcount == 1
+
+    def end_unknown(self) -> list[ScheduledResume]:
+        """Schedules whose process died once their request may have left (sending, the lease over): ended as
+        `unknown`, and returned, so that their threads hear that they may have resumed. Never sent again."""
+        with writing_first(self._engine).begin() as connection:
+            now = database_now(connection)
+            rows = connection.execute(
+                scheduled_resumes.update()
+                .where(_C.state == "sending", _C.lease_expires_at < now)
+                .values(state="ended", outcome="unknown", ended_at=now)
+                .returning(scheduled_resumes)
+            ).mappings()
+            return [_schedule(row) for row in rows.all()]
 
     def cancel(self, workspace: WorkspaceId, schedule_id: int, cancelled_by: str) -> ScheduledResume | None:
-        """The schedule, now cancelled; None unless it was pending in this workspace (it ran, or was
-        cancelled, or belongs to another workspace)."""
-        with writing_first(self._engine).begin() as connection:
+        """The schedule, now cancelled; None unless it was pending in this workspace (it is running or ran, or
+        was cancelled, or belongs to another workspace)."""
+        with self._engine.begin() as connection:
             cancelled = connection.execute(
                 scheduled_resumes.update()
-                .where(
-                    scheduled_resumes.c.id == schedule_id,
-                    of_workspace(scheduled_resumes, workspace),
-                    scheduled_resumes.c.state == "pending",
-                )
+                .where(_C.id == schedule_id, of_workspace(scheduled_resumes, workspace), _C.state == "pending")
                 .values(state="cancelled", cancelled_by=cancelled_by, ended_at=database_now(connection))
                 .returning(scheduled_resumes)
             ).mappings()
@@ -158,9 +259,7 @@ class ScheduledResumes:
         with self._engine.connect() as connection:
             row = (
                 connection.execute(
-                    select(scheduled_resumes).where(
-                        scheduled_resumes.c.id == schedule_id, of_workspace(scheduled_resumes, workspace)
-                    )
+                    select(scheduled_resumes).where(_C.id == schedule_id, of_workspace(scheduled_resumes, workspace))
                 )
                 .mappings()
                 .first()
@@ -168,35 +267,15 @@ class ScheduledResumes:
         return _schedule(row) if row is not None else None
 
     def pending_in(self, workspace: WorkspaceId, most: int) -> tuple[list[ScheduledResume], int]:
-        """The workspace's next `most` pending schedules, soonest first, and how many are pending in all."""
-        pending = and_(of_workspace(scheduled_resumes, workspace), scheduled_resumes.c.state == "pending")
+        """The workspace's next `most` schedules not yet ended, soonest first, and how many there are in all."""
+        waiting = and_(of_workspace(scheduled_resumes, workspace), text(ACTIVE_SCHEDULE))
         with self._engine.connect() as connection:
             rows = connection.execute(
-                select(scheduled_resumes).where(pending).order_by(scheduled_resumes.c.due_at).limit(most)
+                select(scheduled_resumes).where(waiting).order_by(_C.due_at).limit(most)
             ).mappings()
             shown = [_schedule(row) for row in rows]
-            total = connection.execute(select(func.count()).select_from(scheduled_resumes).where(pending)).scalar_one()
+            total = connection.execute(select(func.count()).select_from(scheduled_resumes).where(waiting)).scalar_one()
         return shown, total
-
-    def end_abandoned(self) -> list[ScheduledResume]:
-        """Schedules a process took and never ended (it died): ended as `interrupted`, and returned, so that
-        their channels hear that whether they resumed is unknown. They never run again."""
-        with writing_first(self._engine).begin() as connection:
-            now = database_now(connection)
-            rows = (
-                connection.execute(
-                    scheduled_resumes.update()
-                    .where(
-                        scheduled_resumes.c.state == "running",
-                        scheduled_resumes.c.started_at < now - RUNNING_AT_MOST,
-                    )
-                    .values(state="ended", outcome="interrupted", ended_at=now)
-                    .returning(scheduled_resumes)
-                )
-                .mappings()
-                .all()
-            )
-        return [_schedule(row) for row in rows]
 
 
 def _schedule(row: RowMapping, late_by: timedelta | None = None) -> ScheduledResume:
@@ -214,4 +293,5 @@ def _schedule(row: RowMapping, late_by: timedelta | None = None) -> ScheduledRes
         outcome=row["outcome"],
         cancelled_by=row["cancelled_by"],
         late_by=late_by,
+        attempts=row["attempts"],
     )

@@ -44,7 +44,7 @@ def make_due(stack, campaign_id: str, ago: timedelta = timedelta(0)) -> None:
             connection.execute(
                 update(scheduled_resumes)
                 .where(scheduled_resumes.c.campaign_id == campaign_id)
-                .values(due_at=datetime.now(UTC) - ago)
+                .values(due_at=datetime.now(UTC) - ago, try_at=datetime.now(UTC) - ago)
             )
     finally:
         engine.dispose()
@@ -237,3 +237,68 @@ def test_schedules_that_meet_truedys_rate_limit_wait_for_it_and_then_resume(loop
         assert len(stack.truedy.rate_limited()) >= 1
     finally:
         stop_stack(stack)
+
+
+def test_a_restart_at_a_busy_minute_loses_no_schedule_and_calls_unknown_only_what_was_sent(loop, tmp_path):
+    """30 schedules due at once; Truedy works on two resumes at a time, 3 s each; Slack takes 1.5 s to post or
+    update; SIGTERM 2 s after their time, then a restart. Each campaign gets exactly one resume request within
+    30 s of the restart, and none that was never sent is said to be unknown."""
+    stack = start_stack(loop, tmp_path, TRUEDY_READ_TIMEOUT="20")  # a queue at Truedy is slow, not silent
+    try:
+        campaigns = [new_campaign(stack) for _ in range(30)]
+        for campaign_id in campaigns:
+            stack.command(f"{campaign_id} in 2h", channel_id="C0BUSY001")
+        for campaign_id in campaigns:
+            scheduled_message(stack, "C0BUSY001", campaign_id)
+        stack.truedy.delay, stack.truedy.resumes_at_once = 3.0, 2  # two at a time, each 3 s
+        stack.slack.slow = {"chat.postMessage": 1.5, "chat.update": 1.5}
+        due = time.monotonic() + 2
+        for campaign_id in campaigns:
+            make_due(stack, campaign_id, ago=timedelta(seconds=-2))
+        wait_until(lambda: time.monotonic() >= due + 2, 10, "2 s after their time")  # the scenario's moment
+        assert stack.worker.terminate() == 0
+        sent_before = {r.path.split("/")[-2] for r in stack.truedy.resumes()}
+        assert len(sent_before) < len(campaigns)  # the point: most were still waiting their turn
+
+        stack.worker = WorkerProcess(stack.env, tmp_path)
+        stack.worker.wait_started(stack.slack)
+        restarted = time.monotonic()
+        wait_until(
+            lambda: {r.path.split("/")[-2] for r in stack.truedy.resumes()} >= set(campaigns),
+            30,
+            "every campaign's resume request",
+        )
+        assert time.monotonic() - restarted < 30
+        requests = sorted(r.path.split("/")[-2] for r in stack.truedy.resumes())
+        assert requests == sorted(campaigns)  # exactly one each: nothing lost, nothing sent twice
+        for campaign_id in set(campaigns) - sent_before:
+            shown = [
+                c.params.get("text") or ""
+                for c in stack.slack.calls
+                if c.params.get("channel") == "C0BUSY001" and f"`{campaign_id}`" in (c.params.get("text") or "")
+            ]
+            assert not any("may have resumed" in text or "unknown" in text for text in shown), shown
+    finally:
+        stop_stack(stack)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_two_people_scheduling_one_campaign_at_the_same_instant_on_two_workers_make_one_schedule(loop, tmp_path, kind):
+    with two_workers_on(loop, tmp_path, kind) as (stack, _second):
+        for round_number in range(20):
+            campaign_id = new_campaign(stack)
+            alice = stack.slack.slash_command(f"{campaign_id} in 2h", user_id="U0ALICE01", channel_id="C0RACE001")
+            bob = stack.slack.slash_command(f"{campaign_id} in 3h", user_id="U0BOB0001", channel_id="C0RACE001")
+            first = stack.slack.push("slash_commands", alice, connection=0)
+            second = stack.slack.push("slash_commands", bob, connection=1)
+            stack.slack.wait_ack(first), stack.slack.wait_ack(second)
+            told = wait_until(
+                lambda a=alice, b=bob: stack.slack.responses_to(a) + stack.slack.responses_to(b), 10, "the second told"
+            )
+            assert len(told) == 1 and "already scheduled to resume" in told[0].params["text"], round_number
+            assert "To change the time, cancel that one first" in told[0].params["text"]
+            scheduled_message(stack, "C0RACE001", campaign_id)
+        listed, _ = stack.command("scheduled")
+        assert stack.private_reply(listed)["text"].startswith(":calendar: 20 scheduled resumes")
+        announced = [c for c in stack.slack.posts_in("C0RACE001") if "scheduled `" in c.params["text"]]
+        assert len(announced) == 20

@@ -100,6 +100,7 @@ class FakeSlack:
     time_zones: dict[str, str] = field(default_factory=dict)  # user id -> their time zone (else New York's)
     step_runs: dict[str, StepRun] = field(default_factory=dict)  # function execution id -> the step's run
     auth_test_seconds: float = 0.0  # how long auth.test takes (Slack's takes ~0.3 s)
+    slow: dict[str, float] = field(default_factory=dict)  # method -> how long Slack takes to answer it
     socket_refusals: int = 0  # Socket Mode handshakes to refuse (503) before accepting one
     _codes: dict[str, tuple[Identity, str]] = field(default_factory=dict)  # install code -> (bot, installer)
     _deleted: set[tuple[str, str]] = field(default_factory=set)
@@ -544,6 +545,8 @@ class FakeSlack:
         status, headers = 200, {}
         if method == "auth.test" and self.auth_test_seconds:
             await asyncio.sleep(self.auth_test_seconds)
+        if seconds := self.slow.get(method):
+            await asyncio.sleep(seconds)
         if failure is not None and failure.error == "connection_dropped":
             request.transport.close()
             call.answer = {"ok": False, "error": failure.error}

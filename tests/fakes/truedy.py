@@ -89,6 +89,10 @@ class FakeTruedy:
     # one), then 429 with `details.reset_at` and no headers, as the docs show. None: no limit.
     rate_limit: int | None = None
     rate_window: float = 60.0
+    # Resumes Truedy works on at once (each taking `delay`); more wait their turn, as a busy Truedy's would.
+    # None: no limit.
+    resumes_at_once: int | None = None
+    _resume_turns: asyncio.Semaphore | None = None
     _windows: dict[str, tuple[float, int]] = field(default_factory=dict)  # key -> (window start, requests)
     _script: deque[Scripted] = field(default_factory=deque)
     _request_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -162,7 +166,12 @@ class FakeTruedy:
             self.in_flight_by_key[key] = self.in_flight_by_key.get(key, 0) + 1
             self.peak_in_flight_by_key[key] = max(self.peak_in_flight_by_key.get(key, 0), self.in_flight_by_key[key])
         try:
-            if delay := self.delays_by_key.get(sent_key, self.delay):
+            if self.resumes_at_once is not None and request.method == "POST" and request.path.endswith("/resume"):
+                self._resume_turns = self._resume_turns or asyncio.Semaphore(self.resumes_at_once)
+                async with self._resume_turns:
+                    if delay := self.delays_by_key.get(sent_key, self.delay):
+                        await asyncio.sleep(delay)
+            elif delay := self.delays_by_key.get(sent_key, self.delay):
                 await asyncio.sleep(delay)
             if scripted is not None:
                 response = await self._scripted(request, scripted)

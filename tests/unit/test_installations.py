@@ -114,7 +114,7 @@ def test_forgetting_a_workspace_keeps_other_workspaces(engine, workspaces):
         schedules.add(WorkspaceId("", team), "batch_forget02", "U1", datetime.now(UTC), "C0AAA0001", "command")
     workspaces.forget(WorkspaceId("", "T0AAA0001"))
     # Its scheduled resumes go: none of them runs.
-    assert [schedule.workspace.team_id for schedule in schedules.take_due(10)] == ["T0BBB0002"]
+    assert [schedule.workspace.team_id for schedule in schedules.take("test", 10)] == ["T0BBB0002"]
     assert workspaces.get(WorkspaceId("", "T0AAA0001")) is None
     assert workspaces.get(WorkspaceId("", "T0BBB0002")).api_key == "truedy_key_T0BBB0002"
     # A running resume-all goes too (its worker stops at its next lease renewal), with its items.

@@ -36,9 +36,17 @@ def rate_limited(schedule: ScheduledResume, retry_at: datetime) -> Message:
 
 
 def already_scheduled(schedule: ScheduledResume) -> Message:
+    """Someone scheduled a campaign that has a schedule not yet ended: when that one is, and how to cancel it."""
+    if schedule.state != "pending":
+        return private(
+            f":hourglass_flowing_sand: `{schedule.campaign_id}` is being resumed right now, as "
+            f"<@{schedule.scheduled_by}> scheduled for {slack_date(schedule.due_at)}: nothing new was scheduled. "
+            "Its result shows in the thread of its message in a moment."
+        )
     return private(
         f":alarm_clock: `{schedule.campaign_id}` is already scheduled to resume {slack_date(schedule.due_at)}, by "
-        f"<@{schedule.scheduled_by}>. To change the time, cancel that one first (`{COMMAND} scheduled`)."
+        f"<@{schedule.scheduled_by}>: nothing new was scheduled. To change the time, cancel that one first "
+        f"(its Cancel button, or `{COMMAND} scheduled`), then schedule it again."
     )
 
 
@@ -57,6 +65,8 @@ def not_cancelled(schedule: ScheduledResume | None) -> Message:
         return private(":warning: That scheduled resume is not one of this workspace's. Nothing was changed.")
     if schedule.state == "cancelled":
         said = f"<@{schedule.cancelled_by}> cancelled it already"
+    elif schedule.state in ("taken", "sending"):
+        said = "its time came and it is being resumed right now (its result shows in the thread of its message)"
     else:
         said = "its time came and it ran (its result is in the thread of its message)"
     return private(f":information_source: The resume of `{schedule.campaign_id}` was not cancelled: {said}.")
@@ -99,11 +109,32 @@ def refused(schedule: ScheduledResume, why: str) -> Message:
     return {"text": text, "blocks": [section(text)]}
 
 
-def interrupted(schedule: ScheduledResume) -> Message:
+def retrying(schedule: ScheduledResume, why: str, at: datetime) -> Message:
+    """Its time came, and nothing reached Truedy because something failed: it is tried again at `at`."""
     text = (
-        f":warning: The bot stopped while resuming `{schedule.campaign_id}` as <@{schedule.scheduled_by}> "
-        f"scheduled for {slack_date(schedule.due_at)}: whether Truedy resumed it is unknown. It will not be tried "
-        f"again. `{COMMAND} list` shows whether it is still paused."
+        f":hourglass: <@{schedule.scheduled_by}> scheduled `{schedule.campaign_id}` to resume "
+        f"{slack_date(schedule.due_at)}; {why}, so nothing was sent yet. It is tried again {slack_date(at)}."
+    )
+    return {"text": text, "blocks": [_with_cancel(text, schedule)]}
+
+
+def given_up(schedule: ScheduledResume, why: str) -> Message:
+    """Tried again and again, and nothing ever reached Truedy: over, nothing resumed."""
+    text = (
+        f":warning: <@{schedule.scheduled_by}> scheduled `{schedule.campaign_id}` to resume "
+        f"{slack_date(schedule.due_at)}, but it was not: {why}, every time it was tried. Nothing was sent to "
+        f"Truedy. Resume it with `{COMMAND} {schedule.campaign_id}`, or schedule it again."
+    )
+    return {"text": text, "blocks": [section(text)]}
+
+
+def stopped_while_sending(schedule: ScheduledResume) -> Message:
+    """Its process stopped once its request may have left for Truedy, before the answer: unknown, never resent."""
+    text = (
+        f":grey_question: The bot stopped while resuming `{schedule.campaign_id}` as <@{schedule.scheduled_by}> "
+        f"scheduled for {slack_date(schedule.due_at)}, after its request may have reached Truedy: it *may have "
+        f"resumed*. Check it in the Truedy dashboard (`{COMMAND} list` shows whether it is still paused) before "
+        "trying again; it will not be tried again by itself."
     )
     return {"text": text, "blocks": [section(text)]}
 
@@ -111,7 +142,9 @@ def interrupted(schedule: ScheduledResume) -> Message:
 def _late_note(schedule: ScheduledResume) -> str:
     if schedule.late_by is None or schedule.late_by < LATE_AFTER:
         return ""
-    return f" It ran {duration(schedule.late_by.total_seconds())} late: the bot was not running at that time."
+    late = f" It ran {duration(schedule.late_by.total_seconds())} late"
+    # Late at its first try: nothing was running then. Handed back before: its earlier messages said why.
+    return f"{late}: the bot was not running at that time." if schedule.attempts == 0 else f"{late}."
 
 
 def scheduled_list(schedules: list[ScheduledResume], total: int) -> Message:
