@@ -31,6 +31,11 @@ class ResumeRequest:
     via: Literal["command", "button", "list", "resume_all", "schedule", "workflow"]
     enterprise_id: str = ""
     workflow: str | None = None  # via "workflow": the Workflow Builder run's execution id
+    # A workflow run with no person Slack vouches for (a scheduled trigger): `user_id` only names someone (or is
+    # ""), and grants nothing; such a run resumes where resumes are restricted only if an admin allowed
+    # unattended runs (`allowed_by`, as setup had it when the run was admitted).
+    unattended: bool = False
+    allowed_by: str | None = None
 
     @property
     def workspace(self) -> WorkspaceId:
@@ -52,13 +57,21 @@ class NotAllowed:
 
 
 @dataclass(frozen=True)
+class UnattendedNotAllowed:
+    """A workflow run with no person (a scheduled trigger) in a workspace that restricts resumes, where no admin
+    allowed unattended runs; `settings` names who may resume."""
+
+    settings: WorkspaceSettings
+
+
+@dataclass(frozen=True)
 class CannotCheck:
     """Slack is rate-limiting the check of who may resume here: try again in `retry_after` seconds."""
 
     retry_after: int
 
 
-Refusal = NotConnected | NotAllowed | CannotCheck | AlreadyResuming
+Refusal = NotConnected | NotAllowed | UnattendedNotAllowed | CannotCheck | AlreadyResuming
 
 
 @dataclass(frozen=True)
@@ -116,20 +129,24 @@ class ResumeService:
 
     def admit(self, request: ResumeRequest, slack: WebClient) -> Claim | Refusal:
         """The claim when the request may go ahead and now holds the campaign; else why not (audited)."""
-        refusal = self.refusal(request.workspace, request.user_id, slack)
+        refusal = self.refusal(request.workspace, request.user_id, slack, unattended=request.unattended)
         if refusal is not None:
-            if isinstance(refusal, NotAllowed | CannotCheck):
-                self.record_refusal(request, "not_allowed" if isinstance(refusal, NotAllowed) else "cannot_check")
+            if isinstance(refusal, NotAllowed | UnattendedNotAllowed | CannotCheck):
+                self.record_refusal(request, "cannot_check" if isinstance(refusal, CannotCheck) else "not_allowed")
             return refusal
         return self.claim(request)
 
     def refusal(
-        self, workspace: WorkspaceId, user_id: str, slack: WebClient
-    ) -> NotConnected | NotAllowed | CannotCheck | None:
-        """Why this person may not resume in this workspace, or None if they may."""
+        self, workspace: WorkspaceId, user_id: str, slack: WebClient, unattended: bool = False
+    ) -> NotConnected | NotAllowed | UnattendedNotAllowed | CannotCheck | None:
+        """Why this person may not resume in this workspace, or None if they may. `unattended`: a workflow run
+        with no person (`user_id` grants nothing then): only the workspace's setup decides."""
         settings = self._workspaces.get(workspace)
         if settings is None or settings.api_key is None:
             return NotConnected(key_unreadable=settings is not None and settings.secrets_unreadable)
+        if unattended:
+            allowed = not settings.restricted or settings.unattended_allowed_by is not None
+            return None if allowed else UnattendedNotAllowed(settings)
         try:
             if not self._authorizer.may_resume(settings, user_id, slack):
                 return NotAllowed(settings)
@@ -230,6 +247,8 @@ class ResumeService:
             request_id,
             latency_ms,
             request.workflow,
+            request.unattended,
+            request.allowed_by,
         )
         try:
             self._audit.record(request.enterprise_id, request.team_id, entry)

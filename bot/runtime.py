@@ -3,6 +3,7 @@ mode): the Bolt app and its services, the paused-campaign watcher, scheduled res
 their shutdown, whose deadlines count from SIGTERM."""
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from bot.resume_flow import ResumeFlows
 from bot.runners.abandoned import AbandonedResumes
 from bot.runners.resume_all import ResumeAllRunner
 from bot.runners.scheduler import ScheduledResumeRunner
+from bot.runners.steps import StepRunner
 from bot.runners.watcher import MAX_POLLS, PausedWatcher
 from bot.services import Services
 from bot.settings import Settings
@@ -34,6 +36,7 @@ from bot.storage.inflight import InFlightResumes
 from bot.storage.poll_turns import PollSchedule
 from bot.storage.resume_all_jobs import ResumeAllJobs
 from bot.storage.schedules import ScheduledResumes
+from bot.storage.step_runs import StepRuns
 from bot.storage.workspace_settings import WorkspaceSettings
 from bot.truedy import TruedyClient
 
@@ -74,6 +77,7 @@ class Runtime:
     watcher: PausedWatcher
     resume_all: ResumeAllRunner
     scheduler: ScheduledResumeRunner
+    steps: StepRunner
     in_flight: InFlightResumes
     engine: Engine
     abandoned: AbandonedResumes
@@ -96,12 +100,14 @@ class Runtime:
         self.watcher.start()
         self.resume_all.start()
         self.scheduler.start()
+        self.steps.start()
 
     def stop_taking_work(self) -> None:
         """New requests are told the bot is restarting; the watcher starts no new poll."""
         self.services.answers.stop_accepting()
         self.services.lookups.stop_accepting()
         self.scheduler.stop()
+        self.steps.stop()
         self.watcher.stop()
         self.resume_all.stop()
         self._sweeping.set()
@@ -119,12 +125,14 @@ class Runtime:
         self.watcher.join(max(0.0, deadline - time.monotonic()))
         self.resume_all.join(max(0.0, deadline - time.monotonic()))
         self.scheduler.join(max(0.0, deadline - time.monotonic()))
+        self.steps.join(max(0.0, deadline - time.monotonic()))
         try:
             # Last, once the flows ended and released their claims: a schedule handed back earlier could meet
-            # this process's own claim on another process.
+            # this process's own claim on another process. Step runs still held are the next process's to end.
             self.scheduler.hand_back_unsent()
+            self.steps.let_go()
         except Exception:  # their leases run out instead: the next process takes them a minute later
-            log.exception("schedules not handed back", extra={"fields": {"event": "schedules_not_handed_back"}})
+            log.exception("automation not handed back", extra={"fields": {"event": "automation_not_handed_back"}})
         log.info("stopped", extra={"fields": {"event": "stopped", "unfinished": unanswered}})
         return unanswered
 
@@ -166,6 +174,8 @@ def build_runtime(settings: Settings, before_each_job: Callable[[], None] = lamb
         resume_all=ResumeAllJobs(engine, lease=timedelta(seconds=settings.resume_all_lease_seconds)),
         resume_all_per_minute=settings.resume_all_per_minute,
         schedules=ScheduledResumes(engine),
+        step_runs=StepRuns(engine),
+        steps_owner=f"steps-{secrets.token_hex(8)}",
         public_url=settings.public_url,
     )
     provide_services(app, services)
@@ -215,4 +225,5 @@ def build_runtime(settings: Settings, before_each_job: Callable[[], None] = lamb
     # Its own threads: a crowd of schedules due at once never holds up the quick answers people wait for.
     starts = BackgroundWork("schedule", SCHEDULE_THREADS, before_each_job)
     scheduler = ScheduledResumeRunner(services.schedules, services.flows, starts, tokens.client_for)
-    return Runtime(app, tokens, services, watcher, runner, scheduler, in_flight, engine, abandoned)
+    steps = StepRunner(services.step_runs, services.resume_all, tokens.client_for, services.steps_owner)
+    return Runtime(app, tokens, services, watcher, runner, scheduler, steps, in_flight, engine, abandoned)

@@ -11,6 +11,7 @@ from bot.storage.audit import AuditLog
 from bot.storage.digests import AlertDigests
 from bot.storage.resume_all_jobs import ResumeAllJobs
 from bot.storage.schedules import ScheduledResumes
+from bot.storage.step_runs import StepRuns
 from bot.storage.workspace_settings import Workspaces
 from bot.truedy import TruedyClient
 
@@ -34,4 +35,6 @@ class Services:
     resume_all: ResumeAllJobs
     resume_all_per_minute: int
     schedules: ScheduledResumes
+    step_runs: StepRuns  # Workflow Builder step runs, once each
+    steps_owner: str  # this process's token: the step runs it holds are under its lease
     public_url: str | None = None  # the web process's address, for webhook URLs

@@ -249,6 +249,8 @@ class JobRun:
             via,
             job.workspace.enterprise_id,
             workflow=job.workflow,
+            unattended=job.unattended,
+            allowed_by=job.allowed_by,
         )
 
     def _abandon_left_sending(self) -> None:

@@ -2,6 +2,7 @@
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from slack_bolt import App, BoltContext, BoltResponse
@@ -22,6 +23,7 @@ from bot.slack.manifest import BOT_SCOPES
 from bot.slack.tokens import BotTokens, Installations, OneToken, StoredInstallationAuthorize, TokenIdentity
 from bot.storage.installations import InstallationStore, OAuthStateStore
 from bot.storage.keybox import KeyBox
+from bot.storage.step_runs import StepRuns
 from bot.storage.workspace_settings import WorkspaceId, Workspaces
 
 log = logging.getLogger("bot.slack")
@@ -88,14 +90,34 @@ def build_app(settings: Settings, tokens: BotTokens, database: Database) -> App:
             oauth_flow=install_pages.InstallFlow(settings=oauth_settings(settings, tokens, database)),
             user_facing_authorize_error_message=messages.not_installed()["text"],
         )
+        app.middleware(workspace_from_payload)
     else:
         assert isinstance(tokens, OneToken)
         # The token, not the client: Bolt would also read SLACK_BOT_TOKEN and warn that it goes unused.
         app = App(**options, token=tokens.client.token, token_verification_enabled=False)
         configure_slack_client(app.client, settings)
-        app.middleware(only_workspaces_served_by(tokens.identity))
+        app.middleware(workspace_from_payload)
+        app.middleware(only_workspaces_served_by(tokens.identity, StepRuns(database.engine)))
     listeners.register(app)
     return app
+
+
+def workspace_from_payload(context: BoltContext, body: dict, next_: Callable[[], None]) -> None:
+    """An org-wide install's events carry `authorizations[0].team_id` null, and Bolt reads the workspace from
+    there (so it has none); the workspace is in the payload's own fields (the event's `team_id`, the user's or
+    the view's team). Registered first: every other middleware and listener sees the workspace."""
+    if context.team_id is None and context.is_enterprise_install:
+        team = body.get("team")
+        candidates = (
+            body.get("team_id"),
+            (body.get("user") or {}).get("team_id"),
+            (body.get("view") or {}).get("team_id"),
+            team.get("id") if isinstance(team, dict) else None,
+        )
+        found = [candidate for candidate in candidates if isinstance(candidate, str) and candidate.startswith("T")]
+        if found:
+            context["team_id"] = found[0]
+    next_()
 
 
 def oauth_settings(settings: Settings, tokens: Installations, database: Database) -> OAuthSettings:
@@ -115,18 +137,24 @@ def oauth_settings(settings: Settings, tokens: Installations, database: Database
     )
 
 
-def only_workspaces_served_by(identity: TokenIdentity):
+def only_workspaces_served_by(identity: TokenIdentity, step_runs: StepRuns):
     """SLACK_BOT_TOKEN belongs to one workspace (or Grid organisation): a request from any other (the app
-    installed elsewhere too) is refused rather than served with this workspace's token and Truedy key."""
+    installed elsewhere too) is refused rather than served with this workspace's token and Truedy key. A workflow
+    step of another workspace is completed with why, once (its run recorded like any other's)."""
 
     def middleware(context: BoltContext, body: dict, next) -> BoltResponse | None:
-        if context.team_id is not None and identity.serves(WorkspaceId(context.enterprise_id or "", context.team_id)):
+        workspace = WorkspaceId(context.enterprise_id or "", context.team_id or "")
+        if context.team_id is not None and identity.serves(workspace):
             return next()
         log.warning(
             "request from a workspace this token does not serve",
             extra={"fields": {"event": "other_workspace", "team": context.team_id}},
         )
         refusal = messages.other_workspace()
+        event = body.get("event") or {}
+        if event.get("type") == "function_executed" and context.function_execution_id:
+            _refuse_step(step_runs, workspace, event, context, refusal["text"])
+            return BoltResponse(status=200, body="")
         if body.get("command"):
             return BoltResponse(status=200, body=json.dumps(refusal), headers={"content-type": "application/json"})
         if context.respond is not None and body.get("response_url"):
@@ -134,6 +162,20 @@ def only_workspaces_served_by(identity: TokenIdentity):
         return BoltResponse(status=200, body="")
 
     return middleware
+
+
+def _refuse_step(step_runs: StepRuns, workspace: WorkspaceId, event: dict, context: BoltContext, why: str) -> None:
+    """Completed with `why` the first time this execution arrives; a delivery made again does nothing."""
+    execution_id = str(context.function_execution_id)
+    callback = str((event.get("function") or {}).get("callback_id") or "")
+    try:
+        if not step_runs.begin(execution_id, workspace, callback, event.get("workflow_execution_id"), "refusal"):
+            return
+        if step_runs.complete(execution_id, "refusal", {"error": why}):
+            context.client.functions_completeError(function_execution_id=execution_id, error=why)
+            step_runs.ended(execution_id)
+    except (SQLAlchemyError, SlackApiError, OSError):
+        log.exception("step of another workspace not ended", extra={"fields": {"event": "other_workspace_step"}})
 
 
 def provide_services(app: App, services: Services) -> None:

@@ -28,13 +28,26 @@ def _parameter(name: str, kind: str, title: str, description: str, required: boo
     return parameter | ({"hint": hint} if hint else {})
 
 
+# Whom the workspace's restrictions are checked against: the person Slack says started the run (a link, a
+# shortcut, a button), never a name a builder typed. Workflow Builder shows no field for it and fills it from the
+# trigger; optional, so that a workflow started on a schedule (which has no person) can still be published.
+_RUN_BY = _parameter(
+    "user_context",
+    "slack#/types/user_context",
+    "Person who ran the workflow",
+    "Filled in by Slack with the person who started the workflow (a link, a shortcut or a button): the "
+    "workspace's restrictions on who may resume apply to them. A workflow started on a schedule has none.",
+    False,
+)
+# A name only: what history and messages call the requester of a run with no person. It grants nothing.
 _ACTING_USER = _parameter(
     "acting_user",
     "slack#/types/user_id",
-    "Resume as",
-    "Whose resume it is: the workspace's restrictions on who may resume apply to this person, and history names "
-    "them. In a scheduled workflow, pick someone; for a link or shortcut, the person who used this workflow.",
-    True,
+    "On behalf of",
+    "Named in history and messages for a run with no person (a scheduled workflow). It grants nothing: where "
+    "resumes are restricted, such a run resumes only if a workspace admin allowed unattended workflow runs in "
+    "setup.",
+    False,
 )
 _NAME_FILTER = _parameter(
     "name_filter",
@@ -48,7 +61,7 @@ _NAME_FILTER = _parameter(
 STEPS: dict[str, dict[str, Any]] = {
     "resume_campaign": {
         "title": "Resume a Truedy campaign",
-        "description": "Resumes a paused Truedy campaign with this workspace's Truedy key, as the person given.",
+        "description": "Resumes a paused Truedy campaign with this workspace's Truedy key, for the person who ran it.",
         "input_parameters": {
             "campaign": _parameter(
                 "campaign",
@@ -59,6 +72,7 @@ STEPS: dict[str, dict[str, Any]] = {
                 "The id is on the campaign's page in the Truedy dashboard",
             ),
             "acting_user": _ACTING_USER,
+            "user_context": _RUN_BY,
         },
         "output_parameters": {
             "campaign_id": _parameter("campaign_id", "string", "Campaign id", "The campaign resumed.", True),
@@ -77,11 +91,19 @@ STEPS: dict[str, dict[str, Any]] = {
             ),
             "name_filter": _NAME_FILTER,
             "acting_user": _ACTING_USER,
+            "user_context": _RUN_BY,
         },
         "output_parameters": {
             "total": _parameter("total", "integer", "Paused", "How many campaigns were paused to begin with.", True),
             "resumed": _parameter("resumed", "integer", "Resumed", "How many were resumed.", True),
-            "failed": _parameter("failed", "integer", "Failed", "How many could not be resumed.", True),
+            "failed": _parameter("failed", "integer", "Failed", "How many Truedy refused to resume.", True),
+            "unknown": _parameter(
+                "unknown",
+                "integer",
+                "May have resumed",
+                "How many got no clear answer from Truedy: each may have resumed (check them in Truedy).",
+                True,
+            ),
             "not_tried": _parameter(
                 "not_tried",
                 "integer",

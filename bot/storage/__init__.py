@@ -301,7 +301,6 @@ workflow_step_runs = Table(
     Column("team_id", String(32), nullable=False),
     Column("step", String(64), nullable=False),  # the step's callback id
     Column("workflow", String(64)),  # the workflow run's execution id
-    Column("inputs", Text),  # JSON: what a run taken over by another process needs (never a token)
     # "running", "sending" (a resume's request may have left), "waiting" (a resume all's job runs),
     # "completing" (the completion is decided, Slack not yet told), "ended"
     Column("state", String(12), nullable=False),

@@ -18,6 +18,8 @@ class AuditEntry:
     truedy_request_id: str | None
     latency_ms: int | None
     workflow: str | None = None  # via "workflow": the run's execution id
+    unattended: bool = False  # a workflow run with no person Slack vouches for
+    allowed_by: str | None = None  # …allowed by this admin, where resumes are restricted
 
 
 class AuditLog:
@@ -43,6 +45,8 @@ class AuditLog:
                     truedy_request_id=entry.truedy_request_id,
                     latency_ms=entry.latency_ms,
                     workflow=entry.workflow,
+                    unattended=entry.unattended,
+                    allowed_by=entry.allowed_by,
                 )
             )
 
@@ -62,6 +66,8 @@ class AuditLog:
                     truedy_request_id=row["truedy_request_id"],
                     latency_ms=row["latency_ms"],
                     workflow=row["workflow"],
+                    unattended=row["unattended"],
+                    allowed_by=row["allowed_by"],
                 )
                 for row in connection.execute(query).mappings()
             ]

@@ -60,6 +60,8 @@ class ResumeAllJob:
     cancelled_by: str | None
     not_before: datetime | None
     workflow: str | None = None  # started by a Workflow Builder run: its execution id
+    unattended: bool = False  # …with no person Slack vouches for (requested_by only names someone, or is "")
+    allowed_by: str | None = None  # …allowed by this admin, where resumes are restricted
 
 
 @dataclass(frozen=True)
@@ -93,9 +95,12 @@ class ResumeAllJobs:
         campaigns: list[tuple[str, str | None]],
         digest_id: int | None = None,
         workflow: str | None = None,
+        unattended: bool = False,
+        allowed_by: str | None = None,
     ) -> int:
         """A job counted and waiting for the requester's confirmation (and its progress message); `workflow`:
-        the execution id of the Workflow Builder run that asks for it."""
+        the execution id of the Workflow Builder run that asks for it (`unattended`: with no person, as
+        `allowed_by` allowed)."""
         with self._engine.begin() as connection:
             now = database_now(connection)
             stale = select(resume_all_jobs.c.id).where(
@@ -105,7 +110,28 @@ class ResumeAllJobs:
             if stale_ids:
                 connection.execute(resume_all_items.delete().where(resume_all_items.c.job_id.in_(stale_ids)))
                 connection.execute(resume_all_jobs.delete().where(resume_all_jobs.c.id.in_(stale_ids)))
-            return self._insert(connection, workspace, user_id, channel, campaigns, digest_id, workflow, now)
+            job_id = connection.execute(
+                resume_all_jobs.insert().values(
+                    **workspace_key(workspace),
+                    requested_by=user_id,
+                    channel=channel,
+                    digest_id=digest_id,
+                    workflow=workflow,
+                    unattended=unattended,
+                    allowed_by=allowed_by,
+                    state="proposed",
+                    created_at=now,
+                )
+            ).inserted_primary_key[0]
+            if campaigns:
+                connection.execute(
+                    resume_all_items.insert(),
+                    [
+                        {"job_id": job_id, "position": i, "campaign_id": campaign_id, "name": name}
+                        for i, (campaign_id, name) in enumerate(campaigns)
+                    ],
+                )
+            return int(job_id)
 
     def confirm(self, job_id: int, workspace: WorkspaceId, user_id: str, message_ts: str) -> ResumeAllJob | None:
         """The proposed job, now running with its progress message; None when it is not this person's
@@ -295,28 +321,6 @@ class ResumeAllJobs:
             unknown=unknown,
         )
 
-    def _insert(self, connection, workspace, user_id, channel, campaigns, digest_id, workflow, now: datetime) -> int:
-        job_id = connection.execute(
-            resume_all_jobs.insert().values(
-                **workspace_key(workspace),
-                requested_by=user_id,
-                channel=channel,
-                digest_id=digest_id,
-                workflow=workflow,
-                state="proposed",
-                created_at=now,
-            )
-        ).inserted_primary_key[0]
-        if campaigns:
-            connection.execute(
-                resume_all_items.insert(),
-                [
-                    {"job_id": job_id, "position": i, "campaign_id": campaign_id, "name": name}
-                    for i, (campaign_id, name) in enumerate(campaigns)
-                ],
-            )
-        return int(job_id)
-
     def _active(self, connection, workspace: WorkspaceId) -> ResumeAllJob | None:
         query = select(resume_all_jobs.c.id).where(
             of_workspace(resume_all_jobs, workspace), resume_all_jobs.c.state.in_(ACTIVE)
@@ -340,6 +344,8 @@ class ResumeAllJobs:
             cancelled_by=row["cancelled_by"],
             not_before=utc(row["not_before"]),
             workflow=row["workflow"],
+            unattended=row["unattended"],
+            allowed_by=row["allowed_by"],
         )
 
 

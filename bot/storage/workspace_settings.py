@@ -24,6 +24,7 @@ from bot.storage import (
     resume_locks,
     scheduled_resumes,
     utc,
+    workflow_step_runs,
     workspace_key,
     workspaces,
 )
@@ -54,6 +55,9 @@ class WorkspaceSettings:
     # it reads as none, and the workspace's admins are told to set it again (`secret_problem_told`).
     secrets_unreadable: bool = False
     secret_problem_told: bool = False
+    # The admin who let workflow runs with no person (scheduled triggers) resume although resumes are restricted.
+    unattended_allowed_by: str | None = None
+    unattended_allowed_at: datetime | None = None
 
     @property
     def restricted(self) -> bool:
@@ -70,6 +74,7 @@ class SetupChoices:
     allowed_users: tuple[str, ...]
     allowed_usergroups: tuple[str, ...] | None
     webhook_secret: str | None = None
+    allow_unattended: bool | None = None  # None: the form had no such field, and the saved choice is kept
 
 
 class Workspaces:
@@ -154,6 +159,10 @@ class Workspaces:
         if choices.allowed_usergroups is not None:
             values["allowed_usergroups"] = json.dumps(sorted(choices.allowed_usergroups))
         existing = self.get(workspace)
+        if choices.allow_unattended is False:
+            values |= {"unattended_allowed_by": None, "unattended_allowed_at": None}
+        elif choices.allow_unattended and (existing is None or existing.unattended_allowed_by is None):
+            values |= {"unattended_allowed_by": user_id, "unattended_allowed_at": now}  # who first allowed it
         if choices.webhook_secret is not None:
             values["webhook_secret_encrypted"] = self._keybox.seal(choices.webhook_secret)
         elif existing is not None and existing.webhook_token and existing.webhook_secret is None:
@@ -194,6 +203,7 @@ class Workspaces:
             alert_digests,
             resume_all_jobs,
             scheduled_resumes,
+            workflow_step_runs,
         )
         children = ((alert_digest_rows.c.digest_id, alert_digests), (resume_all_items.c.job_id, resume_all_jobs))
         with self._engine.begin() as connection:
@@ -240,6 +250,8 @@ class Workspaces:
             webhook_secret=webhook_secret,
             secrets_unreadable=unreadable,
             secret_problem_told=row["secret_problem_told_at"] is not None,
+            unattended_allowed_by=row["unattended_allowed_by"],
+            unattended_allowed_at=utc(row["unattended_allowed_at"]),
         )
 
     def _open(self, sealed: str | None) -> str | None:

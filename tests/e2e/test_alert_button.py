@@ -223,7 +223,7 @@ def test_a_retryable_failure_restores_the_button_and_a_second_click_works(stack,
     click(stack, channel, ts, user_id="U0BOB0001")
     _, failed = wait_updates(stack, channel, ts, 2)
     assert state(failed["blocks"]).startswith(
-        ":warning: *Not resumed* (<@U0BOB0001> tried): Truedy had an internal error (HTTP 503)"
+        ":grey_question: *May have resumed* (<@U0BOB0001> tried): Truedy had an internal error (HTTP 503)"
     )
     assert buttons(failed["blocks"]) == ["resume_campaign", "resume_later", "open_in_truedy"]
     (reply,) = thread_replies(stack, channel, ts)

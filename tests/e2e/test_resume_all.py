@@ -105,9 +105,11 @@ def test_resume_all_from_a_digest_paces_to_the_rate_limit_and_names_every_failur
         summary = summary_of(stack, ts)
         assert len(summary) == 1
         text = str(summary[0]["blocks"])
-        assert summary[0]["text"] == "Resume all finished: Resumed 127 of 130 · 1 skipped · 2 failed."
+        # A 500 is no clear answer: each may have resumed, and is neither counted nor named as failed.
+        headline = "Resume all finished: Resumed 127 of 130 · 1 skipped · 0 failed · 2 may have resumed."
+        assert summary[0]["text"] == headline
         for campaign_id in failing:
-            assert f"`{campaign_id}`: failed: Truedy had an internal error (HTTP 500)" in text, text
+            assert f"`{campaign_id}`: may have resumed: Truedy had an internal error (HTTP 500)" in text, text
         assert "`batch_ra00011`: skipped: <@U0CAROL01> was resuming it at that moment" in text
 
         final = stack.slack.messages[(CHANNEL, ts)]

@@ -84,6 +84,7 @@ def test_an_admin_connects_a_new_workspace_entirely_from_slack(stack, new_team):
         "invite_hint",
         "allowed_users",
         "allowed_usergroups",
+        "unattended_runs",
         "webhook_secret",
     ]
     assert modal["blocks"][1]["optional"] is False

@@ -166,11 +166,14 @@ def _element(element: Any, here: str) -> list[str]:
             problems += _text(element["placeholder"], f"{here}.placeholder", 150, plain_only=True)
         if kind in ("static_select", "multi_static_select") and "option_groups" not in element:
             problems += _options(element.get("options"), f"{here}.options", 1, 100)
+        if kind in ("checkboxes", "radio_buttons"):
+            problems += _options(element.get("options"), f"{here}.options", 1, 10)
         for key in ("initial_options",):
             if key in element:
                 problems += _options(element[key], f"{here}.{key}", 1, 100)
                 offered = element.get("options") or []
-                if kind in ("static_select", "multi_static_select") and any(o not in offered for o in element[key]):
+                listed = ("static_select", "multi_static_select", "checkboxes")
+                if kind in listed and any(o not in offered for o in element[key]):
                     problems.append(f"{here}.{key}: an initial option that is not among the options")
     elif kind == "image":
         problems += _image(element, here)

@@ -57,6 +57,8 @@ class StepRun:
     token: str
     envelope: str | None = None
     ended: ApiCall | None = None  # the accepted functions.completeSuccess or completeError
+    payload: dict[str, Any] | None = None  # the event as delivered, to deliver it again
+    callback_known: bool = True
 
 
 @dataclass
@@ -401,6 +403,7 @@ class FakeSlack:
     def event(self, event_type: str, team_id: str, event_time: float | None = None, **event: Any) -> dict[str, Any]:
         """An Events API callback, as Slack posts it (HTTP) or wraps it (Socket Mode)."""
         moment = int(event_time if event_time is not None else time.time())
+        authorizations = self._authorizations(team_id)
         return {
             "token": "deprecated-verification-token",
             "team_id": team_id,
@@ -409,31 +412,71 @@ class FakeSlack:
             "type": "event_callback",
             "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}",
             "event_time": moment,
+            "authorizations": authorizations,
+            "is_ext_shared_channel": False,
+            **({"enterprise_id": authorizations[0]["enterprise_id"]} if authorizations[0]["enterprise_id"] else {}),
         }
 
-    def step_executed(self, callback_id: str, inputs: dict[str, Any], team_id: str | None = None) -> StepRun:
-        """A workflow runs one of the app's steps: the `function_executed` event Slack sends, over Socket Mode."""
-        run, payload = self.step_event(callback_id, inputs, team_id)
+    def step_executed(
+        self, callback_id: str, inputs: dict[str, Any], team_id: str | None = None, run_by: str | None = None
+    ) -> StepRun:
+        """A workflow runs one of the app's steps: the `function_executed` event Slack sends, over Socket Mode.
+        `run_by`: the person who started the workflow (a link or a button), whom Slack puts in `user_context`."""
+        run, payload = self.step_event(callback_id, inputs, team_id, run_by)
         run.envelope = self.push("events_api", payload)
+        run.payload = payload
         return run
 
+    def deliver_again(self, run: StepRun, connection: int = -1) -> str:
+        """Slack delivers the same `function_executed` again (as when an ack was late): the same event, its
+        envelope marked as a retry."""
+        assert run.payload is not None
+
+        async def send() -> str:
+            envelope_id = str(uuid.uuid4())
+            envelope = {
+                "envelope_id": envelope_id,
+                "type": "events_api",
+                "accepts_response_payload": False,
+                "retry_attempt": 1,
+                "retry_reason": "timeout",
+                "payload": run.payload,
+            }
+            self.acks[envelope_id] = Ack(envelope_id, time.monotonic())
+            await self._open_socket(connection).send_str(json.dumps(envelope))
+            return envelope_id
+
+        return self.loop.run(send())
+
     def step_event(
-        self, callback_id: str, inputs: dict[str, Any], team_id: str | None = None
+        self, callback_id: str, inputs: dict[str, Any], team_id: str | None = None, run_by: str | None = None
     ) -> tuple[StepRun, dict[str, Any]]:
         """The `function_executed` event of a step's run (posted over HTTP, or wrapped for Socket Mode), with a
-        token of this execution's own, which the app may use for Slack's API during the step."""
+        token of this execution's own, which the app may use for Slack's API during the step. Slack sends only
+        the inputs a step declares, and fills `user_context` itself: a builder cannot type one."""
         team = team_id or self.team_id
-        step = STEPS[callback_id]
+        step = STEPS.get(callback_id) or {
+            "title": callback_id,
+            "description": "a step the app no longer declares",
+            "input_parameters": {},
+            "output_parameters": {},
+        }
+        undeclared = [name for name in inputs if name not in step["input_parameters"]] if callback_id in STEPS else []
+        assert not undeclared, f"Slack sends only declared inputs, not {undeclared}"
+        assert "user_context" not in inputs, "user_context comes from the trigger: pass run_by"
+        if run_by is not None:
+            inputs = {**inputs, "user_context": {"id": run_by, "secret": f"uc-{uuid.uuid4().hex[:16]}"}}
         run = StepRun(
             callback_id,
             f"Fx{uuid.uuid4().hex[:10].upper()}",
             f"Wx{uuid.uuid4().hex[:10].upper()}",
             f"xwfp-{team}-{uuid.uuid4().hex[:16]}",
         )
+        who = self._installation_for(team)
         with self._lock:
-            who = next((i for i in self.tokens.values() if i.team_id == team), Identity(team, self.enterprise_id))
             self.tokens[run.token] = who
             self.step_runs[run.execution_id] = run
+            run.callback_known = callback_id in STEPS
         function = {
             "id": f"Fn{uuid.uuid4().hex[:10].upper()}",
             "callback_id": callback_id,
@@ -456,6 +499,28 @@ class FakeSlack:
         if who.enterprise_id:
             payload["enterprise_id"] = who.enterprise_id
         return run, payload
+
+    def _installation_for(self, team: str) -> Identity:
+        """Whose bot serves `team`: its own installation, else its Grid organisation's org-wide one."""
+        with self._lock:
+            bots = [identity for token, identity in self.tokens.items() if token.startswith("xoxb-")]
+        own = next((i for i in bots if i.team_id == team), None)
+        org_wide = next((i for i in bots if i.org_wide), None)  # a workspace of an organisation installed org-wide
+        return own or org_wide or Identity(team, self.enterprise_id)
+
+    def _authorizations(self, team: str) -> list[dict[str, Any]]:
+        """What Slack puts in every event: the installation the event is for. For an org-wide install, its team is
+        null and it is an enterprise install; the workspace is in the event's own fields."""
+        who = self._installation_for(team)
+        return [
+            {
+                "enterprise_id": who.enterprise_id,
+                "team_id": None if who.org_wide else team,
+                "user_id": who.bot_user_id,
+                "is_bot": True,
+                "is_enterprise_install": who.org_wide,
+            }
+        ]
 
     def step_ending(self, run: StepRun, timeout: float = 15) -> ApiCall:
         """How the step ended: Slack's record of the app's `functions.completeSuccess` or `completeError`."""
@@ -625,6 +690,8 @@ class FakeSlack:
                 return {"ok": False, "error": "execution_not_in_running_state"}
             if call.method == "functions.completeError":
                 problems = [] if isinstance(params.get("error"), str) and params["error"].strip() else ["no error text"]
+            elif not run.callback_known:
+                problems = ["outputs: a step this app does not declare has none"]
             else:
                 problems = output_problems(STEPS[run.callback_id], params.get("outputs"))
             if problems:

@@ -151,3 +151,17 @@ def test_the_setup_modal_fits_with_every_group_and_every_setting():
     )
     groups = [(f"S{n:08d}", "h" * 75) for n in range(5000)]
     assert_view_accepted(setup_blocks.setup_modal(settings, groups, {"channel": "C" * 20}, "https://" + "h" * 200))
+
+
+def test_the_unattended_runs_box_reads_ticked_unticked_or_absent():
+    def submitted(state: dict | None) -> bool | None:
+        values = {"unattended_runs": {"value": state}} if state is not None else {}
+        return setup_blocks.submitted_choices({"state": {"values": values}}).allow_unattended
+
+    ticked = {
+        "type": "checkboxes",
+        "selected_options": [{"text": {"type": "plain_text", "text": "x"}, "value": "allow"}],
+    }
+    assert submitted(ticked) is True
+    assert submitted({"type": "checkboxes", "selected_options": []}) is False  # Slack sends the empty box
+    assert submitted(None) is None  # no such field in the form: the saved choice is kept

@@ -29,6 +29,7 @@ from bot.storage.keybox import KeyBox
 from bot.storage.poll_turns import PollSchedule
 from bot.storage.resume_all_jobs import ResumeAllJobs
 from bot.storage.schedules import ScheduledResumes
+from bot.storage.step_runs import StepRuns
 from bot.storage.workspace_settings import SetupChoices, WorkspaceId, Workspaces
 from bot.truedy.campaign_id import CampaignId
 from tests.fakes.truedy import StubTruedyClient
@@ -105,6 +106,8 @@ def stack(engine, workspaces):
         resume_all=ResumeAllJobs(engine),
         resume_all_per_minute=90,
         schedules=ScheduledResumes(engine),
+        step_runs=StepRuns(engine),
+        steps_owner="steps-test",
     )
 
 

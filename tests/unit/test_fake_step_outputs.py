@@ -22,6 +22,6 @@ def test_unknown_missing_and_mistyped_outputs_are_refused():
         "resumed_at: not a slack#/types/timestamp: '2026-11-29'"
     ]
     counts = STEPS["resume_all_paused"]
-    wrong = {"total": True, "resumed": 1, "failed": 0, "not_tried": 0, "finished": "yes"}
+    wrong = {"total": True, "resumed": 1, "failed": 0, "unknown": 0, "not_tried": 0, "finished": "yes"}
     assert output_problems(counts, wrong) == ["total: not a integer: True", "finished: not a boolean: 'yes'"]
     assert output_problems(RESUME, "{}") == ["outputs: not an object"]

@@ -1,5 +1,7 @@
 """Workspace settings on a real database (SQLite, and PostgreSQL when TEST_DATABASE_URL is set)."""
 
+from dataclasses import replace
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -170,3 +172,17 @@ def test_an_environment_key_replaces_one_that_cannot_be_decrypted(engine, worksp
         connection.execute(storage.workspaces.update().values(api_key_encrypted=sealed))
     workspaces.seed_keys({"T0BOT0001": "truedy_env_key"})
     assert workspaces.get(BOT).api_key == "truedy_env_key"
+
+
+def test_who_allowed_unattended_workflow_runs_is_kept_until_someone_unticks_it(engine, workspaces):
+    choices = SetupChoices("truedy_bot_key", None, ("U0BOB0001",), ())
+    assert workspaces.save_setup(BOT, choices, "U0ADMIN1").unattended_allowed_by is None
+    allowed = workspaces.save_setup(BOT, replace(choices, allow_unattended=True), "U0ADMIN1")
+    assert allowed.unattended_allowed_by == "U0ADMIN1" and allowed.unattended_allowed_at is not None
+    # Saved again by another admin with it still ticked, or by a form without the field: the first allower stays.
+    assert workspaces.save_setup(BOT, replace(choices, allow_unattended=True), "U0ADMIN2").unattended_allowed_by == (
+        "U0ADMIN1"
+    )
+    assert workspaces.save_setup(BOT, choices, "U0ADMIN2").unattended_allowed_by == "U0ADMIN1"
+    unticked = workspaces.save_setup(BOT, replace(choices, allow_unattended=False), "U0ADMIN2")
+    assert (unticked.unattended_allowed_by, unticked.unattended_allowed_at) == (None, None)

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot import truedy
 from bot.resume import ResumeOutcome
-from bot.slack.blocks.messages import Message, escape, explain, slack_date
+from bot.slack.blocks.messages import Message, escape, explain, requester, slack_date
 
 RESUME_ACTION_ID = "resume_campaign"
 # Beside Resume: resume later, at a time read in the clicker's time zone (bot.when), as they could type it.
@@ -89,7 +89,7 @@ def parse_later_value(value: str) -> tuple[str, str] | None:
 
 
 def resuming_state(user_id: str) -> str:
-    return f":hourglass_flowing_sand: *Resuming…* requested by <@{user_id}>"
+    return f":hourglass_flowing_sand: *Resuming…* requested by {requester(user_id)}"
 
 
 def no_longer_paused_state(status: str, now: datetime) -> str:

@@ -18,6 +18,7 @@ from bot.resume import (
     Refusal,
     ResumeOutcome,
     ResumeRequest,
+    UnattendedNotAllowed,
 )
 from bot.storage.alert_channels import ChannelProblem
 from bot.storage.audit import AuditEntry
@@ -132,6 +133,14 @@ def refusal(reason: Refusal, campaign_id: str) -> Message:
             return workspace_not_configured()
         case NotAllowed():
             return not_allowed(reason.settings)
+        case UnattendedNotAllowed():
+            return private(
+                ":lock: This workflow run has no person Slack vouches for (it did not start from someone's link, "
+                f"shortcut or button), and only {_who_may_resume(reason.settings)} may resume campaigns in this "
+                "workspace, so nothing was resumed. A name given to the step grants nothing. Start the workflow "
+                f"from a link or a button (that person's restrictions then apply), or have an admin allow unattended "
+                f"workflow runs in `{COMMAND} setup`."
+            )
         case CannotCheck():
             return private(
                 ":hourglass: Slack is limiting how often I may check who can resume in this workspace, so I did "
@@ -205,6 +214,16 @@ def status_lines(
         f"• Alert channel: {channel}",
         f"• Who may resume: {who}",
     ]
+    if settings and settings.restricted:
+        if settings.unattended_allowed_by:
+            unattended = (
+                f"allowed by <@{settings.unattended_allowed_by}>"
+                + (f" {slack_date(settings.unattended_allowed_at)}" if settings.unattended_allowed_at else "")
+                + ": a workflow started on a schedule resumes although resumes are restricted"
+            )
+        else:
+            unattended = "not allowed: a workflow started on a schedule (with no person) cannot resume here"
+        lines.append(f"• Unattended workflow runs: {unattended}")
     if settings and settings.webhook_token and public_url:
         url = f"`{webhook_url(public_url, settings.webhook_token)}`"
         secret = "signing secret saved" if settings.webhook_secret else f"no signing secret yet (`{COMMAND} setup`)"
@@ -241,6 +260,10 @@ def audit_line(entry: AuditEntry) -> str:
     who, campaign = f"<@{entry.user_id}>", f"`{entry.campaign_id}`"
     if entry.via == "schedule":
         how = f"scheduled by {who} · {campaign}"
+    elif entry.via == "workflow" and entry.unattended:
+        named = f" for {who}" if entry.user_id else ""
+        allowed = f", allowed by <@{entry.allowed_by}>" if entry.allowed_by else ""
+        how = f"workflow run `{escape(entry.workflow or 'unknown', 40)}`{named} (unattended{allowed}) · {campaign}"
     elif entry.via == "workflow":
         how = f"workflow run `{escape(entry.workflow or 'unknown', 40)}` as {who} · {campaign}"
     else:
@@ -290,9 +313,14 @@ def shutting_down() -> Message:
     )
 
 
+def requester(user_id: str) -> str:
+    """Who asked, as a mention; a workflow run with no person and no name is "a workflow run"."""
+    return f"<@{user_id}>" if user_id else "a workflow run"
+
+
 def already_resuming(holder: AlreadyResuming, campaign_id: str) -> Message:
     return private(
-        f":hourglass_flowing_sand: <@{holder.user_id}> is already resuming `{campaign_id}` "
+        f":hourglass_flowing_sand: {requester(holder.user_id)} is already resuming `{campaign_id}` "
         f"(since {slack_date(holder.since)}). Nothing was sent twice; their result will show up in a moment."
     )
 
@@ -321,7 +349,7 @@ def not_started(request: ResumeRequest, why: NotStarted | AlreadyResuming) -> Me
     asked = f"<@{request.user_id}> asked to resume `{request.campaign_id}`"
     if isinstance(why, AlreadyResuming):
         text = (
-            f":hourglass_flowing_sand: {asked}, but <@{why.user_id}> is resuming it meanwhile: this request "
+            f":hourglass_flowing_sand: {asked}, but {requester(why.user_id)} is resuming it meanwhile: this request "
             "was not sent, so nothing was sent twice. Their result shows up in a moment."
         )
     else:

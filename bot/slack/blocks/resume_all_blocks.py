@@ -113,7 +113,7 @@ def not_started() -> Message:
 
 def already_running(job: ResumeAllJob) -> Message:
     return private(
-        f"A resume-all started by <@{job.requested_by}> is already running in this workspace (its progress is "
+        f"A resume-all started by {started_by(job)} is already running in this workspace (its progress is "
         f"in <#{job.channel}>). Nothing new was started: one at a time, since they share Truedy's rate limit."
     )
 
@@ -135,7 +135,7 @@ def progress(job: ResumeAllJob, counts: Progress, now: datetime, per_minute: int
         headline = f":hourglass_flowing_sand: *Cancelling resume all*, asked by <@{job.cancelled_by}>…"
     else:
         headline = ":arrow_forward: *Resuming all paused campaigns*"
-    started = f"{headline} (started by <@{job.requested_by}>)"
+    started = f"{headline} (started by {started_by(job)})"
     blocks: list[Block] = [section(f"{started}\n{line}")]
     if note:
         blocks.append(context(note))
@@ -244,6 +244,16 @@ def _said(item: JobItem) -> str:
     if item.outcome in MAY_HAVE_RESUMED:
         return f"may have resumed: {item.detail}"
     return f"failed: {item.detail}"
+
+
+def started_by(job: ResumeAllJob) -> str:
+    """Who started it: a person; or a workflow run, as that person, or unattended (named, at most)."""
+    if job.workflow and job.unattended:
+        named = f" for <@{job.requested_by}>" if job.requested_by else ""
+        return f"a workflow run{named} (unattended)"
+    if job.workflow:
+        return f"a workflow run as <@{job.requested_by}>"
+    return f"<@{job.requested_by}>"
 
 
 def _campaigns(count: int) -> str:

@@ -14,6 +14,11 @@ USERS_BLOCK = "allowed_users"
 GROUPS_BLOCK = "allowed_usergroups"
 USERGROUPS_ACTION_ID = "setup_usergroups"  # its options are loaded as the admin types
 WEBHOOK_BLOCK = "webhook_secret"
+UNATTENDED_BLOCK = "unattended_runs"
+_UNATTENDED_OPTION = {
+    "text": {"type": "plain_text", "text": "Let workflows started on a schedule resume"},
+    "value": "allow",
+}
 KEY_CHECK_TOO_SLOW = (
     "Truedy did not answer the key check in time (Slack gives this form 3 seconds). Nothing was saved: "
     "press Save again in a moment."
@@ -115,6 +120,20 @@ def setup_modal(
         if chosen_groups:
             groups_select["initial_options"] = [_option(group, handles.get(group, group)) for group in chosen_groups]
         blocks.append(_input(GROUPS_BLOCK, "…and members of these user groups", groups_select, "Optional."))
+    unattended: dict[str, Any] = {"type": "checkboxes", "action_id": "value", "options": [_UNATTENDED_OPTION]}
+    if settings and settings.unattended_allowed_by:
+        unattended["initial_options"] = [_UNATTENDED_OPTION]
+    blocks.append(
+        _input(
+            UNATTENDED_BLOCK,
+            "Unattended workflow runs",
+            unattended,
+            "Only matters while resumes are restricted above. A workflow step run with no person (a scheduled "
+            "trigger) has nobody for Slack to vouch for: unticked, it is refused; ticked, it resumes, and history "
+            "says that you allowed it. Anyone who can build a workflow can then resume campaigns on a schedule. "
+            "A run started from a link, a shortcut or a button is always checked against that person.",
+        )
+    )
     token = settings.webhook_token if settings else None
     if public_url is None:
         where = "add a webhook once whoever runs the bot has set its public address (PUBLIC_URL)"
@@ -157,6 +176,11 @@ def submitted_choices(view: dict) -> SetupChoices:
     webhook_secret = (value(WEBHOOK_BLOCK).get("value") or "").strip()
     # No group field in the form (Slack would not list the groups): the groups chosen before are kept.
     groups = values[GROUPS_BLOCK].get(USERGROUPS_ACTION_ID, {}) if GROUPS_BLOCK in values else None
+    unattended = (
+        any(option.get("value") == "allow" for option in value(UNATTENDED_BLOCK).get("selected_options") or ())
+        if UNATTENDED_BLOCK in values
+        else None
+    )
     return SetupChoices(
         api_key=key or None,
         alert_channel=value(CHANNEL_BLOCK).get("selected_conversation"),
@@ -165,6 +189,7 @@ def submitted_choices(view: dict) -> SetupChoices:
             None if groups is None else tuple(option["value"] for option in groups.get("selected_options") or ())
         ),
         webhook_secret=webhook_secret or None,
+        allow_unattended=unattended,
     )
 
 

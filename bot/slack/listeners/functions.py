@@ -1,14 +1,15 @@
-"""Workflow Builder steps (`function_executed`): acknowledged by Bolt at once; each step runs after, and ends
-with `complete` or `fail` whatever happens (bot.slack.workflow_steps)."""
+"""Workflow Builder steps (`function_executed`): acknowledged by Bolt at once; each run is recorded by its
+`function_execution_id` after the ack, so that a delivery Slack makes again does nothing, and then runs and
+ends with a completion whatever happens (bot.slack.workflow_steps). A step this app does not declare is
+completed with an error saying so, once."""
 
 import logging
 from collections.abc import Callable
 
-from slack_bolt import App, BoltContext, Complete, Fail
+from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.background import BackgroundWork
 from bot.services import Services
 from bot.slack import workflow_steps
 from bot.slack.blocks import messages
@@ -24,45 +25,74 @@ def register(app: App) -> None:
     app.function("resume_campaign")(resume_campaign)
     app.function("resume_all_paused")(resume_all_paused)
     app.function("list_paused_campaigns")(list_paused_campaigns)
+    # Last: Bolt runs the first listener that matches, so this one gets only steps of no other's.
+    app.event("function_executed")(unknown_step)
 
 
-def resume_campaign(body: dict, client: WebClient, complete: Complete, fail: Fail, context: BoltContext) -> None:
+def resume_campaign(body: dict, client: WebClient, context: BoltContext) -> None:
+    _start(context, body, client, workflow_steps.resume_campaign)
+
+
+def resume_all_paused(body: dict, client: WebClient, context: BoltContext) -> None:
+    _start(context, body, client, workflow_steps.resume_all)
+
+
+def list_paused_campaigns(body: dict, client: WebClient, context: BoltContext) -> None:
+    _start(context, body, client, workflow_steps.list_paused)
+
+
+def unknown_step(body: dict, client: WebClient, context: BoltContext) -> None:
+    """A workflow runs a step this app no longer declares (or never did): ended with why, not left hanging."""
+    _start(context, body, client, None)
+
+
+def _start(context: BoltContext, body: dict, client: WebClient, step: Step | None) -> None:
     services: Services = context["services"]
-    _start(services.answers, workflow_steps.resume_campaign, body, client, complete, fail, context)
-
-
-def resume_all_paused(body: dict, client: WebClient, complete: Complete, fail: Fail, context: BoltContext) -> None:
-    services: Services = context["services"]
-    _start(services.lookups, workflow_steps.resume_all, body, client, complete, fail, context)
-
-
-def list_paused_campaigns(body: dict, client: WebClient, complete: Complete, fail: Fail, context: BoltContext) -> None:
-    services: Services = context["services"]
-    _start(services.lookups, workflow_steps.list_paused, body, client, complete, fail, context)
-
-
-def _start(
-    pool: BackgroundWork,
-    step: Step,
-    body: dict,
-    client: WebClient,
-    complete: Complete,
-    fail: Fail,
-    context: BoltContext,
-) -> None:
     event = body.get("event") or {}
-    inputs, workflow = event.get("inputs") or {}, event.get("workflow_execution_id") or ""
-    run = StepRun(workspace_of(context), inputs, workflow, client, complete, fail)
+    run = StepRun(
+        execution_id=str(event.get("function_execution_id") or ""),
+        workspace=workspace_of(context),
+        inputs=event.get("inputs") if isinstance(event.get("inputs"), dict) else {},
+        workflow=str(event.get("workflow_execution_id") or ""),
+        client=client,
+        runs=services.step_runs,
+        owner=services.steps_owner,
+    )
+    callback = str((event.get("function") or {}).get("callback_id") or "")
     log.info(
         "workflow step",
-        extra={"fields": {"event": "workflow_step", "step": step.__name__, "workflow": run.workflow}},
+        extra={"fields": {"event": "workflow_step", "step": callback[:64], "workflow": run.workflow[:64]}},
     )
-    if not pool.submit(_ended_whatever_happens, step, context["services"], run):
-        fail(error=messages.shutting_down()["text"])
+    # Truedy reads go to their own pool, so that a slow Truedy holds no quick answer.
+    pool = services.answers if step is workflow_steps.resume_campaign else services.lookups
+    if not pool.submit(_run_once, step, callback, services, run):
+        _run_once(None, callback, services, run, stopping=True)  # said at once, as to a click
 
 
-def _ended_whatever_happens(step: Step, services: Services, run: StepRun) -> None:
-    """A step left running shows as running in the workflow until Slack gives up on it: it always ends."""
+def _run_once(step: Step | None, callback: str, services: Services, run: StepRun, stopping: bool = False) -> None:
+    """The first delivery of this execution runs and is completed whatever happens; any other does nothing."""
+    try:
+        begun = run.runs.begin(run.execution_id, run.workspace, callback, run.workflow, run.owner)
+    except SQLAlchemyError:
+        log.exception("database unavailable", extra={"fields": {"event": "database_error"}})
+        run.fail(error=messages.database_unavailable()["text"])
+        return
+    if not begun:
+        log.info(
+            "workflow step delivered again: nothing done",
+            extra={"fields": {"event": "workflow_step_again", "workflow": run.workflow[:64]}},
+        )
+        return
+    if stopping:
+        run.fail(error=messages.shutting_down()["text"])
+        return
+    if step is None:
+        name = messages.escape(callback, 64)
+        run.fail(
+            error=f"This app has no step “{name}”: the app was changed since this workflow was built. Open the "
+            "workflow in Workflow Builder and replace the step with one the app offers now."
+        )
+        return
     try:
         step(services, run)
     except SQLAlchemyError:

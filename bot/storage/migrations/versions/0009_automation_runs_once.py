@@ -63,7 +63,6 @@ def upgrade() -> None:
         sa.Column("team_id", sa.String(32), nullable=False),
         sa.Column("step", sa.String(64), nullable=False),
         sa.Column("workflow", sa.String(64)),
-        sa.Column("inputs", sa.Text()),
         sa.Column("state", sa.String(12), nullable=False),
         sa.Column("owner", sa.String(32)),
         sa.Column("lease_expires_at", sa.DateTime(timezone=True)),
