@@ -12,6 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 log = logging.getLogger("bot.background")
 
 
+def _safely(call: Callable[[], None]) -> None:
+    try:
+        call()
+    except Exception:
+        log.exception("dropped job not recorded", extra={"fields": {"event": "job_dropped_failed"}})
+
+
 def pool_of_started_threads(threads: int, name: str) -> ThreadPoolExecutor:
     """A thread pool whose threads all run from the start. ThreadPoolExecutor starts a thread when a job finds
     none idle, and until that thread runs it holds a lock that every `submit` in the process takes
@@ -33,13 +40,16 @@ class BackgroundWork:
         self._draining = False
         self._changed = threading.Condition()
 
-    def submit(self, job: Callable[..., None], *args: object) -> bool:
-        """Queue the job; False once the worker is shutting down (the caller must say so)."""
+    def submit(self, job: Callable[..., None], *args: object, dropped: Callable[[], None] | None = None) -> bool:
+        """Queue the job; False once the worker is shutting down (the caller must say so). `dropped` runs (on the
+        thread that drains) if the job is dropped still queued when `drain`'s time is up."""
         with self._changed:
             if self._draining:
                 return False
             self._in_flight += 1
-        self._pool.submit(self._run, job, args)
+        queued = self._pool.submit(self._run, job, args)
+        if dropped is not None:
+            queued.add_done_callback(lambda future: future.cancelled() and _safely(dropped))
         return True
 
     def stop_accepting(self) -> None:

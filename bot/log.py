@@ -12,8 +12,10 @@ from typing import TextIO
 # Tokens, keys, and Slack's response URLs and webhooks (whoever has one can post with it). Slack's tokens: bot
 # (xoxb-), user (xoxp-), legacy and session ones (xoxa-, xoxs-, xoxc-, xoxd-), refresh and rotating ones
 # (xoxr-, xoxe-, xoxe.xoxp-), app-level (xapp-), a workflow step's own (xwfp-).
+# No word boundary before them: after an escape (`\n`, `\t` in a traceback's source line or a JSON string) a
+# token follows a letter; blanking a little too much beats logging one.
 _TOKEN_SHAPES = re.compile(
-    r"\b((?:xox[a-z](?:\.xox[a-z])?|xapp|xwf[a-z])-[A-Za-z0-9-]+|truedy_[A-Za-z0-9]{8,})"
+    r"((?:xox[a-z](?:\.xox[a-z])?|xapp|xwf[a-z])-[A-Za-z0-9-]+|truedy_[A-Za-z0-9]{8,})"
     r"|https://hooks\.slack\.com/[^\s\"']+"
 )
 # Loggers whose lines may carry a whole request ("Invalid request signature detected (… body: …)",
@@ -40,6 +42,9 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
+        # Each value before encoding (JSON writes a newline as `\n`, after which a token no longer starts a word),
+        # and the line after it too (a value of another type, rendered by `default=str`).
+        line = {name: self.redact(value) if isinstance(value, str) else value for name, value in line.items()}
         return self.redact(json.dumps(line, default=str))
 
     def redact(self, text: str) -> str:

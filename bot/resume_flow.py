@@ -10,7 +10,8 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal, Protocol
 
 from slack_bolt import Respond
@@ -57,6 +58,10 @@ class _Flow:
     surface: Surface
     before_sending: Callable[[], bool] | None = None
     state: Literal["queued", "running", "ending"] = "queued"
+    # Whether its request may have left for Truedy: set, under `leaving`, just before it does. A shutdown ends a
+    # running flow that has not got there as not started (nothing was sent), never as unknown.
+    sent: bool = False
+    leaving: threading.Lock = field(default_factory=threading.Lock)
 
 
 class ResumeFlows:
@@ -119,7 +124,7 @@ class ResumeFlows:
             reporters.submit(self._end, flow, NotStarted())
         self._wait_until(lambda: not any(flow.state == "running" for flow in self._flows), interrupt_at)
         for flow in self._take("running"):
-            outcome = Interrupted("the bot was restarting before Truedy answered")
+            outcome = Interrupted("the bot was restarting before Truedy answered") if flow.sent else NotStarted()
             reporters.submit(self._end, flow, outcome)
         self._wait_until(lambda: not self._flows, deadline)
         reporters.shutdown(wait=False, cancel_futures=True)
@@ -132,7 +137,7 @@ class ResumeFlows:
             return  # ended by the shutdown before its turn came
         ending: Ending
         try:
-            ending = self._resumes.resume(flow.request, flow.claim, flow.before_sending)
+            ending = self._resumes.resume(flow.request, flow.claim, partial(self._leave, flow))
         except WorkspaceNotConfigured:
             self._resumes.record_refusal(flow.request, "not_sent")
             ending = NotSent("this workspace's Truedy key was removed meanwhile")
@@ -162,6 +167,18 @@ class ResumeFlows:
                     self._flows.discard(flow)
                     self._changed.notify_all()
 
+    def _leave(self, flow: _Flow) -> bool:
+        """Just before the request leaves: False (nothing is sent) once a shutdown ended the flow meanwhile, or
+        the caller's `before_sending` says no. The shutdown takes running flows under the same lock, so it sees
+        either a flow whose request may have left, or one whose request never will."""
+        with flow.leaving:
+            if flow.state != "running":
+                return False
+            if flow.before_sending is not None and not flow.before_sending():
+                return False
+            flow.sent = True
+            return True
+
     def _advance(self, flow: _Flow, expected: str, new: Literal["running", "ending"]) -> bool:
         with self._changed:
             if flow.state != expected:
@@ -174,7 +191,8 @@ class ResumeFlows:
         with self._changed:
             taken = [flow for flow in self._flows if flow.state == state]
             for flow in taken:
-                flow.state = "ending"
+                with flow.leaving:  # a flow about to send either sent (`sent`) or never will
+                    flow.state = "ending"
             return taken
 
     def _wait_until(self, condition: Callable[[], bool], moment: float) -> None:

@@ -27,6 +27,7 @@ from bot.resume import (
     ResumeOutcome,
     ResumeRequest,
     ResumeService,
+    UnattendedNotAllowed,
     WorkspaceNotConfigured,
     outcome_name,
 )
@@ -50,6 +51,7 @@ JOB_THREADS = 4
 PROGRESS_SECONDS = 3.0
 # Failures that every other campaign would meet too: the job stops instead of spending the rate on them.
 KEY_FAILURES = (truedy.KeyRejected, truedy.BillingProblem, truedy.IpNotAllowed)
+UNATTENDED_REVOKED = "unattended workflow runs were no longer allowed in this workspace (setup), so the job stopped"
 # A run that failed (the database went away, a bug) leaves its job alone this long before any run tries again.
 FAILED_RUN_RETRY = timedelta(seconds=30)
 
@@ -204,6 +206,11 @@ class JobRun:
                 return
             if self._wait(self._last_sent + self._interval - time.monotonic()):
                 continue  # stopping, cancelled or the lease lost: the top of the loop says which
+            if job.unattended and self._no_longer_allowed():
+                # An admin unticked unattended workflow runs meanwhile: it stops now, not at its end.
+                self._jobs.record(job.id, item.position, "not_allowed", UNATTENDED_REVOKED)
+                self._end("stopped")
+                return
             if not self._jobs.start_sending(job.id, item.position, self._run_id):
                 continue  # the lease ran out: nothing is sent, and the top of the loop ends this run
             self._last_sent = time.monotonic()
@@ -211,6 +218,12 @@ class JobRun:
                 self._end("stopped")
                 return
             self._show(None)
+
+    def _no_longer_allowed(self) -> bool:
+        job, resumes = self._job, self._runner.resumes
+        return isinstance(
+            resumes.refusal(job.workspace, job.requested_by, self._slack, unattended=True), UnattendedNotAllowed
+        )
 
     def _wait(self, seconds: float) -> bool:
         """Wait, unless something cuts it short; True when it did."""

@@ -65,6 +65,10 @@ class ScheduledResumeRunner:
         # This process's token: its leases are its own, and a process that dies leaves nothing others must wait on
         # longer than a lease.
         self.owner = f"scheduler-{secrets.token_hex(8)}"
+        # The schedules this process is working on: only their leases are renewed. Each with the move the database
+        # would not take when it was made (a blip), tried again each tick until it does.
+        self._working: dict[int, Callable[[], object] | None] = {}
+        self._working_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
         self._leases = threading.Thread(target=self._keep_leases, name="schedule-leases", daemon=True)
@@ -94,18 +98,46 @@ class ScheduledResumeRunner:
         """Until the process exits (shutdown included: a resume waiting on Truedy still holds its schedule)."""
         while True:
             time.sleep(RENEW_SECONDS)
+            with self._working_lock:
+                working = list(self._working)
             try:
-                self._schedules.renew(self.owner)
+                self._schedules.renew(self.owner, working)
             except Exception:
                 log.exception("schedule leases not renewed", extra={"fields": {"event": "lease_not_renewed"}})
+
+    def _started(self, schedule_ids: list[int]) -> None:
+        with self._working_lock:
+            self._working.update(dict.fromkeys(schedule_ids))
+
+    def _finished(self, schedule_id: int, unrecorded: Callable[[], object] | None = None) -> None:
+        """Through with it; or, with `unrecorded`, once that move is taken (its lease renewed meanwhile)."""
+        with self._working_lock:
+            if unrecorded is None:
+                self._working.pop(schedule_id, None)
+            else:
+                self._working[schedule_id] = unrecorded
+
+    def _record_moves_again(self) -> None:
+        with self._working_lock:
+            waiting = [(schedule_id, move) for schedule_id, move in self._working.items() if move is not None]
+        for schedule_id, move in waiting:
+            try:
+                move()
+            except Exception:
+                continue  # the database still refuses: next tick
+            self._finished(schedule_id)
 
     def _loop(self) -> None:
         ticks = 0
         while not self._stop.wait(TICK_SECONDS):
             try:
+                self._record_moves_again()
                 if ticks % SWEEP_EVERY_TICKS == 0:
                     for schedule in self._schedules.end_unknown():
-                        self._tell_unknown(schedule)
+                        try:
+                            self._tell_unknown(schedule)
+                        except Exception:  # Slack out of reach for this one: the others are still told
+                            log.exception("unknown schedule not told", extra={"fields": {"event": "schedule_untold"}})
                 # Many due at once (a busy 9:00): take the next ones at once, not a tick later.
                 while self.run_due() == MOST_PER_TICK and not self._stop.is_set():
                     pass
@@ -116,8 +148,10 @@ class ScheduledResumeRunner:
     def run_due(self) -> int:
         """Take the schedules that are due and start each; how many were taken."""
         taken = self._schedules.take(self.owner, MOST_PER_TICK)
+        self._started([schedule.id for schedule in taken])
         for schedule in taken:
             if not self._starts.submit(self._run, schedule):
+                self._finished(schedule.id)
                 self._schedules.hand_back(schedule.id, self.owner)  # stopping: the next process runs it
         return len(taken)
 
@@ -125,36 +159,41 @@ class ScheduledResumeRunner:
         late = round(schedule.late_by.total_seconds(), 1) if schedule.late_by else None
         fields = {"event": "schedule_due", "team": schedule.workspace.team_id, "schedule": schedule.id}
         log.info("scheduled resume due", extra={"fields": {**fields, "campaign": schedule.campaign_id, "late": late}})
-        slack: WebClient | None = None
         surface: ScheduledSurface | None = None
+        admitted = False
         try:
             slack = self._slack_for(schedule.workspace)
             if slack is None:  # uninstalled meanwhile: nowhere to say anything
                 self._schedules.end(schedule.id, self.owner, "not_installed", leaving="taken")
                 return
-            surface = ScheduledSurface(slack, schedule, self._schedules, self.owner)
-            request = ResumeRequest(
-                schedule.workspace.team_id,
-                schedule.scheduled_by,
-                CampaignId(schedule.campaign_id),
-                "schedule",
-                schedule.workspace.enterprise_id,
-            )
-            sending = partial(self._schedules.start_sending, schedule.id, self.owner)
-            not_started = self._flows.start(request, surface, slack, _say_nothing, before_sending=sending)
+            surface = ScheduledSurface(slack, schedule, self._schedules, self.owner, done=self._finished)
+            admitted = self._start(schedule, slack, surface)
         except Exception:
             # Slack or the database failed before Truedy was asked: nothing was sent, and it is tried again.
             log.exception("scheduled resume not started", extra={"fields": {**fields, "event": "schedule_not_started"}})
             if surface is not None:
                 surface.try_again_later("the bot could not reach Slack or its database")
-            else:
-                self._schedules.hand_back(schedule.id, self.owner, self._schedules.now())
-            return
+            # else: its lease, no longer renewed, runs out, and it is taken again
+        finally:
+            if not admitted:  # once admitted, the surface says when it is through (`done`)
+                self._finished(schedule.id, surface.unrecorded if surface is not None else None)
+
+    def _start(self, schedule: ScheduledResume, slack: WebClient, surface: ScheduledSurface) -> bool:
+        """Hand it to the resume flow; True once the flow took it (its surface ends it), else what becomes of it
+        was decided here."""
+        request = ResumeRequest(
+            schedule.workspace.team_id,
+            schedule.scheduled_by,
+            CampaignId(schedule.campaign_id),
+            "schedule",
+            schedule.workspace.enterprise_id,
+        )
+        sending = partial(self._schedules.start_sending, schedule.id, self.owner)
+        not_started = self._flows.start(request, surface, slack, _say_nothing, before_sending=sending)
         if not_started is None:
-            return  # admitted: the flow and the surface take it from here
-        assert surface is not None and slack is not None
+            return True
         if isinstance(not_started, NotStarted):
-            self._schedules.hand_back(schedule.id, self.owner)  # the flow is stopping: the next process runs it
+            surface.try_again_in(0, "the bot is stopping")  # the next process runs it
         elif isinstance(not_started, AlreadyResuming):
             surface.try_again_in(SOMEONE_ELSE_SECONDS, "someone else was resuming it at its time")
         elif isinstance(not_started, CannotCheck):
@@ -166,6 +205,7 @@ class ScheduledResumeRunner:
                 DirectMessage(slack, schedule.scheduled_by)(text=said)
             except SlackApiError as error:
                 log_refusal("schedule_dm", error)
+        return False
 
     def _tell_unknown(self, schedule: ScheduledResume) -> None:
         slack = self._slack_for(schedule.workspace)

@@ -5,8 +5,9 @@
 - a completion Slack could not be told (unreachable, rate-limited) is sent again;
 - the leases of this process's runs are renewed while it lives;
 - runs whose process died (their lease ran out) are ended by their state: never sent, failed saying nothing was
-  resumed; maybe sent, failed saying it may have resumed (never sent again); waiting, completed as above;
-  completing, their completion sent again. No step runs twice.
+  resumed (a resume all whose job had started waits for that job instead); maybe sent, failed saying it may have
+  resumed (never sent again); waiting, completed as above; completing, their completion sent again. No step
+  runs twice.
 """
 
 import logging
@@ -97,13 +98,20 @@ class StepRunner:
                 "workflow step left by a process that stopped",
                 extra={"fields": {"event": "step_taken_over", "state": run.state, "workflow": run.workflow}},
             )
-            if run.state == "running":
+            if run.state == "running" and run.job_id is not None and self._job_started(run.job_id):
+                # A resume all whose process died after its job started: the job goes on, and the run waits for it.
+                self._runs.wait_for(run.execution_id, self.owner, self._runs.now())
+            elif run.state == "running":
                 self._complete(run, {"error": NEVER_SENT})
             elif run.state == "sending":
                 self._complete(run, {"error": MAYBE_SENT})
             elif run.state == "completing" and run.completion is not None:
                 self._tell(run, run.completion)
             # waiting: now this process's, completed by `complete_waits`
+
+    def _job_started(self, job_id: int) -> bool:
+        job = self._jobs.get(job_id)
+        return job is not None and job.state != "proposed"
 
     def _complete(self, run: StepRunRecord, completion: dict) -> None:
         if self._runs.complete(run.execution_id, self.owner, completion):

@@ -2,6 +2,7 @@
 schedules one, `/resume-campaign scheduled` lists them, Cancel cancels one. Each runs after the ack; the
 same restrictions as resuming apply to each."""
 
+import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_bolt import Respond
@@ -58,7 +59,7 @@ def cancel(
     services: Services, workspace: WorkspaceId, user_id: str, value: str, client: WebClient, respond: Respond
 ) -> None:
     """The Cancel button (on the channel's message, or the private list): for those who may resume here."""
-    if not value.isdigit():
+    if not re.fullmatch(r"[0-9]{1,18}", value):  # ASCII digits that fit a database id: not "²", not 40 digits
         respond(**messages.invalid_button(value), replace_original=False)
         return
     if not may_resume(services, workspace, user_id, client, respond, replace_original=False):

@@ -4,10 +4,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import truedy
 from bot.resume import NotSent, NotStarted, ResumeRequest, outcome_name
@@ -181,15 +183,20 @@ class ScheduledSurface:
     "scheduled" message shows it running, then its ending, with the result in its thread, as a click's would.
     The schedule moves with it: ended once Truedy answered (or it was refused for good); handed back to be
     tried again when nothing was done (Truedy's rate limit, no connection, the bot failed before asking,
-    someone else was resuming the campaign)."""
+    someone else was resuming the campaign).
+
+    `done` tells the runner when the surface is through with the schedule (its lease is no longer renewed), with
+    the move the database would not take then, if any, for the runner to try again meanwhile."""
 
     client: WebClient
     schedule: ScheduledResume
     schedules: ScheduledResumes
     owner: str
-    # Refused for good after this many hand-backs (a failure before Truedy that does not go away).
-    most_attempts: int = 10
+    done: Callable[[int, Callable[[], object] | None], None] = lambda _id, _retry: None
+    # Given up after this many failures (before Truedy, or no connection to it) that do not go away.
+    most_failures: int = 10
     _message: tuple[str, str] | None = None  # (channel, ts) of the message that shows it
+    unrecorded: Callable[[], object] | None = None  # a move the database would not take
 
     def show_resuming(self) -> ShownAt | None:
         self._show(schedule_blocks.running(self.schedule))
@@ -198,9 +205,15 @@ class ScheduledSurface:
         return None
 
     def show_ending(self, ending: Ending) -> None:
+        try:
+            self._end(ending)
+        finally:
+            self.done(self.schedule.id, self.unrecorded)
+
+    def _end(self, ending: Ending) -> None:
         schedule = self.schedule
         if isinstance(ending, NotStarted):
-            # The bot is stopping before its turn (it runs at the next start, or on another process now), or its
+            # The bot is stopping before it was sent (it runs at the next start, or on another process now), or its
             # lease went to another process, which shows it from now on.
             if self.schedules.holds(schedule.id, self.owner):
                 self._show(schedule_blocks.scheduled(schedule))
@@ -210,31 +223,32 @@ class ScheduledSurface:
             self.try_again_in(SOMEONE_ELSE_SECONDS, "someone else was resuming it at its time")
             return
         if isinstance(ending, truedy.RateLimited):
-            # Many schedules at the same time meet Truedy's per-key limit: this one waits for it, not fails.
-            retry_at = ending.retry_at_or_in_a_minute()
-            if self.schedules.hand_back(schedule.id, self.owner, retry_at, leaving=("sending",)):
+            # Many schedules at the same time meet Truedy's per-key limit: this one waits for it, not fails. The wait
+            # is Truedy's, counted from now: the database's clock decides when it is due again.
+            retry_at, wait = ending.retry_at_or_in_a_minute(), ending.wait()
+            if self._move(partial(self.schedules.hand_back, schedule.id, self.owner, wait, ("sending",))):
                 self._show(schedule_blocks.rate_limited(schedule, retry_at))
             return
         if isinstance(ending, truedy.TruedyUnreachable | NotSent):
             # Nothing reached Truedy: tried again a little later, a few times.
             self.try_again_later(messages.explain(ending)[0], leaving=("taken", "sending"), ending=ending)
             return
-        if not self.schedules.end(schedule.id, self.owner, outcome_name(ending), leaving="sending"):
+        ended = self._move(partial(self.schedules.end, schedule.id, self.owner, outcome_name(ending), "sending"))
+        if ended is False:
             log.warning(  # its lease ran out meanwhile: the truth is still worth telling
                 "scheduled resume answered after it was given up",
                 extra={"fields": {"event": "schedule_late_answer", "schedule": schedule.id}},
             )
-        self._show_ended(ending)
+        self._show_ended(ending)  # Truedy answered: said, whether or not the database took it yet
 
     def refused(self, why: str) -> None:
         """Refused for good before Truedy was asked (the checks of the resume flow): said in the channel, over."""
-        if self.schedules.end(self.schedule.id, self.owner, "refused", leaving="taken"):
+        if self._move(partial(self.schedules.end, self.schedule.id, self.owner, "refused", "taken")):
             self._show(schedule_blocks.refused(self.schedule, why))
 
     def try_again_in(self, seconds: float, why: str) -> None:
         """Not started now, for a reason that passes by itself: pending again, due `seconds` from now."""
-        at = self.schedules.now() + timedelta(seconds=seconds)
-        self.schedules.hand_back(self.schedule.id, self.owner, at)
+        self._move(partial(self.schedules.hand_back, self.schedule.id, self.owner, timedelta(seconds=seconds)))
         log.info(
             "scheduled resume handed back",
             extra={"fields": {"event": "schedule_handed_back", "schedule": self.schedule.id, "why": why}},
@@ -244,18 +258,30 @@ class ScheduledSurface:
         self, why: str, leaving: tuple[str, ...] = ("taken",), ending: truedy.TruedyError | None = None
     ) -> None:
         """Nothing reached Truedy because something failed: tried again after a growing wait, and given up (said
-        so, nothing having been sent) after `most_attempts`."""
+        so, nothing having been sent) after `most_failures`. Waits that were no failure (a rate limit, someone
+        else resuming, a restart) do not count."""
         schedule = self.schedule
-        if schedule.attempts + 1 >= self.most_attempts:
+        if schedule.failures + 1 >= self.most_failures:
             outcome = outcome_name(ending) if ending is not None else "not_sent"
             for state in leaving:
-                if self.schedules.end(schedule.id, self.owner, outcome, leaving=state):
+                if self._move(partial(self.schedules.end, schedule.id, self.owner, outcome, state)):
                     self._show(schedule_blocks.given_up(schedule, why))
                     return
             return
-        at = self.schedules.now() + timedelta(seconds=min(RETRY_AT_MOST_SECONDS, RETRY_SECONDS * 2**schedule.attempts))
-        if self.schedules.hand_back(schedule.id, self.owner, at, leaving=leaving):
-            self._show(schedule_blocks.retrying(schedule, why, at))
+        wait = timedelta(seconds=min(RETRY_AT_MOST_SECONDS, RETRY_SECONDS * 2**schedule.failures))
+        handed = partial(self.schedules.hand_back, schedule.id, self.owner, wait, leaving, failed=True)
+        if self._move(handed):
+            self._show(schedule_blocks.retrying(schedule, why, datetime.now(UTC) + wait))
+
+    def _move(self, move: Callable[[], bool]) -> bool | None:
+        """A move of the schedule; None when the database would not take it now (the runner tries it again,
+        renewing the schedule's lease meanwhile, so that its truth is not replaced by a lease running out)."""
+        try:
+            return move()
+        except SQLAlchemyError:
+            log.exception("scheduled resume not moved", extra={"fields": {"event": "database_error"}})
+            self.unrecorded = move
+            return None
 
     def _show_ended(self, ending: truedy.TruedyError | truedy.Resumed) -> None:
         if self._message is None and self.schedule.message_ts:

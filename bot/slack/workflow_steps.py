@@ -42,8 +42,9 @@ log = logging.getLogger("bot.steps")
 RESUME_ALL_WAIT = timedelta(seconds=10)
 # Lines of the list step's text output: enough to post, short enough to read.
 LISTED_AT_MOST = 50
-# What Slack answers to a completion of an execution that already has one: the first completion stands.
-ALREADY_COMPLETED = ("execution_not_in_running_state", "function_execution_not_found")
+# What Slack may answer to a completion that is worth sending again later; any other refusal is final (the run
+# already has a completion, the token was revoked, the app uninstalled), and the run ends.
+TRY_AGAIN = ("ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 
 
@@ -85,8 +86,9 @@ class StepRun:
 
 
 def tell_slack(client: WebClient, runs: StepRuns, execution_id: str, completion: dict[str, Any]) -> None:
-    """The completion, sent; ended once Slack has it (or had one already). When Slack cannot be told now, the
-    run stays completing, and its owner sends it again (bot.runners.steps)."""
+    """The completion, sent; ended once Slack has it, or refused it for good (it had one already, say). When Slack
+    cannot be told now (unreachable, rate-limited), the run stays completing, and its owner sends it again
+    (bot.runners.steps)."""
     try:
         if "outputs" in completion:
             client.functions_completeSuccess(function_execution_id=execution_id, outputs=completion["outputs"])
@@ -95,12 +97,15 @@ def tell_slack(client: WebClient, runs: StepRuns, execution_id: str, completion:
     except SlackApiError as error:
         refused = error.response.get("error")
         log.warning("step completion refused", extra={"fields": {"event": "step_completion_refused", "error": refused}})
-        if refused not in ALREADY_COMPLETED:
+        if refused in TRY_AGAIN or error.response.status_code >= 500:
             return
     except OSError:
         log.warning("step completion not sent", extra={"fields": {"event": "step_completion_not_sent"}})
         return
-    runs.ended(execution_id)
+    try:
+        runs.ended(execution_id)
+    except SQLAlchemyError:  # its owner sends it again, and Slack refuses that copy: the run ends then
+        log.exception("step end not recorded", extra={"fields": {"event": "database_error"}})
 
 
 @dataclass(frozen=True)
@@ -199,7 +204,14 @@ def resume_all(services: Services, run: StepRun) -> None:
     if (problem := launch(services, run.workspace, who.user_id, job_id, run.client)) is not None:
         run.fail(error=problem["text"])
         return
-    run.runs.wait_for(run.execution_id, run.owner, run.runs.now() + RESUME_ALL_WAIT)
+    try:
+        run.runs.wait_for(run.execution_id, run.owner, run.runs.now() + RESUME_ALL_WAIT)
+    except SQLAlchemyError:  # the job runs: never "nothing was resumed"
+        log.exception("resume-all step cannot wait", extra={"fields": {"event": "database_error"}})
+        run.fail(
+            error=f"The resume all started (its progress is in <#{channel}>), but the bot's database stopped "
+            "answering, so this step cannot give its counts. The summary goes to that channel when it ends."
+        )
 
 
 def resume_all_outputs(counts: Progress, finished: bool) -> dict[str, Any]:

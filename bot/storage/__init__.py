@@ -274,9 +274,11 @@ scheduled_resumes = Table(
     Column("lease_expires_at", DateTime(timezone=True)),  # …until then (the database's clock), unless it renews
     Column("sending_at", DateTime(timezone=True)),  # recorded just before the request left for Truedy
     # When it may be taken next: its time, or later once handed back (Truedy's rate limit, a failure before Truedy
-    # was asked, someone else resuming the campaign); `attempts`: how many times it was handed back.
+    # was asked, someone else resuming the campaign); `attempts`: how many times it was handed back, `failures`:
+    # how many of those for a failure (the bot's, or no connection to Truedy), which alone count towards giving up.
     Column("try_at", DateTime(timezone=True), nullable=False),
     Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("failures", Integer, nullable=False, default=0, server_default="0"),
     # The schedules due, whatever the number pending: one indexed query a tick.
     Index("ix_scheduled_resumes_state_try_at", "state", "try_at"),
     # One schedule not yet ended per campaign and workspace, enforced by the database: two people scheduling

@@ -20,14 +20,18 @@ one); every time is the database's, so hosts whose clocks disagree agree on leas
   first. Each is then held under a lease the owner renews (`renew`) while it is queued or running.
 - `start_sending(owner)`: taken → sending, just before the request leaves. False: the lease went to another
   process meanwhile (or the schedule was handed back at shutdown), and nothing may be sent.
-- `hand_back(owner, at)`: taken → pending, due again at `at`; also from sending when Truedy's answer (or the bot)
-  says nothing was done. `hand_back_all(owner)`: at shutdown, every schedule the owner holds that was not sent.
+- `hand_back(owner, after)`: taken → pending, due again `after` from now (the database's clock); also from
+  sending when Truedy's answer (or the bot) says nothing was done. `hand_back_all(owner)`: at shutdown, every
+  schedule the owner holds that was not sent.
+- `renew(owner, ids)`: the leases of the schedules the owner is working on; one it holds without knowing (a
+  commit whose answer was lost, a move that failed) runs out, and is taken again.
 - `end(owner, outcome)`: taken (refused before Truedy was asked) or sending (Truedy answered) → ended.
 - `end_unknown()`: sending whose lease ran out → ended as `unknown`, returned so that their threads hear that
   it may have resumed. Never sent again.
 - `cancel`: pending → cancelled, in its own workspace only.
 """
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -71,6 +75,7 @@ class ScheduledResume:
     # When it was taken to run: how long after it was due (by the database's clock).
     late_by: timedelta | None = None
     attempts: int = 0  # how many times it was handed back before
+    failures: int = 0  # …of which for a failure
 
 
 class ScheduledResumes:
@@ -101,6 +106,7 @@ class ScheduledResumes:
             "via": via,
             "state": "pending",
             "attempts": 0,
+            "failures": 0,
         }
         for _ in range(3):
             with self._engine.begin() as connection:
@@ -159,12 +165,16 @@ class ScheduledResumes:
             rows = sorted(taken.all(), key=lambda row: utc(row["try_at"]))  # type: ignore[arg-type, return-value]
         return [_schedule(row, late_by=now - utc(row["due_at"])) for row in rows]  # type: ignore[operator]
 
-    def renew(self, owner: str) -> int:
-        """Every schedule `owner` holds (taken or sending), its lease from now; how many."""
+    def renew(self, owner: str, schedule_ids: Collection[int]) -> int:
+        """The leases of those of `schedule_ids` that `owner` holds (taken or sending), from now; how many. Only
+        what the owner is working on: a schedule it holds without knowing (a commit whose answer was lost) is let
+        run out, and taken again."""
+        if not schedule_ids:
+            return 0
         with self._engine.begin() as connection:
             renewed = connection.execute(
                 scheduled_resumes.update()
-                .where(_C.owner == owner, _C.state.in_(("taken", "sending")))
+                .where(_C.id.in_(list(schedule_ids)), _C.owner == owner, _C.state.in_(("taken", "sending")))
                 .values(lease_expires_at=database_now(connection) + self._lease)
             )
             return renewed.rowcount
@@ -189,10 +199,16 @@ class ScheduledResumes:
             return moved.rowcount == 1
 
     def hand_back(
-        self, schedule_id: int, owner: str, at: datetime | None = None, leaving: tuple[str, ...] = ("taken",)
+        self,
+        schedule_id: int,
+        owner: str,
+        after: timedelta = timedelta(0),
+        leaving: tuple[str, ...] = ("taken",),
+        failed: bool = False,
     ) -> bool:
-        """Pending again, due at `at` (now if None), for any process to take; False if `owner` no longer held it
-        in one of the states `leaving`."""
+        """Pending again, due `after` from now by the database's clock, for any process to take; False if `owner`
+        no longer held it in one of the states `leaving`. `failed`: for a failure (which counts towards giving
+        up), not a wait (a rate limit, someone else resuming)."""
         with self._engine.begin() as connection:
             moved = connection.execute(
                 scheduled_resumes.update()
@@ -202,8 +218,9 @@ class ScheduledResumes:
                     owner=None,
                     lease_expires_at=None,
                     sending_at=None,
-                    try_at=at if at is not None else database_now(connection),
+                    try_at=database_now(connection) + max(after, timedelta(0)),
                     attempts=_C.attempts + 1,
+                    failures=_C.failures + (1 if failed else 0),
                 )
             )
             return moved.rowcount == 1
@@ -294,4 +311,5 @@ def _schedule(row: RowMapping, late_by: timedelta | None = None) -> ScheduledRes
         cancelled_by=row["cancelled_by"],
         late_by=late_by,
         attempts=row["attempts"],
+        failures=row["failures"],
     )

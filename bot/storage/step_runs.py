@@ -65,7 +65,9 @@ class StepRuns:
             now = database_now(connection)
             insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
             values = {
-                "function_execution_id": execution_id[:64],
+                # Not cut to fit: every later move names the id whole (Slack's are a dozen characters; a longer
+                # one fails here, and the step is told the database failed).
+                "function_execution_id": execution_id,
                 **workspace_key(workspace),
                 "step": step[:64],
                 "workflow": (workflow or "")[:64] or None,

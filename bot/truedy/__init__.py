@@ -116,6 +116,11 @@ class RateLimited(TruedyError):
         """When to try again: Truedy's hint, else a minute from now (its limit is per minute)."""
         return self.retry_at or datetime.now(UTC) + timedelta(minutes=1)
 
+    def wait(self) -> timedelta:
+        """How long from now until then, by the clock the hint was read with: what a caller adds to a clock of its
+        own (the database's)."""
+        return max(self.retry_at_or_in_a_minute() - datetime.now(UTC), timedelta(0))
+
 
 class TruedyServerError(TruedyError):
     outcome_unknown = True  # an error mid-way may come after the change was made

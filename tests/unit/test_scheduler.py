@@ -2,6 +2,7 @@
 took when the flow is stopping, when Slack fails before Truedy is asked, when its own process still holds the
 campaign, when the process stops with a crowd waiting, and when its request leaves."""
 
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -157,4 +158,46 @@ def test_at_a_busy_minute_a_stop_hands_back_every_schedule_not_sent_and_calls_no
         else:
             assert row["state"] == "pending", row
     scheduler.schedules.end_unknown()
+    assert "may have resumed" not in said_in_channel(slack)
+
+
+class SlowToHold(InFlightResumes):
+    """The database is slow as the resume starts (making sure its claim still holds) until `go` is set."""
+
+    def __init__(self, engine):
+        super().__init__(engine)
+        self.holding, self.go = threading.Event(), threading.Event()
+
+    def hold(self, claim):
+        self.holding.set()
+        self.go.wait(10)
+        return super().hold(claim)
+
+
+def test_a_resume_interrupted_by_a_shutdown_before_its_request_left_is_not_started_and_never_sent(
+    engine, workspaces, slack
+):
+    """At the interrupt deadline a resume still before its request (the database slow) ends as not started,
+    never as "may have resumed"; and when its thread goes on, nothing is sent."""
+    scheduler = Scheduler(engine, workspaces, slack)
+    slow = SlowToHold(engine)
+    scheduler.resumes = ResumeService(
+        scheduler.truedy, workspaces, Authorizer(), slow, AuditLog(engine), PollSchedule(engine)
+    )
+    scheduler.flows = ResumeFlows(scheduler.resumes, threads=2)
+    scheduler.runner = ScheduledResumeRunner(
+        scheduler.schedules, scheduler.flows, scheduler.answers, lambda _: scheduler.client
+    )
+    schedule_id = scheduler.due("batch_slowhold1")
+    scheduler.schedules.posted(schedule_id, slack.add_message(CHANNEL, [], "scheduled"))
+    scheduler.runner.run_due()
+    assert slow.holding.wait(10)
+    stopping = time.monotonic()
+    scheduler.runner.stop()
+    scheduler.flows.shut_down(stopping, stopping + 0.2, stopping + 3)
+    slow.go.set()
+    scheduler.runner.hand_back_unsent()
+    wait_until(lambda: scheduler.row(schedule_id)["state"] == "pending", 10, "the schedule handed back")
+    assert scheduler.flows._pool.drain(5) == 0  # the flow's thread, let go on, has ended: it sent nothing
+    assert scheduler.truedy.calls == []
     assert "may have resumed" not in said_in_channel(slack)

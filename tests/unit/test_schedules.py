@@ -105,13 +105,25 @@ def test_a_schedule_whose_process_died_while_sending_ends_unknown_and_is_never_s
     assert state_of(engine, schedule.id) == ("ended", ME, "unknown")
 
 
+def test_a_schedule_held_without_knowing_is_not_renewed_and_is_taken_again(engine):
+    """A take whose commit's answer was lost: the owner holds it without knowing, renews only what it works on,
+    so its lease runs out and any process takes it again."""
+    schedules = ScheduledResumes(engine)
+    known, _ = schedules.add(HERE, "batch_known0001", "U0ALICE01", past(), "C0OPS0001", "command")
+    unknown, _ = schedules.add(HERE, "batch_lost00001", "U0ALICE01", past(), "C0OPS0001", "command")
+    schedules.take(ME, 10)
+    leases_run_out(engine)
+    assert schedules.renew(ME, [known.id]) == 1
+    assert [s.id for s in schedules.take(OTHER, 10)] == [unknown.id]
+
+
 def test_a_live_owner_keeps_its_schedules_however_long_they_wait(engine):
     """Queued behind a long line for longer than a lease: renewed, it is neither taken again nor given up."""
     schedules = ScheduledResumes(engine, lease=timedelta(seconds=2))
     schedule, _ = schedules.add(HERE, "batch_queue0001", "U0ALICE01", past(), "C0OPS0001", "command")
     schedules.take(ME, 10)
     leases_run_out(engine)
-    assert schedules.renew(ME) == 1
+    assert schedules.renew(ME, [schedule.id]) == 1
     assert schedules.take(OTHER, 10) == [] and schedules.end_unknown() == []
     assert schedules.start_sending(schedule.id, ME)
 
@@ -121,7 +133,7 @@ def test_handed_back_it_is_due_again_at_its_new_time_and_keeps_the_time_asked_fo
     asked = past(30)
     schedule, _ = schedules.add(HERE, "batch_back00001", "U0ALICE01", asked, "C0OPS0001", "command")
     schedules.take(ME, 10)
-    assert schedules.hand_back(schedule.id, ME, datetime.now(UTC) + timedelta(hours=1))
+    assert schedules.hand_back(schedule.id, ME, timedelta(hours=1))
     assert schedules.take(OTHER, 10) == []  # not before its new time
     assert schedules.hand_back(schedule.id, ME) is False  # pending now: not ME's to move
     with engine.begin() as connection:
@@ -136,7 +148,7 @@ def test_truedys_no_to_a_schedule_being_sent_hands_it_back(engine):
     schedule, _ = schedules.add(HERE, "batch_limit0001", "U0ALICE01", past(), "C0OPS0001", "command")
     schedules.take(ME, 10)
     schedules.start_sending(schedule.id, ME)
-    assert schedules.hand_back(schedule.id, ME, past(-60), leaving=("sending",))
+    assert schedules.hand_back(schedule.id, ME, timedelta(minutes=1), leaving=("sending",))
     assert state_of(engine, schedule.id) == ("pending", None, None)
 
 

@@ -110,7 +110,7 @@ def gone_state(campaign_id: str) -> str:
 
 def abandoned_state(user_id: str, campaign: truedy.Campaign | None, now: datetime) -> str:
     """The status line of an alert (or digest row) whose resume's worker died before Truedy answered."""
-    stopped = f":warning: The bot stopped before Truedy answered <@{user_id}>'s resume"
+    stopped = f":warning: The bot stopped before Truedy answered the resume {requester(user_id)} asked for"
     if campaign is None:
         return f"{stopped}, and Truedy does not know the campaign any more."
     if campaign.status == "paused":
@@ -127,7 +127,7 @@ def final_state(user_id: str, outcome: ResumeOutcome, now: datetime) -> tuple[st
     if isinstance(outcome, truedy.Resumed):
         when = slack_date(outcome.resumed_at or now)
         scheduled = "; it calls again from its scheduled start" if outcome.status == "scheduled" else ""
-        return f":arrow_forward: *Resumed* by <@{user_id}> {when}{scheduled}.", False
+        return f":arrow_forward: *Resumed* by {requester(user_id)} {when}{scheduled}.", False
     headline = explain(outcome)[0]
     if isinstance(outcome, truedy.NotResumable) and outcome.status is not None:
         return f":information_source: *Not paused any more:* {headline}.", False
@@ -137,11 +137,11 @@ def final_state(user_id: str, outcome: ResumeOutcome, now: datetime) -> tuple[st
         # Resume stays: a second resume of a campaign that did resume is refused as already running; and the alert
         # stays open, so that the watcher shows it not paused any more if it did.
         return (
-            f":grey_question: *May have resumed* (<@{user_id}> tried): {headline}. Check it in the Truedy dashboard "
-            "before trying again; details in the thread.",
+            f":grey_question: *May have resumed* ({requester(user_id)} tried): {headline}. Check it in the Truedy "
+            "dashboard before trying again; details in the thread.",
             True,
         )
-    return f":warning: *Not resumed* (<@{user_id}> tried): {headline}. Details in the thread.", True
+    return f":warning: *Not resumed* ({requester(user_id)} tried): {headline}. Details in the thread.", True
 
 
 def with_state(blocks: list[Block], state: str, offer_resume: bool) -> list[Block]:

@@ -5,6 +5,7 @@ completed with an error saying so, once."""
 
 import logging
 from collections.abc import Callable
+from functools import partial
 
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
@@ -14,7 +15,7 @@ from bot.services import Services
 from bot.slack import workflow_steps
 from bot.slack.blocks import messages
 from bot.slack.context import workspace_of
-from bot.slack.workflow_steps import StepRun
+from bot.slack.workflow_steps import StepRun, tell_slack
 
 log = logging.getLogger("bot.steps")
 
@@ -63,10 +64,19 @@ def _start(context: BoltContext, body: dict, client: WebClient, step: Step | Non
         "workflow step",
         extra={"fields": {"event": "workflow_step", "step": callback[:64], "workflow": run.workflow[:64]}},
     )
-    # Truedy reads go to their own pool, so that a slow Truedy holds no quick answer.
-    pool = services.answers if step is workflow_steps.resume_campaign else services.lookups
-    if not pool.submit(_run_once, step, callback, services, run):
+    # Every step may read Truedy first (a resume step given a name reads the paused list): on the lookups' pool,
+    # so that a slow Truedy holds no quick answer. A resume itself runs on the flow's own threads.
+    # Dropped still queued at a shutdown's deadline: recorded, so that the next process ends it ("nothing was
+    # resumed; run the workflow again"), rather than left to hang.
+    dropped = partial(_record_dropped, run, callback)
+    if not services.lookups.submit(_run_once, step, callback, services, run, dropped=dropped):
         _run_once(None, callback, services, run, stopping=True)  # said at once, as to a click
+
+
+def _record_dropped(run: StepRun, callback: str) -> None:
+    """One database insert, on the thread that drains the pool at the deadline: the Slack call is the next
+    process's (bot.runners.steps ends it, this process's lease given up at the end of its shutdown)."""
+    run.runs.begin(run.execution_id, run.workspace, callback, run.workflow, run.owner)
 
 
 def _run_once(step: Step | None, callback: str, services: Services, run: StepRun, stopping: bool = False) -> None:
@@ -74,8 +84,9 @@ def _run_once(step: Step | None, callback: str, services: Services, run: StepRun
     try:
         begun = run.runs.begin(run.execution_id, run.workspace, callback, run.workflow, run.owner)
     except SQLAlchemyError:
+        # No row to record a completion in: Slack is told directly, so that the workflow does not hang on it.
         log.exception("database unavailable", extra={"fields": {"event": "database_error"}})
-        run.fail(error=messages.database_unavailable()["text"])
+        tell_slack(run.client, run.runs, run.execution_id, {"error": messages.database_unavailable()["text"]})
         return
     if not begun:
         log.info(

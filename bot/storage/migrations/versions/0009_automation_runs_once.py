@@ -5,7 +5,8 @@
   (`try_at`, `attempts`); one schedule not yet ended per campaign and workspace, as a partial unique index.
   A row left `running` by the previous release may or may not have been sent: it becomes `sending` with its
   lease over, so that it ends as unknown, said in its thread, and is never sent again. Duplicates the old
-  check let through are ended as `duplicate` (the running one, else the soonest, is kept).
+  check let through are ended as `duplicate` (the running one, else the soonest, is kept); of two left running
+  for one campaign, the older ends as unknown at once.
 - Workflow step runs, one row per `function_execution_id` (bot.storage.step_runs).
 - Workspaces: who allowed unattended workflow runs, and when. The audit trail and resume-all jobs: whether a
   resume was unattended, and who allowed it.
@@ -30,7 +31,18 @@ def upgrade() -> None:
         table.add_column(sa.Column("sending_at", sa.DateTime(timezone=True)))
         table.add_column(sa.Column("try_at", sa.DateTime(timezone=True)))
         table.add_column(sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"))
+        table.add_column(sa.Column("failures", sa.Integer(), nullable=False, server_default="0"))
     op.execute("UPDATE scheduled_resumes SET try_at = due_at")
+    # Two left running for one campaign (one killed mid-resume, one scheduled again meanwhile): the latest taken
+    # stays, to be said unknown; the other ends unknown at once (the index below allows one not yet ended).
+    op.execute(
+        "UPDATE scheduled_resumes SET state = 'ended', outcome = 'unknown', ended_at = CURRENT_TIMESTAMP "
+        "WHERE state = 'running' AND EXISTS (SELECT 1 FROM scheduled_resumes AS kept WHERE "
+        "kept.enterprise_id = scheduled_resumes.enterprise_id AND kept.team_id = scheduled_resumes.team_id AND "
+        "kept.campaign_id = scheduled_resumes.campaign_id AND kept.state = 'running' AND "
+        "(kept.started_at > scheduled_resumes.started_at OR "
+        "(kept.started_at = scheduled_resumes.started_at AND kept.id > scheduled_resumes.id)))"
+    )
     op.execute(
         "UPDATE scheduled_resumes SET state = 'sending', sending_at = started_at, lease_expires_at = started_at, "
         "owner = 'previous-release' WHERE state = 'running'"
@@ -97,5 +109,5 @@ def downgrade() -> None:
     with op.batch_alter_table("scheduled_resumes") as table:
         table.drop_index("ix_scheduled_resumes_state_try_at")
         table.create_index("ix_scheduled_resumes_state_due_at", ["state", "due_at"])
-        for column in ("attempts", "try_at", "sending_at", "lease_expires_at", "owner"):
+        for column in ("failures", "attempts", "try_at", "sending_at", "lease_expires_at", "owner"):
             table.drop_column(column)
