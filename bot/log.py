@@ -12,10 +12,11 @@ from typing import TextIO
 # Tokens, keys, and Slack's response URLs and webhooks (whoever has one can post with it). Slack's tokens: bot
 # (xoxb-), user (xoxp-), legacy and session ones (xoxa-, xoxs-, xoxc-, xoxd-), refresh and rotating ones
 # (xoxr-, xoxe-, xoxe.xoxp-), app-level (xapp-), a workflow step's own (xwfp-).
-# No word boundary before them: after an escape (`\n`, `\t` in a traceback's source line or a JSON string) a
+# A Truedy key has a digit in it (the bot's own outcome names, `truedy_unreachable`, have none). No word boundary
+# before them: after an escape (`\n`, `\t` in a traceback's source line or a JSON string) a
 # token follows a letter; blanking a little too much beats logging one.
 _TOKEN_SHAPES = re.compile(
-    r"((?:xox[a-z](?:\.xox[a-z])?|xapp|xwf[a-z])-[A-Za-z0-9-]+|truedy_[A-Za-z0-9]{8,})"
+    r"((?:xox[a-z](?:\.xox[a-z])?|xapp|xwf[a-z])-[A-Za-z0-9-]+|truedy_(?=[A-Za-z]*[0-9])[A-Za-z0-9]{8,})"
     r"|https://hooks\.slack\.com/[^\s\"']+"
 )
 # Loggers whose lines may carry a whole request ("Invalid request signature detected (… body: …)",

@@ -215,7 +215,7 @@ class ResumeService:
         if isinstance(outcome, RateLimited):
             # Polling waits for the limit to reset, so that the requests left go to people's resumes.
             try:
-                self._poll_schedule.defer(request.workspace, outcome.retry_at_or_in_a_minute())
+                self._poll_schedule.defer(request.workspace, outcome.wait())
             except SQLAlchemyError:
                 log.exception("polling not deferred", extra={"fields": {"event": "defer_failed"}})
         self._record(request, outcome_name(outcome), outcome.request_id, round((time.monotonic() - started) * 1000))

@@ -57,6 +57,7 @@ class _Flow:
     claim: Claim
     surface: Surface
     before_sending: Callable[[], bool] | None = None
+    withheld: Callable[[], object] | None = None
     state: Literal["queued", "running", "ending"] = "queued"
     # Whether its request may have left for Truedy: set, under `leaving`, just before it does. A shutdown ends a
     # running flow that has not got there as not started (nothing was sent), never as unknown.
@@ -79,11 +80,13 @@ class ResumeFlows:
         client: WebClient,
         respond: Respond,
         before_sending: Callable[[], bool] | None = None,
+        withheld: Callable[[], object] | None = None,
     ) -> Refusal | NotStarted | None:
         """Check the request and claim the campaign (refusals go privately to the requester), show that it
         is being resumed, and queue the Truedy call for a resume thread. Runs on an answers thread. Returns
         why it was not queued (already said to the requester), or None once it is. `before_sending`: see
-        ResumeService.resume."""
+        ResumeService.resume; `withheld`: called when `before_sending` recorded the moment but a shutdown ended
+        the flow meanwhile, so that nothing left after all."""
         if not self._accepting:
             respond(**messages.shutting_down())
             return NotStarted()
@@ -91,7 +94,7 @@ class ResumeFlows:
         if not isinstance(admitted, Claim):
             respond(**messages.refusal(admitted, request.campaign_id))
             return admitted
-        flow = _Flow(request, admitted, surface, before_sending)
+        flow = _Flow(request, admitted, surface, before_sending, withheld)
         try:
             shown_at = surface.show_resuming()
             if shown_at is not None:
@@ -169,15 +172,24 @@ class ResumeFlows:
 
     def _leave(self, flow: _Flow) -> bool:
         """Just before the request leaves: False (nothing is sent) once a shutdown ended the flow meanwhile, or
-        the caller's `before_sending` says no. The shutdown takes running flows under the same lock, so it sees
-        either a flow whose request may have left, or one whose request never will."""
+        the caller's `before_sending` says no. `before_sending` (a database write) runs outside any lock, so that
+        a write that hangs holds up no shutdown: a flow still writing when the shutdown takes it is ended as not
+        started, and its request never leaves (`withheld` undoes what the write recorded, when it did). The
+        shutdown decides under `leaving`, so it sees either a flow whose request may have left, or one whose
+        request never will."""
         with flow.leaving:
             if flow.state != "running":
                 return False
-            if flow.before_sending is not None and not flow.before_sending():
-                return False
-            flow.sent = True
-            return True
+        recorded = False
+        try:
+            recorded = flow.before_sending() if flow.before_sending is not None else True
+        finally:
+            with flow.leaving:
+                ended = flow.state != "running"
+                flow.sent = recorded and not ended
+        if recorded and ended and flow.withheld is not None:
+            flow.withheld()
+        return flow.sent
 
     def _advance(self, flow: _Flow, expected: str, new: Literal["running", "ending"]) -> bool:
         with self._changed:

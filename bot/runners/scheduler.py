@@ -25,6 +25,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from functools import partial
 
 from slack_sdk import WebClient
@@ -189,7 +190,11 @@ class ScheduledResumeRunner:
             schedule.workspace.enterprise_id,
         )
         sending = partial(self._schedules.start_sending, schedule.id, self.owner)
-        not_started = self._flows.start(request, surface, slack, _say_nothing, before_sending=sending)
+        # Recorded as sending, then ended by a shutdown before it left: pending again (it was never sent).
+        withheld = partial(self._schedules.hand_back, schedule.id, self.owner, timedelta(0), ("sending",))
+        not_started = self._flows.start(
+            request, surface, slack, _say_nothing, before_sending=sending, withheld=withheld
+        )
         if not_started is None:
             return True
         if isinstance(not_started, NotStarted):

@@ -395,8 +395,8 @@ class PausedWatcher:
         with self._polling_lock:
             self._tally.update(failed=1)
         if isinstance(error, truedy.RateLimited):
-            until = error.retry_at or datetime.now(UTC) + self._interval
-            self._schedule.defer(settings.workspace, until)
+            hinted = error.retry_at is not None or error.retry_in is not None
+            self._schedule.defer(settings.workspace, error.wait() if hinted else self._interval)
         log.warning(
             "polling Truedy failed",
             extra={

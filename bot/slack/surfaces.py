@@ -243,7 +243,8 @@ class ScheduledSurface:
 
     def refused(self, why: str) -> None:
         """Refused for good before Truedy was asked (the checks of the resume flow): said in the channel, over."""
-        if self._move(partial(self.schedules.end, self.schedule.id, self.owner, "refused", "taken")):
+        # Shown also when the database takes it only later (None): the runner records it then.
+        if self._move(partial(self.schedules.end, self.schedule.id, self.owner, "refused", "taken")) is not False:
             self._show(schedule_blocks.refused(self.schedule, why))
 
     def try_again_in(self, seconds: float, why: str) -> None:
@@ -264,7 +265,7 @@ class ScheduledSurface:
         if schedule.failures + 1 >= self.most_failures:
             outcome = outcome_name(ending) if ending is not None else "not_sent"
             for state in leaving:
-                if self._move(partial(self.schedules.end, schedule.id, self.owner, outcome, state)):
+                if self._move(partial(self.schedules.end, schedule.id, self.owner, outcome, state)) is not False:
                     self._show(schedule_blocks.given_up(schedule, why))
                     return
             return

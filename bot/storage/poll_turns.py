@@ -97,10 +97,11 @@ class PollSchedule:
             )
             return len(rows)
 
-    def defer(self, workspace: WorkspaceId, until: datetime) -> None:
-        """Truedy's rate limit for this key is reached: no polling before `until`, so people's resumes get
-        the requests that are left."""
+    def defer(self, workspace: WorkspaceId, wait: timedelta) -> None:
+        """Truedy's rate limit for this key is reached: no polling for `wait` (from now by the database's clock,
+        which decides when polls are due), so people's resumes get the requests that are left."""
         with self._engine.begin() as connection:
+            until = database_now(connection) + wait
             updated = connection.execute(poll_schedule.update().where(_is(workspace)).values(not_before=until))
             if updated.rowcount == 0:
                 connection.execute(

@@ -257,7 +257,15 @@ class ScheduledResumes:
                 .values(state="ended", outcome="unknown", ended_at=now)
                 .returning(scheduled_resumes)
             ).mappings()
-            return [_schedule(row) for row in rows.all()]
+            ended = [_schedule(row) for row in rows.all()]
+            # Ended so by the upgrade to this release (two left running for one campaign), and not told yet.
+            untold = connection.execute(
+                scheduled_resumes.update()
+                .where(_C.state == "ended", _C.outcome == "untold")
+                .values(outcome="unknown")
+                .returning(scheduled_resumes)
+            ).mappings()
+            return ended + [_schedule(row) for row in untold.all()]
 
     def cancel(self, workspace: WorkspaceId, schedule_id: int, cancelled_by: str) -> ScheduledResume | None:
         """The schedule, now cancelled; None unless it was pending in this workspace (it is running or ran, or

@@ -108,17 +108,25 @@ class CampaignNotFound(TruedyError):
 
 
 class RateLimited(TruedyError):
-    def __init__(self, detail: str, request_id: str | None, retry_at: datetime | None):
+    """`retry_at`: when to try again (shown to people); `retry_in`: how long from the answer, as Truedy meant it
+    (a time of Truedy's clock less Truedy's own time of the answer), for callers whose clock is another's."""
+
+    def __init__(
+        self, detail: str, request_id: str | None, retry_at: datetime | None, retry_in: timedelta | None = None
+    ):
         super().__init__(detail, request_id)
         self.retry_at = retry_at
+        self.retry_in = retry_in
 
     def retry_at_or_in_a_minute(self) -> datetime:
         """When to try again: Truedy's hint, else a minute from now (its limit is per minute)."""
         return self.retry_at or datetime.now(UTC) + timedelta(minutes=1)
 
     def wait(self) -> timedelta:
-        """How long from now until then, by the clock the hint was read with: what a caller adds to a clock of its
-        own (the database's)."""
+        """How long from now until then, whatever this host's clock says: what a caller adds to a clock of its own
+        (the database's)."""
+        if self.retry_in is not None:
+            return self.retry_in
         return max(self.retry_at_or_in_a_minute() - datetime.now(UTC), timedelta(0))
 
 
@@ -365,7 +373,8 @@ def _error_for(response: httpx.Response, api_key: str) -> TruedyError:
     if status == 404:
         return CampaignNotFound(message, request_id)
     if status == 429:
-        return RateLimited(message, request_id, _retry_at(response, error))
+        retry_at = _retry_at(response, error)
+        return RateLimited(message, request_id, retry_at, _retry_in(response, error, retry_at))
     if status >= 500:
         return TruedyServerError(message, request_id, status)
     return UnreadableAnswer(f"unexpected HTTP {status}", request_id, status)
@@ -425,6 +434,23 @@ def _retry_at(response: httpx.Response, error: dict[str, Any]) -> datetime | Non
     if hinted is None and isinstance(details, dict):
         hinted = _optional_datetime(details.get("reset_at"))
     return None if hinted is None else min(hinted, datetime.now(UTC) + MAX_RETRY_WAIT)
+
+
+def _retry_in(response: httpx.Response, error: dict[str, Any], retry_at: datetime | None) -> timedelta | None:
+    """How long Truedy meant: `Retry-After` seconds as they are; a time (an HTTP date, `reset_at`) less Truedy's
+    own time of the answer (its `Date` header), so that a host whose clock is off waits as long as Truedy meant.
+    None without a hint, or without Truedy's time to count from (then `retry_at` less this host's clock)."""
+    header = response.headers.get("Retry-After", "").strip()
+    if re.fullmatch(r"[0-9]+", header):
+        return min(timedelta(seconds=int(header[:12])), MAX_RETRY_WAIT)
+    if retry_at is None:
+        return None
+    answered: datetime | None = None
+    with suppress(TypeError, ValueError, OverflowError, IndexError):
+        answered = parsedate_to_datetime(response.headers.get("Date", "")[:64]).astimezone(UTC)
+    if answered is None or not EARLIEST <= answered < LATEST:
+        return None
+    return min(max(retry_at - answered, timedelta(0)), MAX_RETRY_WAIT)
 
 
 def _optional_str(data: dict[str, Any], key: str) -> str | None:

@@ -76,7 +76,7 @@ def test_each_due_poll_is_taken_once_however_many_processes_ask(engine, workspac
 def test_a_rate_limit_defers_polling_until_it_resets_whatever_prompts_it(engine, workspaces):
     connect(workspaces, "T0ACME001")
     schedule = PollSchedule(engine)
-    schedule.defer(ACME, datetime.now(UTC) + MINUTE)
+    schedule.defer(ACME, MINUTE)
     prompt_all(engine, schedule)
     assert schedule.take_due(timedelta(seconds=1), 100) == []
 

@@ -6,7 +6,7 @@
   A row left `running` by the previous release may or may not have been sent: it becomes `sending` with its
   lease over, so that it ends as unknown, said in its thread, and is never sent again. Duplicates the old
   check let through are ended as `duplicate` (the running one, else the soonest, is kept); of two left running
-  for one campaign, the older ends as unknown at once.
+  for one campaign, the older ends at once, and the sweep tells its thread it may have resumed.
 - Workflow step runs, one row per `function_execution_id` (bot.storage.step_runs).
 - Workspaces: who allowed unattended workflow runs, and when. The audit trail and resume-all jobs: whether a
   resume was unattended, and who allowed it.
@@ -34,9 +34,10 @@ def upgrade() -> None:
         table.add_column(sa.Column("failures", sa.Integer(), nullable=False, server_default="0"))
     op.execute("UPDATE scheduled_resumes SET try_at = due_at")
     # Two left running for one campaign (one killed mid-resume, one scheduled again meanwhile): the latest taken
-    # stays, to be said unknown; the other ends unknown at once (the index below allows one not yet ended).
+    # stays, to be said unknown; the other ends at once (the index below allows one not yet ended), to be told it
+    # may have resumed by the first sweep (`untold`).
     op.execute(
-        "UPDATE scheduled_resumes SET state = 'ended', outcome = 'unknown', ended_at = CURRENT_TIMESTAMP "
+        "UPDATE scheduled_resumes SET state = 'ended', outcome = 'untold', ended_at = CURRENT_TIMESTAMP "
         "WHERE state = 'running' AND EXISTS (SELECT 1 FROM scheduled_resumes AS kept WHERE "
         "kept.enterprise_id = scheduled_resumes.enterprise_id AND kept.team_id = scheduled_resumes.team_id AND "
         "kept.campaign_id = scheduled_resumes.campaign_id AND kept.state = 'running' AND "
