@@ -67,12 +67,24 @@ def _with_sealed_secrets(table: Table, metadata: MetaData, keybox: KeyBox) -> Ta
 RECENT_SECONDS = 10.0
 
 
+class _Writes(SQLAlchemyInstallationStore):
+    """slack_sdk's writes (save, save_bot, delete_all: a read, then a write, in one transaction) on an engine whose
+    transactions take SQLite's write lock first. Begun as a read, such a transaction fails at once when another
+    process (a worker's runners write every second) wrote in between ("database is locked", busy timeout or
+    not), and three tries in a row could all fail so: an install page said the database did not answer."""
+
+    def __init__(self, client_id: str, engine: Engine, installations: Table, bots: Table):
+        super().__init__(client_id, writing_first(engine))
+        self.installations, self.bots = installations, bots
+
+
 class InstallationStore(SQLAlchemyInstallationStore):
     def __init__(self, client_id: str, engine: Engine, keybox: KeyBox):
         super().__init__(client_id, engine)
         self.metadata = MetaData()
         self.installations = _with_sealed_secrets(slack_installations, self.metadata, keybox)
         self.bots = _with_sealed_secrets(slack_bots, self.metadata, keybox)
+        self._writes = _Writes(client_id, engine, self.installations, self.bots)
         self._recent: dict[tuple, tuple[float, Bot]] = {}
         self._recent_lock = threading.Lock()
         self._lookups: dict[tuple, threading.Lock] = {}
@@ -105,7 +117,7 @@ class InstallationStore(SQLAlchemyInstallationStore):
 
     def save(self, installation: Installation) -> None:
         try:
-            retried_if_sqlite_was_busy(lambda: super(InstallationStore, self).save(installation))
+            retried_if_sqlite_was_busy(lambda: self._writes.save(installation))
         except SQLAlchemyError as error:
             reason = error_reason(error)
             fields = {"event": "installation_not_saved", "reason": reason}
@@ -115,10 +127,10 @@ class InstallationStore(SQLAlchemyInstallationStore):
         self._forget_recent()
 
     def save_bot(self, bot: Bot) -> None:
-        retried_if_sqlite_was_busy(lambda: super(InstallationStore, self).save_bot(bot))
+        retried_if_sqlite_was_busy(lambda: self._writes.save_bot(bot))
 
     def delete_all(self, *, enterprise_id: str | None, team_id: str | None) -> None:
-        super().delete_all(enterprise_id=enterprise_id, team_id=team_id)
+        self._writes.delete_all(enterprise_id=enterprise_id, team_id=team_id)
         self._forget_recent()
 
     def _forget_recent(self) -> None:

@@ -232,3 +232,37 @@ def test_saving_an_installation_is_run_again_when_sqlite_finds_its_read_stale(tm
     assert saves == {"save": 2, "save_bot": 2}
     assert store.find_bot(enterprise_id=None, team_id="T0BUSY001").bot_token == "xoxb-busy-1"
     engine.dispose()
+
+
+def test_an_install_is_saved_while_another_process_writes_every_moment(database_url):
+    """Another process (a worker's runners) writing all the while: each install is saved. Begun as a read,
+    slack_sdk's save failed at once on SQLite when a write came in between ("database is locked"), three tries
+    in a row at times, and the install page said the database did not answer."""
+    engine, other = storage.connect(database_url), storage.connect(database_url)  # two processes' engines
+    storage.migrate(engine)
+    stop = threading.Event()
+
+    def busy() -> None:
+        schedules = ScheduledResumes(other)
+        while not stop.is_set():
+            schedules.take("other-process", 10)  # a write transaction, as the scheduler's every second
+            schedules.add(
+                WorkspaceId("", "T0BUSY001"),
+                f"batch_busy{time.monotonic_ns()}",
+                "U1",
+                datetime.now(UTC),
+                "C1",
+                "command",
+            )
+
+    writer = threading.Thread(target=busy, daemon=True)
+    writer.start()
+    try:
+        installations = store(engine)
+        for n in range(40):
+            installations.save(installation(f"T0SAVE{n:03d}", f"xoxb-save-{n}"))
+    finally:
+        stop.set()
+        writer.join(10)
+        engine.dispose()
+        other.dispose()

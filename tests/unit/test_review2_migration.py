@@ -40,7 +40,7 @@ def test_review2_the_older_of_two_schedules_left_running_is_told_it_may_have_res
             command.upgrade(config, "0008")
         messages = {}
         with engine.begin() as connection:
-            for row_id, due in ((1, past(900)), (2, past(120))):
+            for row_id, due in ((1, past(1500)), (2, past(1200))):  # both taken over 10 min before the deploy
                 messages[row_id] = slack.add_message(CHANNEL, [], "Resuming `batch_twice0002`…")
                 connection.execute(
                     text(

@@ -257,7 +257,13 @@ def test_the_upgrade_ends_as_unknown_what_the_previous_release_left_running_and_
                         "channel, via, state, created_at, started_at) VALUES (:id, '', 'T0AAA0001', :campaign, "
                         "'U0ALICE01', :due, 'C0', 'command', :state, :due, :started)"
                     ),
-                    {"id": row_id, "campaign": campaign_id, "due": due, "state": state, "started": past(300)},
+                    {
+                        "id": row_id,
+                        "campaign": campaign_id,
+                        "due": due,
+                        "state": state,
+                        "started": past(1200),
+                    },  # over 10 min before the deploy
                 )
         storage.migrate(engine)
         states = {row_id: state_of(engine, row_id)[::2] for row_id in (1, 2, 3, 4)}
@@ -269,5 +275,38 @@ def test_the_upgrade_ends_as_unknown_what_the_previous_release_left_running_and_
         }
         (unknown,) = ScheduledResumes(engine).end_unknown()
         assert unknown.id == 1 and unknown.outcome == "unknown"
+    finally:
+        engine.dispose()
+
+
+def test_a_schedule_the_previous_release_is_still_running_is_not_called_unknown_at_once(database_url):
+    """A rolling deploy: a process of the previous release took it a minute ago and may still be at it; it is said
+    to be unknown only once the previous release would have given up on it (10 minutes after it was taken)."""
+    from alembic import command
+    from alembic.config import Config
+
+    from bot import storage
+
+    engine = storage.connect(database_url)
+    try:
+        config = Config()
+        config.set_main_option("script_location", str(storage.MIGRATIONS))
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0008")
+            connection.execute(
+                text(
+                    "INSERT INTO scheduled_resumes (id, enterprise_id, team_id, campaign_id, scheduled_by, due_at, "
+                    "channel, via, state, created_at, started_at) VALUES (1, '', 'T0AAA0001', 'batch_live00001', "
+                    "'U0ALICE01', :at, 'C0', 'command', 'running', :at, :at)"
+                ),
+                {"at": past(60)},
+            )
+        storage.migrate(engine)
+        schedules = ScheduledResumes(engine)
+        assert schedules.end_unknown() == []
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE scheduled_resumes SET lease_expires_at = :at"), {"at": past(1)})
+        assert [s.id for s in schedules.end_unknown()] == [1]
     finally:
         engine.dispose()

@@ -44,8 +44,15 @@ def upgrade() -> None:
         "(kept.started_at > scheduled_resumes.started_at OR "
         "(kept.started_at = scheduled_resumes.started_at AND kept.id > scheduled_resumes.id)))"
     )
+    # Its lease runs out 10 minutes after it was taken, as the previous release gave up on it: during a rolling
+    # deploy, a process of that release still running it is not called dead at once.
+    later = (
+        "started_at + interval '10 minutes'"
+        if op.get_bind().dialect.name == "postgresql"
+        else "strftime('%Y-%m-%d %H:%M:%f', started_at, '+10 minutes')"
+    )
     op.execute(
-        "UPDATE scheduled_resumes SET state = 'sending', sending_at = started_at, lease_expires_at = started_at, "
+        f"UPDATE scheduled_resumes SET state = 'sending', sending_at = started_at, lease_expires_at = {later}, "
         "owner = 'previous-release' WHERE state = 'running'"
     )
     op.execute(
