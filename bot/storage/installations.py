@@ -77,6 +77,9 @@ class _Writes(SQLAlchemyInstallationStore):
         super().__init__(client_id, writing_first(engine))
         self.installations, self.bots = installations, bots
 
+    def save_bot(self, bot: Bot) -> None:  # also as the second half of `save`
+        retried_if_sqlite_was_busy(lambda: super(_Writes, self).save_bot(bot))
+
 
 class InstallationStore(SQLAlchemyInstallationStore):
     def __init__(self, client_id: str, engine: Engine, keybox: KeyBox):
@@ -127,7 +130,7 @@ class InstallationStore(SQLAlchemyInstallationStore):
         self._forget_recent()
 
     def save_bot(self, bot: Bot) -> None:
-        retried_if_sqlite_was_busy(lambda: self._writes.save_bot(bot))
+        self._writes.save_bot(bot)
 
     def delete_all(self, *, enterprise_id: str | None, team_id: str | None) -> None:
         self._writes.delete_all(enterprise_id=enterprise_id, team_id=team_id)
