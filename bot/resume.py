@@ -10,6 +10,7 @@ from typing import Literal
 from slack_sdk import WebClient
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot import metrics
 from bot.authorization import Authorizer, MembershipUnknown
 from bot.storage.audit import AuditEntry, AuditLog
 from bot.storage.inflight import AlreadyResuming, Claim, InFlightResumes, ShownAt
@@ -198,7 +199,7 @@ class ResumeService:
     def record_refusal(self, request: ResumeRequest, reason: str) -> None:
         """An attempt that ended without Truedy's answer (not allowed, already in flight, not started,
         interrupted by a shutdown): logged and audited like the others."""
-        self._record(request, reason, request_id=None, latency_ms=None)
+        self._record(request, reason, None, None, unknown=reason in metrics.UNKNOWN_WITHOUT_ANSWER)
 
     def _resume(self, request: ResumeRequest, api_key: str) -> ResumeOutcome:
         """The request to Truedy and its answer. Whatever fails after it may have left is BotFailure; the
@@ -218,10 +219,15 @@ class ResumeService:
                 self._poll_schedule.defer(request.workspace, outcome.wait())
             except SQLAlchemyError:
                 log.exception("polling not deferred", extra={"fields": {"event": "defer_failed"}})
-        self._record(request, outcome_name(outcome), outcome.request_id, round((time.monotonic() - started) * 1000))
+        latency_ms = round((time.monotonic() - started) * 1000)
+        unknown = isinstance(outcome, TruedyError) and outcome.outcome_unknown
+        self._record(request, outcome_name(outcome), outcome.request_id, latency_ms, unknown)
         return outcome
 
-    def _record(self, request: ResumeRequest, outcome: str, request_id: str | None, latency_ms: int | None) -> None:
+    def _record(
+        self, request: ResumeRequest, outcome: str, request_id: str | None, latency_ms: int | None, unknown: bool
+    ) -> None:
+        metrics.resume_attempted(request.via, outcome, unknown)
         log.info(
             "resume attempt",
             extra={

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     # How long a resume-all job stays with a worker that stopped renewing its lease (it died or stalled).
     resume_all_lease_seconds: int = Field(60, ge=2, le=600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # /metrics answers only `Authorization: Bearer <it>`; unset, there are no metrics (nothing is counted).
+    metrics_token: SecretStr | None = None
+    # The worker's own port for /healthz (and /metrics with METRICS_TOKEN); unset, the worker listens on none.
+    metrics_port: int | None = Field(None, ge=1, le=65535)
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -193,11 +197,23 @@ class Settings(BaseSettings):
         "slack_client_secret",
         "slack_redirect_uri",
         "public_url",
+        "metrics_token",
+        "metrics_port",
         mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_enough(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and (len(token.get_secret_value()) < 16 or re.search(r"\s", token.get_secret_value())):
+            raise ValueError(
+                "must be at least 16 characters without spaces (a scraper sends it as a bearer token); "
+                "generate one with python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return token
 
     @field_validator("truedy_api_key")
     @classmethod
@@ -292,6 +308,7 @@ class Settings(BaseSettings):
             self.slack_signing_secret,
             self.truedy_api_key,
             self.truedy_webhook_secret,
+            self.metrics_token,
         )
         values += [secret for secret in optional if secret is not None]
         secrets = [secret.get_secret_value() for secret in values]

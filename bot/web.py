@@ -10,6 +10,8 @@ only once it was read whole.
 - `POST /truedy/webhook/<token>`: a workspace's Truedy webhooks (URL and secret from its setup); and
   `POST /truedy/webhook` when TRUEDY_WEBHOOK_SECRET is set.
 - `GET /healthz` (and HEAD): 200 while the database answers, else 503.
+- `GET /metrics` (with METRICS_TOKEN): Prometheus' text format, summed over the processes (bot.metrics), only
+  with `Authorization: Bearer <METRICS_TOKEN>`.
 
 Every request has a deadline (REQUEST_SECONDS, headers included), and no body larger than MAX_BODY_BYTES is
 read: Content-Length says so at once, and a chunked body is cut there.
@@ -38,12 +40,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn_worker import UvicornWorker
 
-from bot import storage
+from bot import metrics, storage
 from bot.background import pool_of_started_threads
 from bot.runtime import SHUTDOWN_SECONDS, Runtime, build_runtime
 from bot.settings import Settings
 from bot.slack import install_pages
-from bot.slack.ack_first import AckFirst
+from bot.slack.ack_first import AckFirst, request_kind
 from bot.slack.app import StartupError
 from bot.storage.keybox import KeyBox
 from bot.storage.poll_turns import PollSchedule
@@ -76,7 +78,16 @@ def serve(settings: Settings) -> int:
         raise StartupError(str(error)) from None
     finally:
         engine.dispose()
-    WebServer(settings).run()
+    if settings.metrics_token is None:
+        log.info("metrics off: METRICS_TOKEN is not set", extra={"fields": {"event": "metrics_off"}})
+        WebServer(settings).run()
+        return 0
+    metrics.enable()
+    folder = metrics.shared_folder()  # before gunicorn forks: each process counts into it
+    try:
+        WebServer(settings).run()
+    finally:
+        metrics.remove_shared_folder(folder)
     return 0
 
 
@@ -187,6 +198,8 @@ class WebServer(BaseApplication):
             "accesslog": None,
             "loglevel": "warning",
             "logger_class": f"{__name__}.GunicornLogsAsJson",
+            # A process that ended keeps its counts in the sums; its share of live gauges goes.
+            "child_exit": lambda _server, worker: metrics.process_ended(worker.pid),
         }
         for name, value in options.items():
             self.cfg.set(name, value)
@@ -204,7 +217,8 @@ class WebServer(BaseApplication):
         webhooks = WebhookReceiver(
             engine, PollSchedule(engine), workspaces, shared_secret.get_secret_value() if shared_secret else None
         )
-        return WebApp(runtime, ack_first, webhooks, engine, settings.port)
+        token = settings.metrics_token.get_secret_value() if settings.metrics_token is not None else None
+        return WebApp(runtime, ack_first, webhooks, engine, settings.port, token)
 
 
 class _TooLarge(Exception):
@@ -220,7 +234,13 @@ class WebApp:
     it on a thread of its own pool (Bolt's App, the database and Truedy's webhooks are synchronous)."""
 
     def __init__(
-        self, runtime: Runtime | None, ack_first: AckFirst, webhooks: WebhookReceiver, engine: Engine, port: int
+        self,
+        runtime: Runtime | None,
+        ack_first: AckFirst,
+        webhooks: WebhookReceiver,
+        engine: Engine,
+        port: int,
+        metrics_token: str | None = None,
     ):
         self._runtime = runtime
         self._bolt: App | None = runtime.app if runtime is not None else None
@@ -228,6 +248,7 @@ class WebApp:
         self._webhooks = webhooks
         self._engine = engine
         self._port = port
+        self._metrics_token = metrics_token
         self._threads = pool_of_started_threads(THREADS, "request")
         self._requests = itertools.count()
 
@@ -267,10 +288,24 @@ class WebApp:
             page = install_pages.landing(oauth.install_path if oauth is not None else None)
             return int(HTTPStatus.OK), [(b"content-type", b"text/html; charset=utf-8")], page.encode()
         if path == "/healthz" and method in ("GET", "HEAD"):
-            if await self._in_thread(_database_answers, self._engine):
+            if await self._in_thread(storage.database_answers, self._engine):
                 return _json(HTTPStatus.OK, {"ok": True})
             return _json(HTTPStatus.SERVICE_UNAVAILABLE, {"ok": False, "database": "unreachable"})
+        if path == "/metrics" and method in ("GET", "HEAD"):
+            return await self._metrics(scope)
         return _json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+
+    async def _metrics(self, scope: dict) -> Answer:
+        if self._metrics_token is None:
+            return _json(HTTPStatus.NOT_FOUND, {"error": "metrics are off: METRICS_TOKEN is not set"})
+        headers = _headers(scope)
+        if not metrics.scrape_allowed(headers.get("authorization"), self._metrics_token):
+            status, answer_headers, body = _json(
+                HTTPStatus.UNAUTHORIZED, {"error": "Authorization: Bearer <METRICS_TOKEN> is required"}
+            )
+            return status, [*answer_headers, (b"www-authenticate", b"Bearer")], body
+        body, content_type = await self._in_thread(metrics.exposition, self._engine, headers.get("accept"))
+        return int(HTTPStatus.OK), [(b"content-type", content_type.encode())], body
 
     async def _slack(self, scope: dict, receive: Callable[[], Awaitable[dict]], path: str, method: str) -> Answer:
         assert self._bolt is not None
@@ -281,12 +316,17 @@ class WebApp:
             # in a burst, the requests still being read on the event loop are acks to come too.
             request_id = str(next(self._requests))
             self._ack_first.arrived(request_id)
+            answered = False
             try:
                 body = (await _read_body(scope, receive)).decode("utf-8", "replace")
                 request = BoltRequest(body=body, query=query, headers=_headers(scope))
-                return _bolt_answer(await self._in_thread(self._bolt.dispatch, request))
+                answer = _bolt_answer(await self._in_thread(self._bolt.dispatch, request))
+                answered = True
+                return answer
             finally:
-                self._ack_first.acked(request_id)
+                arrived = self._ack_first.acked(request_id)
+                if answered and arrived is not None:
+                    metrics.acked(request_kind(request.body), time.monotonic() - arrived)
         if method == "GET" and oauth is not None and path in (oauth.install_path, oauth.redirect_uri_path):
             request = BoltRequest(body="", query=query, headers=_headers(scope))
             page = oauth.handle_installation if path == oauth.install_path else oauth.handle_callback
@@ -358,15 +398,6 @@ async def _read_body(scope: dict, receive: Callable[[], Awaitable[dict]]) -> byt
 
 def _headers(scope: dict) -> dict[str, str]:
     return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
-
-
-def _database_answers(engine: Engine) -> bool:
-    try:
-        with engine.connect() as connection:
-            connection.exec_driver_sql("SELECT 1")
-    except SQLAlchemyError:
-        return False
-    return True
 
 
 def _bolt_answer(response: BoltResponse) -> Answer:

@@ -8,10 +8,12 @@ import time
 
 from slack_sdk.errors import SlackApiError
 
-from bot.runtime import build_runtime
+from bot import metrics
+from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings
 from bot.slack.ack_first import AckFirst, AckFirstSocketModeHandler
 from bot.slack.app import StartupError
+from bot.worker_http import WorkerHttp
 
 log = logging.getLogger("bot.worker")
 
@@ -52,6 +54,25 @@ class _LastProblem(logging.Handler):
         self.last = record.getMessage().split(" (")[0].split(":")[0][:100]
 
 
+def _worker_http(settings: Settings, runtime: Runtime, handler: AckFirstSocketModeHandler) -> WorkerHttp | None:
+    """/healthz (and /metrics, with METRICS_TOKEN) on METRICS_PORT; said once at the start either way."""
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token is not None else None
+    fields = {"event": "metrics", "port": settings.metrics_port, "metrics": token is not None}
+    if settings.metrics_port is None:
+        log.info("no health or metrics port: METRICS_PORT is not set", extra={"fields": fields})
+        return None
+    if token is not None:
+        metrics.enable()
+    try:
+        http = WorkerHttp(settings.metrics_port, runtime.engine, handler.client.is_connected, token)
+    except OSError as error:
+        raise StartupError(f"METRICS_PORT: cannot listen on {settings.metrics_port} ({error.strerror})") from None
+    http.start()
+    said = "/healthz and /metrics" if token is not None else "/healthz (metrics off: METRICS_TOKEN is not set)"
+    log.info(f"{said} on port {settings.metrics_port}", extra={"fields": fields})
+    return http
+
+
 def run(settings: Settings) -> int:
     ack_first = AckFirst()
     runtime = build_runtime(settings, ack_first.wait_until_acked)
@@ -60,6 +81,7 @@ def run(settings: Settings) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    http = _worker_http(settings, runtime, handler)
     try:
         try:
             handler.connect()
@@ -85,6 +107,8 @@ def run(settings: Settings) -> int:
         ack_first.wait_until_all_acked(ACK_DRAIN_SECONDS)
         handler.close()
         ack_first.close()
+        if http is not None:
+            http.stop()
     unanswered = runtime.finish(stopping)
     logging.shutdown()
     # Threads still waiting on Truedy (their requests already answered as interrupted) would keep the

@@ -18,12 +18,16 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk.socket_mode.builtin import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 
+from bot import metrics
+
 # A job waits at most this long for a quiet moment, so a steady stream of requests cannot starve it.
 MAX_WAIT_SECONDS = 1.0
 # A burst is over once no request has arrived for this long.
 BURST_GAP_SECONDS = 0.02
 # Slack gives up on an ack after 3 s: a request older than that no longer holds anything up.
 FORGET_AFTER_SECONDS = 3.0
+# A request not acked by then never will be (Bolt could not read it): its arrival is forgotten.
+NEVER_ACKED_SECONDS = 60.0
 # At shutdown, the connection stays open until no request has arrived for this long.
 QUIET_SECONDS = 0.3
 _ENVELOPE_ID = re.compile(r'"envelope_id"\s*:\s*"([^"]+)"')
@@ -32,6 +36,8 @@ _ENVELOPE_ID = re.compile(r'"envelope_id"\s*:\s*"([^"]+)"')
 class AckFirst:
     def __init__(self) -> None:
         self._waiting: dict[str, float] = {}  # envelope id -> when it arrived (monotonic)
+        # Every request's arrival until its ack, however late (for its duration); one never acked goes after a minute.
+        self._arrivals: dict[str, float] = {}
         self._last_arrival = 0.0
         self._closed = False
         self._changed = threading.Condition()
@@ -43,14 +49,19 @@ class AckFirst:
 
     def arrived(self, request_id: str) -> None:
         with self._changed:
-            self._last_arrival = self._waiting[request_id] = time.monotonic()
+            now = self._last_arrival = self._waiting[request_id] = self._arrivals[request_id] = time.monotonic()
+            while next(iter(self._arrivals.values())) < now - NEVER_ACKED_SECONDS:
+                del self._arrivals[next(iter(self._arrivals))]
 
-    def acked(self, envelope_id: str) -> None:
+    def acked(self, envelope_id: str) -> float | None:
+        """When the request arrived (`time.monotonic()`), unless it was never seen or over a minute ago."""
         with self._changed:
             self._waiting.pop(envelope_id, None)
+            arrived = self._arrivals.pop(envelope_id, None)
             # Waking the waiting jobs on every ack would cost the acks more than it saves: only when none is left.
             if not self._waiting:
                 self._changed.notify_all()
+            return arrived
 
     def waiting(self) -> int:
         """Requests received and not yet acked (within Slack's 3 s)."""
@@ -117,6 +128,28 @@ class AckFirstSocketModeHandler(SocketModeHandler):
 
     def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:
         try:
-            super().handle(client, req)
+            super().handle(client, req)  # Bolt's: dispatches, then sends the ack
         finally:
-            self._ack_first.acked(req.envelope_id)
+            if (arrived := self._ack_first.acked(req.envelope_id)) is not None:
+                metrics.acked(request_kind(req.payload), time.monotonic() - arrived)
+
+
+# Slack's payload types, by the kind of request they are; anything else is counted as an event.
+_KINDS = {
+    "block_actions": "action",
+    "interactive_message": "action",
+    "view_submission": "view",
+    "view_closed": "view",
+    "block_suggestion": "options",
+    "shortcut": "shortcut",
+    "message_action": "shortcut",
+}
+
+
+def request_kind(payload: object) -> str:
+    """command, action, view, options, shortcut or event: the `kind` of an ack's duration."""
+    if not isinstance(payload, dict):
+        return "event"
+    if "command" in payload:
+        return "command"
+    return _KINDS.get(str(payload.get("type")), "event")

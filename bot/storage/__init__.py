@@ -463,6 +463,16 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def database_answers(engine: Engine) -> bool:
+    """Whether the database answers a query now (health checks)."""
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    except SQLAlchemyError:
+        return False
+    return True
+
+
 def writing_first(engine: Engine) -> Engine:
     """An engine whose transactions take SQLite's write lock at once (BEGIN IMMEDIATE): for a transaction that
     reads what it then writes, so that processes sharing the file take turns instead of failing."""

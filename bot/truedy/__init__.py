@@ -1,6 +1,7 @@
 """Client for the Truedy Public API: every answer becomes a typed result or one specific error."""
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
@@ -10,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from bot import metrics
 from bot.truedy.campaign_id import is_campaign_id
 
 # The docs show `running` in examples and `active` in the status enum: one state, one name here.
@@ -191,7 +193,7 @@ class TruedyClient:
         self._http.close()
 
     def resume(self, api_key: str, campaign_id: str) -> Resumed:
-        response = self._send("POST", f"/batch-calls/{_path_segment(campaign_id)}/resume", api_key)
+        response = self._send("resume", "POST", f"/batch-calls/{_path_segment(campaign_id)}/resume", api_key)
         with _read_as_truedy(response):
             if response.status_code in (400, 409, 422):
                 raise self._refusal(api_key, campaign_id, response)
@@ -206,7 +208,7 @@ class TruedyClient:
             )
 
     def get_campaign(self, api_key: str, campaign_id: str) -> Campaign:
-        response = self._send("GET", f"/batch-calls/{_path_segment(campaign_id)}", api_key)
+        response = self._send("get_campaign", "GET", f"/batch-calls/{_path_segment(campaign_id)}", api_key)
         with _read_as_truedy(response):
             data, request_id = _success_data(response)
             campaign = _campaign(data, request_id)
@@ -226,7 +228,7 @@ class TruedyClient:
         params: dict[str, str | int] = {"limit": limit, "offset": offset}
         if status is not None:
             params["status"] = status
-        response = self._send("GET", "/batch-calls", api_key, params=params, timeout=timeout)
+        response = self._send("list_campaigns", "GET", "/batch-calls", api_key, params=params, timeout=timeout)
         with _read_as_truedy(response):
             body = _json_or_none(response)
             request_id = _request_id(body)
@@ -257,6 +259,7 @@ class TruedyClient:
 
     def _send(
         self,
+        endpoint: str,
         method: str,
         path: str,
         api_key: str,
@@ -270,27 +273,32 @@ class TruedyClient:
             headers={"Authorization": f"Bearer {api_key}"},
             timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
         )
+        started, status = time.monotonic(), None
         try:
-            streamed = self._http.send(request, stream=True)
             try:
-                body = _read_capped(streamed)
-            finally:
-                streamed.close()
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
-            raise TruedyUnreachable(f"could not connect to Truedy ({type(error).__name__})") from None
-        except httpx.TimeoutException:
-            waited = timeout.read if timeout is not None and timeout.read is not None else self._read_timeout
-            raise NoAnswer("Truedy did not answer in time", waited) from None
-        except httpx.TransportError as error:
-            raise NoAnswer(f"the connection to Truedy broke ({type(error).__name__})", None) from None
-        except httpx.DecodingError:
-            raise UnreadableAnswer(
-                "the answer could not be decoded (its Content-Encoding is wrong)", None, streamed.status_code
-            ) from None
-        except _AnswerTooLarge:
-            raise UnreadableAnswer(
-                f"the answer was larger than {MAX_ANSWER_BYTES // 1024} KB", None, streamed.status_code
-            ) from None
+                streamed = self._http.send(request, stream=True)
+                status = streamed.status_code
+                try:
+                    body = _read_capped(streamed)
+                finally:
+                    streamed.close()
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+                raise TruedyUnreachable(f"could not connect to Truedy ({type(error).__name__})") from None
+            except httpx.TimeoutException:
+                waited = timeout.read if timeout is not None and timeout.read is not None else self._read_timeout
+                raise NoAnswer("Truedy did not answer in time", waited) from None
+            except httpx.TransportError as error:
+                raise NoAnswer(f"the connection to Truedy broke ({type(error).__name__})", None) from None
+            except httpx.DecodingError:
+                raise UnreadableAnswer(
+                    "the answer could not be decoded (its Content-Encoding is wrong)", None, streamed.status_code
+                ) from None
+            except _AnswerTooLarge:
+                raise UnreadableAnswer(
+                    f"the answer was larger than {MAX_ANSWER_BYTES // 1024} KB", None, streamed.status_code
+                ) from None
+        finally:
+            metrics.truedy_answered(endpoint, status, time.monotonic() - started)
         # Decoded already: the copy carries the body as it was read, without the encoding header.
         headers = [(k, v) for k, v in streamed.headers.multi_items() if k.lower() != "content-encoding"]
         response = httpx.Response(streamed.status_code, headers=headers, content=body, request=request)
@@ -298,6 +306,8 @@ class TruedyClient:
             return response
         with _read_as_truedy(response):
             error = _error_for(response, api_key)
+        if isinstance(error, RateLimited):
+            metrics.truedy_rate_limited(endpoint, error.wait().total_seconds())
         raise error
 
     def _refusal(self, api_key: str, campaign_id: str, response: httpx.Response) -> NotResumable | RequestRefused:
