@@ -1,5 +1,5 @@
 """The Heroku Button: app.json as Heroku's schema describes it, a short form that deploys either mode, every
-setting the bot reads either in the form or left out for a reason."""
+setting the bot reads either in the form or left out for a reason, and README saying what comes after."""
 
 import json
 import secrets
@@ -14,6 +14,7 @@ from bot.storage.keybox import KeyBox
 
 REPO = Path(__file__).resolve().parents[2]
 APP = json.loads((REPO / "app.json").read_text())
+README = (REPO / "README.md").read_text()
 # Every setting the bot reads that the Deploy to Heroku form does not ask for, and why. Set later with
 # `heroku config:set NAME=value -a <app>` (docs/settings.md).
 LEFT_OUT = {
@@ -131,3 +132,21 @@ def test_the_form_filled_for_installations_is_a_web_process_that_starts(heroku_f
         "configuration error: SLACK_APP_TOKEN: is required but not set: an app-level token, xapp-…, with the "
         "connections:write scope (Slack app > Basic Information > App-Level Tokens)"
     )
+
+
+def test_readme_says_what_comes_after_the_button_for_each_mode_and_how_to_deploy_a_fork():
+    button = README.index(
+        "[![Deploy to Heroku](https://www.herokucdn.com/deploy/button.svg)](https://heroku.com/deploy)"
+    )
+    after = README[button : README.index("**Socket Mode worker**", button)]
+    for told in (
+        "heroku logs --tail",
+        '"worker started"',
+        "/resume-campaign setup",
+        "heroku ps:scale web=1 worker=0",
+        "PUBLIC_URL",
+        "/slack/install",
+        "success_url",
+        "https://heroku.com/deploy?template=https://github.com/<you>/<fork>",
+    ):
+        assert told in after, told
