@@ -37,6 +37,7 @@ LEFT_OUT = {
     "RESUME_ALL_PER_MINUTE": "tuning knob",
     "RESUME_ALL_LEASE_SECONDS": "tuning knob",
     "LOG_LEVEL": "tuning knob",
+    "METRICS_PORT": "the worker's own port: a worker dyno takes no connections",
 }
 GENERATED = {"BOT_ENCRYPTION_KEY"}
 
