@@ -5,6 +5,7 @@ same server (bench/floor_http.py). Slack's auth.test takes 0.3 s, as Slack's doe
 with 50 requests (so that the floor pays its imports and auth.test before the burst, as the bot does).
 
     .venv/bin/python -m bench.http [--bursts 100 500] [--processes 2] [--rounds 3] [--postgresql postgresql://…/test]
+        [--metrics]   # instead of the floor: the bot with metrics off and on (METRICS_TOKEN), in turn
 
 Prints, per burst size, over `--rounds` bursts of each (the bot's and the floor's in turn, so that both see
 the same machine; one burst's p99 moves by a third between runs on a 2-core machine): ack (HTTP response)
@@ -28,7 +29,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from bench.load import key_of, percentile
+from bench.load import METRICS_TOKEN, key_of, percentile
 from tests.fakes.browser import come_back, open_install_page
 from tests.fakes.databases import fresh_database
 from tests.fakes.loop import LoopThread, wait_until
@@ -132,7 +133,9 @@ def post_signed(url: str, body: bytes, headers: dict[str, str]) -> None:
         assert response.status == 200, response.status
 
 
-def bot_run(loop: LoopThread, size: int, processes: int, database_url: str, workdir: Path) -> dict:
+def bot_run(
+    loop: LoopThread, size: int, processes: int, database_url: str, workdir: Path, metrics: bool = False
+) -> dict:
     slack, truedy = FakeSlack(loop).start(), FakeTruedy(loop).start()
     truedy.delay = 0.2
     keys = {team: key_of(team) for team in WORKSPACES}
@@ -146,6 +149,7 @@ def bot_run(loop: LoopThread, size: int, processes: int, database_url: str, work
         PORT=str(port),
         WEB_CONCURRENCY=str(processes),
         DATABASE_URL=database_url,
+        **({"METRICS_TOKEN": METRICS_TOKEN} if metrics else {}),
     )
     del env["SLACK_APP_TOKEN"], env["SLACK_BOT_TOKEN"]
     web = WorkerProcess(env, workdir, "web")
@@ -201,11 +205,31 @@ def summary(values: list[float]) -> str:
     return f"p50 {percentile(values, 0.5):7.1f}  p99 {percentile(values, 0.99):7.1f}  max {max(values):7.1f}"
 
 
+def metrics_rounds(loop: LoopThread, size: int, arguments: argparse.Namespace, kind: str) -> None:
+    """Bursts of the bot without metrics and with METRICS_TOKEN, in turn, `arguments.rounds` times."""
+    without: list[list[float]] = []
+    with_metrics: list[list[float]] = []
+    for _ in range(arguments.rounds):
+        for metrics, runs in ((False, without), (True, with_metrics)):
+            with tempfile.TemporaryDirectory() as dir, fresh_database(kind, Path(dir), arguments.postgresql) as url:
+                runs.append(bot_run(loop, size, arguments.processes, url, Path(dir), metrics)["acks"])
+    off, on = [a for one in without for a in one], [a for one in with_metrics for a in one]
+    per_round = ", ".join(
+        f"{percentile(b, 0.99) / percentile(a, 0.99):.2f}x" for a, b in zip(without, with_metrics, strict=True)
+    )
+    print(f"\n== burst {size}, {arguments.rounds} rounds, metrics off and on in turn")
+    print(f"ack ms, metrics off: {summary(off)}")
+    print(f"ack ms, metrics on : {summary(on)}   on/off p99 {percentile(on, 0.99) / percentile(off, 0.99):.2f}x")
+    print(f"p99 on/off         : each round {per_round}")
+    sys.stdout.flush()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bursts", type=int, nargs="+", default=[100, 500])
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--metrics", action="store_true", help="compare the bot with metrics on against off")
     parser.add_argument("--postgresql", help="a server where a fresh database is made for each run (else SQLite)")
     arguments = parser.parse_args()
     loop = LoopThread()
@@ -216,6 +240,9 @@ def main() -> None:
     for size in arguments.bursts:
         bots, floors = [], []
         kind = "postgresql" if arguments.postgresql else "sqlite"
+        if arguments.metrics:
+            metrics_rounds(loop, size, arguments, kind)
+            continue
         for _ in range(arguments.rounds):
             with tempfile.TemporaryDirectory() as dir, fresh_database(kind, Path(dir), arguments.postgresql) as url:
                 bots.append(bot_run(loop, size, arguments.processes, url, Path(dir)))

@@ -2,7 +2,9 @@
 by its org-wide bot token), for the worker as shipped, each compared in the same run with a bare Bolt app
 that only acks (the floor, bench/floor_app.py).
 
-    .venv/bin/python -m bench.load [--bursts 100 500] [--latencies 0.2 2.5] [--rounds 3]
+    .venv/bin/python -m bench.load [--bursts 100 500] [--latencies 0.2 2.5] [--rounds 3] [--metrics]
+
+`--metrics`: instead of the floor, the bot with metrics off and on (METRICS_TOKEN, METRICS_PORT), in turn.
 
 For each burst size and Truedy latency, over `--rounds` bursts each (the floor's and the bot's in turn, so
 that both see the same machine): ack latency p50/p99/max (bot and floor) over every ack of every round, with
@@ -16,6 +18,7 @@ import argparse
 import json
 import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +33,15 @@ from tests.fakes.worker import REPO, WorkerProcess, worker_env
 WORKSPACES = [BOT_TEAM, *(f"T0LOAD{n:03d}" for n in range(1, 10))]
 CHANNEL = "C0LOAD001"
 RESULT = re.compile(r"`(batch_load\d+)` is resumed")
+
+
+METRICS_TOKEN = "bench-metrics-token-000001"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def key_of(team: str) -> str:
@@ -98,14 +110,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def bot_run(loop: LoopThread, size: int, latency: float, workdir: Path) -> dict:
+def bot_run(loop: LoopThread, size: int, latency: float, workdir: Path, metrics: bool = False) -> dict:
     slack, truedy = FakeSlack(loop, enterprise_id="E0LOAD001").start(), FakeTruedy(loop).start()
     truedy.delay = latency
     for n in range(size):
         team = WORKSPACES[n % len(WORKSPACES)]
         truedy.add(key_of(team), campaign(f"batch_load{n:05d}"))
     keys = {team: key_of(team) for team in WORKSPACES}
-    worker = WorkerProcess(worker_env(slack, truedy, TRUEDY_API_KEYS=json.dumps(keys)), workdir)
+    counting = {"METRICS_TOKEN": METRICS_TOKEN, "METRICS_PORT": str(free_port())} if metrics else {}
+    worker = WorkerProcess(worker_env(slack, truedy, TRUEDY_API_KEYS=json.dumps(keys), **counting), workdir)
     try:
         worker.wait_started(slack)
         slack.wait_ack(slack.push("slash_commands", slack.slash_command("help", channel_id=CHANNEL)))
@@ -171,16 +184,40 @@ def rounds_of(loop: LoopThread, size: int, latency: float, count: int) -> tuple[
     return bot, floor, per_round
 
 
+def metrics_rounds(loop: LoopThread, size: int, latency: float, count: int) -> None:
+    """`count` bursts of the bot without metrics and with them (METRICS_TOKEN and METRICS_PORT), in turn."""
+    without: list[list[float]] = []
+    with_metrics: list[list[float]] = []
+    for _ in range(count):
+        with tempfile.TemporaryDirectory() as workdir:
+            without.append(bot_run(loop, size, latency, Path(workdir))["acks"])
+        with tempfile.TemporaryDirectory() as workdir:
+            with_metrics.append(bot_run(loop, size, latency, Path(workdir), metrics=True)["acks"])
+    off, on = [a for one in without for a in one], [a for one in with_metrics for a in one]
+    per_round = ", ".join(
+        f"{percentile(b, 0.99) / percentile(a, 0.99):.2f}x" for a, b in zip(without, with_metrics, strict=True)
+    )
+    print(f"\n== burst {size}, Truedy {latency} s per resume, {count} rounds, metrics off and on in turn")
+    print(f"ack ms, metrics off: {summary(off)}")
+    print(f"ack ms, metrics on : {summary(on)}   on/off p99 {percentile(on, 0.99) / percentile(off, 0.99):.2f}x")
+    print(f"p99 on/off         : each round {per_round}")
+    sys.stdout.flush()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bursts", type=int, nargs="+", default=[100, 500])
     parser.add_argument("--latencies", type=float, nargs="+", default=[0.2, 2.5])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--metrics", action="store_true", help="compare the bot with metrics on against off")
     arguments = parser.parse_args()
     loop = LoopThread()
     print(f"mixed bursts (half /resume-campaign, half Resume clicks) across {len(WORKSPACES)} workspaces")
     for size in arguments.bursts:
         for latency in arguments.latencies:
+            if arguments.metrics:
+                metrics_rounds(loop, size, latency, arguments.rounds)
+                continue
             bot, floor, per_round = rounds_of(loop, size, latency, arguments.rounds)
             missed = sum(1 for ms in bot["acks"] if ms >= 3000)
             ratio_p50 = statistics.median(bot["acks"]) / statistics.median(floor)
