@@ -204,7 +204,7 @@ class WebServer(BaseApplication):
         webhooks = WebhookReceiver(
             engine, PollSchedule(engine), workspaces, shared_secret.get_secret_value() if shared_secret else None
         )
-        return WebApp(runtime, ack_first, webhooks, engine, settings.port)
+        return WebApp(runtime, ack_first, webhooks, engine, settings.port, install_pages.Operator.of(settings))
 
 
 class _TooLarge(Exception):
@@ -220,7 +220,13 @@ class WebApp:
     it on a thread of its own pool (Bolt's App, the database and Truedy's webhooks are synchronous)."""
 
     def __init__(
-        self, runtime: Runtime | None, ack_first: AckFirst, webhooks: WebhookReceiver, engine: Engine, port: int
+        self,
+        runtime: Runtime | None,
+        ack_first: AckFirst,
+        webhooks: WebhookReceiver,
+        engine: Engine,
+        port: int,
+        operator: install_pages.Operator,
     ):
         self._runtime = runtime
         self._bolt: App | None = runtime.app if runtime is not None else None
@@ -228,6 +234,7 @@ class WebApp:
         self._webhooks = webhooks
         self._engine = engine
         self._port = port
+        self._operator = operator
         self._threads = pool_of_started_threads(THREADS, "request")
         self._requests = itertools.count()
 
@@ -264,7 +271,7 @@ class WebApp:
             return await self._in_thread(self._webhook, _headers(scope), body, token)
         if path == "/" and method in ("GET", "HEAD"):
             oauth = self._bolt.oauth_flow if self._bolt is not None else None
-            page = install_pages.landing(oauth.install_path if oauth is not None else None)
+            page = install_pages.landing(oauth.install_path if oauth is not None else None, self._operator)
             return int(HTTPStatus.OK), [(b"content-type", b"text/html; charset=utf-8")], page.encode()
         if path == "/healthz" and method in ("GET", "HEAD"):
             if await self._in_thread(_database_answers, self._engine):
