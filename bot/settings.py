@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     # The worker's own port for /healthz (and /metrics with METRICS_TOKEN); unset, the worker listens on none.
     metrics_port: int | None = Field(None, ge=1, le=65535)
 
+    # Who runs this bot, named on the web pages an admin sees before and after installing it; each shown only
+    # when set.
+    operator_name: str | None = Field(None, max_length=100)
+    privacy_url: str | None = None
+    support_url: str | None = None
+
     @field_validator("slack_bot_token")
     @classmethod
     def _bot_token_shape(cls, token: SecretStr | None) -> SecretStr | None:
@@ -149,6 +155,20 @@ class Settings(BaseSettings):
             raise ValueError(f"{shape}: its port must be 1 to 65535")
         return url
 
+    @field_validator("operator_name")
+    @classmethod
+    def _one_line(cls, name: str | None) -> str | None:
+        if name is not None and re.search(r"[\r\n\t]", name):
+            raise ValueError("must be one line: the name of whoever runs this bot, e.g. Example Ltd")
+        return name.strip() if name is not None else None
+
+    @field_validator("privacy_url", "support_url")
+    @classmethod
+    def _https_page(cls, url: str | None) -> str | None:
+        if url is not None and not re.fullmatch(r"https://[^\s/?#]+(/\S*)?", url.strip()):
+            raise ValueError("must be an https URL of a page, e.g. https://example.com/privacy")
+        return url.strip() if url is not None else None
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _any_case(cls, level: object) -> object:
@@ -199,6 +219,9 @@ class Settings(BaseSettings):
         "public_url",
         "metrics_token",
         "metrics_port",
+        "operator_name",
+        "privacy_url",
+        "support_url",
         mode="before",
     )
     @classmethod

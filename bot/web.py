@@ -218,7 +218,8 @@ class WebServer(BaseApplication):
             engine, PollSchedule(engine), workspaces, shared_secret.get_secret_value() if shared_secret else None
         )
         token = settings.metrics_token.get_secret_value() if settings.metrics_token is not None else None
-        return WebApp(runtime, ack_first, webhooks, engine, settings.port, token)
+        operator = install_pages.Operator.of(settings)
+        return WebApp(runtime, ack_first, webhooks, engine, settings.port, operator, token)
 
 
 class _TooLarge(Exception):
@@ -240,6 +241,7 @@ class WebApp:
         webhooks: WebhookReceiver,
         engine: Engine,
         port: int,
+        operator: install_pages.Operator,
         metrics_token: str | None = None,
     ):
         self._runtime = runtime
@@ -249,6 +251,7 @@ class WebApp:
         self._engine = engine
         self._port = port
         self._metrics_token = metrics_token
+        self._operator = operator
         self._threads = pool_of_started_threads(THREADS, "request")
         self._requests = itertools.count()
 
@@ -285,7 +288,7 @@ class WebApp:
             return await self._in_thread(self._webhook, _headers(scope), body, token)
         if path == "/" and method in ("GET", "HEAD"):
             oauth = self._bolt.oauth_flow if self._bolt is not None else None
-            page = install_pages.landing(oauth.install_path if oauth is not None else None)
+            page = install_pages.landing(oauth.install_path if oauth is not None else None, self._operator)
             return int(HTTPStatus.OK), [(b"content-type", b"text/html; charset=utf-8")], page.encode()
         if path == "/healthz" and method in ("GET", "HEAD"):
             if await self._in_thread(storage.database_answers, self._engine):

@@ -87,7 +87,9 @@ def build_app(settings: Settings, tokens: BotTokens, database: Database) -> App:
             # The installation as stored (reused for a few seconds, see installations.RECENT_SECONDS): never a
             # Slack call on the way to the ack.
             authorize=StoredInstallationAuthorize(tokens.store),
-            oauth_flow=install_pages.InstallFlow(settings=oauth_settings(settings, tokens, database)),
+            oauth_flow=install_pages.InstallFlow(
+                settings=oauth_settings(settings, tokens, database), operator=install_pages.Operator.of(settings)
+            ),
             user_facing_authorize_error_message=messages.not_installed()["text"],
         )
         app.middleware(workspace_from_payload)
@@ -122,7 +124,7 @@ def workspace_from_payload(context: BoltContext, body: dict, next_: Callable[[],
 
 def oauth_settings(settings: Settings, tokens: Installations, database: Database) -> OAuthSettings:
     assert settings.slack_client_id is not None and settings.slack_client_secret is not None
-    pages = install_pages.InstallPages(tokens, database.workspaces)
+    pages = install_pages.InstallPages(tokens, database.workspaces, install_pages.Operator.of(settings))
     return OAuthSettings(
         client_id=settings.slack_client_id,
         client_secret=settings.slack_client_secret.get_secret_value(),

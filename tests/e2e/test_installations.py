@@ -6,9 +6,7 @@ import hmac
 import html
 import json
 import re
-import shutil
 import sqlite3
-import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -28,6 +26,7 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.test_http_mode import command_body, send
 from tests.fakes.browser import come_back, install, open_install_page
+from tests.fakes.chromium import CHROMIUM, Chromium, Shown
 from tests.fakes.databases import KINDS, fresh_database
 from tests.fakes.loop import wait_until
 from tests.fakes.slack import BOT_TEAM, CLIENT_ID, FakeSlack
@@ -36,6 +35,12 @@ from tests.fakes.worker import WorkerProcess
 
 TEAM_A, INSTALLER_A, KEY_A = "T0AAA0001", "U0INSTA01", "truedy_TeamAKey00000000000000001"
 TEAM_B, INSTALLER_B, KEY_B = "T0BBB0002", "U0INSTB01", "truedy_TeamBKey00000000000000002"
+# Who runs the bot, as its pages name them.
+OPERATOR = {
+    "OPERATOR_NAME": "Example Operations Ltd",
+    "PRIVACY_URL": "https://example.com/privacy",
+    "SUPPORT_URL": "https://example.com/support",
+}
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +50,13 @@ def site(loop, tmp_path_factory):
     workdir, port = tmp_path_factory.mktemp("installs"), free_port()
     # HOME: where Bolt would put its per-host file stores, had it been left to its defaults.
     env = installations_env(
-        slack, truedy, port, TRUEDY_READ_TIMEOUT="1", HOME=str(workdir / "home"), PUBLIC_URL="https://bot.example.com"
+        slack,
+        truedy,
+        port,
+        TRUEDY_READ_TIMEOUT="1",
+        HOME=str(workdir / "home"),
+        PUBLIC_URL="https://bot.example.com",
+        **OPERATOR,
     )
     stack = Stack(slack, truedy, start_web_process(env, workdir), env, workdir)
     yield stack, f"http://127.0.0.1:{port}"
@@ -121,34 +132,91 @@ def test_the_install_page_is_ours_naming_the_app_what_it_does_and_each_scope_wit
         assert f"<li><code>{scope}</code>: {html.escape(why)}</li>" in page
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="no Chromium here (Debian: apt-get install chromium; .ci/run does)"
+)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium here (Debian: apt-get install chromium; .ci/run does)")
-def test_the_install_page_as_a_real_browser_shows_it(site, tmp_path):
-    """Chromium, headless, loads the install page; what it parsed and would show is the page we mean."""
+@pytest.fixture
+def browser(loop, tmp_path):
+    """Headless Chromium, for one test; its cookies kept from page to page."""
+    with Chromium(loop, tmp_path / "profile") as chromium:
+        yield chromium
+    # Every page loads from the bot alone: nothing from Slack's CDN, no font, no stylesheet from elsewhere.
+    assert [url for url in chromium.requested if not url.startswith(("http://127.0.0.1:", "data:", "file:"))] == []
+
+
+def as_people_see_it(shown: dict[int, Shown], installations: bool = True) -> None:
+    """At a phone's width and a desktop's: nothing to scroll sideways, the app's icon and name, who runs it,
+    what it stores and never does, and the operator's privacy and support pages."""
+    for width, page in shown.items():
+        assert not page.scrolls_sideways, f"{page.screenshot}: {page.scroll_width} px wide at {width} px"
+        assert page.icon_width == 48, page.screenshot
+        assert page.text.startswith(f"Truedy Campaigns\nRun by {OPERATOR['OPERATOR_NAME']}\n"), page.text[:200]
+        for told in ("What it stores", "Truedy API key, encrypted at rest", "An audit trail", "Alert records"):
+            assert told in page.text, told
+        assert ("bot token Slack gives the app at the install, encrypted at rest" in page.text) is installations
+        for never in ("Read your messages.", "Post where nobody asked.", "Share a workspace's Truedy key."):
+            assert never in page.text, never
+        assert "Start calls on its own." in page.text
+        assert page.links["Privacy"] == OPERATOR["PRIVACY_URL"] and page.links["Support"] == OPERATOR["SUPPORT_URL"]
+
+
+@needs_chromium
+def test_the_install_page_as_a_real_browser_shows_it(site, browser, tmp_path):
+    """Chromium, headless, at 375 and 1280 px: the page we mean, and Slack's own Add to Slack button to Slack's
+    authorize URL with this browser's state."""
     _, base = site
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
-    flags += ["--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]
-    shown = subprocess.run(
-        [CHROMIUM, *flags, "--dump-dom", f"{base}/slack/install"], capture_output=True, text=True, timeout=60
-    )
-    dom = shown.stdout
-    assert "<title>Install Truedy Campaigns</title>" in dom, shown.stderr[-2000:]
-    assert "<h1>Install Truedy Campaigns</h1>" in dom and "Finish in this browser" in dom
-    for scope in BOT_SCOPES:
-        assert f"<li><code>{scope}</code>:" in dom
-    link = re.search(r'<a href="([^"]+)"[^>]*><b>Add to Slack</b></a>', dom)
-    assert link is not None
-    query = urllib.parse.parse_qs(urllib.parse.urlparse(html.unescape(link.group(1))).query)
-    assert query["client_id"] == [CLIENT_ID] and query["state"][0]
-    screenshot = tmp_path / "install.png"
-    subprocess.run(
-        [CHROMIUM, *flags, f"--screenshot={screenshot}", "--window-size=800,700", f"{base}/slack/install"],
-        capture_output=True,
-        timeout=60,
-    )
-    assert screenshot.read_bytes().startswith(b"\x89PNG")
+    shown = browser.show(f"{base}/slack/install", tmp_path, "install")
+    as_people_see_it(shown)
+    for page in shown.values():
+        assert page.title == "Install Truedy Campaigns"
+        assert "<h1>Install Truedy Campaigns</h1>" in page.html and "Finish in this browser" in page.text
+        for scope in BOT_SCOPES:
+            assert f"<li><code>{scope}</code>:" in page.html
+        authorize = urllib.parse.urlparse(page.links["Add to Slack"])
+        assert (authorize.scheme, authorize.netloc, authorize.path) == ("https", "slack.com", "/oauth/v2/authorize")
+        query = urllib.parse.parse_qs(authorize.query)
+        assert query["client_id"] == [CLIENT_ID] and query["state"][0]
+
+
+@needs_chromium
+def test_the_root_page_as_a_real_browser_shows_it_leads_to_the_install_page(site, browser, tmp_path):
+    _, base = site
+    shown = browser.show(f"{base}/", tmp_path, "root")
+    as_people_see_it(shown)
+    for page in shown.values():
+        assert page.title == "Truedy Campaigns" and "Resume paused Truedy call campaigns" in page.text
+        assert page.links["Add to Slack"] == f"{base}/slack/install"
+
+
+@needs_chromium
+def test_the_root_page_of_a_web_process_without_installations_says_what_it_is(loop, browser, tmp_path):
+    """No SLACK_CLIENT_ID, and no operator settings: the page says where health is, and shows nothing unset."""
+    from tests.e2e.test_http_mode import start_web as start_token_web
+    from tests.e2e.test_http_mode import stop_web
+
+    stack, url = start_token_web(loop, tmp_path)
+    base = url.removesuffix("/slack/events")
+    try:
+        shown = browser.show(f"{base}/", tmp_path, "root-web-process")
+    finally:
+        stop_web(stack)
+    for page in shown.values():
+        assert not page.scrolls_sideways and page.icon_width == 48, page.screenshot
+        assert page.text.startswith("Truedy Campaigns\nTruedy Campaigns\n"), page.text[:200]
+        assert "This is the bot's web process" in page.text and page.links == {"/healthz": f"{base}/healthz"}
+        assert "What it never does" in page.text and "bot token" not in page.text
+        assert "Run by" not in page.text and "None" not in page.text and 'href=""' not in page.html
+
+
+@needs_chromium
+def test_the_browser_check_sees_a_page_that_would_scroll_sideways(browser, tmp_path):
+    """What the tests above rely on: a page wider than a phone is seen so (a phone would zoom out to fit it)."""
+    wide = tmp_path / "wide.html"
+    wide.write_text('<meta name="viewport" content="width=device-width"><p style="width:600px">wide</p>')
+    shown = browser.show(wide.as_uri(), tmp_path, "check-wide")
+    assert shown[375].scrolls_sideways and not shown[1280].scrolls_sideways
 
 
 def test_an_install_says_what_to_do_next_and_sends_the_installer_the_connect_button(two_workspaces):
@@ -223,11 +291,39 @@ def test_a_bad_state_or_a_cancelled_install_stores_nothing_and_offers_to_start_a
     assert len(installations(stack)) == before_installs
 
 
+@needs_chromium
+def test_the_end_of_an_install_as_a_real_browser_shows_it(site, browser, tmp_path):
+    """Installed, then cancelled, each seen at 375 and 1280 px, the state cookie carried by Chromium itself."""
+    stack, base = site
+
+    def state_from_the_install_page(name: str) -> str:
+        link = browser.show(f"{base}/slack/install", tmp_path, name, widths=(1280,))[1280].links["Add to Slack"]
+        return urllib.parse.parse_qs(urllib.parse.urlparse(link).query)["state"][0]
+
+    state = state_from_the_install_page("before-installed")
+    code = stack.slack.approve_install("T0BROWSE1", "U0BROWSE1")
+    installed = browser.show(f"{base}/slack/oauth_redirect?code={code}&state={state}", tmp_path, "installed")
+    as_people_see_it(installed)
+    for page in installed.values():
+        assert "Truedy Campaigns is installed in Team T0BROWSE1" in page.text and "Connect Truedy" in page.text
+        assert page.links["Open Slack"] == "https://app.slack.com/client/T0BROWSE1"
+    assert "T0BROWSE1" in [team for team, _ in installations(stack)]
+
+    state = state_from_the_install_page("before-cancelled")
+    cancelled = browser.show(f"{base}/slack/oauth_redirect?error=access_denied&state={state}", tmp_path, "cancelled")
+    as_people_see_it(cancelled)
+    for page in cancelled.values():
+        assert "Truedy Campaigns was not installed" in page.text and "cancelled on Slack's page" in page.text
+        assert "Nothing was saved" in page.text
+        assert page.links["Start the install again"] == f"{base}/slack/install"
+
+
 def test_the_root_page_leads_to_the_install_page(site):
     _, base = site
     with urllib.request.urlopen(f"{base}/", timeout=5) as response:
         page = response.read().decode()
-    assert response.status == 200 and 'href="/slack/install"><b>Add to Slack</b>' in page
+    assert response.status == 200 and '<a class="add-to-slack" href="/slack/install"' in page
+    assert "</svg>Add to Slack</a>" in page  # Slack's own button, its logo inline
 
 
 def test_slack_out_of_reach_at_the_code_exchange_gives_the_start_again_page(site):

@@ -240,3 +240,25 @@ def test_one_public_address_gives_the_redirect_url_and_the_other_way_round(env):
     assert problems(env, PUBLIC_URL="https://bot.example.com/somewhere") == [
         "PUBLIC_URL: must be the bot's public https address, without a path, e.g. https://bot.example.com"
     ]
+
+
+def test_the_operator_settings_are_optional_and_checked(env):
+    env(**GOOD)
+    unset = load_settings()
+    assert (unset.operator_name, unset.privacy_url, unset.support_url) == (None, None, None)
+    env(OPERATOR_NAME="  ", PRIVACY_URL=" ", SUPPORT_URL="")
+    blank = load_settings()
+    assert (blank.operator_name, blank.privacy_url, blank.support_url) == (None, None, None)
+    env(OPERATOR_NAME=" Acme Ltd ", PRIVACY_URL="https://acme.example/privacy", SUPPORT_URL="https://acme.example/")
+    settings = load_settings()
+    assert settings.operator_name == "Acme Ltd"
+    assert (settings.privacy_url, settings.support_url) == ("https://acme.example/privacy", "https://acme.example/")
+    lines = problems(env, OPERATOR_NAME="Acme\nLtd", PRIVACY_URL="http://acme.example/privacy", SUPPORT_URL="acme")
+    assert lines == [
+        "OPERATOR_NAME: must be one line: the name of whoever runs this bot, e.g. Example Ltd",
+        "PRIVACY_URL: must be an https URL of a page, e.g. https://example.com/privacy",
+        "SUPPORT_URL: must be an https URL of a page, e.g. https://example.com/privacy",
+    ]
+    assert problems(env, OPERATOR_NAME="A" * 101, PRIVACY_URL="https://a.example", SUPPORT_URL="https://a.example") == [
+        "OPERATOR_NAME: String should have at most 100 characters"
+    ]
