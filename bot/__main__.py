@@ -9,6 +9,7 @@ from bot.log import configure_logging
 from bot.settings import SettingsError, load_settings
 from bot.slack.app import StartupError
 from bot.slack.manifest import manifest
+from bot.slack.reach import OutOfReach
 
 
 def main(argv: list[str]) -> int:
@@ -42,7 +43,12 @@ def main(argv: list[str]) -> int:
         return web.serve(settings) if arguments.command == "web" else worker.run(settings)
     except StartupError as error:
         print(f"cannot start: {error}", file=sys.stderr)
+        return 2
+    except OutOfReach as error:  # worth starting again later, unlike the above
+        print(f"cannot start: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C while waiting for Slack at start: nothing to finish
+        return 130
 
 
 def _parser() -> argparse.ArgumentParser:
