@@ -2,6 +2,7 @@ import argparse
 import json
 import re
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
 from bot import web, worker
 from bot.alert_cli import AlertNotPosted, post_alert
@@ -9,6 +10,7 @@ from bot.log import configure_logging
 from bot.settings import SettingsError, load_settings
 from bot.slack.app import StartupError
 from bot.slack.manifest import manifest
+from bot.slack.reach import OutOfReach
 
 
 def main(argv: list[str]) -> int:
@@ -42,15 +44,27 @@ def main(argv: list[str]) -> int:
         return web.serve(settings) if arguments.command == "web" else worker.run(settings)
     except StartupError as error:
         print(f"cannot start: {error}", file=sys.stderr)
+        return 2
+    except OutOfReach as error:  # worth starting again later, unlike the above
+        print(f"cannot start: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C while waiting for Slack at start: nothing to finish
+        return 130
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Without a command: run the worker.")
-    commands = parser.add_subparsers(dest="command")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", title="commands", help="without one, the worker runs")
     alert = commands.add_parser("alert", help="post a paused-campaign alert with a Resume button; prints its ts")
-    alert.add_argument("campaign_id")
-    alert.add_argument("--channel", required=True, help="Slack channel id, e.g. C0123ABCD")
+    alert.add_argument(
+        "campaign_id",
+        help="the Truedy campaign id to alert about, as the dashboard shows it (e.g. batch_c3d4e5f6: 3 to 64 "
+        "letters, digits, _ or -)",
+    )
+    alert.add_argument(
+        "--channel", required=True, help="the Slack channel id to post in, e.g. C0123ABCD (channel details > About)"
+    )
     alert.add_argument(
         "--team",
         help="Slack team id of the workspace whose key and bot token are used (default: SLACK_BOT_TOKEN's; "
@@ -71,6 +85,13 @@ def _parser() -> argparse.ArgumentParser:
         "--socket-mode", action="store_true", help="with --url: requests come over Socket Mode, not HTTP"
     )
     return parser
+
+
+def _version() -> str:
+    try:
+        return version("truedy-campaign-bot")
+    except PackageNotFoundError:  # run from a clone without `pip install .`
+        return "(not installed)"
 
 
 if __name__ == "__main__":

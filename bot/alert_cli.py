@@ -6,6 +6,7 @@ from bot import truedy
 from bot.settings import Settings
 from bot.slack.app import StartupError, bot_tokens, open_database, seed_keys
 from bot.slack.blocks import alert_blocks, messages
+from bot.slack.reach import OutOfReach
 from bot.slack.tokens import OneToken
 from bot.storage.alert_records import AlertRecords
 from bot.storage.workspace_settings import WorkspaceId, WorkspaceSettings
@@ -31,9 +32,9 @@ def post_alert(settings: Settings, campaign_text: str, channel: str, team: str |
     except StartupError as error:
         raise AlertNotPosted(str(error)) from None
     try:
-        tokens = bot_tokens(settings, database)
+        tokens = bot_tokens(settings, database, wait_seconds=0)  # a script waits for no network
         seed_keys(settings, database, tokens)
-    except StartupError as error:
+    except (StartupError, OutOfReach) as error:
         database.engine.dispose()
         raise AlertNotPosted(str(error)) from None
     try:

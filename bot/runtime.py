@@ -27,7 +27,7 @@ from bot.runners.watcher import MAX_POLLS, PausedWatcher
 from bot.services import Services
 from bot.settings import Settings
 from bot.slack.app import bot_tokens, build_app, open_database, provide_services, seed_keys
-from bot.slack.tokens import BotTokens, OneToken
+from bot.slack.tokens import BotTokens, OneToken, TokenIdentity
 from bot.storage.alert_channels import AlertChannelProblems
 from bot.storage.alert_records import AlertRecords
 from bot.storage.audit import AuditLog
@@ -137,10 +137,13 @@ class Runtime:
         return unanswered
 
 
-def build_runtime(settings: Settings, before_each_job: Callable[[], None] = lambda: None) -> Runtime:
-    """`before_each_job` runs before every background job (the worker makes them wait for pending acks)."""
+def build_runtime(
+    settings: Settings, before_each_job: Callable[[], None] = lambda: None, identity: TokenIdentity | None = None
+) -> Runtime:
+    """`before_each_job` runs before every background job (the worker makes them wait for pending acks);
+    `identity`: SLACK_BOT_TOKEN's, as Slack already said (else Slack is asked, waiting for it to be reachable)."""
     database = open_database(settings)
-    tokens = bot_tokens(settings, database)
+    tokens = bot_tokens(settings, database, identity)
     seed_keys(settings, database, tokens)
     app = build_app(settings, tokens, database)
     engine, workspaces = database.engine, database.workspaces

@@ -5,7 +5,7 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy import make_url
 
@@ -17,6 +17,45 @@ GENERATE_KEY = (
 )
 TEAM_ID = re.compile(r"^T[A-Z0-9]{2,20}$")
 CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
+
+# What .env.example (and the docs, app.json, with `…`) hold in place of a value: left so, a setting is refused
+# at once, saying what to put there, rather than tried (a token that Slack refuses, a host that does not exist).
+_ELIDED = r"(\.\.\.|…)"
+EXAMPLE_TEAM, EXAMPLE_CHANNEL = "T0123ABCD", "C0123ABCD"
+_EXAMPLE_HOST = r"https://(your-host|HOST|[^/]*<[^/]*>[^/]*)(/.*)?"
+PLACEHOLDERS: dict[str, tuple[str, str, str]] = {  # setting: (what a placeholder looks like, shown as, what to do)
+    "slack_bot_token": (
+        f"xoxb-{_ELIDED}",
+        "xoxb-...",
+        "paste the Bot User OAuth Token (Slack app > OAuth & Permissions)",
+    ),
+    "slack_app_token": (
+        f"xapp-{_ELIDED}",
+        "xapp-...",
+        "paste an app-level token with the connections:write scope (Slack app > Basic Information > App-Level Tokens)",
+    ),
+    "slack_client_id": (
+        r"1234567890\.1234567890",
+        "1234567890.1234567890",
+        "paste the app's Client ID (Slack app > Basic Information > App Credentials)",
+    ),
+    "public_url": (_EXAMPLE_HOST, "https://your-host", "set the web process's public https address, or unset it"),
+    "slack_redirect_uri": (
+        _EXAMPLE_HOST,
+        "https://your-host/…",
+        "set the public https URL of /slack/oauth_redirect, or unset it",
+    ),
+    "truedy_api_key": (
+        f"truedy_{_ELIDED}",
+        "truedy_...",
+        "paste the workspace's Truedy API key (Truedy Dashboard > Settings > API Keys), or unset it",
+    ),
+    "alert_channel": (
+        EXAMPLE_CHANNEL,
+        EXAMPLE_CHANNEL,
+        "set the alert channel's id (channel details > About), or unset it",
+    ),
+}
 
 
 class Settings(BaseSettings):
@@ -245,6 +284,16 @@ class Settings(BaseSettings):
             raise ValueError("must be a single Truedy API key (no spaces, quotes or line breaks)")
         return key
 
+    @field_validator(*PLACEHOLDERS)
+    @classmethod
+    def _not_a_placeholder(cls, value: SecretStr | str | None, info: ValidationInfo) -> SecretStr | str | None:
+        """After each shape check (PUBLIC_URL without its trailing slash)."""
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        placeholder, shown, to_do = PLACEHOLDERS[info.field_name]
+        if text is not None and re.fullmatch(placeholder, text.strip()):
+            raise ValueError(f"still holds the placeholder {shown} (from .env.example or the docs): {to_do}")
+        return value
+
     @field_validator("truedy_api_keys", mode="before")
     @classmethod
     def _keys_json(cls, raw: object) -> object:
@@ -348,7 +397,8 @@ def _by_team(raw: object, example: str, value_name: str, value_ok: Callable[[str
         return raw
     if not raw.strip():
         return {}
-    shape = f'must be a JSON object like {{"T0123ABCD": "{example}"}}'
+    like = f'{{"{EXAMPLE_TEAM}": "{example}"}}'
+    shape = f"must be a JSON object like {like}"
     try:
         parsed = json.loads(raw)
     except json.JSONDecodeError:
@@ -356,6 +406,11 @@ def _by_team(raw: object, example: str, value_name: str, value_ok: Callable[[str
     if not isinstance(parsed, dict):
         raise ValueError(shape)
     for team_id, value in parsed.items():
+        if team_id == EXAMPLE_TEAM or value in (example, example.replace("...", "…")):
+            raise ValueError(
+                f"still holds the placeholder {like} (from .env.example or the docs): name each workspace by its "
+                f"own team id, with its {value_name}"
+            )
         if not TEAM_ID.match(team_id):
             raise ValueError(f"{team_id[:30]!r} is not a Slack team id (T followed by letters and digits)")
         if not isinstance(value, str) or not value_ok(value):

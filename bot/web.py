@@ -32,6 +32,8 @@ from typing import Any
 
 from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+from gunicorn.errors import AppImportError
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.oauth import OAuthFlow
 from slack_bolt.oauth.callback_options import FailureArgs
@@ -46,7 +48,8 @@ from bot.runtime import SHUTDOWN_SECONDS, Runtime, build_runtime
 from bot.settings import Settings
 from bot.slack import install_pages
 from bot.slack.ack_first import AckFirst, request_kind
-from bot.slack.app import StartupError
+from bot.slack.app import StartupError, bot_tokens, open_database, seed_keys
+from bot.slack.tokens import OneToken, TokenIdentity
 from bot.storage.keybox import KeyBox
 from bot.storage.poll_turns import PollSchedule
 from bot.storage.workspace_settings import Workspaces
@@ -71,24 +74,40 @@ CLOSE = (b"connection", b"close")
 def serve(settings: Settings) -> int:
     if not _free(settings.port):
         raise StartupError(f"PORT: {settings.port} is taken by another process: stop it, or set PORT to a free port")
-    engine = storage.connect(settings.database_url)
+    identity = _checked_before_forking(settings)
+    master, folder = os.getpid(), None
     try:
-        storage.migrate(engine)  # once, before the processes start, so that a problem is one line here
-    except storage.DatabaseError as error:
-        raise StartupError(str(error)) from None
+        if settings.metrics_token is None:
+            log.info("metrics off: METRICS_TOKEN is not set", extra={"fields": {"event": "metrics_off"}})
+        else:
+            metrics.enable()
+            folder = metrics.shared_folder()  # before gunicorn forks: each process counts into it
+        WebServer(settings, identity).run()
+    except SystemExit as stopped:
+        # gunicorn's processes, forked from here, leave through here too: only the master's exit is translated.
+        if os.getpid() != master or stopped.code != Arbiter.APP_LOAD_ERROR:
+            raise
+        return 2  # a process could not start, and said why in one line (WebServer.load)
     finally:
-        engine.dispose()
-    if settings.metrics_token is None:
-        log.info("metrics off: METRICS_TOKEN is not set", extra={"fields": {"event": "metrics_off"}})
-        WebServer(settings).run()
-        return 0
-    metrics.enable()
-    folder = metrics.shared_folder()  # before gunicorn forks: each process counts into it
-    try:
-        WebServer(settings).run()
-    finally:
-        metrics.remove_shared_folder(folder)
+        if folder is not None and os.getpid() == master:  # a process leaving through here keeps the folder
+            metrics.remove_shared_folder(folder)
     return 0
+
+
+def _checked_before_forking(settings: Settings) -> TokenIdentity | None:
+    """Once, before gunicorn starts its processes, what each of them would otherwise find wrong by itself (a
+    traceback each, then "Worker failed to boot"): the database (migrated here), the encryption key, the Truedy
+    keys of the environment and, in HTTP mode, SLACK_BOT_TOKEN, asked of Slack here only, waiting while Slack is
+    out of reach. Returns the token's identity, for the processes to take as it is."""
+    database = open_database(settings)
+    try:
+        if settings.slack_signing_secret is None:
+            return None  # no Bolt app: nothing asks Slack
+        tokens = bot_tokens(settings, database)
+        seed_keys(settings, database, tokens)
+        return tokens.identity if isinstance(tokens, OneToken) else None
+    finally:
+        database.engine.dispose()
 
 
 def _install_page(oauth: OAuthFlow, page: Callable[[BoltRequest], BoltResponse], request: BoltRequest) -> BoltResponse:
@@ -185,8 +204,9 @@ class BotWorker(UvicornWorker):
 class WebServer(BaseApplication):
     """gunicorn, configured in code, so that `python -m bot web` stays the one command (Procfile `web:`)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, identity: TokenIdentity | None):
         self._settings = settings
+        self._identity = identity
         super().__init__()
 
     def load_config(self) -> None:
@@ -206,8 +226,18 @@ class WebServer(BaseApplication):
 
     def load(self) -> "WebApp":
         """In each process: its own database pool, Bolt app, pools and watcher."""
+        try:
+            return self._load()
+        except StartupError as error:
+            # What serve checked, failing since (the database gone meanwhile): gunicorn prints this error's message
+            # alone and stops (exit 4, see serve), where any other exception is a traceback.
+            raise AppImportError(f"cannot start: {error}") from None
+
+    def _load(self) -> "WebApp":
         settings, ack_first = self._settings, AckFirst()
-        runtime = build_runtime(settings, ack_first.wait_until_acked) if settings.slack_signing_secret else None
+        runtime = None
+        if settings.slack_signing_secret:
+            runtime = build_runtime(settings, ack_first.wait_until_acked, self._identity)
         if runtime is not None:
             engine, workspaces = runtime.engine, runtime.services.workspaces
         else:

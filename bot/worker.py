@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 from bot import metrics
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings
+from bot.slack import reach
 from bot.slack.ack_first import AckFirst, AckFirstSocketModeHandler
 from bot.slack.app import StartupError
 from bot.worker_http import WorkerHttp
@@ -78,17 +79,19 @@ def run(settings: Settings) -> int:
     runtime = build_runtime(settings, ack_first.wait_until_acked)
     assert settings.slack_app_token is not None  # required for the worker by load_settings
     handler = AckFirstSocketModeHandler(runtime.app, settings.slack_app_token.get_secret_value(), ack_first)
+    try:
+        # apps.connections.open, before the signal handlers: a SIGTERM while Slack is still out of reach ends the
+        # process at once, nothing having been accepted yet.
+        reach.patiently(handler.connect, "apps.connections.open", settings.slack_api_url)
+    except SlackApiError as error:
+        raise StartupError(
+            f"SLACK_APP_TOKEN: Slack refused to open a Socket Mode connection ({error.response.get('error')})"
+        ) from None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     http = _worker_http(settings, runtime, handler)
     try:
-        try:
-            handler.connect()
-        except SlackApiError as error:
-            raise StartupError(
-                f"SLACK_APP_TOKEN: Slack refused to open a Socket Mode connection ({error.response.get('error')})"
-            ) from None
         runtime.start()
         if _connected(handler, stop):
             workspaces = runtime.services.workspaces.all()

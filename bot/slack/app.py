@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot import storage
 from bot.services import Services
 from bot.settings import Settings
-from bot.slack import install_pages, listeners
+from bot.slack import install_pages, listeners, reach
 from bot.slack.blocks import messages
 from bot.slack.client import configure_slack_client
 from bot.slack.manifest import BOT_SCOPES
@@ -33,7 +33,8 @@ OAUTH_STATE_SECONDS = 600
 
 
 class StartupError(Exception):
-    """The bot cannot start; the message is one line for the operator, without secrets."""
+    """The bot cannot start until a setting changes (or Slack refuses one): exit 2. The message is one line for
+    the operator, without secrets."""
 
 
 @dataclass(frozen=True)
@@ -44,23 +45,27 @@ class Database:
     installations: InstallationStore | None  # with SLACK_CLIENT_ID
 
 
-def bot_tokens(settings: Settings, database: Database) -> BotTokens:
-    """SLACK_BOT_TOKEN's workspace (checked with Slack), or the installations in the database."""
+def bot_tokens(
+    settings: Settings,
+    database: Database,
+    identity: TokenIdentity | None = None,
+    wait_seconds: float | None = None,
+) -> BotTokens:
+    """SLACK_BOT_TOKEN's workspace (`identity`, else asked of Slack, waiting up to `wait_seconds`, by default
+    reach.WAIT_SECONDS, for it to be reachable: reach.OutOfReach), or the installations in the database."""
     if database.installations is not None:
         return Installations(database.installations, settings)
     assert settings.slack_bot_token is not None
     client = WebClient(token=settings.slack_bot_token.get_secret_value())
     configure_slack_client(client, settings)
-    return OneToken(client, identify(client))
+    return OneToken(client, identity if identity is not None else identify(client, wait_seconds))
 
 
-def identify(client: WebClient) -> TokenIdentity:
+def identify(client: WebClient, wait_seconds: float | None) -> TokenIdentity:
     try:
-        answer = client.auth_test()
+        answer = reach.patiently(client.auth_test, "auth.test", client.base_url, wait_seconds)
     except SlackApiError as error:
         raise StartupError(f"SLACK_BOT_TOKEN: Slack refused the token ({error.response.get('error')})") from None
-    except OSError as error:
-        raise StartupError(f"SLACK_API_URL: cannot reach Slack at {client.base_url} ({error})") from None
     return TokenIdentity(
         team_id=answer.get("team_id") or "",
         enterprise_id=answer.get("enterprise_id") or "",

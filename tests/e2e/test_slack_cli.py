@@ -3,6 +3,7 @@ from `.slack/hooks.json` over slack_cli_hooks' `get-hooks`, each is run with the
 and `start` gets the development app's tokens in SLACK_BOT_TOKEN and SLACK_APP_TOKEN."""
 
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -29,10 +30,11 @@ def answer(command: list[str]) -> str:
 
 
 def hooks() -> tuple[dict, dict]:
-    """The project's hooks, as the CLI merges them: get-hooks' answer, overridden by .slack/hooks.json."""
+    """The project's hooks and config, as the CLI merges them: get-hooks' answer, overridden by
+    .slack/hooks.json."""
     project = json.loads((REPO / ".slack" / "hooks.json").read_text())
     given = json.loads(answer(hook_command(project["hooks"]["get-hooks"])))
-    return {**given["hooks"], **project["hooks"]}, given["config"]
+    return {**given["hooks"], **project["hooks"]}, {**given["config"], **project.get("config", {})}
 
 
 def test_the_cli_gets_the_bots_manifest_which_slack_accepts():
@@ -43,6 +45,20 @@ def test_the_cli_gets_the_bots_manifest_which_slack_accepts():
     assert list(Draft7Validator(schema).iter_errors(manifest)) == []
     assert manifest["settings"]["socket_mode_enabled"] is True
     assert manifest["features"]["slash_commands"][0]["command"] == "/resume-campaign"
+
+
+def test_slack_run_reinstalls_the_app_when_the_files_the_manifest_is_built_from_change():
+    """slack_cli_hooks would watch a manifest.json, which this project does not have."""
+    _, config = hooks()
+    manifest, app = config["watch"]["manifest"], config["watch"]["app"]
+    assert all((REPO / path).exists() for path in manifest["paths"] + app["paths"])
+    source = (REPO / "bot" / "slack" / "manifest.py").read_text()
+    built_from = {"bot/slack/manifest.py"} | {
+        module.replace(".", "/") + ".py" for module in re.findall(r"^from (bot\.[\w.]+) import", source, re.M)
+    }
+    assert built_from <= set(manifest["paths"])
+    # …and restarts the worker when its code changes (not the tests' or benchmarks').
+    assert app["paths"] == ["bot/"] and re.search(app["filter-regex"], "bot/worker.py")
 
 
 def test_slack_run_starts_the_worker_with_the_development_apps_tokens(slack, truedy, tmp_path):

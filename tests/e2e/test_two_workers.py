@@ -129,6 +129,6 @@ def test_the_encryption_key_can_be_rotated(loop, tmp_path, kind):
                 assert "is resumed" in reply.params["text"]
             stack.worker.terminate()
             refused = stack.run_bot()  # the old key alone no longer opens anything
-            assert refused.returncode == 1 and "BOT_ENCRYPTION_KEY: not the key" in refused.stderr
+            assert refused.returncode == 2 and "BOT_ENCRYPTION_KEY: not the key" in refused.stderr
         finally:
             stop_stack(stack)

@@ -86,7 +86,7 @@ def test_a_taken_port_stops_the_web_process_with_one_line_naming_port(slack, tru
         port = taken.getsockname()[1]
         env = worker_env(slack, truedy, SLACK_SIGNING_SECRET="signing-secret-1", PORT=str(port))
         web = WorkerProcess(env, tmp_path, "web")
-        assert web.wait_exit() == 1
+        assert web.wait_exit() == 2
     assert web.stderr().strip() == (
         f"cannot start: PORT: {port} is taken by another process: stop it, or set PORT to a free port"
     )
@@ -110,18 +110,21 @@ def test_a_rejected_bot_token_stops_the_start(slack, truedy, tmp_path):
     worker = WorkerProcess(
         worker_env(slack, truedy, SLACK_BOT_TOKEN="xoxb-revoked", TRUEDY_API_KEY="truedy_k1"), tmp_path
     )
-    assert worker.wait_exit() == 1
-    assert worker.stderr().strip() == "cannot start: SLACK_BOT_TOKEN: Slack refused the token (invalid_auth)"
+    assert worker.wait_exit() == 2
+    assert worker.stderr().splitlines() == ["cannot start: SLACK_BOT_TOKEN: Slack refused the token (invalid_auth)"]
+    assert "Traceback" not in worker.stdout() and not worker.logged("slack_unreachable")
+    assert len(slack.calls_to("auth.test")) == 1  # a refusal is not asked again
 
 
 def test_a_rejected_app_token_stops_the_start(slack, truedy, tmp_path):
     worker = WorkerProcess(
         worker_env(slack, truedy, SLACK_APP_TOKEN="xapp-revoked", TRUEDY_API_KEY="truedy_k1"), tmp_path
     )
-    assert worker.wait_exit() == 1
-    assert worker.stderr().strip() == (
+    assert worker.wait_exit() == 2
+    assert worker.stderr().splitlines() == [
         "cannot start: SLACK_APP_TOKEN: Slack refused to open a Socket Mode connection (invalid_auth)"
-    )
+    ]
+    assert "Traceback" not in worker.stdout() and len(slack.calls_to("apps.connections.open")) == 1
 
 
 def test_two_keys_for_the_bot_workspace_stop_the_start(slack, truedy, tmp_path):
@@ -129,6 +132,6 @@ def test_two_keys_for_the_bot_workspace_stop_the_start(slack, truedy, tmp_path):
         worker_env(slack, truedy, TRUEDY_API_KEY="truedy_one", TRUEDY_API_KEYS=f'{{"{slack.team_id}": "truedy_two"}}'),
         tmp_path,
     )
-    assert worker.wait_exit() == 1
+    assert worker.wait_exit() == 2
     assert "TRUEDY_API_KEY and TRUEDY_API_KEYS give different keys for workspace T0BOT0001" in worker.stderr()
     assert "truedy_one" not in worker.stderr() and "truedy_two" not in worker.stderr()

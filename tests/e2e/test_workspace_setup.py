@@ -252,7 +252,7 @@ def test_settings_survive_a_restart_and_a_wrong_encryption_key_stops_the_start(l
 
             other_key = {**stack.env, "BOT_ENCRYPTION_KEY": "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY="}
             refused = run_bot(other_key, tmp_path)
-            assert refused.returncode == 1
+            assert refused.returncode == 2
             assert refused.stderr.strip() == (
                 "cannot start: BOT_ENCRYPTION_KEY: not the key this database's Truedy keys were encrypted with "
                 "(set the original key, or start on an empty database)"
@@ -271,7 +271,7 @@ def test_a_worker_never_starts_on_a_schema_it_does_not_know(slack, truedy, tmp_p
             connection.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
         engine.dispose()
         refused = run_bot(env, tmp_path)
-        assert refused.returncode == 1
+        assert refused.returncode == 2
         assert refused.stderr.strip() == (
             "cannot start: DATABASE_URL: the database has schema revision 9999_from_the_future, newer than this "
             f"bot knows ({storage.newest_revision()}); deploy the newer bot"

@@ -38,10 +38,11 @@ class LoopThread:
         self._thread.join(5)
 
 
-async def serve(app: web.Application) -> tuple[web.AppRunner, int]:
+async def serve(app: web.Application, port: int = 0) -> tuple[web.AppRunner, int]:
+    """`app` on loopback, on `port` (0: any free one); the runner, and the port."""
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+    site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024)
     await site.start()
     return runner, site._server.sockets[0].getsockname()[1]
 

@@ -104,6 +104,8 @@ class FakeSlack:
     auth_test_seconds: float = 0.0  # how long auth.test takes (Slack's takes ~0.3 s)
     slow: dict[str, float] = field(default_factory=dict)  # method -> how long Slack takes to answer it
     socket_refusals: int = 0  # Socket Mode handshakes to refuse (503) before accepting one
+    # Where it listens once started (0: any free port). Set, the bot's settings can name it before it listens.
+    port: int = 0
     _codes: dict[str, tuple[Identity, str]] = field(default_factory=dict)  # install code -> (bot, installer)
     _deleted: set[tuple[str, str]] = field(default_factory=set)
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
@@ -124,7 +126,7 @@ class FakeSlack:
         app.router.add_get("/api/{method}", self._web_api)
         app.router.add_post("/response/{id}", self._response_url)
         app.router.add_get("/socket", self._socket)
-        self._runner, self.port = self.loop.run(serve(app))
+        self._runner, self.port = self.loop.run(serve(app, self.port))
         return self
 
     def stop(self) -> None:

@@ -18,8 +18,8 @@ from bot.storage.schedules import ScheduledResumes
 from bot.truedy import NoAnswer, TruedyClient
 from bot.worker_http import WorkerHttp
 from tests.fakes.loop import wait_until
-from tests.unit.test_schedules import leases_run_out
 from tests.unit.test_scheduler import Scheduler
+from tests.unit.test_schedules import leases_run_out
 
 CAMPAIGN = "batch_review0001"
 OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
@@ -73,7 +73,8 @@ from bot import metrics
 from bot.truedy import TruedyClient
 metrics.enable()  # as bot.worker does with METRICS_TOKEN and METRICS_PORT
 answer = {{"data": {{"id": "{CAMPAIGN}", "status": "active"}}}}
-client = TruedyClient("https://truedy.test/api", 1, 1, transport=httpx.MockTransport(lambda r: httpx.Response(200, json=answer)))
+ok = httpx.MockTransport(lambda r: httpx.Response(200, json=answer))
+client = TruedyClient("https://truedy.test/api", 1, 1, transport=ok)
 print(type(client.resume("truedy_key1", "{CAMPAIGN}")).__name__)
 """
 

@@ -1,3 +1,6 @@
+import re
+from pathlib import Path
+
 import pytest
 
 from bot import storage
@@ -262,3 +265,58 @@ def test_the_operator_settings_are_optional_and_checked(env):
     assert problems(env, OPERATOR_NAME="A" * 101, PRIVACY_URL="https://a.example", SUPPORT_URL="https://a.example") == [
         "OPERATOR_NAME: String should have at most 100 characters"
     ]
+
+
+PLACEHOLDER_SETTINGS = [
+    "SLACK_BOT_TOKEN",
+    "SLACK_APP_TOKEN",
+    "SLACK_CLIENT_ID",
+    "PUBLIC_URL",
+    "TRUEDY_API_KEY",
+    "TRUEDY_API_KEYS",
+]
+
+
+def test_a_dotenv_copied_from_the_example_is_refused_one_line_per_placeholder(env, tmp_path):
+    """Every line of .env.example, the commented settings uncommented too, as someone filling it in might."""
+    example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    uncommented = [re.sub(r"^# (?=[A-Z_]+=)", "", line) for line in example.splitlines()]
+    (tmp_path / ".env").write_text("\n".join(uncommented) + "\n")  # env() made tmp_path the working directory
+    lines = problems(env)
+    placeholders = [line for line in lines if "placeholder" in line]
+    assert sorted(line.split(":")[0] for line in placeholders) == sorted(PLACEHOLDER_SETTINGS)  # one line each
+    assert all("(from .env.example or the docs): " in line for line in placeholders)
+    assert placeholders[0] == (  # settings in the order they are declared
+        "SLACK_BOT_TOKEN: still holds the placeholder xoxb-... (from .env.example or the docs): paste the Bot User "
+        "OAuth Token (Slack app > OAuth & Permissions)"
+    )
+    assert not [line for line in lines if line.startswith(("DATABASE_URL", "DATABASE_POOL_SIZE"))]
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("SLACK_BOT_TOKEN", "xoxb-…"),
+        ("SLACK_APP_TOKEN", "xapp-…"),
+        ("TRUEDY_API_KEY", "truedy_…"),
+        ("TRUEDY_API_KEYS", '{"T0123ABCD": "truedy_…"}'),
+        ("TRUEDY_API_KEYS", '{"T0123ABCD": "truedy_a-real-looking-key"}'),
+        ("ALERT_CHANNEL", "C0123ABCD"),
+        ("ALERT_CHANNELS", '{"T0AAA0001": "C0123ABCD"}'),
+        ("PUBLIC_URL", "https://HOST"),
+        ("PUBLIC_URL", "https://<app>.herokuapp.com/"),
+        ("SLACK_REDIRECT_URI", "https://your-host/slack/oauth_redirect"),
+    ],
+)
+def test_the_docs_placeholders_are_refused_too(env, name, value):
+    (line,) = problems(env, **{**GOOD, name: value})
+    assert line.startswith(f"{name}: still holds the placeholder ")
+
+
+def test_a_real_value_that_merely_looks_like_an_example_is_not_a_placeholder(env):
+    env(
+        **{**GOOD, "SLACK_BOT_TOKEN": "xoxb-1234-5678-abc"},
+        PUBLIC_URL="https://bot.example.com/",
+        ALERT_CHANNEL="C0AAA0001",
+    )
+    assert load_settings().public_url == "https://bot.example.com"
