@@ -46,10 +46,27 @@ WAIT_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0)
 VIAS = ("command", "button", "list", "schedule", "workflow", "resume_all")
 ENDPOINTS = ("resume", "get_campaign", "list_campaigns")
 ACK_KINDS = ("command", "action", "view", "options", "shortcut", "event")
+# The failures an alert watches (bot.resume's outcome names), there from the start at zero so that increase() sees
+# the first one; a person's own refusals (not_allowed, already_in_flight, not_resumable, cannot_check) appear
+# when they first happen.
+NOT_RESUMED = (
+    "key_rejected",
+    "billing_problem",
+    "ip_not_allowed",
+    "campaign_not_found",
+    "request_refused",
+    "rate_limited",
+    "truedy_unreachable",
+    "not_sent",
+    "not_started",
+)
+UNKNOWN = ("no_answer", "truedy_server_error", "unreadable_answer", "bot_failure", "interrupted")
 # Outcomes recorded without Truedy's answer (bot.resume) that leave it unknown whether Truedy resumed.
 UNKNOWN_WITHOUT_ANSWER = frozenset({"interrupted", "bot_failure"})
 
 _enabled = False
+# The folder this process and its siblings count into (the web process's); None: in memory, this process only.
+_shared: str | None = None
 
 
 def enable() -> None:
@@ -60,11 +77,23 @@ def enable() -> None:
 def shared_folder() -> str:
     """For the web process, before gunicorn forks: a new, empty folder every process counts into (one left by an
     earlier run would be counted again). Removed with `remove_shared_folder`."""
+    _not_imported_yet()
+    folder = tempfile.mkdtemp(prefix="truedy-bot-metrics-")
+    count_into(folder)
+    return folder
+
+
+def count_into(folder: str) -> None:
+    """Count into `folder`, summed with every process that counts there (prometheus_client's multiprocess mode)."""
+    global _shared
+    _not_imported_yet()
+    os.environ[FOLDER_VARIABLE] = folder
+    _shared = folder
+
+
+def _not_imported_yet() -> None:
     if "prometheus_client" in sys.modules:  # its values would be each process's own, never summed
         raise RuntimeError("prometheus_client was imported before its multiprocess folder was named")
-    folder = tempfile.mkdtemp(prefix="truedy-bot-metrics-")
-    os.environ[FOLDER_VARIABLE] = folder
-    return folder
 
 
 def remove_shared_folder(folder: str) -> None:
@@ -73,7 +102,7 @@ def remove_shared_folder(folder: str) -> None:
 
 def process_ended(pid: int) -> None:
     """gunicorn's `child_exit` hook: what the process counted stays in the sums, its live gauges go."""
-    if _enabled and os.environ.get(FOLDER_VARIABLE):
+    if _enabled and _shared is not None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid)
@@ -114,6 +143,10 @@ class _Families:
         # process's scrape shows every family (multiprocess mode shows only what some process has touched).
         for via in VIAS:
             self.resumes.labels(via, "resumed", "")
+            for reason in NOT_RESUMED:
+                self.resumes.labels(via, "not_resumed", reason)
+            for reason in UNKNOWN:
+                self.resumes.labels(via, "unknown", reason)
         for endpoint in ENDPOINTS:
             self.truedy_requests.labels(endpoint, "2xx")
             self.rate_limited.labels(endpoint)
@@ -124,6 +157,10 @@ class _Families:
 
 @cache
 def _families() -> _Families:
+    if _shared is None:
+        # Inherited from the environment (a config var, a base image), it would make prometheus_client count into
+        # files there: a folder that is not there fails every count, one that is sums in every earlier run.
+        os.environ.pop(FOLDER_VARIABLE, None)
     return _Families()
 
 
@@ -208,11 +245,11 @@ class _Connected:
 
 def exposition(engine: Engine, accept: str | None, socket_mode_connected: Callable[[], bool] | None = None):
     """The body and content type of a scrape: every family, summed over the web process's processes."""
+    _families()  # first: every family is there from the first scrape, at zero
     from prometheus_client import REGISTRY, CollectorRegistry
     from prometheus_client.exposition import choose_encoder
 
-    _families()  # every family is there from the first scrape, at zero
-    if os.environ.get(FOLDER_VARIABLE):
+    if _shared is not None:
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()

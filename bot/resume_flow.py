@@ -115,6 +115,11 @@ class ResumeFlows:
             self._end(flow, NotStarted())
         return None
 
+    def record_unknown(self, request: ResumeRequest) -> None:
+        """A resume whose process died once its request may have left (found by a sweep): audited, and counted,
+        as interrupted."""
+        self._resumes.record_refusal(request, "interrupted")
+
     def shut_down(self, stop_starting_at: float, interrupt_at: float, deadline: float) -> int:
         """Called once the worker takes no new requests (times are `time.monotonic()`): resumes may still
         start until `stop_starting_at`; those still queued then did not start; those still waiting for

@@ -354,7 +354,7 @@ class WebApp:
                 body = (await _read_body(scope, receive)).decode("utf-8", "replace")
                 request = BoltRequest(body=body, query=query, headers=_headers(scope))
                 answer = _bolt_answer(await self._in_thread(self._bolt.dispatch, request))
-                answered = True
+                answered = answer[0] != HTTPStatus.UNAUTHORIZED  # not Slack's: a forged ack would hide a slow one
                 return answer
             finally:
                 arrived = self._ack_first.acked(request_id)

@@ -58,14 +58,18 @@ class _LastProblem(logging.Handler):
 def _worker_http(settings: Settings, runtime: Runtime, handler: AckFirstSocketModeHandler) -> WorkerHttp | None:
     """/healthz (and /metrics, with METRICS_TOKEN) on METRICS_PORT; said once at the start either way."""
     token = settings.metrics_token.get_secret_value() if settings.metrics_token is not None else None
-    fields = {"event": "metrics", "port": settings.metrics_port, "metrics": token is not None}
+    fields = {
+        "event": "metrics",
+        "port": settings.metrics_port,
+        "metrics": token is not None and bool(settings.metrics_port),
+    }
     if settings.metrics_port is None:
         log.info("no health or metrics port: METRICS_PORT is not set", extra={"fields": fields})
         return None
     if token is not None:
         metrics.enable()
     try:
-        http = WorkerHttp(settings.metrics_port, runtime.engine, handler.client.is_connected, token)
+        http = WorkerHttp(settings.metrics_port, runtime.engine, handler.alive, token)
     except OSError as error:
         raise StartupError(f"METRICS_PORT: cannot listen on {settings.metrics_port} ({error.strerror})") from None
     http.start()

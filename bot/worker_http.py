@@ -34,6 +34,9 @@ class _Threads(ThreadingMixIn, WSGIServer):
 
 
 class _Silent(WSGIRequestHandler):
+    # A client that sends (or reads) nothing for this long is dropped: an idle connection holds a thread.
+    timeout = 10
+
     def log_message(self, format: str, *args: Any) -> None:  # a request line carries its path: never written
         pass
 

@@ -136,6 +136,7 @@ class ScheduledResumeRunner:
                 if ticks % SWEEP_EVERY_TICKS == 0:
                     for schedule in self._schedules.end_unknown():
                         try:
+                            self._flows.record_unknown(_request(schedule))
                             self._tell_unknown(schedule)
                         except Exception:  # Slack out of reach for this one: the others are still told
                             log.exception("unknown schedule not told", extra={"fields": {"event": "schedule_untold"}})
@@ -182,13 +183,7 @@ class ScheduledResumeRunner:
     def _start(self, schedule: ScheduledResume, slack: WebClient, surface: ScheduledSurface) -> bool:
         """Hand it to the resume flow; True once the flow took it (its surface ends it), else what becomes of it
         was decided here."""
-        request = ResumeRequest(
-            schedule.workspace.team_id,
-            schedule.scheduled_by,
-            CampaignId(schedule.campaign_id),
-            "schedule",
-            schedule.workspace.enterprise_id,
-        )
+        request = _request(schedule)
         sending = partial(self._schedules.start_sending, schedule.id, self.owner)
         # Recorded as sending, then ended by a shutdown before it left: pending again (it was never sent).
         withheld = partial(self._schedules.hand_back, schedule.id, self.owner, timedelta(0), ("sending",))
@@ -225,6 +220,17 @@ class ScheduledResumeRunner:
             )
         except SlackApiError as error:
             log_refusal("schedule_unknown", error)
+
+
+def _request(schedule: ScheduledResume) -> ResumeRequest:
+    """Its resume, as the person who scheduled it."""
+    return ResumeRequest(
+        schedule.workspace.team_id,
+        schedule.scheduled_by,
+        CampaignId(schedule.campaign_id),
+        "schedule",
+        schedule.workspace.enterprise_id,
+    )
 
 
 def _say_nothing(**_message: object) -> None:

@@ -26,6 +26,11 @@ MAX_WAIT_SECONDS = 1.0
 BURST_GAP_SECONDS = 0.02
 # Slack gives up on an ack after 3 s: a request older than that no longer holds anything up.
 FORGET_AFTER_SECONDS = 3.0
+# slack_sdk pings Slack this often over Socket Mode (Bolt's default, 10 s, would leave a connection gone silent
+# looking alive for up to 40 s)…
+PING_SECONDS = 3
+# …and one whose last answered ping is older than this is not alive (/healthz says 503 within 10 s of a silence).
+SILENT_SECONDS = 7
 # A request not acked by then never will be (Bolt could not read it): its arrival is forgotten.
 NEVER_ACKED_SECONDS = 60.0
 # At shutdown, the connection stays open until no request has arrived for this long.
@@ -115,7 +120,7 @@ class AckFirstSocketModeHandler(SocketModeHandler):
     """Bolt's Socket Mode handler, telling `ack_first` when a request arrives and when its ack has gone."""
 
     def __init__(self, app, app_token: str, ack_first: AckFirst):
-        super().__init__(app, app_token)
+        super().__init__(app, app_token, ping_interval=PING_SECONDS)
         self._ack_first = ack_first
         enqueue = self.client.enqueue_message
 
@@ -125,6 +130,16 @@ class AckFirstSocketModeHandler(SocketModeHandler):
             enqueue(message)
 
         self.client.enqueue_message = count_then_enqueue  # type: ignore[method-assign]
+
+    def alive(self) -> bool:
+        """Connected, and Slack answered a ping within SILENT_SECONDS: a connection can go silent without closing
+        (the usual way a network fails), which slack_sdk notices only after 4 pings without a pong."""
+        if not self.client.is_connected():
+            return False
+        session = self.client.current_session
+        # slack_sdk records the time of the last ping Slack answered (before any answer, of its first ping).
+        since = (session.last_ping_pong_time or getattr(session, "_first_ping_time", None)) if session else None
+        return since is None or time.time() - since < SILENT_SECONDS
 
     def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:
         try:

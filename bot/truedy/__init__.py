@@ -285,9 +285,11 @@ class TruedyClient:
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
                 raise TruedyUnreachable(f"could not connect to Truedy ({type(error).__name__})") from None
             except httpx.TimeoutException:
+                status = None  # whatever the headers said, no answer came
                 waited = timeout.read if timeout is not None and timeout.read is not None else self._read_timeout
                 raise NoAnswer("Truedy did not answer in time", waited) from None
             except httpx.TransportError as error:
+                status = None
                 raise NoAnswer(f"the connection to Truedy broke ({type(error).__name__})", None) from None
             except httpx.DecodingError:
                 raise UnreadableAnswer(

@@ -1,6 +1,5 @@
 """What bot.metrics counts, under which labels, and that the web process's processes are summed."""
 
-import os
 import subprocess
 import sys
 import time
@@ -147,6 +146,7 @@ def test_a_scrape_needs_the_exact_bearer_token(authorization, allowed):
 COUNT_IN_A_PROCESS = """
 import sys
 from bot import metrics
+metrics.count_into(sys.argv[2])  # as the web process's processes do, forked after shared_folder()
 metrics.enable()
 for _ in range(int(sys.argv[1])):
     metrics.resume_attempted("command", "resumed", unknown=False)
@@ -155,6 +155,7 @@ for _ in range(int(sys.argv[1])):
 SCRAPE = """
 import sys
 from bot import metrics, storage
+metrics.count_into(sys.argv[2])
 engine = storage.connect(sys.argv[1])
 storage.migrate(engine)
 metrics.enable()
@@ -167,12 +168,11 @@ def test_the_web_processes_counts_are_summed_by_any_of_them(tmp_path):
     """As gunicorn's processes do: each counts into the shared folder; a scrape by a third reads them all."""
     folder = tmp_path / "metrics"
     folder.mkdir()
-    env = {**os.environ, metrics.FOLDER_VARIABLE: str(folder)}
     for times in (2, 3):
-        subprocess.run([sys.executable, "-c", COUNT_IN_A_PROCESS, str(times)], env=env, check=True, timeout=60)
+        subprocess.run([sys.executable, "-c", COUNT_IN_A_PROCESS, str(times), str(folder)], check=True, timeout=60)
     database = f"sqlite:///{tmp_path}/bot.sqlite3"
     scraped = subprocess.run(
-        [sys.executable, "-c", SCRAPE, database], env=env, check=True, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", SCRAPE, database, str(folder)], check=True, capture_output=True, text=True, timeout=60
     ).stdout
     samples = {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
