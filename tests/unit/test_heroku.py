@@ -120,7 +120,7 @@ def test_the_form_filled_for_one_workspace_is_a_worker_that_starts(heroku_form):
 
 
 def test_the_form_filled_for_installations_is_a_web_process_that_starts(heroku_form, capsys):
-    heroku_form.setenv("SLACK_CLIENT_ID", "1234567890.1234567890")
+    heroku_form.setenv("SLACK_CLIENT_ID", "2468013579.1357924680")
     heroku_form.setenv("SLACK_CLIENT_SECRET", "client-secret")
     heroku_form.setenv("SLACK_SIGNING_SECRET", "signing-secret")
     heroku_form.setenv("DYNO", "web.1")

@@ -3,6 +3,7 @@ review's fix for two schedules of one campaign left running does to the older on
 
 import threading
 from datetime import UTC, datetime, timedelta
+from unittest.mock import Mock
 
 from slack_sdk import WebClient
 from sqlalchemy import text
@@ -54,7 +55,7 @@ def test_review2_the_older_of_two_schedules_left_running_is_told_it_may_have_res
 
         client = WebClient(token=slack.bot_token, base_url=slack.api_url)
         starts = BackgroundWork("schedule", 1)
-        runner = ScheduledResumeRunner(ScheduledResumes(engine), None, starts, lambda _: client)  # type: ignore[arg-type]
+        runner = ScheduledResumeRunner(ScheduledResumes(engine), Mock(), starts, lambda _: client)
         runner._leases = threading.Thread(target=lambda: None)  # the lease keeper outlives the test otherwise
         runner.start()
         try:
