@@ -93,7 +93,8 @@ def test_a_taken_port_stops_the_web_process_with_one_line_naming_port(slack, tru
 
 
 def test_the_worker_says_started_only_once_socket_mode_is_connected_and_meanwhile_what_fails(slack, truedy, tmp_path):
-    slack.socket_refusals = 2
+    # slack_sdk tries again every ping interval (3 s, bot.slack.ack_first): refused for longer than one 5 s line.
+    slack.socket_refusals = 4
     worker = WorkerProcess(worker_env(slack, truedy, TRUEDY_API_KEY="truedy_k1"), tmp_path)
     try:
         (retrying, *_) = wait_until(lambda: worker.logged("socket_mode_retrying"), 20, "the retrying line")
