@@ -1,6 +1,10 @@
 """When a scheduled resume should run, from what a person typed after the campaign id: `at 9:00`,
-`tomorrow 9:00`, `in 2h`, `2026-12-01 08:30`. Clock times are read in the person's own time zone (Slack's
-`users.info` gives it); the answer is a moment in UTC.
+`tomorrow 9:00`, `in 2h`, `2026-12-01 08:30`, `at noon`, `tonight` (20:00), `monday 9am`. Clock times are read
+in the person's own time zone (Slack's `users.info` gives it); the answer is a moment in UTC.
+
+A weekday names the next day of that name whose time is still ahead: `monday 9am` typed on a Monday at 8:00 is
+in an hour, typed at 10:00 it is a week ahead. `tonight` is today's 20:00, refused once it has passed (a
+person who types it at 21:00 means something else, and is asked to say when).
 
 A clock time that a daylight-saving change skips (02:30 on the night clocks go forward) is read with the
 offset before the change, as `zoneinfo` does: it runs an hour after it would have, never before.
@@ -20,8 +24,17 @@ _UNITS |= {"hours": 60, "d": 1440, "day": 1440, "days": 1440}
 _DURATION_PART = re.compile(r"(\d+)\s*([a-z]+)")
 _CLOCK = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*(am|pm)?$")
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# A weekday by its name or its first three letters (`mon`): the day of the week, Monday 0.
+_WEEKDAY_NUMBERS = {name: number for number, day in enumerate(_WEEKDAYS) for name in (day, day[:3])}
+# Clock times that have names.
+_NAMED_CLOCKS = {"noon": time(12, 0), "midday": time(12, 0), "midnight": time(0, 0)}
+TONIGHT = time(20, 0)
 # What may follow a campaign id to make it a schedule (the first word of the time).
-_STARTS_A_TIME = re.compile(r"^(at|in|on|today|tomorrow|\d{4}-\d{2}-\d{2})\b", re.IGNORECASE)
+_STARTS_A_TIME = re.compile(
+    rf"^(at|in|on|today|tomorrow|tonight|noon|{'|'.join(_WEEKDAY_NUMBERS)}|\d{{4}}-\d{{2}}-\d{{2}})\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -44,29 +57,39 @@ def parse_when(text: str, now: datetime, zone: ZoneInfo | None) -> datetime | No
     person's time zone, None when Slack did not say (then only `in …` can be read)."""
     words = " ".join(text.lower().split())
     if words.startswith("in "):
-        return _within_reach(_after(words[3:], now), now)
+        return within_reach(_after(words[3:], now), now)
     if zone is None:
         return NotATime("Slack did not tell me your time zone, so I can only schedule with `in …` (e.g. `in 2h`)")
-    for said_after in (" today", " tomorrow"):  # `9:00 tomorrow`, as `tomorrow 9:00`
-        if words.endswith(said_after):
-            words = f"{said_after.strip()} {words.removesuffix(said_after)}"
+    *clock_words, last = words.split(" ") or [""]
+    if clock_words and (last in ("today", "tomorrow") or last in _WEEKDAY_NUMBERS):
+        words = f"{last} {' '.join(clock_words)}"  # `9:00 tomorrow`, as `tomorrow 9:00`
+    local_now = now.astimezone(zone)
+    if words == "tonight":
+        moment = datetime.combine(local_now.date(), TONIGHT, zone)
+        if moment <= now:
+            return NotATime("it is past 20:00 already, so tonight has passed: say when, e.g. `in 1h` or `at 22:00`")
+        return within_reach(moment.astimezone(UTC), now)
     day, clock = _day_and_clock(words)
     if isinstance(clock, NotATime):
         return clock
-    local_now = now.astimezone(zone)
     if day is None:
         moment = datetime.combine(local_now.date(), clock, zone)
         if moment <= now:
             moment = datetime.combine(local_now.date() + timedelta(days=1), clock, zone)
     elif isinstance(day, NotATime):
         return day
+    elif isinstance(day, int):  # a weekday: its next day whose time is still ahead
+        ahead = (day - local_now.weekday()) % 7
+        moment = datetime.combine(local_now.date() + timedelta(days=ahead), clock, zone)
+        if moment <= now:
+            moment = datetime.combine(local_now.date() + timedelta(days=ahead + 7), clock, zone)
     else:
         on = local_now.date() + day if isinstance(day, timedelta) else day
         # A date far from today is refused before it meets the calendar's ends (year 1, year 9999).
         if abs((on - local_now.date()).days) > FURTHEST.days + 1:
             return _TOO_FAR if on > local_now.date() else _PASSED
         moment = datetime.combine(on, clock, zone)
-    return _within_reach(moment.astimezone(UTC), now)
+    return within_reach(moment.astimezone(UTC), now)
 
 
 def _after(duration: str, now: datetime) -> datetime | NotATime:
@@ -85,14 +108,16 @@ def _after(duration: str, now: datetime) -> datetime | NotATime:
     return now + timedelta(minutes=minutes)
 
 
-def _day_and_clock(words: str) -> tuple[timedelta | date | NotATime | None, time | NotATime]:
-    """`[today|tomorrow|[on] YYYY-MM-DD] [at] H[:MM][am|pm]`: the day (an offset from today, a date, or None
-    for the next time the clock shows it) and the clock time."""
-    day: timedelta | date | NotATime | None = None
+def _day_and_clock(words: str) -> tuple[timedelta | date | int | NotATime | None, time | NotATime]:
+    """`[today|tomorrow|[on] YYYY-MM-DD|[on] monday] [at] H[:MM][am|pm]|noon`: the day (an offset from today, a
+    date, a weekday's number, or None for the next time the clock shows it) and the clock time."""
+    day: timedelta | date | int | NotATime | None = None
     rest = words.removeprefix("on ")
     first, _, after = rest.partition(" ")
     if first in ("today", "tomorrow"):
         day, rest = timedelta(days=1 if first == "tomorrow" else 0), after
+    elif first in _WEEKDAY_NUMBERS:
+        day, rest = _WEEKDAY_NUMBERS[first], after
     elif found := _DATE.match(first):
         try:
             day = date(int(found.group(1)), int(found.group(2)), int(found.group(3)))
@@ -106,9 +131,11 @@ def _day_and_clock(words: str) -> tuple[timedelta | date | NotATime | None, time
 
 
 def _clock(text: str) -> time | NotATime:
+    if text in _NAMED_CLOCKS:
+        return _NAMED_CLOCKS[text]
     found = _CLOCK.match(text)
     if found is None:
-        return NotATime(f"`{text}` is not a time I can read: try `9:00`, `17:30` or `9am`")
+        return NotATime(f"`{text}` is not a time I can read: try `9:00`, `17:30`, `9am` or `noon`")
     hour, minute, half = int(found.group(1)), int(found.group(2) or 0), found.group(3)
     if half is not None:
         if not 1 <= hour <= 12:
@@ -119,7 +146,8 @@ def _clock(text: str) -> time | NotATime:
     return time(hour, minute)
 
 
-def _within_reach(moment: datetime | NotATime, now: datetime) -> datetime | NotATime:
+def within_reach(moment: datetime | NotATime, now: datetime) -> datetime | NotATime:
+    """`moment` if it is after `now` and at most FURTHEST ahead (the limits of every schedule, typed or picked)."""
     if isinstance(moment, NotATime):
         return moment
     if moment <= now:

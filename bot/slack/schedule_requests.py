@@ -1,6 +1,6 @@
-"""Scheduling resumes: `/resume-campaign <id> at 9:00` (and an alert's or a digest row's "later" menu)
-schedules one, `/resume-campaign scheduled` lists them, Cancel cancels one. Each runs after the ack; the
-same restrictions as resuming apply to each."""
+"""Scheduling resumes: `/resume-campaign <id> at 9:00` (and an alert's or a digest row's "later" menu; a picked
+time: bot.slack.time_picker) schedules one, `/resume-campaign scheduled` lists them, Cancel cancels one. Each
+runs after the ack; the same restrictions as resuming apply to each."""
 
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -12,7 +12,8 @@ from slack_sdk.errors import SlackApiError
 from bot.services import Services
 from bot.slack.blocks import messages, schedule_blocks
 from bot.slack.permissions import may_resume
-from bot.slack.replies import log_refusal, update_message
+from bot.slack.replies import DirectMessage, log_refusal, update_message
+from bot.storage.schedules import ScheduledResume
 from bot.storage.workspace_settings import WorkspaceId
 from bot.truedy.campaign_id import CampaignId
 from bot.when import NotATime, parse_when
@@ -41,6 +42,18 @@ def schedule(
     if not created:
         respond(**schedule_blocks.already_scheduled(scheduled))
         return
+    announce(services, scheduled, channel, thread_ts, client, respond)
+
+
+def announce(
+    services: Services,
+    scheduled: ScheduledResume,
+    channel: str,
+    thread_ts: str | None,
+    client: WebClient,
+    respond: Respond | DirectMessage,
+) -> None:
+    """The new schedule in the channel (its thread), with Cancel; privately to its author when refused there."""
     try:
         posted = client.chat_postMessage(channel=channel, thread_ts=thread_ts, **schedule_blocks.scheduled(scheduled))
     except SlackApiError as error:

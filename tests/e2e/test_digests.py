@@ -102,7 +102,11 @@ def test_a_digest_rows_later_menu_schedules_that_campaign_in_the_digests_thread(
     stack.truedy.add(KEY_BOT_TEAM, *(campaign(f"batch_dlt{n:05d}", name=f"Later {n}") for n in range(8)))
     ts = wait_until(lambda: top_level_posts(stack), 15, "the digest")[0].answer["ts"]
     (menu, *_) = buttons(digest_now(stack, ts), "resume_later")
-    assert [o["text"]["text"] for o in menu["options"]] == ["Resume at 9:00 tomorrow", "Resume in 1 hour"]
+    assert [o["text"]["text"] for o in menu["options"]] == [
+        "Resume at 9:00 tomorrow",
+        "Resume in 1 hour",
+        "Pick a time…",
+    ]
     click = stack.slack.click(CHANNEL, ts, user_id="U0BOB0001", action_id="resume_later", option=1)
     stack.slack.wait_ack(stack.slack.push("interactive", click))
     scheduled = wait_until(

@@ -25,7 +25,17 @@ SELECTS = (
     "channels_select",
     "multi_channels_select",
 )
-INPUT_ELEMENTS = (*SELECTS, "plain_text_input", "checkboxes", "radio_buttons", "datepicker", "timepicker")
+INPUT_ELEMENTS = (
+    *SELECTS,
+    "plain_text_input",
+    "checkboxes",
+    "radio_buttons",
+    "datepicker",
+    "timepicker",
+    "datetimepicker",
+)
+# Elements that live only in actions and input blocks, never as a section's accessory.
+NOT_ACCESSORIES = ("datetimepicker",)
 
 
 def message_problems(params: dict[str, Any]) -> list[str]:
@@ -102,6 +112,8 @@ def _block(block: dict[str, Any], here: str) -> list[str]:
                     problems += _text(field, f"{here}.fields[{j}]", 2000)
         if "accessory" in block:
             problems += _element(block["accessory"], f"{here}.accessory")
+            if isinstance(block["accessory"], dict) and block["accessory"].get("type") in NOT_ACCESSORIES:
+                problems.append(f"{here}.accessory: a {block['accessory']['type']} is not an accessory")
     elif kind == "actions":
         elements = block.get("elements")
         if not isinstance(elements, list) or not 0 < len(elements) <= 25:
@@ -175,6 +187,15 @@ def _element(element: Any, here: str) -> list[str]:
                 listed = ("static_select", "multi_static_select", "checkboxes")
                 if kind in listed and any(o not in offered for o in element[key]):
                     problems.append(f"{here}.{key}: an initial option that is not among the options")
+    elif kind == "datetimepicker":
+        # No placeholder; the initial moment is Unix seconds, an integer of 10 digits.
+        if "placeholder" in element:
+            problems.append(f"{here}.placeholder: a datetimepicker has none")
+        initial = element.get("initial_date_time")
+        if initial is not None and (
+            not isinstance(initial, int) or isinstance(initial, bool) or len(str(initial)) != 10
+        ):
+            problems.append(f"{here}.initial_date_time: Unix seconds, an integer of 10 digits")
     elif kind == "image":
         problems += _image(element, here)
     else:

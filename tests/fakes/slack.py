@@ -81,6 +81,10 @@ class Failure:
     times: int = 1
 
 
+# A trigger id opens a view within this long of the request that carried it (Slack's documented 3 s).
+TRIGGER_SECONDS = 3.0
+
+
 @dataclass
 class FakeSlack:
     loop: LoopThread
@@ -111,6 +115,8 @@ class FakeSlack:
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
     _failures: dict[tuple[str, str | None], Failure] = field(default_factory=dict)
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
+    # Trigger ids given in payloads, and when (monotonic): Slack opens a view for one only once, within 3 s.
+    _triggers: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     # Everything refused as Slack would refuse it (Block Kit rules, unknown methods): a test fails at stop()
     # unless it expected them (and empties the list).
@@ -204,6 +210,11 @@ class FakeSlack:
 
         return self.loop.run(send())
 
+    def _trigger(self, trigger_id: str) -> str:
+        with self._lock:
+            self._triggers[trigger_id] = time.monotonic()
+        return trigger_id
+
     def slash_command(
         self,
         text: str,
@@ -228,7 +239,7 @@ class FakeSlack:
             "is_enterprise_install": "true" if enterprise_id else "false",
             **({"enterprise_id": enterprise_id} if enterprise_id else {}),
             "response_url": f"http://127.0.0.1:{self.port}/response/{trigger}",
-            "trigger_id": f"{trigger}.1.abc",
+            "trigger_id": self._trigger(f"{trigger}.1.abc"),
         }
 
     def click(
@@ -271,7 +282,7 @@ class FakeSlack:
             "api_app_id": "A0APP0001",
             "token": "deprecated-verification-token",
             "container": container,
-            "trigger_id": f"{trigger}.1.def",
+            "trigger_id": self._trigger(f"{trigger}.1.def"),
             "team": {"id": team, "domain": "acme", **({"enterprise_id": enterprise_id} if enterprise_id else {})},
             "enterprise": {"id": enterprise_id, "name": "Grid"} if enterprise_id else None,
             "is_enterprise_install": enterprise_id is not None,
@@ -303,7 +314,7 @@ class FakeSlack:
             "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": team},
             "api_app_id": "A0APP0001",
             "token": "deprecated-verification-token",
-            "trigger_id": f"{next(self._ts)}.1.ghi",
+            "trigger_id": self._trigger(f"{next(self._ts)}.1.ghi"),
             "view": {
                 **view,
                 "id": "V0SETUP01",
@@ -365,7 +376,7 @@ class FakeSlack:
                 "channel_id": channel,
                 "is_ephemeral": True,
             },
-            "trigger_id": f"{trigger}.1.jkl",
+            "trigger_id": self._trigger(f"{trigger}.1.jkl"),
             "team": {"id": team, "domain": "acme", **({"enterprise_id": enterprise_id} if enterprise_id else {})},
             "enterprise": {"id": enterprise_id, "name": "Grid"} if enterprise_id else None,
             "is_enterprise_install": enterprise_id is not None,
@@ -391,7 +402,7 @@ class FakeSlack:
             "api_app_id": "A0APP0001",
             "token": "deprecated-verification-token",
             "container": {"type": "view", "view_id": "V0HOME001"},
-            "trigger_id": f"{trigger}.1.mno",
+            "trigger_id": self._trigger(f"{trigger}.1.mno"),
             "team": {"id": self.team_id, "domain": "acme"},
             "enterprise": None,
             "is_enterprise_install": False,
@@ -741,9 +752,15 @@ class FakeSlack:
                 },
             }
         if method == "views.open":
+            with self._lock:
+                given = self._triggers.pop(str(params.get("trigger_id")), None)
+            if given is None:
+                return {"ok": False, "error": "invalid_trigger_id"}  # never given, or used already
+            if time.monotonic() - given > TRIGGER_SECONDS:
+                return {"ok": False, "error": "expired_trigger_id"}
             view = params.get("view")
             view = json.loads(view) if isinstance(view, str) else view
-            return {"ok": True, "view": {**view, "id": "V0SETUP01"}}
+            return {"ok": True, "view": {**view, "id": "V0SETUP01", "hash": "1.abc"}}
         if method == "usergroups.list":
             return {
                 "ok": True,

@@ -42,8 +42,10 @@ def test_alert_shows_the_campaign_and_offers_resume_with_a_confirmation():
     assert [(o["text"]["text"], o["value"]) for o in later["options"]] == [
         ("Resume at 9:00 tomorrow", "tomorrow 9:00|batch_c3d4e5f6"),
         ("Resume in 1 hour", "in 1h|batch_c3d4e5f6"),
+        ("Pick a time…", "pick|batch_c3d4e5f6"),
     ]
     assert parse_later_value(later["options"][0]["value"]) == ("tomorrow 9:00", "batch_c3d4e5f6")
+    assert parse_later_value(later["options"][2]["value"]) == ("pick", "batch_c3d4e5f6")
     assert parse_later_value("at 3:00|batch_c3d4e5f6") is None  # only the menu's own choices
     assert resume["style"] == "primary"
     assert "starts calling 188 pending contacts again" in resume["confirm"]["text"]["text"]

@@ -29,8 +29,20 @@ ACCEPTED = [
     [section(accessory=button()), {"type": "context", "elements": [{"type": "mrkdwn", "text": "small"}]}],
     [{"type": "header", "text": {"type": "plain_text", "text": "Title"}}, {"type": "divider"}],
     [{"type": "actions", "block_id": "a", "elements": [button("x")]}, {"type": "actions", "elements": [button("x")]}],
+    [{"type": "actions", "elements": [{"type": "datetimepicker", "action_id": "d", "initial_date_time": 1796115600}]}],
 ]
+DATETIME = {"type": "datetimepicker", "action_id": "d"}
 REFUSED = {
+    "a datetimepicker as an accessory": [section(accessory=DATETIME)],
+    "a datetimepicker's moment in milliseconds": [
+        {"type": "actions", "elements": [{**DATETIME, "initial_date_time": 1796115600000}]}
+    ],
+    "a datetimepicker's moment as a string": [
+        {"type": "actions", "elements": [{**DATETIME, "initial_date_time": "1796115600"}]}
+    ],
+    "a datetimepicker with a placeholder": [
+        {"type": "actions", "elements": [{**DATETIME, "placeholder": {"type": "plain_text", "text": "When"}}]}
+    ],
     "51 blocks": [section()] * 51,
     "a section over 3,000 characters": [section("x" * 3001)],
     "two buttons with one action_id in a block": [{"type": "actions", "elements": [button("p"), button("p")]}],

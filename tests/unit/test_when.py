@@ -31,6 +31,20 @@ NOW = datetime(2026, 11, 29, 14, 0, tzinfo=UTC)
         ("in 1h 30m", NEW_YORK, NOW + timedelta(minutes=90)),
         ("In 2 Hours", NEW_YORK, NOW + timedelta(hours=2)),
         ("in 1 day", NEW_YORK, NOW + timedelta(days=1)),
+        # NOW is Sunday 2026-11-29, 9:00 in New York.
+        ("at noon", NEW_YORK, datetime(2026, 11, 29, 17, 0, tzinfo=UTC)),
+        ("noon", NEW_YORK, datetime(2026, 11, 29, 17, 0, tzinfo=UTC)),
+        ("tomorrow noon", NEW_YORK, datetime(2026, 11, 30, 17, 0, tzinfo=UTC)),
+        ("at noon", TOKYO, datetime(2026, 11, 30, 3, 0, tzinfo=UTC)),  # 23:00 in Tokyo: tomorrow's noon
+        ("tonight", NEW_YORK, datetime(2026, 11, 30, 1, 0, tzinfo=UTC)),  # 20:00 New York is 01:00 UTC
+        ("monday 9am", NEW_YORK, datetime(2026, 11, 30, 14, 0, tzinfo=UTC)),
+        ("on Monday at 9:00", NEW_YORK, datetime(2026, 11, 30, 14, 0, tzinfo=UTC)),
+        ("9am monday", NEW_YORK, datetime(2026, 11, 30, 14, 0, tzinfo=UTC)),
+        ("mon 17:30", NEW_YORK, datetime(2026, 11, 30, 22, 30, tzinfo=UTC)),
+        ("friday noon", NEW_YORK, datetime(2026, 12, 4, 17, 0, tzinfo=UTC)),
+        ("sunday 9:30", NEW_YORK, datetime(2026, 11, 29, 14, 30, tzinfo=UTC)),  # today, still ahead
+        ("sunday 9:00", NEW_YORK, datetime(2026, 12, 6, 14, 0, tzinfo=UTC)),  # now: a week ahead
+        ("monday 9am", TOKYO, datetime(2026, 11, 30, 0, 0, tzinfo=UTC)),  # Tokyo's Monday begins in an hour
     ],
 )
 def test_a_time_is_read_in_the_persons_own_time_zone(typed, zone, expected):
@@ -54,7 +68,11 @@ def test_a_clock_time_across_a_daylight_saving_change_keeps_its_local_meaning():
         ("2026-02-30 9:00", NEW_YORK, "2026-02-30 is not a date"),
         ("at 25:00", NEW_YORK, "not a time of day"),
         ("at 13pm", NEW_YORK, "the hour is 1 to 12"),
-        ("at noon", NEW_YORK, "`noon` is not a time I can read"),
+        ("at soon", NEW_YORK, "`soon` is not a time I can read"),
+        ("tonight", TOKYO, "tonight has passed"),  # 23:00 in Tokyo
+        ("monday", NEW_YORK, "say at what time too"),
+        ("monday 25:00", NEW_YORK, "not a time of day"),
+        ("noon", None, "can only schedule with `in …`"),
         ("tomorrow", NEW_YORK, "say at what time too"),
         ("in 2 fortnights", NEW_YORK, "`fortnights` is not a unit"),
         ("in soon", NEW_YORK, "not a duration I can read"),
@@ -86,7 +104,9 @@ def test_any_duration_is_read_within_reach_or_refused(parts):
 
 
 def test_only_what_starts_like_a_time_makes_a_command_a_schedule():
-    for typed in ("at 9:00", "in 2h", "tomorrow 9", "today 5pm", "on 2026-12-01 9:00", "2026-12-01 08:30"):
+    for typed in ("at 9:00", "in 2h", "tomorrow 9", "today 5pm", "on 2026-12-01 9:00", "2026-12-01 08:30", "noon"):
         assert looks_like_a_time(typed), typed
-    for typed in ("renewals", "batch_c3d4e5f6", "9:00", "soon"):
+    for typed in ("tonight", "Monday 9am", "fri 17:00", "at"):
+        assert looks_like_a_time(typed), typed
+    for typed in ("renewals", "batch_c3d4e5f6", "9:00", "soon", "mondays", "nooner", "atlas"):
         assert not looks_like_a_time(typed), typed

@@ -16,6 +16,8 @@ RESUME_ACTION_ID = "resume_campaign"
 # Beside Resume: resume later, at a time read in the clicker's time zone (bot.when), as they could type it.
 RESUME_LATER_ACTION_ID = "resume_later"
 LATER_CHOICES = (("Resume at 9:00 tomorrow", "tomorrow 9:00"), ("Resume in 1 hour", "in 1h"))
+# …or a time picked in Slack's own picker (bot.slack.time_picker).
+PICK_A_TIME = ("Pick a time…", "pick")
 STATE_BLOCK_ID = "campaign_state"
 ACTIONS_BLOCK_ID = "campaign_actions"
 
@@ -77,15 +79,17 @@ def later_menu(campaign_id: str) -> Block:
     """The menu beside a Resume button that schedules the resume instead."""
     options = [
         {"text": {"type": "plain_text", "text": label}, "value": f"{when}|{campaign_id}"}
-        for label, when in LATER_CHOICES
+        for label, when in (*LATER_CHOICES, PICK_A_TIME)
     ]
     return {"type": "overflow", "action_id": RESUME_LATER_ACTION_ID, "options": options}
 
 
 def parse_later_value(value: str) -> tuple[str, str] | None:
-    """(when, campaign id) from a later menu's option; None if it is not one of ours."""
+    """(when, campaign id) from a later menu's option (when is PICK_A_TIME's for the picker); None if it is not
+    one of ours."""
     when, _, campaign_id = value.partition("|")
-    return (when, campaign_id) if when in dict(LATER_CHOICES).values() and campaign_id else None
+    known = when in dict(LATER_CHOICES).values() or when == PICK_A_TIME[1]
+    return (when, campaign_id) if known and campaign_id else None
 
 
 def resuming_state(user_id: str) -> str:

@@ -1,7 +1,7 @@
 """The private list of paused campaigns (`/resume-campaign list`), as pure functions over Block Kit.
 
-One page of campaigns per message: a section with a Resume button each, then Previous / Show more. Slack
-allows 50 blocks in a message; a page uses at most PAGE_SIZE + 3.
+One page of campaigns per message: a section with a Resume button each and Resume later… under it, then
+Previous / Show more. Slack allows 50 blocks in a message; a page uses at most twice PAGE_SIZE, plus 3.
 """
 
 import json
@@ -14,6 +14,8 @@ from bot.slack.blocks.messages import COMMAND, Message, context, escape, private
 from bot.truedy.campaign_id import CampaignId, is_campaign_id
 
 RESUME_LISTED_ACTION_ID = "resume_listed"
+# Beside each row: resume it later, at a time picked in Slack's picker (bot.slack.time_picker).
+PICK_TIME_LISTED_ACTION_ID = "pick_time_listed"
 # Each page button has an action id of its own: Slack refuses a block with two equal ones.
 FIRST_PAGE_ACTION_ID, PREVIOUS_PAGE_ACTION_ID, NEXT_PAGE_ACTION_ID = (
     "list_page_first",
@@ -48,7 +50,8 @@ def paused_list(page: truedy.CampaignPage, offset: int, done: str | None = None)
     shown = f"{offset + 1} to {offset + len(campaigns)} of {total}"
     heading = f"*Paused campaigns* ({shown}). Resume one here: the channel sees who resumed it, and the result."
     blocks.append(section(heading))
-    blocks += [_row(campaign, offset) for campaign in campaigns]
+    for campaign in campaigns:
+        blocks += _row(campaign, offset)
     buttons = []
     if offset > 0:
         buttons.append(_page_button(PREVIOUS_PAGE_ACTION_ID, "Previous", max(0, offset - PAGE_SIZE)))
@@ -74,7 +77,7 @@ def name_matches(query: str, matches: list[truedy.Campaign], most: int) -> Messa
     else:
         more = f" (the first {most}; type more of the name to narrow it)" if len(matches) > most else ""
         heading = f"{len(matches)} paused campaigns are named “{typed}”{more}. Resume the one you mean:"
-    blocks = [section(heading), *(_row(campaign, 0) for campaign in matches[:most])]
+    blocks = [section(heading), *(block for campaign in matches[:most] for block in _row(campaign, 0))]
     return {**private(heading), "blocks": blocks}
 
 
@@ -106,7 +109,8 @@ def parse_page_value(value: str) -> int | None:
     return int(value) if value.isascii() and value.isdigit() and int(value) <= MAX_OFFSET else None
 
 
-def _row(campaign: truedy.Campaign, offset: int) -> Block:
+def _row(campaign: truedy.Campaign, offset: int) -> list[Block]:
+    """The campaign with its Resume button, and Resume later… under it."""
     name = escape(campaign.name or "Unnamed campaign", 120)
     progress = (
         f"{campaign.called} of {campaign.total_contacts} called"
@@ -114,17 +118,31 @@ def _row(campaign: truedy.Campaign, offset: int) -> Block:
         else "progress unknown"
     )
     updated = f" · last update {slack_date(campaign.updated_at)}" if campaign.updated_at else ""
-    return {
-        "type": "section",
-        "text": {"type": "mrkdwn", "text": f"*{name}*  `{campaign.id}`\n{progress}{updated}"},
-        "accessory": {
-            "type": "button",
-            "action_id": RESUME_LISTED_ACTION_ID,
-            "text": {"type": "plain_text", "text": "Resume"},
-            "value": listed_value(campaign.id, offset),
-            "confirm": alert_blocks.resume_confirmation(campaign.name),
+    value = listed_value(campaign.id, offset)
+    return [
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": f"*{name}*  `{campaign.id}`\n{progress}{updated}"},
+            "accessory": {
+                "type": "button",
+                "action_id": RESUME_LISTED_ACTION_ID,
+                "text": {"type": "plain_text", "text": "Resume"},
+                "value": value,
+                "confirm": alert_blocks.resume_confirmation(campaign.name),
+            },
         },
-    }
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": PICK_TIME_LISTED_ACTION_ID,
+                    "text": {"type": "plain_text", "text": "Resume later…"},
+                    "value": value,
+                }
+            ],
+        },
+    ]
 
 
 def _pages(buttons: list[Block]) -> Block:

@@ -171,7 +171,7 @@ def not_a_time(typed: str, reason: str) -> Message:
     return private(
         f":warning: I could not schedule that: {reason}. Nothing was scheduled.\n"
         f"Say when after the campaign id, in your own time zone: `{COMMAND} batch_c3d4e5f6 at 9:00`, "
-        "`tomorrow 9:00`, `in 2h` or `2026-12-01 08:30`."
+        "`tomorrow 9:00`, `in 2h`, `monday 9am` or `2026-12-01 08:30`; or `at` alone, to pick it in a calendar."
         + (f" (You typed `{escape(typed, 60).replace('`', '')}`.)" if typed else "")
     )
 

@@ -1,5 +1,5 @@
-"""Buttons: Resume on paused-campaign alerts, on the private list (and its pages) and in the Home tab, and
-Connect Truedy (the installer's DM, the Home tab). Acknowledged at once, checked and carried out after."""
+"""Buttons: Resume and Resume later on paused-campaign alerts, on the private list (and its pages) and in the Home
+tab, and Connect Truedy (the installer's DM, the Home tab). Acknowledged at once, checked and carried out after."""
 
 from collections.abc import Callable
 from functools import partial
@@ -10,7 +10,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.resume import ResumeRequest
 from bot.services import Services
-from bot.slack import resume_all_requests, schedule_requests
+from bot.slack import resume_all_requests, schedule_requests, time_picker
 from bot.slack.blocks import (
     alert_blocks,
     digest_blocks,
@@ -19,6 +19,7 @@ from bot.slack.blocks import (
     resume_all_blocks,
     schedule_blocks,
     setup_blocks,
+    time_picker_blocks,
 )
 from bot.slack.context import workspace_of
 from bot.slack.digest_message import DigestRowSurface
@@ -41,6 +42,7 @@ def register(app: App) -> None:
     app.action(resume_all_blocks.CANCEL_ACTION_ID)(cancel_resume_all)
     app.action(schedule_blocks.CANCEL_ACTION_ID)(cancel_scheduled_resume)
     app.action(alert_blocks.RESUME_LATER_ACTION_ID)(resume_later)
+    app.action(list_blocks.PICK_TIME_LISTED_ACTION_ID)(pick_time_from_list)
 
 
 def resume_from_alert(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
@@ -102,6 +104,10 @@ def resume_later(ack: Ack, body: dict, respond: Respond, client: WebClient, cont
             return
         clicked = ClickedAlert.from_click(body)
         via = "alert" if action.get("block_id") == alert_blocks.ACTIONS_BLOCK_ID else "digest"
+        if parsed[0] == alert_blocks.PICK_A_TIME[1]:
+            picked_for = time_picker_blocks.PickedFor(campaign_id, clicked.channel, clicked.thread_ts, via)
+            time_picker.open_picker(services, workspace, user["id"], picked_for, body["trigger_id"], client, respond)
+            return
         schedule_requests.schedule(
             services,
             workspace,
@@ -117,6 +123,28 @@ def resume_later(ack: Ack, body: dict, respond: Respond, client: WebClient, cont
 
     ack()
     answer_later(services.answers, respond, checked)
+
+
+def pick_time_from_list(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
+    """A row's Resume later…: the picker, announced where the list's Resume would announce it."""
+    services: Services = context["services"]
+    workspace, user = workspace_of(context), body["user"]
+    answer = private_answers(body, respond, client)
+    value = body["actions"][0].get("value") or ""
+
+    def checked() -> None:
+        listed = list_blocks.parse_listed_value(value)
+        if listed is None:
+            answer(**messages.invalid_button(value))
+            return
+        if not _same_organisation(workspace, user, client):
+            answer(**messages.not_your_workspace())
+            return
+        picked_for = time_picker_blocks.PickedFor(listed[0], _listed_in(services, workspace, body), None, "list")
+        time_picker.open_picker(services, workspace, user["id"], picked_for, body["trigger_id"], client, answer)
+
+    ack()
+    answer_later(services.answers, answer, checked)
 
 
 def cancel_scheduled_resume(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
@@ -203,22 +231,27 @@ def start_listed_resume(
         return
     request = ResumeRequest(workspace.team_id, user["id"], campaign_id, "list", workspace.enterprise_id)
     if (body.get("container") or {}).get("type") == "view":
-        # The Home tab: announced in the workspace's alert channel (else in the person's DM with the bot),
-        # and the tab published again once it ended.
-        settings = services.workspaces.get(workspace)
-        channel = (settings.alert_channel if settings else None) or user["id"]
-
+        # The Home tab: published again once it ended.
         def refresh_list(done: str | None) -> None:
             publish_home(services, workspace, user["id"], client)
 
     else:
-        channel = (body.get("container") or {}).get("channel_id") or body["channel"]["id"]
 
         def refresh_list(done: str | None) -> None:
             show_paused(services, workspace, offset, respond, done, replace_original=True)
 
-    surface = ListedCampaign(Announcement(client, respond, channel, request), refresh_list)
+    announcement = Announcement(client, respond, _listed_in(services, workspace, body), request)
+    surface = ListedCampaign(announcement, refresh_list)
     services.flows.start(request, surface, client, respond)
+
+
+def _listed_in(services: Services, workspace: WorkspaceId, body: dict) -> str:
+    """Where a click on a row of the list is announced: the channel the list was asked for in; from the Home tab,
+    the workspace's alert channel (else the person's DM with the bot)."""
+    if (body.get("container") or {}).get("type") == "view":
+        settings = services.workspaces.get(workspace)
+        return (settings.alert_channel if settings else None) or body["user"]["id"]
+    return (body.get("container") or {}).get("channel_id") or body["channel"]["id"]
 
 
 def start_resume(services: Services, workspace: WorkspaceId, body: dict, client: WebClient, respond: Respond) -> None:

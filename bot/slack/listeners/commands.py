@@ -7,8 +7,8 @@ from slack_sdk import WebClient
 
 from bot.resume import ResumeRequest
 from bot.services import Services
-from bot.slack import resume_all_requests, schedule_requests
-from bot.slack.blocks import messages
+from bot.slack import resume_all_requests, schedule_requests, time_picker
+from bot.slack.blocks import messages, time_picker_blocks
 from bot.slack.context import workspace_of
 from bot.slack.listeners.views import open_setup
 from bot.slack.listing import is_name_query, may_be_a_name, offer_named, show_named, show_paused
@@ -61,6 +61,19 @@ def resume_campaign(ack: Ack, command: dict, respond: Respond, client: WebClient
                 ack(**messages.invalid_campaign_id(rest, campaign_id.reason))
                 return
             job = partial(_history, services, workspace, campaign_id, respond)
+        case _ if isinstance(scheduled_id, CampaignId) and rest.strip().lower() == "at":
+            # `<id> at` and no time: Slack's own picker.
+            picked_for = time_picker_blocks.PickedFor(scheduled_id, command["channel_id"], None, "command")
+            job = partial(
+                time_picker.open_picker,
+                services,
+                workspace,
+                command["user_id"],
+                picked_for,
+                command["trigger_id"],
+                client,
+                respond,
+            )
         case _ if isinstance(scheduled_id, CampaignId):
             user, channel = command["user_id"], command["channel_id"]
             job = partial(

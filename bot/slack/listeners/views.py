@@ -1,4 +1,5 @@
-"""The workspace setup modal: opened for admins by `/resume-campaign setup`, saved on submit."""
+"""Modals: the workspace setup (opened for admins by `/resume-campaign setup`, saved on submit), and the time
+picker of Resume later (bot.slack.time_picker)."""
 
 import json
 import logging
@@ -13,7 +14,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot import truedy
 from bot.services import Services
-from bot.slack.blocks import messages, setup_blocks
+from bot.slack import time_picker
+from bot.slack.blocks import messages, setup_blocks, time_picker_blocks
 from bot.slack.context import workspace_of
 from bot.slack.permissions import may_set_up
 from bot.storage.workspace_settings import SetupChoices, WorkspaceId
@@ -29,6 +31,19 @@ KEY_CHECK_TIMEOUT = httpx.Timeout(1.5, connect=1.0)
 def register(app: App) -> None:
     app.view(setup_blocks.CALLBACK_ID)(save_setup)
     app.options(setup_blocks.USERGROUPS_ACTION_ID)(find_usergroups)
+    app.view(time_picker_blocks.CALLBACK_ID)(schedule_picked)
+
+
+def schedule_picked(ack: Ack, body: dict, view: dict, client: WebClient, context: BoltContext) -> None:
+    """The picker's Schedule: kept and announced, or what is wrong said on its field (nothing kept)."""
+    services: Services = context["services"]
+    user_id = body["user"]["id"]
+    kept = time_picker.submitted(services, workspace_of(context), user_id, view, client)
+    if isinstance(kept, str):
+        ack(response_action="errors", errors={time_picker_blocks.WHEN_BLOCK_ID: kept})
+        return
+    ack()
+    services.answers.submit(time_picker.announce, services, *kept, user_id, client)
 
 
 def find_usergroups(ack: Ack, body: dict, client: WebClient) -> None:
