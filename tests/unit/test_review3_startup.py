@@ -1,0 +1,112 @@
+"""Review 3, start-up: what `python -m bot` does when something between it and Slack answers with what is not
+Slack's API, when a setting that can never work is accepted, and the settings gunicorn reads itself."""
+
+import http.server
+import logging
+import socket
+import subprocess
+import sys
+import threading
+import traceback
+
+import pytest
+
+from bot import __main__ as bot_main
+from bot.log import configure_logging
+from bot.settings import Settings, SettingsError, load_settings
+from bot.slack import reach
+from tests.fakes.worker import ENCRYPTION_KEY, REPO
+
+GOOD = {
+    "SLACK_BOT_TOKEN": "xoxb-1-review3-bot",
+    "SLACK_APP_TOKEN": "xapp-1-review3-app",
+    "BOT_ENCRYPTION_KEY": ENCRYPTION_KEY,
+}
+
+
+class _Answers(http.server.BaseHTTPRequestHandler):
+    status = 200
+    content_type = "application/json"
+    body = b""
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        self.send_response(self.status)
+        self.send_header("content-type", self.content_type)
+        self.send_header("content-length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def not_slack():
+    """An HTTP server on loopback that answers every Slack call as told: (status, content type, body)."""
+    servers = []
+
+    def start(status: int, content_type: str, body: bytes) -> str:
+        handler = type("Answers", (_Answers,), {"status": status, "content_type": content_type, "body": body})
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/api/"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def run_main(monkeypatch, tmp_path, capsys):
+    """`python -m bot <args>` in process, Slack waited for 3 s instead of 5 minutes: (exit code, stdout, stderr)."""
+    monkeypatch.chdir(tmp_path)
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setattr(reach, "WAIT_SECONDS", 3)
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "level", root.level)
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    # sys.stdout as capsys has it when main runs.
+    monkeypatch.setattr(bot_main, "configure_logging", lambda *args, **_: configure_logging(*args, stream=sys.stdout))
+
+    def run(*args: str, **env: str) -> tuple[int, str, str]:
+        for name, value in {**GOOD, "DATABASE_URL": f"sqlite:///{tmp_path}/bot.sqlite3", **env}.items():
+            monkeypatch.setenv(name, value)
+        try:
+            code = bot_main.main(list(args))
+        except BaseException as error:  # what would reach the interpreter: a traceback
+            print("uncaught: " + "".join(traceback.format_exception(error)), file=sys.stdout)
+            code = 1
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def test_an_html_page_where_slack_should_answer_is_not_said_to_be_slack_refusing_the_token(run_main, not_slack):
+    """A captive portal, a proxy's error page, or SLACK_API_URL pointing at a web site: an HTML page answered with
+    200 is not Slack refusing the token (exit 2, "rotate the token"); Slack was not reached: waited for like any
+    other trouble on the way (exit 1, one line), and the page's text is not quoted back."""
+    api_url = not_slack(200, "text/html", b"<html><body>Please log in to the hotel wifi</body></html>")
+    code, out, err = run_main(SLACK_API_URL=api_url)
+    assert "refused the token" not in err, err
+    assert "hotel wifi" not in err + out
+    assert code == 1 and len(err.splitlines()) == 1 and err.startswith("cannot start: cannot reach Slack"), err
+
+
+def test_a_truncated_json_answer_at_start_is_one_cannot_start_line_not_a_traceback(run_main, not_slack):
+    """A body cut short ('{"ok": tru'), as a proxy dropping the connection mid-answer leaves it: one line, no
+    traceback (today slack_sdk's JSONDecodeError goes uncaught: a traceback in the log, exit 1, nothing on
+    stderr)."""
+    api_url = not_slack(200, "application/json", b'{"ok": tru')
+    code, out, err = run_main(SLACK_API_URL=api_url)
+    assert "Traceback" not in out + err, out[-2000:]
+    assert len(err.splitlines()) == 1 and err.startswith("cannot start: "), (err, out[-2000:])
+    assert code in (1, 2)
+
+
