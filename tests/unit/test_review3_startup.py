@@ -110,3 +110,33 @@ def test_a_truncated_json_answer_at_start_is_one_cannot_start_line_not_a_traceba
     assert code in (1, 2)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::1/api/",  # today: ValueError (Invalid IPv6 URL) uncaught in reach.unreachable: a traceback
+        "http://127.0.0.1:abc/api/",  # today: 5 minutes of "InvalidURL", then exit 1
+        "http://127.0.0.1:99999/api/",  # today: 5 minutes of "connection refused", then exit 1
+        "https://user:s3cret@slack.proxy.internal/api/",  # urllib cannot send it: 5 minutes of "does not resolve"
+    ],
+)
+def test_a_slack_api_url_that_can_never_be_called_is_a_configuration_error(monkeypatch, tmp_path, url):
+    """SLACK_API_URL is checked to be an http(s) URL, but one whose port is not a port, whose brackets do not
+    close or that carries credentials (slack_sdk's urllib takes `user:s3cret@host` for the host name) can never
+    be called: refused at once (exit 2, one line naming SLACK_API_URL), not waited for as if Slack were down."""
+    monkeypatch.chdir(tmp_path)
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    for name, value in {**GOOD, "SLACK_API_URL": url}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    (line,) = refused.value.problems
+    assert line.startswith("SLACK_API_URL: ") and "s3cret" not in line
+
+
+def test_a_slack_api_url_with_brackets_that_do_not_close_is_no_traceback(run_main):
+    code, out, err = run_main(SLACK_API_URL="http://[::1/api/")
+    assert "Traceback" not in out + err, out[-2000:]
+    assert code == 2 and len(err.splitlines()) == 1, err
+
+
