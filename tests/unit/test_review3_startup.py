@@ -140,3 +140,27 @@ def test_a_slack_api_url_with_brackets_that_do_not_close_is_no_traceback(run_mai
     assert code == 2 and len(err.splitlines()) == 1, err
 
 
+@pytest.mark.parametrize("name", ["SLACK_SIGNING_SECRET", "SLACK_CLIENT_SECRET"])
+@pytest.mark.parametrize("placeholder", ["…", "..."])
+def test_the_readmes_placeholders_for_the_secrets_are_refused_too(monkeypatch, tmp_path, name, placeholder):
+    """README's `heroku config:set SLACK_CLIENT_ID=… SLACK_CLIENT_SECRET=… SLACK_SIGNING_SECRET=…` (and
+    `SLACK_BOT_TOKEN=xoxb-… SLACK_SIGNING_SECRET=…`): `xoxb-…` and `…` as the client id are refused as placeholders,
+    but `…` as the signing secret (every request Slack signs is then refused, 401, with no word why) or the
+    client secret is taken as the secret."""
+    monkeypatch.chdir(tmp_path)
+    for field in Settings.model_fields:
+        monkeypatch.delenv(field.upper(), raising=False)
+    env = {"BOT_ENCRYPTION_KEY": ENCRYPTION_KEY, name: placeholder}
+    if name == "SLACK_CLIENT_SECRET":
+        env |= {"SLACK_CLIENT_ID": "2468013579.1357924680", "SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99yyyzzz85a5"}
+    else:
+        env |= {"SLACK_BOT_TOKEN": "xoxb-1-review3-bot"}
+    for variable, value in env.items():
+        monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as refused:
+        load_settings(worker=False)
+    assert [line for line in refused.value.problems if line.startswith(f"{name}: still holds the placeholder")], (
+        refused.value.problems
+    )
+
+
