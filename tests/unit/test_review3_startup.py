@@ -164,3 +164,26 @@ def test_the_readmes_placeholders_for_the_secrets_are_refused_too(monkeypatch, t
     )
 
 
+@pytest.mark.parametrize(
+    "uri", ["https://bot.example.com/oauth/callback", "https://bot.example.com/", "https://bot.example.com/install"]
+)
+def test_a_redirect_uri_the_web_process_does_not_serve_is_refused(monkeypatch, tmp_path, uri):
+    """The web process answers the end of an install on /slack/oauth_redirect only (web.SLACK_PATHS): a
+    SLACK_REDIRECT_URI elsewhere sends every installer to a 404 after Slack's approval, though the setting's own
+    message says it "must be the public https URL of /slack/oauth_redirect"."""
+    monkeypatch.chdir(tmp_path)
+    for field in Settings.model_fields:
+        monkeypatch.delenv(field.upper(), raising=False)
+    for variable, value in {
+        "BOT_ENCRYPTION_KEY": ENCRYPTION_KEY,
+        "SLACK_CLIENT_ID": "2468013579.1357924680",
+        "SLACK_CLIENT_SECRET": "client-secret",
+        "SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99yyyzzz85a5",
+        "SLACK_REDIRECT_URI": uri,
+    }.items():
+        monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as refused:
+        load_settings(worker=False)
+    assert [line for line in refused.value.problems if line.startswith("SLACK_REDIRECT_URI: ")]
+
+
