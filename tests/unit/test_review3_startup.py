@@ -187,3 +187,19 @@ def test_a_redirect_uri_the_web_process_does_not_serve_is_refused(monkeypatch, t
     assert [line for line in refused.value.problems if line.startswith("SLACK_REDIRECT_URI: ")]
 
 
+def test_a_taken_metrics_port_stops_the_worker_at_once_even_while_slack_is_out_of_reach(run_main):
+    """A taken METRICS_PORT is a setting to change (exit 2, one line), like a taken PORT for the web process;
+    today it is found only once Socket Mode is open: with Slack out of reach, the worker waits (here 3 s, in
+    production 5 minutes) and exits 1 saying only that Slack cannot be reached."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        unreachable = closed.getsockname()[1]
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = run_main(METRICS_PORT=str(port), SLACK_API_URL=f"http://127.0.0.1:{unreachable}/api/")
+    said = f"cannot start: METRICS_PORT: cannot listen on {port} (Address already in use)"
+    assert (code, err.splitlines()) == (2, [said])
+
+
