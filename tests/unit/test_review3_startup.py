@@ -203,3 +203,42 @@ def test_a_taken_metrics_port_stops_the_worker_at_once_even_while_slack_is_out_o
     assert (code, err.splitlines()) == (2, [said])
 
 
+def _bot(*args: str, timeout: float = 20, **env: str) -> subprocess.CompletedProcess:
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(REPO),
+        **GOOD,
+        "SLACK_API_URL": "http://127.0.0.1:9/api/",
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], env=environment, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_a_malformed_web_concurrency_breaks_no_command_with_a_traceback(tmp_path):
+    """WEB_CONCURRENCY (docs/settings.md; Heroku sets it, an operator may too) is read by gunicorn when bot.web is
+    imported, which `python -m bot` always does: `WEB_CONCURRENCY=abc` makes every command, `--version` and the
+    worker included, a Python traceback (exit 1)."""
+    version = _bot("--version", WEB_CONCURRENCY="abc")
+    assert "Traceback" not in version.stderr and version.returncode == 0, version.stderr
+    worker = _bot(WEB_CONCURRENCY="abc", DATABASE_URL=f"sqlite:///{tmp_path}/bot.sqlite3")
+    assert "Traceback" not in worker.stderr, worker.stderr
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1"])
+def test_a_web_concurrency_that_starts_no_process_stops_the_web_process_in_one_line_exit_2(tmp_path, value):
+    """`abc`: a traceback; `-1`: gunicorn's "Error: Value must be positive", exit 1; `0`: gunicorn starts no
+    process at all, binds PORT and leaves every request (/healthz included) unanswered, forever, without a word.
+    Each is a setting to change: one `configuration error:` (or `cannot start:`) line naming it, exit 2."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    try:
+        web = _bot(
+            "web", timeout=15, WEB_CONCURRENCY=value, PORT=str(port), DATABASE_URL=f"sqlite:///{tmp_path}/bot.sqlite3"
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"WEB_CONCURRENCY={value}: the web process was still running after 15 s, serving nothing")
+    lines = web.stderr.splitlines()
+    assert web.returncode == 2 and len(lines) == 1 and "WEB_CONCURRENCY" in lines[0], web.stderr[-2000:]
