@@ -45,3 +45,13 @@ def test_the_install_page_which_carries_a_state_and_sets_its_cookie_is_not_cache
     assert page.headers.get("cache-control") == "no-store", dict(page.headers)
 
 
+@pytest.mark.parametrize("path", ["/", "/slack/install", "/slack/oauth_redirect?error=access_denied"])
+def test_no_page_can_be_framed_by_another_site(site, path):
+    """No page says X-Frame-Options or a Content-Security-Policy frame-ancestors: any site can show the install
+    page (and its Add to Slack button, with a state cookie set for this browser) inside a frame of its own."""
+    _, base = site
+    headers = get(base + path).headers
+    csp = headers.get("content-security-policy") or ""
+    assert headers.get("x-frame-options") in ("DENY", "SAMEORIGIN") or "frame-ancestors" in csp, dict(headers)
+
+
