@@ -55,3 +55,14 @@ def test_no_page_can_be_framed_by_another_site(site, path):
     assert headers.get("x-frame-options") in ("DENY", "SAMEORIGIN") or "frame-ancestors" in csp, dict(headers)
 
 
+def test_an_error_sent_back_to_the_redirect_page_is_not_logged_whole(site):
+    """`/slack/oauth_redirect?error=<anything>` is Bolt's failure with `reason` = the query's value, logged as it
+    came: anyone can write 20 kB of their choosing into one log line per request (log shipping bills by the byte,
+    and a line that long is cut or dropped by most collectors). Slack's own reasons are a few words."""
+    web, base = site
+    page = come_back(base, None, error="x" * 20000)
+    assert page.status in (200, 400)
+    (line,) = [line for line in web.logged("install_failed") if "x" * 100 in str(line)] or [None]
+    assert line is None or len(line["reason"]) <= 200, f"logged a reason of {len(line['reason'])} characters"
+
+
