@@ -66,3 +66,14 @@ def test_an_error_sent_back_to_the_redirect_page_is_not_logged_whole(site):
     assert line is None or len(line["reason"]) <= 200, f"logged a reason of {len(line['reason'])} characters"
 
 
+@needs_chromium
+@pytest.mark.parametrize("path", ["/", "/slack/install", "/slack/oauth_redirect?error=access_denied"])
+def test_a_long_operator_name_does_not_make_the_pages_scroll_sideways(site, loop, tmp_path, path):
+    """OPERATOR_NAME may be 100 characters, on one line; the header's "Run by …" has no overflow-wrap (h1 and
+    code do), so a name with a long word makes every page wider than a phone: it scrolls sideways at 375 px."""
+    _, base = site
+    with Chromium(loop, tmp_path / "profile") as chromium:
+        shown = chromium.show(base + path, tmp_path, "long-operator")
+    for width, page in shown.items():
+        assert f"Run by {LONG_NAME}" in page.text
+        assert not page.scrolls_sideways, f"{page.screenshot}: {page.scroll_width} px wide at {width} px"
