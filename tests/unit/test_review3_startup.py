@@ -242,3 +242,23 @@ def test_a_web_concurrency_that_starts_no_process_stops_the_web_process_in_one_l
         pytest.fail(f"WEB_CONCURRENCY={value}: the web process was still running after 15 s, serving nothing")
     lines = web.stderr.splitlines()
     assert web.returncode == 2 and len(lines) == 1 and "WEB_CONCURRENCY" in lines[0], web.stderr[-2000:]
+
+
+def test_a_dotenv_saved_in_latin_1_is_one_line_not_a_traceback(tmp_path):
+    """`.env` written by an editor in Latin-1 (or cp1252: a pasted non-breaking space is byte 0xA0), e.g.
+    `OPERATOR_NAME=Société Générale`: pydantic-settings' UnicodeDecodeError goes uncaught, a traceback, exit 1.
+    It is a setting to change: one `configuration error:` line naming .env, exit 2."""
+    (tmp_path / ".env").write_bytes(
+        "OPERATOR_NAME=Société Générale\nSLACK_BOT_TOKEN=xoxb-1-review3-bot\nSLACK_APP_TOKEN=xapp-1-review3-app\n"
+        f"BOT_ENCRYPTION_KEY={ENCRYPTION_KEY}\n".encode("latin-1")
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "SLACK_API_URL": "http://127.0.0.1:9/api/"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert "Traceback" not in done.stderr, done.stderr[-1500:]
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1 and ".env" in done.stderr, done.stderr
