@@ -1,6 +1,9 @@
 """Review 3, the web pages: `/`, the install page and the pages at the end of an install, as served by the web
 process (headers, what is logged) and as Chromium shows them."""
 
+import http.server
+import threading
+
 import pytest
 
 from tests.e2e.conftest import free_port, installations_env, start_web_process
@@ -77,3 +80,40 @@ def test_a_long_operator_name_does_not_make_the_pages_scroll_sideways(site, loop
     for width, page in shown.items():
         assert f"Run by {LONG_NAME}" in page.text
         assert not page.scrolls_sideways, f"{page.screenshot}: {page.scroll_width} px wide at {width} px"
+
+
+def test_a_cut_short_answer_to_the_code_exchange_gives_the_start_again_page_not_a_bare_500(loop, tmp_path):
+    """The code exchange (oauth.v2.access) answered with JSON cut short, as a proxy dropping the connection
+    mid-answer leaves it: slack_sdk's JSONDecodeError is neither OSError nor HTTPException (what
+    web._install_page turns into the failure page), so the installer gets uvicorn's bare "Internal Server
+    Error" (text/plain, the state cookie left set) and the log a traceback."""
+    class CutShort(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", "10")
+            self.end_headers()
+            self.wfile.write(b'{"ok": tru')
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CutShort)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    slack, truedy = FakeSlack(loop), FakeTruedy(loop).start()  # this Slack's credentials, never started
+    port = free_port()
+    env = installations_env(slack, truedy, port, HOME=str(tmp_path / "home"))
+    env["SLACK_API_URL"] = f"http://127.0.0.1:{server.server_address[1]}/api/"
+    web = start_web_process(env, tmp_path)
+    try:
+        start = open_install_page(f"http://127.0.0.1:{port}")
+        page = come_back(f"http://127.0.0.1:{port}", start.cookie, code="1234.5678.cutshort", state=start.state)
+    finally:
+        web.terminate()
+        truedy.stop()
+        server.shutdown()
+        server.server_close()
+    assert page.headers.get("content-type", "").startswith("text/html"), (page.status, page.body[:200])
+    assert "Nothing was saved" in page.body and 'href="./install"' in page.body
+    assert not [line for line in web.log_lines() if "Traceback" in str(line)]
