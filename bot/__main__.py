@@ -4,7 +4,7 @@ import re
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-from bot import web, worker
+from bot import worker
 from bot.alert_cli import AlertNotPosted, post_alert
 from bot.log import configure_logging
 from bot.settings import SettingsError, load_settings
@@ -41,7 +41,13 @@ def main(argv: list[str]) -> int:
         return 0
     configure_logging(settings.log_level, settings.secrets())
     try:
-        return web.serve(settings) if arguments.command == "web" else worker.run(settings)
+        if arguments.command == "web":
+            # Imported here: gunicorn reads WEB_CONCURRENCY when it is first imported, and a malformed one would
+            # stop every command with a traceback; by now the settings have checked it.
+            from bot import web
+
+            return web.serve(settings)
+        return worker.run(settings)
     except StartupError as error:
         print(f"cannot start: {error}", file=sys.stderr)
         return 2

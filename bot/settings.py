@@ -4,6 +4,7 @@ import json
 import re
 from collections.abc import Callable
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -33,6 +34,16 @@ PLACEHOLDERS: dict[str, tuple[str, str, str]] = {  # setting: (what a placeholde
         f"xapp-{_ELIDED}",
         "xapp-...",
         "paste an app-level token with the connections:write scope (Slack app > Basic Information > App-Level Tokens)",
+    ),
+    "slack_signing_secret": (
+        _ELIDED,
+        "…",
+        "paste the app's Signing Secret (Slack app > Basic Information > App Credentials)",
+    ),
+    "slack_client_secret": (
+        _ELIDED,
+        "…",
+        "paste the app's Client Secret (Slack app > Basic Information > App Credentials)",
     ),
     "slack_client_id": (
         r"1234567890\.1234567890",
@@ -89,6 +100,8 @@ class Settings(BaseSettings):
     alert_channels: Annotated[dict[str, str], NoDecode] = {}
     truedy_webhook_secret: SecretStr | None = None
     port: int = Field(8000, ge=1, le=65535)
+    # The web process's processes (gunicorn's workers; Heroku sets it by dyno size).
+    web_concurrency: int = Field(1, ge=1, le=256)
 
     resume_concurrency: int = Field(64, ge=1, le=512)
     # Resume all paces itself to this; Truedy allows ~100 a minute per key, and the rest are left to people.
@@ -134,7 +147,9 @@ class Settings(BaseSettings):
     @field_validator("slack_redirect_uri")
     @classmethod
     def _redirect_uri_shape(cls, url: str | None) -> str | None:
-        if url is not None and not re.fullmatch(r"https://[^\s/?#]+/\S*", url):
+        # The web process answers the end of an install there only (bot.web's SLACK_PATHS), behind a proxy's prefix
+        # or not.
+        if url is not None and not re.fullmatch(r"https://[^\s/?#]+(/[^\s?#]*)?/slack/oauth_redirect", url):
             raise ValueError(
                 "must be the public https URL of /slack/oauth_redirect, e.g. https://bot.example.com/slack/oauth_redirect"
             )
@@ -152,6 +167,14 @@ class Settings(BaseSettings):
     def _http_url(cls, url: str) -> str:
         if not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", url):
             raise ValueError("must be an http(s) URL without query or fragment")
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 (read for its check: a port that is not one, or out of range, raises)
+        except ValueError:
+            raise ValueError("its host or port cannot be read (brackets not closed, a port not 1 to 65535)") from None
+        if parts.username is not None or parts.password is not None:
+            # Slack's and Truedy's clients send their own credentials; a user in the URL is taken for its host.
+            raise ValueError("must not carry a user name or password (user:password@)") from None
         return url
 
     @field_validator("slack_api_url")
@@ -276,6 +299,13 @@ class Settings(BaseSettings):
                 "generate one with python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
             )
         return token
+
+    @field_validator("web_concurrency", mode="before")
+    @classmethod
+    def _processes(cls, value: object) -> object:
+        if isinstance(value, str) and not re.fullmatch(r"\s*[0-9]{1,3}\s*", value):
+            raise ValueError("must be a whole number of processes, 1 to 256 (Heroku sets it by dyno size)")
+        return value
 
     @field_validator("truedy_api_key")
     @classmethod
@@ -470,6 +500,10 @@ def load_settings(worker: bool = True) -> Settings:
     problem at once: malformed, missing, and settings that do not fit together."""
     try:
         settings = WorkerSettings() if worker else Settings()
+    except UnicodeDecodeError:
+        raise SettingsError(
+            [".env: is not UTF-8 text (an editor saved it as Latin-1 or Windows-1252?): save it as UTF-8"]
+        ) from None
     except ValidationError as error:
         malformed = [problem for problem in error.errors() if problem["type"] != "missing"]
         unset = {str(problem["loc"][0]) for problem in malformed if problem["loc"]}

@@ -68,6 +68,9 @@ SLACK_PATHS = ("/slack/events", "/slack/install", "/slack/oauth_redirect")
 
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
 # What is left of a body not read is never read: the connection ends with the answer.
+# No page is shown inside another site's frame (the install page's button, with its state cookie set, least of all).
+EVERY_ANSWER = ((b"x-frame-options", b"DENY"), (b"content-security-policy", b"frame-ancestors 'none'"))
+NOT_KEPT = (b"cache-control", b"no-store")
 CLOSE = (b"connection", b"close")
 
 
@@ -115,7 +118,7 @@ def _install_page(oauth: OAuthFlow, page: Callable[[BoltRequest], BoltResponse],
     through Bolt's own failure hook, not an empty answer: Bolt's flow lets a network error through."""
     try:
         return page(request)
-    except (OSError, HTTPException) as error:
+    except (OSError, HTTPException, json.JSONDecodeError) as error:  # JSON: an answer cut short on the way
         log.warning("install: Slack could not be reached", extra={"fields": {"event": "install_failed"}})
         failure = FailureArgs(
             request=request,
@@ -212,6 +215,7 @@ class WebServer(BaseApplication):
     def load_config(self) -> None:
         options: dict[str, Any] = {
             "bind": f"0.0.0.0:{self._settings.port}",
+            "workers": self._settings.web_concurrency,
             "worker_class": f"{__name__}.BotWorker",
             # gunicorn's master kills a process this long after SIGTERM; ours end within SHUTDOWN_SECONDS.
             "graceful_timeout": SHUTDOWN_SECONDS + GRACEFUL_SECONDS + 3,
@@ -302,7 +306,9 @@ class WebApp:
             )
         except _ClientGone:
             return
-        headers = [*headers, (b"content-length", str(len(body)).encode())]
+        headers = [*headers, (b"content-length", str(len(body)).encode()), *EVERY_ANSWER]
+        if not any(name.lower() == b"cache-control" for name, _ in headers):
+            headers.append(NOT_KEPT)  # the install page carries a fresh state (and sets its cookie): never cached
         if status in (HTTPStatus.REQUEST_TIMEOUT, HTTPStatus.REQUEST_ENTITY_TOO_LARGE):
             headers.append(CLOSE)
         await send({"type": "http.response.start", "status": status, "headers": headers})

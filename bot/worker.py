@@ -9,7 +9,7 @@ import time
 from slack_sdk.errors import SlackApiError
 
 from bot import metrics
-from bot.runtime import Runtime, build_runtime
+from bot.runtime import build_runtime
 from bot.settings import Settings
 from bot.slack import reach
 from bot.slack.ack_first import AckFirst, AckFirstSocketModeHandler
@@ -55,8 +55,9 @@ class _LastProblem(logging.Handler):
         self.last = record.getMessage().split(" (")[0].split(":")[0][:100]
 
 
-def _worker_http(settings: Settings, runtime: Runtime, handler: AckFirstSocketModeHandler) -> WorkerHttp | None:
-    """/healthz (and /metrics, with METRICS_TOKEN) on METRICS_PORT; said once at the start either way."""
+def _worker_http(settings: Settings) -> WorkerHttp | None:
+    """/healthz (and /metrics, with METRICS_TOKEN) on METRICS_PORT, bound first of all: a taken port is a setting
+    to change, found before Slack is waited for. Said once at the start either way."""
     token = settings.metrics_token.get_secret_value() if settings.metrics_token is not None else None
     fields = {
         "event": "metrics",
@@ -69,16 +70,16 @@ def _worker_http(settings: Settings, runtime: Runtime, handler: AckFirstSocketMo
     if token is not None:
         metrics.enable()
     try:
-        http = WorkerHttp(settings.metrics_port, runtime.engine, handler.alive, token)
+        http = WorkerHttp(settings.metrics_port, token)
     except OSError as error:
         raise StartupError(f"METRICS_PORT: cannot listen on {settings.metrics_port} ({error.strerror})") from None
-    http.start()
     said = "/healthz and /metrics" if token is not None else "/healthz (metrics off: METRICS_TOKEN is not set)"
     log.info(f"{said} on port {settings.metrics_port}", extra={"fields": fields})
     return http
 
 
 def run(settings: Settings) -> int:
+    http = _worker_http(settings)
     ack_first = AckFirst()
     runtime = build_runtime(settings, ack_first.wait_until_acked)
     assert settings.slack_app_token is not None  # required for the worker by load_settings
@@ -86,7 +87,7 @@ def run(settings: Settings) -> int:
     try:
         # apps.connections.open, before the signal handlers: a SIGTERM while Slack is still out of reach ends the
         # process at once, nothing having been accepted yet.
-        reach.patiently(handler.connect, "apps.connections.open", settings.slack_api_url)
+        reach.patiently(handler.connect, "apps.connections.open", settings.slack_api_url, handler.client.web_client)
     except SlackApiError as error:
         raise StartupError(
             f"SLACK_APP_TOKEN: Slack refused to open a Socket Mode connection ({error.response.get('error')})"
@@ -94,7 +95,8 @@ def run(settings: Settings) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    http = _worker_http(settings, runtime, handler)
+    if http is not None:
+        http.start(runtime.engine, handler.alive)
     try:
         runtime.start()
         if _connected(handler, stop):

@@ -42,13 +42,16 @@ class _Silent(WSGIRequestHandler):
 
 
 class WorkerHttp:
-    def __init__(self, port: int, engine: Engine, connected: Callable[[], bool], token: str | None):
-        self._engine = engine
-        self._connected = connected
+    """Bound when made (a taken port stops the start before anything else is tried); answers once started."""
+
+    def __init__(self, port: int, token: str | None):
         self._token = token
+        self._engine: Engine | None = None
+        self._connected: Callable[[], bool] = lambda: False
         self._server = make_server("0.0.0.0", port, self._answer, server_class=_Threads, handler_class=_Silent)
 
-    def start(self) -> None:
+    def start(self, engine: Engine, connected: Callable[[], bool]) -> None:
+        self._engine, self._connected = engine, connected
         threading.Thread(target=self._server.serve_forever, name="worker-http", daemon=True).start()
 
     def stop(self) -> None:
@@ -59,6 +62,7 @@ class WorkerHttp:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
         if method not in ("GET", "HEAD"):
             return _json(start, "405 Method Not Allowed", {"error": "GET only"}, method)
+        assert self._engine is not None  # served only once started
         if path == "/healthz":
             healthy = self._connected() and database_answers(self._engine)
             return _json(start, "200 OK" if healthy else "503 Service Unavailable", {"ok": healthy}, method)

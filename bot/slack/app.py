@@ -63,7 +63,7 @@ def bot_tokens(
 
 def identify(client: WebClient, wait_seconds: float | None) -> TokenIdentity:
     try:
-        answer = reach.patiently(client.auth_test, "auth.test", client.base_url, wait_seconds)
+        answer = reach.patiently(client.auth_test, "auth.test", client.base_url, client, wait_seconds)
     except SlackApiError as error:
         raise StartupError(f"SLACK_BOT_TOKEN: Slack refused the token ({error.response.get('error')})") from None
     return TokenIdentity(

@@ -6,6 +6,7 @@ Bolt runs the OAuth flow (state check, code exchange, saving the installation); 
 
 import html
 import logging
+import re
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,7 +118,9 @@ class InstallPages:
         return _page(cookie, 200, "Installed", body, self._operator)
 
     def not_installed(self, args: FailureArgs) -> BoltResponse:
-        log.warning("install failed", extra={"fields": {"event": "install_failed", "reason": args.reason}})
+        # Bolt's reason is the `error` of the redirect's query when there is one: whatever a visitor typed, bounded.
+        reason = args.reason if re.fullmatch(r"[a-z0-9_.-]{1,64}", args.reason or "") else "unrecognised"
+        log.warning("install failed", extra={"fields": {"event": "install_failed", "reason": reason}})
         what = FAILURES.get(args.reason, "The install did not complete.")
         body = (
             f"<h1>{APP_NAME} was not installed</h1><p>{html.escape(what)} Nothing was saved.</p>"
@@ -289,7 +292,7 @@ STYLE = (
     "header,main,footer{max-width:40rem;margin:0 auto}"
     "header{display:flex;align-items:center;gap:.75rem;margin-bottom:1rem}"
     ".icon{width:48px;height:48px;flex:none}"
-    ".app{display:block;font-size:1.05rem}.by{display:block;color:var(--muted);font-size:.875rem}"
+    ".app{display:block;font-size:1.05rem}.by{display:block;color:var(--muted);font-size:.875rem;overflow-wrap:anywhere}"
     "main{background:#fff;border:1px solid var(--line);border-radius:12px;padding:1.5rem 2rem}"
     "h1{font-size:1.625rem;line-height:1.25;margin:.25rem 0 .75rem;overflow-wrap:anywhere}"
     "h2{font-size:1.05rem;margin:1.75rem 0 .5rem}"

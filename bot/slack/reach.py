@@ -3,6 +3,7 @@ the process does): the first calls are tried again, backing off, for up to WAIT_
 LOG_SECONDS saying what fails. Slack's own answer (a refused token) is final at once."""
 
 import errno
+import json
 import logging
 import socket
 import ssl
@@ -14,6 +15,7 @@ from typing import TypeVar
 from urllib.error import URLError
 from urllib.parse import urlsplit
 
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.settings import Settings
@@ -30,7 +32,13 @@ LOG_SECONDS = 5
 LINE_LEEWAY_SECONDS = 1
 # The first pause between tries; each doubles, up to LOG_SECONDS: a blip costs half a second.
 FIRST_RETRY_SECONDS = 0.5
+# While it waits, a try gives up on an answer after this long (not the client's 10 s), so that a Slack that takes the
+# connection and never answers is said on the beat too: twice this and slack_sdk's own quick retry (after a connect
+# that timed out) fit in LOG_SECONDS. auth.test and apps.connections.open answer within a second when Slack is up.
+TRY_SECONDS = 2.0
 DEFAULT_API_URL = Settings.model_fields["slack_api_url"].default
+# How slack_sdk says that a body was not JSON (slack_sdk.web.internal_utils._build_unexpected_body_error_message).
+_NOT_JSON = "Received a response in a non-JSON format"
 
 T = TypeVar("T")
 
@@ -39,15 +47,17 @@ class OutOfReach(Exception):
     """Slack stayed out of reach; the message says why in words an operator can act on, without secrets."""
 
 
-def patiently(attempt: Callable[[], T], call: str, api_url: str, wait_seconds: float | None = None) -> T:
+def patiently(
+    attempt: Callable[[], T], call: str, api_url: str, client: WebClient, wait_seconds: float | None = None
+) -> T:
     """`attempt()`'s answer, tried again while Slack cannot be reached, for up to `wait_seconds` (by default
-    WAIT_SECONDS; 0: once). `call` names the Slack method in the waiting lines; a refusal from Slack
-    (SlackApiError) is raised at once."""
+    WAIT_SECONDS; 0: once). `call` names the Slack method in the waiting lines; `client` is the one `attempt`
+    calls through (its timeout is TRY_SECONDS meanwhile). A refusal from Slack (SlackApiError) is raised at once."""
     wait_seconds = WAIT_SECONDS if wait_seconds is None else wait_seconds
     started = time.monotonic()
     retry_in = FIRST_RETRY_SECONDS
     said_at: float | None = None
-    with _quiet(logging.getLogger("slack_sdk.web.base_client")):
+    with _quiet(logging.getLogger("slack_sdk.web.base_client")), _trying_briefly(client):
         while True:
             tried = time.monotonic() - started
             try:
@@ -79,7 +89,15 @@ def unreachable(error: BaseException, api_url: str) -> str | None:
         where = f"cannot reach Slack at {address} (SLACK_API_URL)"
     if isinstance(error, SlackApiError):
         status = error.response.status_code
+        if str(error.response.get("error") or "").startswith(_NOT_JSON):
+            # Not Slack's answer, nor a refusal: something else answered there (its page is not quoted back).
+            return (
+                f"{where}: what answered is not Slack's API (a web page: a proxy, a captive portal, or an address "
+                "that is not Slack's)"
+            )
         return f"{where}: Slack answered HTTP {status}, trouble on its side" if status >= 500 else None
+    if isinstance(error, json.JSONDecodeError):  # slack_sdk reads a body starting with "{" before checking it
+        return f"{where}: its answer was cut short (not whole JSON: a connection dropped on the way?)"
     reason = error.reason if isinstance(error, URLError) and isinstance(error.reason, BaseException) else error
     if isinstance(reason, socket.gaierror):
         return f"{where}: the name does not resolve (DNS, or no network yet)"
@@ -105,6 +123,17 @@ def unreachable(error: BaseException, api_url: str) -> str | None:
 
 def _duration(seconds: float) -> str:
     return f"{seconds / 60:g} minutes" if seconds >= 120 else f"{seconds:g} s"
+
+
+@contextmanager
+def _trying_briefly(client: WebClient) -> Iterator[None]:
+    """The client's timeout is TRY_SECONDS while start-up waits (only start-up calls Slack then), then as it was."""
+    was = client.timeout
+    client.timeout = min(was, TRY_SECONDS)
+    try:
+        yield
+    finally:
+        client.timeout = was
 
 
 @contextmanager

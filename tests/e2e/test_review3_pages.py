@@ -87,8 +87,9 @@ def test_a_cut_short_answer_to_the_code_exchange_gives_the_start_again_page_not_
     mid-answer leaves it: slack_sdk's JSONDecodeError is neither OSError nor HTTPException (what
     web._install_page turns into the failure page), so the installer gets uvicorn's bare "Internal Server
     Error" (text/plain, the state cookie left set) and the log a traceback."""
+
     class CutShort(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("content-length") or 0))
             self.send_response(200)
             self.send_header("content-type", "application/json")

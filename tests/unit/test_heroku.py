@@ -21,6 +21,7 @@ LEFT_OUT = {
     "DATABASE_URL": "set by the Postgres add-on app.json declares",
     "DYNO": "set by Heroku in every dyno",
     "PORT": "set by Heroku's router for the web dyno",
+    "WEB_CONCURRENCY": "set by Heroku by the web dyno's size",
     "PUBLIC_URL": "Heroku gives the app its address (<app>-<id>.herokuapp.com) only once it has created it",
     "SLACK_REDIRECT_URI": "follows from PUBLIC_URL",
     "TRUEDY_API_KEYS": "several workspaces of one org-wide token: rare, and JSON is no form field",

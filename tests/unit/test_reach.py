@@ -12,6 +12,7 @@ from functools import partial
 from urllib.error import URLError
 
 import pytest
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
@@ -68,7 +69,7 @@ def waiting_lines(caplog) -> list[dict]:
 
 def test_a_network_not_there_yet_is_tried_again_with_a_line_every_5_seconds_until_it_answers(clock, caplog):
     attempt, tries = failing(clock, DNS, times=9)
-    assert patiently(attempt, "auth.test", DEFAULT) == "answered"
+    assert patiently(attempt, "auth.test", DEFAULT, WebClient()) == "answered"
     assert tries[:4] == [0.0, 0.5, 1.5, 3.5]  # backing off…
     assert tries[4:] == [5.0, 10.0, 15.0, 20.0, 25.0, 30.0]  # …to one try every 5 s
     lines = waiting_lines(caplog)
@@ -82,7 +83,7 @@ def test_a_network_not_there_yet_is_tried_again_with_a_line_every_5_seconds_unti
 def test_slow_tries_still_say_what_fails_about_every_5_seconds(clock, caplog):
     clock.try_seconds = 3.0  # e.g. a DNS server slow to answer: a line at most a try late
     attempt, _ = failing(clock, URLError(TimeoutError("timed out")), times=8)
-    patiently(attempt, "auth.test", DEFAULT)
+    patiently(attempt, "auth.test", DEFAULT, WebClient())
     waited = [line["waited_seconds"] for line in waiting_lines(caplog)]
     assert len(waited) >= 4 and all(5 <= later - earlier <= 5 + 3 for earlier, later in itertools.pairwise(waited))
 
@@ -90,7 +91,7 @@ def test_slow_tries_still_say_what_fails_about_every_5_seconds(clock, caplog):
 def test_after_5_minutes_it_gives_up_in_one_line(clock, caplog):
     attempt, tries = failing(clock, URLError(ConnectionRefusedError(111, "Connection refused")))
     with pytest.raises(OutOfReach) as gave_up:
-        patiently(attempt, "apps.connections.open", DEFAULT)
+        patiently(attempt, "apps.connections.open", DEFAULT, WebClient())
     assert str(gave_up.value) == "cannot reach Slack (slack.com): connection refused; gave up after 5 minutes"
     assert tries[-1] == reach.WAIT_SECONDS == 300
     assert len(waiting_lines(caplog)) == 300 // 5
@@ -111,7 +112,7 @@ def test_a_refusal_from_slack_is_final_at_once(clock):
     )
     attempt, tries = failing(clock, refused)
     with pytest.raises(SlackApiError):
-        patiently(attempt, "auth.test", DEFAULT)
+        patiently(attempt, "auth.test", DEFAULT, WebClient())
     assert tries == [0.0]
 
 

@@ -29,7 +29,7 @@ class _Answers(http.server.BaseHTTPRequestHandler):
     content_type = "application/json"
     body = b""
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length") or 0))
         self.send_response(self.status)
         self.send_header("content-type", self.content_type)

@@ -132,8 +132,8 @@ def test_the_workers_http_server_drops_a_connection_that_never_sends_its_request
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    http = WorkerHttp(port, engine, lambda: True, None)
-    http.start()
+    http = WorkerHttp(port, None)
+    http.start(engine, lambda: True)
     try:
         slow = socket.create_connection(("127.0.0.1", port))
         slow.sendall(b"GET /heal")
