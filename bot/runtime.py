@@ -20,6 +20,7 @@ from bot.background import BackgroundWork
 from bot.resume import ResumeService
 from bot.resume_flow import ResumeFlows
 from bot.runners.abandoned import AbandonedResumes
+from bot.runners.pause_offers import PauseOfferSweeps
 from bot.runners.resume_all import ResumeAllRunner
 from bot.runners.scheduler import ScheduledResumeRunner
 from bot.runners.steps import StepRunner
@@ -27,12 +28,14 @@ from bot.runners.watcher import MAX_POLLS, PausedWatcher
 from bot.services import Services
 from bot.settings import Settings
 from bot.slack.app import bot_tokens, build_app, open_database, provide_services, seed_keys
+from bot.slack.pause_again import Undo
 from bot.slack.tokens import BotTokens, OneToken, TokenIdentity
 from bot.storage.alert_channels import AlertChannelProblems
 from bot.storage.alert_records import AlertRecords
 from bot.storage.audit import AuditLog
 from bot.storage.digests import AlertDigests
 from bot.storage.inflight import InFlightResumes
+from bot.storage.pause_again import PauseOffers
 from bot.storage.poll_turns import PollSchedule
 from bot.storage.resume_all_jobs import ResumeAllJobs
 from bot.storage.schedules import ScheduledResumes
@@ -81,6 +84,7 @@ class Runtime:
     in_flight: InFlightResumes
     engine: Engine
     abandoned: AbandonedResumes
+    pause_offers: PauseOfferSweeps
     _sweeping: threading.Event = field(default_factory=threading.Event)
 
     def serving(self) -> dict[str, str]:
@@ -96,6 +100,9 @@ class Runtime:
         ).start()
         threading.Thread(
             target=self.abandoned.keep_sweeping, args=(self._sweeping,), name="abandoned-sweeper", daemon=True
+        ).start()
+        threading.Thread(
+            target=self.pause_offers.keep_sweeping, args=(self._sweeping,), name="pause-offer-sweeper", daemon=True
         ).start()
         self.watcher.start()
         self.resume_all.start()
@@ -179,7 +186,11 @@ def build_runtime(
         schedules=ScheduledResumes(engine),
         step_runs=StepRuns(engine),
         steps_owner=f"steps-{secrets.token_hex(8)}",
+        in_flight=in_flight,
+        pause_offers=PauseOffers(engine),
+        undo_minutes=settings.undo_minutes,
         public_url=settings.public_url,
+        dashboard_url=settings.truedy_dashboard_url,
     )
     provide_services(app, services)
     watcher = PausedWatcher(
@@ -227,6 +238,8 @@ def build_runtime(
     )
     # Its own threads: a crowd of schedules due at once never holds up the quick answers people wait for.
     starts = BackgroundWork("schedule", SCHEDULE_THREADS, before_each_job)
-    scheduler = ScheduledResumeRunner(services.schedules, services.flows, starts, tokens.client_for)
+    undo = Undo(services.pause_offers, services.undo_minutes)
+    scheduler = ScheduledResumeRunner(services.schedules, services.flows, starts, tokens.client_for, undo)
     steps = StepRunner(services.step_runs, services.resume_all, tokens.client_for, services.steps_owner)
-    return Runtime(app, tokens, services, watcher, runner, scheduler, steps, in_flight, engine, abandoned)
+    sweeps = PauseOfferSweeps(services.pause_offers, audit, tokens.for_polling(settings).client_for)
+    return Runtime(app, tokens, services, watcher, runner, scheduler, steps, in_flight, engine, abandoned, sweeps)

@@ -9,6 +9,8 @@ from bot.storage.alert_channels import AlertChannelProblems
 from bot.storage.alert_records import AlertRecords
 from bot.storage.audit import AuditLog
 from bot.storage.digests import AlertDigests
+from bot.storage.inflight import InFlightResumes
+from bot.storage.pause_again import PauseOffers
 from bot.storage.resume_all_jobs import ResumeAllJobs
 from bot.storage.schedules import ScheduledResumes
 from bot.storage.step_runs import StepRuns
@@ -37,4 +39,8 @@ class Services:
     schedules: ScheduledResumes
     step_runs: StepRuns  # Workflow Builder step runs, once each
     steps_owner: str  # this process's token: the step runs it holds are under its lease
+    in_flight: InFlightResumes  # one resume (or pause) per campaign at a time
+    pause_offers: PauseOffers  # Pause again under each successful resume…
+    undo_minutes: int  # …for this long (0: never)
     public_url: str | None = None  # the web process's address, for webhook URLs
+    dashboard_url: str | None = None  # a campaign's page in Truedy's dashboard ("{id}" stands for its id)

@@ -106,6 +106,8 @@ class Settings(BaseSettings):
     resume_concurrency: int = Field(64, ge=1, le=512)
     # Resume all paces itself to this; Truedy allows ~100 a minute per key, and the rest are left to people.
     resume_all_per_minute: int = Field(90, ge=1, le=6000)
+    # Pause again is offered under each successful resume for this many minutes (0: never).
+    undo_minutes: int = Field(10, ge=0, le=60)
     # How long a resume-all job stays with a worker that stopped renewing its lease (it died or stalled).
     resume_all_lease_seconds: int = Field(60, ge=2, le=600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

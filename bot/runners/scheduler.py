@@ -35,6 +35,7 @@ from bot.background import BackgroundWork
 from bot.resume import CannotCheck, NotStarted, ResumeRequest
 from bot.resume_flow import ResumeFlows
 from bot.slack.blocks import messages, schedule_blocks
+from bot.slack.pause_again import Undo
 from bot.slack.replies import DirectMessage, log_refusal
 from bot.slack.surfaces import SOMEONE_ELSE_SECONDS, ScheduledSurface
 from bot.storage.inflight import AlreadyResuming
@@ -58,7 +59,9 @@ class ScheduledResumeRunner:
         flows: ResumeFlows,
         starts: BackgroundWork,
         slack_for: Callable[[WorkspaceId], WebClient | None],
+        undo: Undo | None = None,
     ):
+        self._undo = undo  # Pause again under each successful resume
         self._schedules = schedules
         self._flows = flows
         self._starts = starts  # where each is checked and handed to the flow: a pool of its own
@@ -168,7 +171,9 @@ class ScheduledResumeRunner:
             if slack is None:  # uninstalled meanwhile: nowhere to say anything
                 self._schedules.end(schedule.id, self.owner, "not_installed", leaving="taken")
                 return
-            surface = ScheduledSurface(slack, schedule, self._schedules, self.owner, done=self._finished)
+            surface = ScheduledSurface(
+                slack, schedule, self._schedules, self.owner, done=self._finished, undo=self._undo
+            )
             admitted = self._start(schedule, slack, surface)
         except Exception:
             # Slack or the database failed before Truedy was asked: nothing was sent, and it is tried again.

@@ -234,8 +234,9 @@ def _promises(installations: bool) -> str:
         "only in the channel an admin chose; its direct messages go only to the person it answers, the admin who "
         f"set it up{' and whoever installed it' if installations else ''}.",
         "<b>Share a workspace's Truedy key.</b> Each workspace is served with its own key, never another's.",
-        "<b>Start calls on its own.</b> It never creates, edits or pauses a campaign, and resumes a paused one only "
-        "when someone asks: its command, a Resume button, a schedule or a workflow a person set up.",
+        "<b>Start or stop calls on its own.</b> It never creates or edits a campaign. It resumes a paused one only "
+        "when someone asks: its command, a Resume button, a schedule or a workflow a person set up; and pauses one "
+        "only when someone clicks Pause again, offered for a few minutes under a resume.",
     ]
     removal = (
         '<p class="note">Uninstalling the app from a workspace deletes its installation, key, settings and '

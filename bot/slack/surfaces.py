@@ -16,6 +16,7 @@ from bot.resume import NotSent, NotStarted, ResumeRequest, outcome_name
 from bot.resume_flow import Ending
 from bot.slack.blocks import alert_blocks, messages, schedule_blocks
 from bot.slack.client import bot_user_id
+from bot.slack.pause_again import Undo, name_in_alert
 from bot.slack.replies import DirectMessage, log_refusal, reply_in_thread, update_message
 from bot.storage.alert_records import AlertRecords
 from bot.storage.inflight import AlreadyResuming, ShownAt
@@ -39,6 +40,7 @@ class Announcement:
     # Truedy has answered about a campaign of that id, so that a name never reads "is resuming" there.
     quiet_until_answered: bool = False
     posted: dict | None = None
+    undo: Undo | None = None  # Pause again under a successful resume
 
     def show_resuming(self) -> ShownAt | None:
         if self.quiet_until_answered:
@@ -79,7 +81,16 @@ class Announcement:
             self.respond(**messages.private_result(campaign_id, ending))
             return
         reply_in_thread(self.client, self.respond, self.posted["channel"], self.posted["ts"], campaign_id, ending)
-        self._update(messages.resumed_summary(self.request, ending))
+        self._update(self._offering(messages.resumed_summary(self.request, ending), ending, self.posted))
+
+    def _offering(self, shown: messages.Message, ending: Ending, posted: dict) -> messages.Message:
+        if self.undo is None or not isinstance(ending, truedy.Resumed):
+            return shown
+        where = (posted["channel"], posted["ts"], posted["ts"])
+        request = self.request
+        return self.undo.offered(
+            request.workspace, request.campaign_id, None, request.user_id, "announcement", where, shown
+        )
 
     def _announce_ending(self, ending: Ending) -> None:
         """The channel hears of it once Truedy answered: the outcome, with the details in its thread."""
@@ -93,6 +104,9 @@ class Announcement:
             self.respond(**messages.private_result(campaign_id, ending))
             return
         reply_in_thread(self.client, self.respond, posted["channel"], posted["ts"], campaign_id, ending)
+        offered = self._offering(messages.resumed_summary(self.request, ending), ending, posted)
+        if offered["blocks"] != messages.resumed_summary(self.request, ending)["blocks"]:
+            update_message(self.client, posted["channel"], posted["ts"], offered["text"], offered["blocks"])
 
     def _update(self, message: messages.Message) -> None:
         assert self.posted is not None
@@ -127,6 +141,7 @@ class AlertSurface:
     alert: ClickedAlert
     request: ResumeRequest
     alerts: AlertRecords
+    undo: Undo | None = None  # Pause again under a successful resume
 
     def show_resuming(self) -> ShownAt:
         self._show(alert_blocks.resuming_state(self.request.user_id), offer_resume=False)
@@ -147,17 +162,22 @@ class AlertSurface:
         if not offer_resume:
             # This pause is over as far as the alert goes: the watcher must not alert it again or rewrite it.
             self.alerts.close(self.request.workspace, campaign_id)
-        self._show(state, offer_resume)
+        shown = self._message(state, offer_resume)
+        if self.undo is not None and isinstance(ending, truedy.Resumed):
+            where = (self.alert.channel, self.alert.ts, self.alert.thread_ts)
+            name = name_in_alert(self.alert.blocks)
+            shown = self.undo.offered(
+                self.request.workspace, campaign_id, name, self.request.user_id, "alert", where, shown
+            )
+        update_message(self.client, self.alert.channel, self.alert.ts, shown["text"], shown["blocks"])
 
     def _show(self, state: str, offer_resume: bool) -> None:
+        shown = self._message(state, offer_resume)
+        update_message(self.client, self.alert.channel, self.alert.ts, shown["text"], shown["blocks"])
+
+    def _message(self, state: str, offer_resume: bool) -> messages.Message:
         blocks = alert_blocks.with_state(self.alert.blocks, state, offer_resume)
-        update_message(
-            self.client,
-            self.alert.channel,
-            self.alert.ts,
-            alert_blocks.state_text(self.request.campaign_id, state),
-            blocks,
-        )
+        return {"text": alert_blocks.state_text(self.request.campaign_id, state), "blocks": blocks}
 
 
 @dataclass(frozen=True)
@@ -197,6 +217,7 @@ class ScheduledSurface:
     most_failures: int = 10
     _message: tuple[str, str] | None = None  # (channel, ts) of the message that shows it
     unrecorded: Callable[[], object] | None = None  # a move the database would not take
+    undo: Undo | None = None  # Pause again under a successful resume
 
     def show_resuming(self) -> ShownAt | None:
         self._show(schedule_blocks.running(self.schedule))
@@ -291,7 +312,14 @@ class ScheduledSurface:
             answers = DirectMessage(self.client, self.schedule.scheduled_by)
             thread = self.schedule.thread_ts or self._message[1]
             reply_in_thread(self.client, answers, self._message[0], thread, self.schedule.campaign_id, ending)
-        self._show(schedule_blocks.ended(self.schedule, ending))
+        shown = schedule_blocks.ended(self.schedule, ending)
+        if self.undo is not None and self._message is not None and isinstance(ending, truedy.Resumed):
+            schedule = self.schedule
+            where = (*self._message, schedule.thread_ts or self._message[1])
+            shown = self.undo.offered(
+                schedule.workspace, schedule.campaign_id, None, schedule.scheduled_by, "schedule", where, shown
+            )
+        self._show(shown)
 
     def _show(self, message: messages.Message) -> None:
         """The schedule's message updated; posted anew if it never was (the channel refused it then)."""

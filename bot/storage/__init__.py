@@ -317,6 +317,38 @@ workflow_step_runs = Table(
     Index("ix_workflow_step_runs_created_at", "created_at"),  # pruning
 )
 
+# Pause again: offered under a successful resume for UNDO_MINUTES, and the one pause a click on it makes
+# (bot.storage.pause_again has its states and moves).
+pause_offers = Table(
+    "pause_offers",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("enterprise_id", String(32), nullable=False),
+    Column("team_id", String(32), nullable=False),
+    Column("campaign_id", String(64), nullable=False),
+    Column("campaign_name", String(255)),  # as Truedy had it, for the confirmation and the thread
+    Column("resumed_by", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),  # the message it is on: "alert", "announcement", "schedule"
+    Column("channel", String(32), nullable=False),
+    Column("message_ts", String(32), nullable=False),
+    Column("thread_ts", String(32), nullable=False),  # where its results go
+    Column("shown", Text, nullable=False),  # the message without the offer (JSON: text and blocks)
+    Column("offered_until", DateTime(timezone=True), nullable=False),  # the database's clock
+    # "offered", "taken" (by `owner`, until `lease_expires_at`), "sending", then "paused", "refused", "unknown";
+    # or "withdrawn" (its minutes ran out before anyone paused it)
+    Column("state", String(12), nullable=False),
+    Column("owner", String(32)),
+    Column("lease_expires_at", DateTime(timezone=True)),
+    Column("taken_by", String(32)),  # who clicked: whose pause it is
+    Column("sending_at", DateTime(timezone=True)),  # recorded just before the request left for Truedy
+    Column("outcome", String(32)),  # an audit outcome: "paused", "not_pausable"…, or "unknown"
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    # What the sweep looks for, whatever the number offered: expired offers, and dead processes' pauses.
+    Index("ix_pause_offers_state_offered_until", "state", "offered_until"),
+    Index("ix_pause_offers_state_lease", "state", "lease_expires_at"),
+)
+
 
 def _installation_columns(user: bool) -> list[Column]:
     columns = [

@@ -17,6 +17,7 @@ from bot.storage import (
     insert_if_absent,
     of_workspace,
     of_workspaces,
+    pause_offers,
     poll_schedule,
     reading,
     resume_all_items,
@@ -204,6 +205,7 @@ class Workspaces:
             resume_all_jobs,
             scheduled_resumes,
             workflow_step_runs,
+            pause_offers,
         )
         children = ((alert_digest_rows.c.digest_id, alert_digests), (resume_all_items.c.job_id, resume_all_jobs))
         with self._engine.begin() as connection:

@@ -36,6 +36,16 @@ class Resumed:
     request_id: str | None
 
 
+@dataclass(frozen=True)
+class Paused:
+    """Truedy accepted `POST /batch-calls/{id}/pause`. Its guide documents pause (from `active` or `scheduled`;
+    calls already placed finish) but not its answer: nothing of the answer's `data` is read, only that it is
+    Truedy's JSON, and `meta.request_id` (documented for every answer)."""
+
+    campaign_id: str
+    request_id: str | None
+
+
 PAGE_LIMIT = 100  # the most Truedy's list gives at once
 
 
@@ -84,9 +94,19 @@ class NotResumable(TruedyError):
         self.status = status
 
 
+class NotPausable(TruedyError):
+    """Truedy refused a pause because the campaign is neither running nor scheduled (paused already, finished);
+    `status` is its current state when known."""
+
+    def __init__(self, detail: str, request_id: str | None, status: str | None):
+        super().__init__(detail, request_id)
+        self.status = status
+
+
 class RequestRefused(TruedyError):
-    """Truedy refused the resume (400/409/422) although the campaign is still paused: a validation problem,
-    not the campaign's state, so trying again later may work."""
+    """Truedy refused the resume (or the pause: 400/409/422) although the campaign is in a state that allows it
+    (paused; running or scheduled): a validation problem, not the campaign's state, so trying again later may
+    work."""
 
     def __init__(self, detail: str, request_id: str | None, http_status: int):
         super().__init__(detail, request_id)
@@ -196,7 +216,7 @@ class TruedyClient:
         response = self._send("resume", "POST", f"/batch-calls/{_path_segment(campaign_id)}/resume", api_key)
         with _read_as_truedy(response):
             if response.status_code in (400, 409, 422):
-                raise self._refusal(api_key, campaign_id, response)
+                raise self._refusal(api_key, campaign_id, response, RESUMABLE_FROM)
             data, request_id = _success_data(response)
             if data.get("id") not in (None, campaign_id):
                 raise UnreadableAnswer("the answer is about a different campaign", request_id, response.status_code)
@@ -206,6 +226,26 @@ class TruedyClient:
                 resumed_at=_optional_datetime(data.get("resumed_at")),
                 request_id=request_id,
             )
+
+    def pause(self, api_key: str, campaign_id: str) -> Paused:
+        """Pause a running or scheduled campaign. Its answers are treated as resume's are (the guide documents
+        none): 400/409/422 is a refusal, explained by the campaign's state; any other error as for every call;
+        a 2xx whose body is not Truedy's JSON object is unreadable (whether it paused is unknown)."""
+        response = self._send("pause", "POST", f"/batch-calls/{_path_segment(campaign_id)}/pause", api_key)
+        with _read_as_truedy(response):
+            if response.status_code in (400, 409, 422):
+                refusal = self._refusal(api_key, campaign_id, response, PAUSABLE_FROM)
+                if isinstance(refusal, NotResumable):
+                    raise NotPausable(refusal.detail, refusal.request_id, refusal.status)
+                raise refusal
+            body = _json_or_none(response)
+            if not isinstance(body, dict):
+                raise UnreadableAnswer(
+                    f"HTTP {response.status_code} with a body that is not Truedy's JSON",
+                    None,
+                    response.status_code,
+                )
+            return Paused(campaign_id, _request_id(body))
 
     def get_campaign(self, api_key: str, campaign_id: str) -> Campaign:
         response = self._send("get_campaign", "GET", f"/batch-calls/{_path_segment(campaign_id)}", api_key)
@@ -312,7 +352,11 @@ class TruedyClient:
             metrics.truedy_rate_limited(endpoint, error.wait().total_seconds())
         raise error
 
-    def _refusal(self, api_key: str, campaign_id: str, response: httpx.Response) -> NotResumable | RequestRefused:
+    def _refusal(
+        self, api_key: str, campaign_id: str, response: httpx.Response, allowed_from: tuple[str, ...]
+    ) -> NotResumable | RequestRefused:
+        """Why Truedy refused a change of state: the campaign's state (from the error, else read), or, when it is in
+        a state that allows the change (`allowed_from`), the request itself."""
         body = _json_or_none(response)
         error = _error_object(body)
         request_id = _request_id(body)
@@ -323,9 +367,14 @@ class TruedyClient:
                 status = self.get_campaign(api_key, campaign_id).status
             except TruedyError:
                 status = None
-        if status == "paused":
+        if status in allowed_from:
             return RequestRefused(message, request_id, response.status_code)
         return NotResumable(message, request_id, status)
+
+
+# The states Truedy's guide allows each change from.
+RESUMABLE_FROM = ("paused",)
+PAUSABLE_FROM = ("active", "scheduled")
 
 
 class _AnswerTooLarge(Exception):

@@ -158,7 +158,7 @@ def as_people_see_it(shown: dict[int, Shown], installations: bool = True) -> Non
         assert ("bot token Slack gives the app at the install, encrypted at rest" in page.text) is installations
         for never in ("Read your messages.", "Post where nobody asked.", "Share a workspace's Truedy key."):
             assert never in page.text, never
-        assert "Start calls on its own." in page.text
+        assert "Start or stop calls on its own." in page.text
         assert page.links["Privacy"] == OPERATOR["PRIVACY_URL"] and page.links["Support"] == OPERATOR["SUPPORT_URL"]
 
 

@@ -232,6 +232,8 @@ class FakeTruedy:
             return web.json_response({"data": item, "meta": self.meta()})
         if request.method == "POST" and len(parts) == 2 and parts[1] == "resume" and item is not None:
             return self._resume(item)
+        if request.method == "POST" and len(parts) == 2 and parts[1] == "pause" and item is not None:
+            return self._pause(item)
         return self._error(404, "not_found", "Batch_Call not found")
 
     def _over_rate_limit(self, key: str) -> float | None:
@@ -276,6 +278,22 @@ class FakeTruedy:
         item["resumed_at"] = item["updated_at"] = _now()
         data = {"id": item["id"], "status": item["status"], "resumed_at": item["resumed_at"]}
         return web.json_response({"data": data, "meta": self.meta()}, status=201)
+
+    def _pause(self, item: dict[str, Any]) -> web.Response:
+        """As the guide describes it: from running or scheduled only; placed calls finish. Its answer is not
+        documented: this one answers as resume does, with the campaign's id and new status."""
+        if item["status"] not in ("active", "running", "scheduled"):  # the docs name the running state both ways
+            return self._error(
+                self.not_resumable_status,
+                "validation_error",
+                f"Campaign can only be paused when active or scheduled. Current status: {item['status']}",
+            )
+        item["status"], item["updated_at"] = "paused", _now()
+        return web.json_response({"data": {"id": item["id"], "status": "paused"}, "meta": self.meta()})
+
+    def pauses(self) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if r.method == "POST" and r.path.endswith("/pause")]
 
     def _error(self, status: int, code: str, message: str, details: dict | None = None) -> web.Response:
         error = {"code": code, "message": message, **({"details": details} if details is not None else {})}

@@ -13,12 +13,14 @@ from bot.slack.blocks import (
     home_blocks,
     list_blocks,
     messages,
+    pause_blocks,
     resume_all_blocks,
     setup_blocks,
 )
 from bot.storage.audit import AuditEntry
 from bot.storage.digests import Digest, DigestRow
 from bot.storage.inflight import AlreadyResuming
+from bot.storage.pause_again import NotTaken, PauseOffer
 from bot.storage.resume_all_jobs import JobItem, Progress, ResumeAllJob
 from bot.storage.workspace_settings import WorkspaceId, WorkspaceSettings
 from bot.truedy.campaign_id import CampaignId
@@ -165,3 +167,60 @@ def test_the_unattended_runs_box_reads_ticked_unticked_or_absent():
     assert submitted(ticked) is True
     assert submitted({"type": "checkboxes", "selected_options": []}) is False  # Slack sends the empty box
     assert submitted(None) is None  # no such field in the form: the saved choice is kept
+
+
+PAUSE_OUTCOMES = [
+    truedy.Paused(CAMPAIGN, "r" * 100),
+    truedy.NotPausable("x" * 500, "r" * 100, "paused"),
+    truedy.NotPausable("x" * 500, None, None),
+    truedy.RequestRefused("x" * 500, None, 409),
+    truedy.RateLimited("x", None, NOW),
+    truedy.NoAnswer("x", 10.0),
+    truedy.UnreadableAnswer("x", None, 200),
+    truedy.TruedyServerError("x", None, 503),
+    truedy.KeyRejected("x"),
+    BotFailure("the bot failed while pausing"),
+]
+
+
+def pause_offer(state: str = "offered") -> PauseOffer:
+    summary = messages.resumed_summary(
+        ResumeRequest("T0BOT0001", "U0ALICE01", CAMPAIGN, "command"), truedy.Resumed(CAMPAIGN, "active", NOW, None)
+    )
+    return PauseOffer(
+        7,
+        WORKSPACE,
+        CAMPAIGN,
+        LONG_NAME,
+        "U0ALICE01",
+        "alert",
+        "C0OPS0001",
+        "1.2",
+        "1.2",
+        summary,
+        NOW,
+        state,
+        "U0BOB0001",
+        None,
+    )
+
+
+@pytest.mark.parametrize("outcome", PAUSE_OUTCOMES, ids=lambda o: type(o).__name__)
+def test_every_pause_again_message_fits(outcome):
+    offer = pause_offer()
+    for message in (
+        pause_blocks.with_offer(offer.shown, offer),
+        pause_blocks.with_offer(pause_blocks.with_offer(offer.shown, offer), offer),  # offered again: one button
+        pause_blocks.pausing(offer.shown, "U0BOB0001"),
+        pause_blocks.paused_again_summary(offer.shown, "U0BOB0001", NOW),
+        pause_blocks.result(offer, "U0BOB0001", outcome),
+        pause_blocks.stopped_while_pausing(offer),
+        *(
+            pause_blocks.not_taken(NotTaken(pause_offer(state), state == "withdrawn"))
+            for state in ("taken", "sending", "paused", "refused", "unknown", "withdrawn")
+        ),
+        pause_blocks.not_taken(NotTaken(None, False)),
+    ):
+        assert block_kit.message_problems(message) == [], message
+    twice = pause_blocks.with_offer(pause_blocks.with_offer(offer.shown, offer), offer)["blocks"]
+    assert [b.get("block_id") for b in twice].count(pause_blocks.OFFER_BLOCK_ID) == 1

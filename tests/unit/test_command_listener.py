@@ -26,6 +26,7 @@ from bot.storage.audit import AuditLog
 from bot.storage.digests import AlertDigests
 from bot.storage.inflight import AlreadyResuming, Claim, InFlightResumes
 from bot.storage.keybox import KeyBox
+from bot.storage.pause_again import PauseOffers
 from bot.storage.poll_turns import PollSchedule
 from bot.storage.resume_all_jobs import ResumeAllJobs
 from bot.storage.schedules import ScheduledResumes
@@ -88,8 +89,8 @@ def stack(engine, workspaces):
     """Services on a real database, Truedy stubbed; `stack.truedy.answer` decides the outcome."""
     workspaces.seed_keys({"T0BOT0001": "truedy_key_bot"})
     client = StubTruedyClient(truedy.Resumed("batch_c3d4e5f6", "active", None, None))
-    audit = AuditLog(engine)
-    resumes = ResumeService(client, workspaces, Authorizer(), InFlightResumes(engine), audit, PollSchedule(engine))
+    audit, in_flight = AuditLog(engine), InFlightResumes(engine)
+    resumes = ResumeService(client, workspaces, Authorizer(), in_flight, audit, PollSchedule(engine))
     return Services(
         resumes=resumes,
         workspaces=workspaces,
@@ -108,6 +109,9 @@ def stack(engine, workspaces):
         schedules=ScheduledResumes(engine),
         step_runs=StepRuns(engine),
         steps_owner="steps-test",
+        in_flight=in_flight,
+        pause_offers=PauseOffers(engine),
+        undo_minutes=0,  # Pause again: tests/e2e/test_pause_again.py
     )
 
 

@@ -37,6 +37,7 @@ LEFT_OUT = {
     "RESUME_CONCURRENCY": "tuning knob",
     "RESUME_ALL_PER_MINUTE": "tuning knob",
     "RESUME_ALL_LEASE_SECONDS": "tuning knob",
+    "UNDO_MINUTES": "its default (10) suits most teams; set it afterwards to change it",
     "LOG_LEVEL": "tuning knob",
     "METRICS_PORT": "the worker's own port: a worker dyno takes no connections",
 }

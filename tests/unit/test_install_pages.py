@@ -76,12 +76,14 @@ def test_the_pages_promise_what_the_scopes_and_events_allow():
 
 
 def test_the_pages_promise_what_the_truedy_client_can_do():
-    """ "It never creates, edits or pauses a campaign": the one request that changes anything is the resume."""
+    """ "It never creates or edits a campaign": the requests that change anything are the resume and the pause
+    (Pause again)."""
     source = (REPO / "bot" / "truedy" / "__init__.py").read_text()
     sent = set(re.findall(r'self\._send\(\s*"\w+",\s*"(\w+)",\s*f?"([^"]+)"', source))
     one = "/batch-calls/{_path_segment(campaign_id)}"
-    assert sent == {("POST", f"{one}/resume"), ("GET", one), ("GET", "/batch-calls")}
-    assert "never creates, edits or pauses a campaign" in landing(None, Operator())
+    assert sent == {("POST", f"{one}/resume"), ("POST", f"{one}/pause"), ("GET", one), ("GET", "/batch-calls")}
+    assert "never creates or edits a campaign" in landing(None, Operator())
+    assert "pauses one only when someone clicks Pause again" in landing(None, Operator())
 
 
 def test_only_installations_store_a_bot_token_and_welcome_an_installer():

@@ -84,6 +84,7 @@ def test_the_alert_button_has_a_listener_and_interactivity_is_on():
         "cancel_scheduled_resume",
         "resume_later",
         "pick_time_listed",
+        "pause_again",
     ]
     assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
     assert app.option_loaders == ["setup_usergroups"]  # over HTTP, Slack asks message_menu_options_url

@@ -283,3 +283,62 @@ def test_any_answer_that_cannot_be_read_is_the_typed_unreadable_answer(status, h
         assert status in (429, 500)  # a refusal whose body cannot be read keeps its status's meaning
     else:
         raise AssertionError("an unreadable answer was taken as a result")
+
+
+# Pause: documented by Truedy's guide (from active or scheduled), its answers not: treated as resume's are.
+
+
+def test_pause_sends_the_key_to_the_pause_path_and_reads_only_the_request_id():
+    seen: list[httpx.Request] = []
+    body = {"data": {"id": "batch_other", "status": "whatever"}, "meta": META}  # data is not read
+    paused = client_answering(httpx.Response(200, json=body), seen=seen).pause(KEY, CAMPAIGN)
+    assert paused == truedy.Paused(CAMPAIGN, "req_32e7531c")
+    assert [(r.method, r.url.path) for r in seen] == [("POST", "/api/public/v1/batch-calls/batch_c3d4e5f6/pause")]
+    assert seen[0].headers["Authorization"] == f"Bearer {KEY}"
+
+
+def test_pause_refuses_to_build_any_other_path():
+    with pytest.raises(ValueError):
+        client_answering().pause(KEY, "../api-keys")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "answer, status",
+    [
+        (error(422, "validation_error", "Campaign can only be paused when active. Current status: paused"), "paused"),
+        (error(409, "conflict", "Not allowed", {"status": "completed"}), "completed"),
+    ],
+)
+def test_a_campaign_that_cannot_be_paused_says_its_state(answer, status):
+    with pytest.raises(truedy.NotPausable) as raised:
+        client_answering(answer).pause(KEY, CAMPAIGN)
+    assert raised.value.status == status and raised.value.request_id == "req_32e7531c"
+
+
+def test_a_pause_refused_while_it_is_running_is_a_refused_request():
+    answer = error(400, "bad_request", "Invalid request parameters")
+    with pytest.raises(truedy.RequestRefused) as raised:
+        client_answering(answer, campaign_body("running")).pause(KEY, CAMPAIGN)
+    assert raised.value.http_status == 400
+
+
+@pytest.mark.parametrize(
+    "answer, error_type",
+    [
+        (error(401, "unauthorized", "Invalid or missing API key"), truedy.KeyRejected),
+        (error(404, "not_found", "Batch_Call not found"), truedy.CampaignNotFound),
+        (error(429, "rate_limit_exceeded", "Too many requests"), truedy.RateLimited),
+        (error(500, "internal_error", "An unexpected error occurred"), truedy.TruedyServerError),
+        (httpx.Response(200, text=HTML, headers={"Content-Type": "text/html"}), truedy.UnreadableAnswer),
+        (httpx.Response(200, text='{"data": {"id'), truedy.UnreadableAnswer),
+        (httpx.Response(200, json=["not", "an", "object"]), truedy.UnreadableAnswer),
+        (httpx.ReadTimeout("slow"), truedy.NoAnswer),
+        (httpx.ConnectError("refused"), truedy.TruedyUnreachable),
+    ],
+)
+def test_every_other_pause_answer_is_typed_as_for_resume(answer, error_type):
+    with pytest.raises(error_type) as raised:
+        client_answering(answer).pause(KEY, CAMPAIGN)
+    assert KEY not in repr(raised.value.__dict__)
+    unknown = error_type in (truedy.TruedyServerError, truedy.UnreadableAnswer, truedy.NoAnswer)
+    assert raised.value.outcome_unknown is unknown

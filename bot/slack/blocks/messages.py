@@ -261,6 +261,8 @@ def audit_line(entry: AuditEntry) -> str:
     who, campaign = f"<@{entry.user_id}>", f"`{entry.campaign_id}`"
     if entry.via == "schedule":
         how = f"scheduled by {who} · {campaign}"
+    elif entry.via == "pause_again":
+        how = f"paused again by {who} · {campaign}"
     elif entry.via == "workflow" and entry.unattended:
         named = f" for {who}" if entry.user_id else ""
         allowed = f", allowed by <@{entry.allowed_by}>" if entry.allowed_by else ""

@@ -10,12 +10,13 @@ from slack_sdk.errors import SlackApiError
 
 from bot.resume import ResumeRequest
 from bot.services import Services
-from bot.slack import resume_all_requests, schedule_requests, time_picker
+from bot.slack import pause_again, resume_all_requests, schedule_requests, time_picker
 from bot.slack.blocks import (
     alert_blocks,
     digest_blocks,
     list_blocks,
     messages,
+    pause_blocks,
     resume_all_blocks,
     schedule_blocks,
     setup_blocks,
@@ -43,6 +44,7 @@ def register(app: App) -> None:
     app.action(schedule_blocks.CANCEL_ACTION_ID)(cancel_scheduled_resume)
     app.action(alert_blocks.RESUME_LATER_ACTION_ID)(resume_later)
     app.action(list_blocks.PICK_TIME_LISTED_ACTION_ID)(pick_time_from_list)
+    app.action(pause_blocks.PAUSE_AGAIN_ACTION_ID)(pause_again_clicked)
 
 
 def resume_from_alert(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
@@ -147,6 +149,22 @@ def pick_time_from_list(ack: Ack, body: dict, respond: Respond, client: WebClien
     answer_later(services.answers, answer, checked)
 
 
+def pause_again_clicked(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
+    """Pause again under a resume, confirmed in Slack's dialog: on the lookups' threads (it asks Truedy)."""
+    services: Services = context["services"]
+    workspace, user = workspace_of(context), body["user"]
+    value = body["actions"][0].get("value") or ""
+
+    def checked() -> None:
+        if not _same_organisation(workspace, user, client):
+            respond(**messages.not_your_workspace())
+            return
+        pause_again.pause_again(services, workspace, user["id"], value, client, respond)
+
+    ack()
+    answer_later(services.lookups, respond, checked)
+
+
 def cancel_scheduled_resume(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
     _answer_click(ack, body, respond, client, context, schedule_requests.cancel)
 
@@ -240,7 +258,7 @@ def start_listed_resume(
         def refresh_list(done: str | None) -> None:
             show_paused(services, workspace, offset, respond, done, replace_original=True)
 
-    announcement = Announcement(client, respond, _listed_in(services, workspace, body), request)
+    announcement = Announcement(client, respond, _listed_in(services, workspace, body), request, undo=_undo(services))
     surface = ListedCampaign(announcement, refresh_list)
     services.flows.start(request, surface, client, respond)
 
@@ -268,8 +286,12 @@ def start_resume(services: Services, workspace: WorkspaceId, body: dict, client:
         respond(**messages.not_your_workspace())
         return
     request = ResumeRequest(workspace.team_id, user["id"], campaign_id, "button", workspace.enterprise_id)
-    surface = AlertSurface(client, respond, ClickedAlert.from_click(body), request, services.alerts)
+    surface = AlertSurface(client, respond, ClickedAlert.from_click(body), request, services.alerts, _undo(services))
     services.flows.start(request, surface, client, respond)
+
+
+def _undo(services: Services) -> pause_again.Undo:
+    return pause_again.Undo(services.pause_offers, services.undo_minutes)
 
 
 def _same_organisation(workspace: WorkspaceId, user: dict, client: WebClient) -> bool:

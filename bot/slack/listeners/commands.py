@@ -7,7 +7,7 @@ from slack_sdk import WebClient
 
 from bot.resume import ResumeRequest
 from bot.services import Services
-from bot.slack import resume_all_requests, schedule_requests, time_picker
+from bot.slack import pause_again, resume_all_requests, schedule_requests, time_picker
 from bot.slack.blocks import messages, time_picker_blocks
 from bot.slack.context import workspace_of
 from bot.slack.listeners.views import open_setup
@@ -106,6 +106,12 @@ def _history(services: Services, workspace: WorkspaceId, campaign_id: CampaignId
 def start_resume(services: Services, request: ResumeRequest, channel: str, client: WebClient, respond: Respond) -> None:
     campaigns_named = partial(offer_named, services, request.workspace)
     announcement = Announcement(
-        client, respond, channel, request, campaigns_named, quiet_until_answered=may_be_a_name(request.campaign_id)
+        client,
+        respond,
+        channel,
+        request,
+        campaigns_named,
+        quiet_until_answered=may_be_a_name(request.campaign_id),
+        undo=pause_again.Undo(services.pause_offers, services.undo_minutes),
     )
     services.flows.start(request, announcement, client, respond)

@@ -1,0 +1,210 @@
+"""Pause again: the undo of a resume. Every successful resume of the command, the alert's button, the list and a
+schedule shows **Pause again** on its final message for UNDO_MINUTES; a click (confirmed in Slack's dialog)
+pauses the campaign with the workspace's own key, once, as the person who clicked, if they may resume here.
+
+The offer is a row (bot.storage.pause_again has its states and moves): a click takes it, its request's leaving
+is recorded before it leaves, and its ending is kept, so that a second click, a crash or the offer's minutes
+running out are each told apart. The pause takes the campaign's claim as a resume does: a pause and a resume
+of one campaign never cross.
+
+Truedy's guide documents pause (from running or scheduled; calls already placed finish) but not its answers:
+bot.truedy.TruedyClient.pause treats them as resume's are.
+"""
+
+import html
+import logging
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from slack_bolt import Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot import resume, truedy
+from bot.resume import BotFailure
+from bot.services import Services
+from bot.slack.blocks import alert_blocks, messages, pause_blocks
+from bot.slack.blocks.messages import Message
+from bot.slack.permissions import may_resume
+from bot.slack.replies import DirectMessage, log_refusal, update_message
+from bot.storage.audit import AuditEntry, AuditLog
+from bot.storage.inflight import AlreadyResuming
+from bot.storage.pause_again import NotTaken, PauseOffer, PauseOffers, Taken
+from bot.storage.workspace_settings import WorkspaceId
+
+log = logging.getLogger("bot.pause_again")
+
+VIA = "pause_again"  # in the audit trail: "paused again by @bob"
+_SUMMARY_NAME = re.compile(r"^\*(.+?)\*  `")  # the alert's summary line: *<name>*  `<id>`
+
+
+@dataclass(frozen=True)
+class Undo:
+    """What the resume surfaces need to offer Pause again under a successful resume."""
+
+    offers: PauseOffers
+    minutes: int  # 0: never offered
+
+    def offered(
+        self,
+        workspace: WorkspaceId,
+        campaign_id: str,
+        campaign_name: str | None,
+        resumed_by: str,
+        kind: str,
+        where: tuple[str, str, str],
+        shown: Message,
+    ) -> Message:
+        """`shown` (the resume's final message at `where`: channel, ts, thread) with Pause again under it; as it is
+        when offers are off, or the database would not keep the offer (nobody can click what is not kept)."""
+        if self.minutes <= 0:
+            return shown
+        try:
+            offer = self.offers.offer(
+                workspace, campaign_id, campaign_name, resumed_by, kind, where, shown, self.minutes
+            )
+        except SQLAlchemyError:
+            log.exception("pause again not offered", extra={"fields": {"event": "database_error"}})
+            return shown
+        return pause_blocks.with_offer(shown, offer)
+
+
+def name_in_alert(blocks: list) -> str | None:
+    """The campaign's name as an alert shows it (its summary's first words), for the confirmation."""
+    for block in blocks:
+        if block.get("block_id") == "campaign_summary":
+            found = _SUMMARY_NAME.match(((block.get("text") or {}).get("text")) or "")
+            return html.unescape(found.group(1)) if found else None
+    return None
+
+
+def pause_again(
+    services: Services, workspace: WorkspaceId, user_id: str, value: str, client: WebClient, respond: Respond
+) -> None:
+    """A confirmed click on Pause again: checked, then the one pause; what changed nothing is said privately."""
+    if not re.fullmatch(r"[0-9]{1,18}", value):
+        respond(**messages.invalid_button(value), replace_original=False)
+        return
+    if not may_resume(services, workspace, user_id, client, respond, replace_original=False):
+        return
+    settings = services.workspaces.get(workspace)
+    if settings is None or settings.api_key is None:
+        respond(**messages.workspace_not_configured(), replace_original=False)
+        return
+    taken = services.pause_offers.take(workspace, int(value), user_id)
+    if isinstance(taken, NotTaken):
+        respond(**pause_blocks.not_taken(taken), replace_original=False)
+        if taken.expired and taken.offer is not None and services.pause_offers.withdraw_expired(taken.offer):
+            show(client, taken.offer, taken.offer.shown)  # the sweep would, a few seconds later
+        return
+    offer = taken.offer
+    claim = services.in_flight.claim(workspace.enterprise_id, workspace.team_id, offer.campaign_id, user_id)
+    if isinstance(claim, AlreadyResuming):
+        services.pause_offers.hand_back(taken)
+        respond(**pause_blocks.someone_else_is_changing_it(claim, offer.campaign_id), replace_original=False)
+        return
+    try:
+        _pause(services, settings.api_key, taken, user_id, client, respond)
+    finally:
+        services.in_flight.release(claim)
+
+
+def _pause(services: Services, api_key: str, taken: Taken, user_id: str, client: WebClient, respond: Respond) -> None:
+    offer, offers = taken.offer, services.pause_offers
+    show(client, offer, pause_blocks.pausing(offer.shown, user_id))
+    if not offers.start_sending(taken):
+        return  # its lease ran out meanwhile: the sweep hands it back, and nothing was sent
+    started = time.monotonic()
+    outcome: truedy.Paused | truedy.TruedyError
+    try:
+        outcome = services.truedy.pause(api_key, offer.campaign_id)
+    except truedy.TruedyError as error:
+        outcome = error
+    except Exception:
+        log.exception("pause failed inside the bot", extra={"fields": {"event": "pause_failed"}})
+        outcome = BotFailure("the bot failed while pausing")
+    latency_ms = round((time.monotonic() - started) * 1000)
+    name = outcome_name(outcome)
+    record(services.audit, offer, user_id, name, outcome.request_id, latency_ms)
+    if isinstance(outcome, truedy.RateLimited | truedy.TruedyUnreachable):
+        # Nothing was done: offered again, as it was, and the clicker told why.
+        offers.hand_back(taken, leaving="sending")
+        show(client, offer, pause_blocks.with_offer(offer.shown, offer))
+        respond(**pause_blocks.not_sent(offer, outcome), replace_original=False)
+        return
+    unknown = isinstance(outcome, truedy.TruedyError) and outcome.outcome_unknown
+    try:
+        offers.end(taken, name, unknown)
+    except SQLAlchemyError:  # what Truedy said is worth more than its record: said anyway
+        log.exception("pause again not recorded", extra={"fields": {"event": "database_error"}})
+    _tell_thread(client, offer, pause_blocks.result(offer, user_id, outcome), user_id)
+    if isinstance(outcome, truedy.Paused):
+        _show_paused(services, api_key, offer, user_id, client)
+    else:
+        show(client, offer, offer.shown)
+
+
+def _show_paused(services: Services, api_key: str, offer: PauseOffer, user_id: str, client: WebClient) -> None:
+    """An alert goes back to its paused state with its Resume button (and is the open alert of this pause again,
+    for the watcher); another message says who paused it again, and the watcher alerts the pause as any other."""
+    now = datetime.now(UTC)
+    if offer.kind != "alert":
+        show(client, offer, pause_blocks.paused_again_summary(offer.shown, user_id, now))
+        return
+    try:
+        campaign = services.truedy.get_campaign(api_key, offer.campaign_id)
+    except truedy.TruedyError:  # shown without its progress: the Resume button is what matters
+        campaign = truedy.Campaign(offer.campaign_id, offer.campaign_name, "paused", *([None] * 7))
+    state = pause_blocks.paused_again_state(user_id, now)
+    shown = alert_blocks.alert(campaign, services.dashboard_url)["blocks"]
+    blocks = alert_blocks.with_state(shown, state, offer_resume=True)
+    update_message(client, offer.channel, offer.message_ts, alert_blocks.state_text(offer.campaign_id, state), blocks)
+    try:
+        services.alerts.posted(offer.workspace, offer.campaign_id, offer.channel, offer.message_ts)
+    except SQLAlchemyError:
+        log.exception("alert not reopened", extra={"fields": {"event": "database_error"}})
+
+
+def show(client: WebClient, offer: PauseOffer, message: Message) -> None:
+    """The offer's message as it should read now."""
+    update_message(client, offer.channel, offer.message_ts, message["text"], message["blocks"])
+
+
+def _tell_thread(client: WebClient, offer: PauseOffer, message: Message, user_id: str) -> None:
+    try:
+        client.chat_postMessage(channel=offer.channel, thread_ts=offer.thread_ts, **message)
+    except SlackApiError as error:
+        log_refusal("pause_again", error)
+        DirectMessage(client, user_id)(**message)
+
+
+def record(
+    audit: AuditLog, offer: PauseOffer, user_id: str, outcome: str, request_id: str | None, latency_ms: int | None
+) -> None:
+    entry = AuditEntry(datetime.now(UTC), user_id, offer.campaign_id, VIA, outcome, request_id, latency_ms)
+    log.info(
+        "pause again attempt",
+        extra={
+            "fields": {
+                "event": "pause_attempt",
+                "team": offer.workspace.team_id,
+                "user": user_id,
+                "campaign": offer.campaign_id,
+                "outcome": outcome,
+                "truedy_request_id": request_id,
+                "latency_ms": latency_ms,
+            }
+        },
+    )
+    try:
+        audit.record(offer.workspace.enterprise_id, offer.workspace.team_id, entry)
+    except SQLAlchemyError:
+        log.exception("audit entry not saved", extra={"fields": {"event": "audit_failed", "outcome": outcome}})
+
+
+def outcome_name(outcome: truedy.Paused | truedy.TruedyError) -> str:
+    """`paused`, or the error's type in snake case (`not_pausable`, `rate_limited`, ...)."""
+    return "paused" if isinstance(outcome, truedy.Paused) else resume.outcome_name(outcome)
