@@ -28,8 +28,8 @@ from bot.runners.watcher import MAX_POLLS, PausedWatcher
 from bot.services import Services
 from bot.settings import Settings
 from bot.slack.app import bot_tokens, build_app, open_database, provide_services, seed_keys
-from bot.slack.pause_again import Undo
 from bot.slack.tokens import BotTokens, OneToken, TokenIdentity
+from bot.slack.undo import Undo
 from bot.storage.alert_channels import AlertChannelProblems
 from bot.storage.alert_records import AlertRecords
 from bot.storage.audit import AuditLog

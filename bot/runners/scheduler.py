@@ -35,9 +35,9 @@ from bot.background import BackgroundWork
 from bot.resume import CannotCheck, NotStarted, ResumeRequest
 from bot.resume_flow import ResumeFlows
 from bot.slack.blocks import messages, schedule_blocks
-from bot.slack.pause_again import Undo
 from bot.slack.replies import DirectMessage, log_refusal
 from bot.slack.surfaces import SOMEONE_ELSE_SECONDS, ScheduledSurface
+from bot.slack.undo import Undo
 from bot.storage.inflight import AlreadyResuming
 from bot.storage.schedules import RENEW_SECONDS, ScheduledResume, ScheduledResumes
 from bot.storage.workspace_settings import WorkspaceId

@@ -11,6 +11,7 @@ from bot.resume import NotStarted, ResumeOutcome, ResumeRequest
 from bot.resume_flow import Ending
 from bot.slack.blocks import alert_blocks, digest_blocks, messages
 from bot.slack.replies import reply_in_thread, update_message
+from bot.slack.undo import Undo
 from bot.storage.alert_records import AlertRecords
 from bot.storage.digests import AlertDigests
 from bot.storage.inflight import AlreadyResuming, ShownAt
@@ -54,6 +55,7 @@ class DigestRowSurface:
     request: ResumeRequest
     alerts: AlertRecords
     per_minute: int
+    undo: Undo | None = None  # Pause again, under the result in the digest's thread
 
     def show_resuming(self) -> ShownAt:
         self._show("resuming", alert_blocks.resuming_state(self.request.user_id))
@@ -69,11 +71,24 @@ class DigestRowSurface:
             self.respond(**messages.refusal(ending, campaign_id))
             self._show("resuming", alert_blocks.resuming_state(ending.user_id))
             return
-        reply_in_thread(self.client, self.respond, self.channel, self.thread_ts, campaign_id, ending)
+        reply_ts = reply_in_thread(self.client, self.respond, self.channel, self.thread_ts, campaign_id, ending)
+        if self.undo is not None and reply_ts is not None and isinstance(ending, truedy.Resumed):
+            # A digest is drawn again from its rows as they change: the offer goes under the row's result instead.
+            shown = messages.result_details(campaign_id, ending)
+            where = (self.channel, reply_ts, self.thread_ts)
+            offered = self.undo.offered(
+                self.request.workspace, campaign_id, self._name(), self.request.user_id, "digest", where, shown
+            )
+            update_message(self.client, self.channel, reply_ts, offered["text"], offered["blocks"])
         kind, line = row_after(self.request.user_id, ending)
         if kind != "failed":
             self.alerts.close(self.request.workspace, campaign_id)
         self._show(kind, line)
+
+    def _name(self) -> str | None:
+        digest = self.digests.get(self.digest_id)
+        rows = digest.rows if digest is not None else []
+        return next((row.name for row in rows if row.campaign_id == self.request.campaign_id), None)
 
     def _show(self, kind: str, line: str) -> None:
         self.digests.set_row(self.digest_id, self.request.campaign_id, kind, line)

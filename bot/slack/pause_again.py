@@ -1,5 +1,6 @@
-"""Pause again: the undo of a resume. Every successful resume of the command, the alert's button, the list and a
-schedule shows **Pause again** on its final message for UNDO_MINUTES; a click (confirmed in Slack's dialog)
+"""Pause again: the undo of a resume. Every successful resume of the command, the alert's button, the list, a
+digest's row (under its result in the digest's thread) and a schedule shows **Pause again** on its final message
+for UNDO_MINUTES (bot.slack.undo); a click (confirmed in Slack's dialog)
 pauses the campaign with the workspace's own key, once, as the person who clicked, if they may resume here.
 
 The offer is a row (bot.storage.pause_again has its states and moves): a click takes it, its request's leaving
@@ -11,11 +12,9 @@ Truedy's guide documents pause (from running or scheduled; calls already placed 
 bot.truedy.TruedyClient.pause treats them as resume's are.
 """
 
-import html
 import logging
 import re
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from slack_bolt import Respond
@@ -28,57 +27,17 @@ from bot.resume import BotFailure
 from bot.services import Services
 from bot.slack.blocks import alert_blocks, messages, pause_blocks
 from bot.slack.blocks.messages import Message
+from bot.slack.digest_message import render_digest
 from bot.slack.permissions import may_resume
 from bot.slack.replies import DirectMessage, log_refusal, update_message
 from bot.storage.audit import AuditEntry, AuditLog
 from bot.storage.inflight import AlreadyResuming
-from bot.storage.pause_again import NotTaken, PauseOffer, PauseOffers, Taken
+from bot.storage.pause_again import NotTaken, PauseOffer, Taken
 from bot.storage.workspace_settings import WorkspaceId
 
 log = logging.getLogger("bot.pause_again")
 
 VIA = "pause_again"  # in the audit trail: "paused again by @bob"
-_SUMMARY_NAME = re.compile(r"^\*(.+?)\*  `")  # the alert's summary line: *<name>*  `<id>`
-
-
-@dataclass(frozen=True)
-class Undo:
-    """What the resume surfaces need to offer Pause again under a successful resume."""
-
-    offers: PauseOffers
-    minutes: int  # 0: never offered
-
-    def offered(
-        self,
-        workspace: WorkspaceId,
-        campaign_id: str,
-        campaign_name: str | None,
-        resumed_by: str,
-        kind: str,
-        where: tuple[str, str, str],
-        shown: Message,
-    ) -> Message:
-        """`shown` (the resume's final message at `where`: channel, ts, thread) with Pause again under it; as it is
-        when offers are off, or the database would not keep the offer (nobody can click what is not kept)."""
-        if self.minutes <= 0:
-            return shown
-        try:
-            offer = self.offers.offer(
-                workspace, campaign_id, campaign_name, resumed_by, kind, where, shown, self.minutes
-            )
-        except SQLAlchemyError:
-            log.exception("pause again not offered", extra={"fields": {"event": "database_error"}})
-            return shown
-        return pause_blocks.with_offer(shown, offer)
-
-
-def name_in_alert(blocks: list) -> str | None:
-    """The campaign's name as an alert shows it (its summary's first words), for the confirmation."""
-    for block in blocks:
-        if block.get("block_id") == "campaign_summary":
-            found = _SUMMARY_NAME.match(((block.get("text") or {}).get("text")) or "")
-            return html.unescape(found.group(1)) if found else None
-    return None
 
 
 def pause_again(
@@ -151,6 +110,16 @@ def _show_paused(services: Services, api_key: str, offer: PauseOffer, user_id: s
     """An alert goes back to its paused state with its Resume button (and is the open alert of this pause again,
     for the watcher); another message says who paused it again, and the watcher alerts the pause as any other."""
     now = datetime.now(UTC)
+    state = pause_blocks.paused_again_state(user_id, now)
+    if offer.kind == "digest":
+        # The row in the digest (the thread the offer is in) is paused again, with Resume; and its alert again.
+        show(client, offer, pause_blocks.paused_again_summary(offer.shown, user_id, now))
+        digest_id = services.digests.find(offer.workspace, offer.channel, offer.thread_ts)
+        if digest_id is not None:
+            services.digests.set_row(digest_id, offer.campaign_id, "paused", state)
+            render_digest(client, services.digests, digest_id, services.resume_all_per_minute)
+            _reopen(services, offer, offer.thread_ts)
+        return
     if offer.kind != "alert":
         show(client, offer, pause_blocks.paused_again_summary(offer.shown, user_id, now))
         return
@@ -158,12 +127,16 @@ def _show_paused(services: Services, api_key: str, offer: PauseOffer, user_id: s
         campaign = services.truedy.get_campaign(api_key, offer.campaign_id)
     except truedy.TruedyError:  # shown without its progress: the Resume button is what matters
         campaign = truedy.Campaign(offer.campaign_id, offer.campaign_name, "paused", *([None] * 7))
-    state = pause_blocks.paused_again_state(user_id, now)
     shown = alert_blocks.alert(campaign, services.dashboard_url)["blocks"]
     blocks = alert_blocks.with_state(shown, state, offer_resume=True)
     update_message(client, offer.channel, offer.message_ts, alert_blocks.state_text(offer.campaign_id, state), blocks)
+    _reopen(services, offer, offer.message_ts)
+
+
+def _reopen(services: Services, offer: PauseOffer, message_ts: str) -> None:
+    """The alert (or digest) at `message_ts` is this pause's alert again, for the watcher: not alerted anew."""
     try:
-        services.alerts.posted(offer.workspace, offer.campaign_id, offer.channel, offer.message_ts)
+        services.alerts.posted(offer.workspace, offer.campaign_id, offer.channel, message_ts)
     except SQLAlchemyError:
         log.exception("alert not reopened", extra={"fields": {"event": "database_error"}})
 

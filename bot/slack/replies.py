@@ -18,13 +18,17 @@ log = logging.getLogger("bot.replies")
 
 def reply_in_thread(
     client: WebClient, respond: Respond, channel: str, thread_ts: str, campaign_id: str, outcome: ResumeOutcome
-) -> None:
-    """The result under `thread_ts`; if Slack refuses, to the requester privately instead."""
+) -> str | None:
+    """The result under `thread_ts`, and its ts; if Slack refuses, to the requester privately instead (None)."""
     try:
-        client.chat_postMessage(channel=channel, thread_ts=thread_ts, **messages.result_details(campaign_id, outcome))
+        posted = client.chat_postMessage(
+            channel=channel, thread_ts=thread_ts, **messages.result_details(campaign_id, outcome)
+        )
     except SlackApiError as error:
         log_refusal("thread_reply", error)
         respond(**messages.private_result(campaign_id, outcome))
+        return None
+    return posted["ts"]
 
 
 def update_message(client: WebClient, channel: str, ts: str, text: str, blocks: list) -> bool:

@@ -16,8 +16,8 @@ from bot.resume import NotSent, NotStarted, ResumeRequest, outcome_name
 from bot.resume_flow import Ending
 from bot.slack.blocks import alert_blocks, messages, schedule_blocks
 from bot.slack.client import bot_user_id
-from bot.slack.pause_again import Undo, name_in_alert
 from bot.slack.replies import DirectMessage, log_refusal, reply_in_thread, update_message
+from bot.slack.undo import Undo, name_in_alert
 from bot.storage.alert_records import AlertRecords
 from bot.storage.inflight import AlreadyResuming, ShownAt
 from bot.storage.schedules import ScheduledResume, ScheduledResumes

@@ -119,3 +119,37 @@ def test_a_digest_rows_later_menu_schedules_that_campaign_in_the_digests_thread(
     assert scheduled.params["thread_ts"] == ts
     listed, _ = stack.command("scheduled", channel_id=CHANNEL)
     assert "`batch_dlt00000`" in str(stack.private_reply(listed)["blocks"])
+
+
+def test_a_digest_rows_resume_offers_pause_again_in_the_thread_and_the_row_is_paused_again(watching):
+    stack = watching
+    stack.truedy.add(KEY_BOT_TEAM, *(campaign(f"batch_dpa{n:05d}", name=f"Undo {n}") for n in range(8)))
+    ts = wait_until(lambda: top_level_posts(stack), 15, "the digest")[0].answer["ts"]
+    click = stack.slack.click(
+        CHANNEL, ts, user_id="U0BOB0001", action_id="resume_digested", button_value="batch_dpa00002"
+    )
+    stack.slack.wait_ack(stack.slack.push("interactive", click))
+    reply = wait_until(
+        lambda: [c for c in stack.slack.posts_in(CHANNEL) if c.params.get("thread_ts") == ts], 15, "the result"
+    )[0]
+    reply_ts = reply.answer["ts"]
+    offer = wait_until(lambda: buttons(stack.slack.messages[(CHANNEL, reply_ts)], "pause_again"), 10, "the offer")[0]
+    assert offer["confirm"]["text"]["text"] == "Pause *Undo 2* again? Calls already placed finish."
+
+    pause = stack.slack.click(CHANNEL, reply_ts, user_id="U0ALICE01", action_id="pause_again")
+    stack.slack.wait_ack(stack.slack.push("interactive", pause))
+
+    def row_paused_again():
+        row = next(
+            b for b in digest_now(stack, ts)["blocks"] if "`batch_dpa00002`" in b.get("text", {}).get("text", "")
+        )
+        return "*Paused again* by <@U0ALICE01>" in row["text"]["text"]
+
+    wait_until(row_paused_again, 15, "the row paused again")
+    assert "batch_dpa00002" in [b["value"] for b in buttons(digest_now(stack, ts), "resume_digested")]
+    assert len([r for r in stack.truedy.pauses() if "/batch_dpa00002/" in r.path]) == 1
+    assert buttons(stack.slack.messages[(CHANNEL, reply_ts)], "pause_again") == []
+    # Still this pause's alert: the watcher posts nothing new for it.
+    seen = polls(stack)
+    wait_until(lambda: polls(stack) >= seen + 2, 15, "two more polls")
+    assert len(top_level_posts(stack)) == 1

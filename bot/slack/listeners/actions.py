@@ -29,6 +29,7 @@ from bot.slack.listeners.views import open_setup
 from bot.slack.listing import show_paused
 from bot.slack.replies import answer_later, private_answers
 from bot.slack.surfaces import AlertSurface, Announcement, ClickedAlert, ListedCampaign
+from bot.slack.undo import Undo
 from bot.storage.workspace_settings import WorkspaceId
 from bot.truedy.campaign_id import InvalidCampaignId, parse_campaign_id
 
@@ -218,6 +219,7 @@ def start_digested_resume(
         request,
         services.alerts,
         services.resume_all_per_minute,
+        _undo(services),
     )
     services.flows.start(request, surface, client, respond)
 
@@ -290,8 +292,8 @@ def start_resume(services: Services, workspace: WorkspaceId, body: dict, client:
     services.flows.start(request, surface, client, respond)
 
 
-def _undo(services: Services) -> pause_again.Undo:
-    return pause_again.Undo(services.pause_offers, services.undo_minutes)
+def _undo(services: Services) -> Undo:
+    return Undo(services.pause_offers, services.undo_minutes)
 
 
 def _same_organisation(workspace: WorkspaceId, user: dict, client: WebClient) -> bool:

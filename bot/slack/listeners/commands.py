@@ -7,13 +7,14 @@ from slack_sdk import WebClient
 
 from bot.resume import ResumeRequest
 from bot.services import Services
-from bot.slack import pause_again, resume_all_requests, schedule_requests, time_picker
+from bot.slack import resume_all_requests, schedule_requests, time_picker
 from bot.slack.blocks import messages, time_picker_blocks
 from bot.slack.context import workspace_of
 from bot.slack.listeners.views import open_setup
 from bot.slack.listing import is_name_query, may_be_a_name, offer_named, show_named, show_paused
 from bot.slack.replies import answer_safely
 from bot.slack.surfaces import Announcement
+from bot.slack.undo import Undo
 from bot.storage.workspace_settings import WorkspaceId
 from bot.truedy.campaign_id import CampaignId, InvalidCampaignId, parse_campaign_id
 from bot.when import looks_like_a_time
@@ -112,6 +113,6 @@ def start_resume(services: Services, request: ResumeRequest, channel: str, clien
         request,
         campaigns_named,
         quiet_until_answered=may_be_a_name(request.campaign_id),
-        undo=pause_again.Undo(services.pause_offers, services.undo_minutes),
+        undo=Undo(services.pause_offers, services.undo_minutes),
     )
     services.flows.start(request, announcement, client, respond)
