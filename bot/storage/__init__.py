@@ -193,7 +193,7 @@ ACTIVE_JOB = "state IN ('running', 'cancelling')"
 
 # Resume all: a job per request, and one item per campaign it resumes; a worker holds a running job by a
 # lease, so that after a restart (or on another worker) it goes on where it stopped.
-resume_all_jobs = Table(
+resume_all_jobs_table = Table(
     "resume_all_jobs",
     metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),

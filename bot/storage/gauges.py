@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, and_, func, or_, select
 
-from bot.storage import database_now, resume_all_jobs, scheduled_resumes, workspaces
+from bot.storage import database_now, resume_all_jobs_table, scheduled_resumes, workspaces
 from bot.storage.resume_all_jobs import ACTIVE
 
 
@@ -32,5 +32,5 @@ def read_gauges(engine: Engine) -> Gauges:
                 )
             )
         ).scalar_one()
-        running = connection.execute(select(func.count()).where(resume_all_jobs.c.state.in_(ACTIVE))).scalar_one()
+        running = connection.execute(select(func.count()).where(resume_all_jobs_table.c.state.in_(ACTIVE))).scalar_one()
     return Gauges(connected, not_connected, due, running)

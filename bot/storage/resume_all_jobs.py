@@ -20,7 +20,7 @@ from bot.storage import (
     database_now,
     of_workspace,
     resume_all_items,
-    resume_all_jobs,
+    resume_all_jobs_table,
     utc,
     workspace_key,
 )
@@ -103,15 +103,15 @@ class ResumeAllJobs:
         `allowed_by` allowed)."""
         with self._engine.begin() as connection:
             now = database_now(connection)
-            stale = select(resume_all_jobs.c.id).where(
-                resume_all_jobs.c.state == "proposed", resume_all_jobs.c.created_at < now - PROPOSAL_TTL
+            stale = select(resume_all_jobs_table.c.id).where(
+                resume_all_jobs_table.c.state == "proposed", resume_all_jobs_table.c.created_at < now - PROPOSAL_TTL
             )
             stale_ids = list(connection.execute(stale).scalars())
             if stale_ids:
                 connection.execute(resume_all_items.delete().where(resume_all_items.c.job_id.in_(stale_ids)))
-                connection.execute(resume_all_jobs.delete().where(resume_all_jobs.c.id.in_(stale_ids)))
+                connection.execute(resume_all_jobs_table.delete().where(resume_all_jobs_table.c.id.in_(stale_ids)))
             job_id = connection.execute(
-                resume_all_jobs.insert().values(
+                resume_all_jobs_table.insert().values(
                     **workspace_key(workspace),
                     requested_by=user_id,
                     channel=channel,
@@ -138,17 +138,17 @@ class ResumeAllJobs:
         proposal (any more). When another job of the workspace runs already (one at a time: they share the
         key's rate limit), that one, and the proposal stays as it was."""
         proposal = and_(
-            resume_all_jobs.c.id == job_id,
-            of_workspace(resume_all_jobs, workspace),
-            resume_all_jobs.c.requested_by == user_id,
-            resume_all_jobs.c.state == "proposed",
+            resume_all_jobs_table.c.id == job_id,
+            of_workspace(resume_all_jobs_table, workspace),
+            resume_all_jobs_table.c.requested_by == user_id,
+            resume_all_jobs_table.c.state == "proposed",
         )
         try:
             with self._engine.begin() as connection:
                 # No "is one running?" read first: two confirmations at once would both see none. The
                 # unique index on active jobs refuses the second one instead.
                 confirmed = connection.execute(
-                    resume_all_jobs.update().where(proposal).values(state="running", message_ts=message_ts)
+                    resume_all_jobs_table.update().where(proposal).values(state="running", message_ts=message_ts)
                 )
                 if confirmed.rowcount == 1:
                     return self._get(connection, job_id)
@@ -171,17 +171,19 @@ class ResumeAllJobs:
         with self._engine.begin() as connection:
             clock = database_clock(connection)  # no round trip of its own: this runs every second, finding none
             free = and_(
-                resume_all_jobs.c.state.in_(ACTIVE),
-                or_(resume_all_jobs.c.lease_expires_at.is_(None), resume_all_jobs.c.lease_expires_at < clock),
+                resume_all_jobs_table.c.state.in_(ACTIVE),
+                or_(
+                    resume_all_jobs_table.c.lease_expires_at.is_(None), resume_all_jobs_table.c.lease_expires_at < clock
+                ),
             )
-            candidates = connection.execute(select(resume_all_jobs.c.id).where(free).limit(5)).scalars().all()
+            candidates = connection.execute(select(resume_all_jobs_table.c.id).where(free).limit(5)).scalars().all()
             if not candidates:
                 return None
             now = database_now(connection)
             for job_id in candidates:
                 taken = connection.execute(
-                    resume_all_jobs.update()
-                    .where(resume_all_jobs.c.id == job_id, free)
+                    resume_all_jobs_table.update()
+                    .where(resume_all_jobs_table.c.id == job_id, free)
                     .values(owner=run, lease_expires_at=now + self.lease)
                 )
                 if taken.rowcount == 1:
@@ -192,8 +194,8 @@ class ResumeAllJobs:
         """The job as it is now, its lease renewed; None if `run` does not hold it any more."""
         with self._engine.begin() as connection:
             renewed = connection.execute(
-                resume_all_jobs.update()
-                .where(resume_all_jobs.c.id == job_id, resume_all_jobs.c.owner == run)
+                resume_all_jobs_table.update()
+                .where(resume_all_jobs_table.c.id == job_id, resume_all_jobs_table.c.owner == run)
                 .values(lease_expires_at=database_now(connection) + self.lease)
             )
             return self._get(connection, job_id) if renewed.rowcount == 1 else None
@@ -203,8 +205,8 @@ class ResumeAllJobs:
         failed: its next try must not follow at once, over and over)."""
         with self._engine.begin() as connection:
             connection.execute(
-                resume_all_jobs.update()
-                .where(resume_all_jobs.c.id == job_id, resume_all_jobs.c.owner == run)
+                resume_all_jobs_table.update()
+                .where(resume_all_jobs_table.c.id == job_id, resume_all_jobs_table.c.owner == run)
                 .values(owner=None, lease_expires_at=database_now(connection) + retry_in if retry_in else None)
             )
 
@@ -213,9 +215,9 @@ class ResumeAllJobs:
         clock) and nobody tried the item yet; False means send nothing."""
         with self._engine.begin() as connection:
             held = exists().where(
-                resume_all_jobs.c.id == job_id,
-                resume_all_jobs.c.owner == run,
-                resume_all_jobs.c.lease_expires_at > database_now(connection),
+                resume_all_jobs_table.c.id == job_id,
+                resume_all_jobs_table.c.owner == run,
+                resume_all_jobs_table.c.lease_expires_at > database_now(connection),
             )
             marked = connection.execute(
                 resume_all_items.update()
@@ -249,17 +251,19 @@ class ResumeAllJobs:
                 )
                 .values(outcome=None)
             )
-            connection.execute(resume_all_jobs.update().where(resume_all_jobs.c.id == job_id).values(not_before=until))
+            connection.execute(
+                resume_all_jobs_table.update().where(resume_all_jobs_table.c.id == job_id).values(not_before=until)
+            )
 
     def cancel(self, job_id: int, workspace: WorkspaceId, user_id: str) -> ResumeAllJob | None:
         """Ask the running job to stop before its next campaign; None if it is not running (any more)."""
         with self._engine.begin() as connection:
             asked = connection.execute(
-                resume_all_jobs.update()
+                resume_all_jobs_table.update()
                 .where(
-                    resume_all_jobs.c.id == job_id,
-                    of_workspace(resume_all_jobs, workspace),
-                    resume_all_jobs.c.state == "running",
+                    resume_all_jobs_table.c.id == job_id,
+                    of_workspace(resume_all_jobs_table, workspace),
+                    resume_all_jobs_table.c.state == "running",
                 )
                 .values(state="cancelling", cancelled_by=user_id)
             )
@@ -269,8 +273,8 @@ class ResumeAllJobs:
         """End the job, if `run` still holds it; False when another run took it over meanwhile."""
         with self._engine.begin() as connection:
             ended = connection.execute(
-                resume_all_jobs.update()
-                .where(resume_all_jobs.c.id == job_id, resume_all_jobs.c.owner == run)
+                resume_all_jobs_table.update()
+                .where(resume_all_jobs_table.c.id == job_id, resume_all_jobs_table.c.owner == run)
                 .values(state="ended", ending=ending, ended_at=database_now(connection), owner=None)
             )
             return ended.rowcount == 1
@@ -322,14 +326,18 @@ class ResumeAllJobs:
         )
 
     def _active(self, connection, workspace: WorkspaceId) -> ResumeAllJob | None:
-        query = select(resume_all_jobs.c.id).where(
-            of_workspace(resume_all_jobs, workspace), resume_all_jobs.c.state.in_(ACTIVE)
+        query = select(resume_all_jobs_table.c.id).where(
+            of_workspace(resume_all_jobs_table, workspace), resume_all_jobs_table.c.state.in_(ACTIVE)
         )
         job_id = connection.execute(query.limit(1)).scalar()
         return None if job_id is None else self._get(connection, job_id)
 
     def _get(self, connection, job_id: int) -> ResumeAllJob | None:
-        row = connection.execute(select(resume_all_jobs).where(resume_all_jobs.c.id == job_id)).mappings().first()
+        row = (
+            connection.execute(select(resume_all_jobs_table).where(resume_all_jobs_table.c.id == job_id))
+            .mappings()
+            .first()
+        )
         if row is None:
             return None
         return ResumeAllJob(

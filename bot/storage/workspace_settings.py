@@ -21,7 +21,7 @@ from bot.storage import (
     poll_schedule,
     reading,
     resume_all_items,
-    resume_all_jobs,
+    resume_all_jobs_table,
     resume_locks,
     scheduled_resumes,
     utc,
@@ -202,12 +202,12 @@ class Workspaces:
             campaign_alerts,
             resume_locks,
             alert_digests,
-            resume_all_jobs,
+            resume_all_jobs_table,
             scheduled_resumes,
             workflow_step_runs,
             pause_offers,
         )
-        children = ((alert_digest_rows.c.digest_id, alert_digests), (resume_all_items.c.job_id, resume_all_jobs))
+        children = ((alert_digest_rows.c.digest_id, alert_digests), (resume_all_items.c.job_id, resume_all_jobs_table))
         with self._engine.begin() as connection:
             for table in tables:
                 if whole_organisation:
