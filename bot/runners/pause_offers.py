@@ -40,6 +40,9 @@ class PauseOfferSweeps:
                 return
 
     def sweep(self) -> None:
+        # This process's own pauses first: however long Truedy takes, they are never taken for dead ones.
+        self._offers.renew_held()
+        self._offers.retry_unrecorded()
         for offer in self._offers.expired():
             if self._offers.withdraw_expired(offer):
                 self._show(offer, offer.shown)

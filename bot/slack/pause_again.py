@@ -16,6 +16,7 @@ import logging
 import re
 import time
 from datetime import UTC, datetime
+from functools import partial
 
 from slack_bolt import Respond
 from slack_sdk import WebClient
@@ -74,7 +75,9 @@ def pause_again(
 def _pause(services: Services, api_key: str, taken: Taken, user_id: str, client: WebClient, respond: Respond) -> None:
     offer, offers = taken.offer, services.pause_offers
     show(client, offer, pause_blocks.pausing(offer.shown, user_id))
+    reopened = _reopen(services, offer)
     if not offers.start_sending(taken):
+        _close(services, offer, reopened)
         return  # its lease ran out meanwhile: the sweep hands it back, and nothing was sent
     started = time.monotonic()
     outcome: truedy.Paused | truedy.TruedyError
@@ -91,18 +94,21 @@ def _pause(services: Services, api_key: str, taken: Taken, user_id: str, client:
     if isinstance(outcome, truedy.RateLimited | truedy.TruedyUnreachable):
         # Nothing was done: offered again, as it was, and the clicker told why.
         offers.hand_back(taken, leaving="sending")
+        _close(services, offer, reopened)
         show(client, offer, pause_blocks.with_offer(offer.shown, offer))
         respond(**pause_blocks.not_sent(offer, outcome), replace_original=False)
         return
     unknown = isinstance(outcome, truedy.TruedyError) and outcome.outcome_unknown
     try:
         offers.end(taken, name, unknown)
-    except SQLAlchemyError:  # what Truedy said is worth more than its record: said anyway
+    except SQLAlchemyError:  # what Truedy said is worth more than its record: said anyway, and recorded later
         log.exception("pause again not recorded", extra={"fields": {"event": "database_error"}})
+        offers.keep_trying(taken, partial(offers.end, taken, name, unknown))
     _tell_thread(client, offer, pause_blocks.result(offer, user_id, outcome), user_id)
     if isinstance(outcome, truedy.Paused):
         _show_paused(services, api_key, offer, user_id, client)
     else:
+        _close(services, offer, reopened)
         show(client, offer, offer.shown)
 
 
@@ -118,7 +124,6 @@ def _show_paused(services: Services, api_key: str, offer: PauseOffer, user_id: s
         if digest_id is not None:
             services.digests.set_row(digest_id, offer.campaign_id, "paused", state)
             render_digest(client, services.digests, digest_id, services.resume_all_per_minute)
-            _reopen(services, offer, offer.thread_ts)
         return
     if offer.kind != "alert":
         show(client, offer, pause_blocks.paused_again_summary(offer.shown, user_id, now))
@@ -130,15 +135,29 @@ def _show_paused(services: Services, api_key: str, offer: PauseOffer, user_id: s
     shown = alert_blocks.alert(campaign, services.dashboard_url)["blocks"]
     blocks = alert_blocks.with_state(shown, state, offer_resume=True)
     update_message(client, offer.channel, offer.message_ts, alert_blocks.state_text(offer.campaign_id, state), blocks)
-    _reopen(services, offer, offer.message_ts)
 
 
-def _reopen(services: Services, offer: PauseOffer, message_ts: str) -> None:
-    """The alert (or digest) at `message_ts` is this pause's alert again, for the watcher: not alerted anew."""
+def _reopen(services: Services, offer: PauseOffer) -> bool:
+    """From an alert (or a digest's row), before the pause leaves: the alert (the digest) is this pause's alert
+    again, so that a poll meanwhile does not alert it anew. False for other messages (the watcher alerts their
+    pause as any other), and when another alert already holds the campaign's record."""
+    if offer.kind not in ("alert", "digest"):
+        return False
+    message_ts = offer.message_ts if offer.kind == "alert" else offer.thread_ts  # a digest's row: the digest
     try:
-        services.alerts.posted(offer.workspace, offer.campaign_id, offer.channel, message_ts)
+        return services.alerts.reopen(offer.workspace, offer.campaign_id, offer.channel, message_ts)
     except SQLAlchemyError:
         log.exception("alert not reopened", extra={"fields": {"event": "database_error"}})
+        return False
+
+
+def _close(services: Services, offer: PauseOffer, reopened: bool) -> None:
+    """Not paused again after all: the record reopened for it is closed again, as the resume left it."""
+    if reopened:
+        try:
+            services.alerts.close(offer.workspace, offer.campaign_id)
+        except SQLAlchemyError:
+            log.exception("alert not closed again", extra={"fields": {"event": "database_error"}})
 
 
 def show(client: WebClient, offer: PauseOffer, message: Message) -> None:

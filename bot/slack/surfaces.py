@@ -79,6 +79,7 @@ class Announcement:
             return
         if self.posted is None:
             self.respond(**messages.private_result(campaign_id, ending))
+            self._offer_in_dm(ending)
             return
         reply_in_thread(self.client, self.respond, self.posted["channel"], self.posted["ts"], campaign_id, ending)
         self._update(self._offering(messages.resumed_summary(self.request, ending), ending, self.posted))
@@ -92,6 +93,19 @@ class Announcement:
             request.workspace, request.campaign_id, None, request.user_id, "announcement", where, shown
         )
 
+    def _offer_in_dm(self, ending: Ending) -> None:
+        """The channel would not take the announcement: Pause again comes in the requester's DM with the bot."""
+        if self.undo is None or not isinstance(ending, truedy.Resumed):
+            return
+        shown = messages.resumed_summary(self.request, ending)
+        try:
+            posted = self.client.chat_postMessage(channel=self.request.user_id, **shown)
+        except SlackApiError as error:
+            log_refusal("announce", error)
+            return
+        offered = self._offering(shown, ending, posted)
+        update_message(self.client, posted["channel"], posted["ts"], offered["text"], offered["blocks"])
+
     def _announce_ending(self, ending: Ending) -> None:
         """The channel hears of it once Truedy answered: the outcome, with the details in its thread."""
         campaign_id = self.request.campaign_id
@@ -102,6 +116,7 @@ class Announcement:
         except SlackApiError as error:
             log_refusal("announce", error)
             self.respond(**messages.private_result(campaign_id, ending))
+            self._offer_in_dm(ending)
             return
         reply_in_thread(self.client, self.respond, posted["channel"], posted["ts"], campaign_id, ending)
         offered = self._offering(messages.resumed_summary(self.request, ending), ending, posted)

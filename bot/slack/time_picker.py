@@ -4,6 +4,7 @@ schedule is (the same restrictions, in the future, within 30 days, one schedule 
 its field within Slack's 3 s; then the schedule is announced as a typed one is."""
 
 import logging
+import threading
 from concurrent.futures import TimeoutError as FuturesTimeout
 from datetime import UTC, datetime
 
@@ -25,9 +26,9 @@ from bot.when import FURTHEST, NotATime, within_reach
 
 log = logging.getLogger("bot.time_picker")
 
-# A submission is answered within Slack's 3 s: the check of who may resume (Slack, when restricted to a group)
-# gets this long; the schedule's one write gets the rest.
-CHECK_BUDGET_SECONDS = 2.0
+# A submission is answered within Slack's 3 s: its checks (the database, Slack when resumes are restricted to a
+# group) and its one write get this long together; the ack, the rest.
+ANSWER_BUDGET_SECONDS = 2.5
 
 
 def open_picker(
@@ -81,13 +82,56 @@ def _show_summary(
 def submitted(
     services: Services, workspace: WorkspaceId, user_id: str, view: dict, client: WebClient
 ) -> tuple[blocks.PickedFor, ScheduledResume] | str:
-    """The picker's submission: the schedule now kept, or what to say on the field instead (nothing kept)."""
+    """The picker's submission: the schedule now kept, or what to say on the field instead, within Slack's 3 s.
+    The database and Slack are asked on a thread given ANSWER_BUDGET_SECONDS; past it, nothing more is written
+    (or, if the write had begun, the person is told it may be kept, and the channel hears of it once it is)."""
     picked_for = blocks.parse_metadata(view.get("private_metadata") or "")
     if picked_for is None:
         return blocks.NOT_OURS
     seconds = blocks.picked_seconds(view)
     if seconds is None:
         return blocks.NO_TIME
+    attempt = _Attempt()
+    keeping = services.setup_checks.submit(_keep, services, workspace, user_id, picked_for, seconds, client, attempt)
+    try:
+        return keeping.result(timeout=ANSWER_BUDGET_SECONDS)
+    except FuturesTimeout:
+        return blocks.MAY_BE_KEPT if attempt.give_up() else blocks.TOO_SLOW
+
+
+class _Attempt:
+    """Whether the schedule's write began before the answer was given up on: one or the other, never both."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._writing = self._given_up = False
+
+    def start_writing(self) -> bool:
+        with self._lock:
+            self._writing = not self._given_up
+            return self._writing
+
+    def give_up(self) -> bool:
+        """True if the write had begun (it may be kept)."""
+        with self._lock:
+            self._given_up = True
+            return self._writing
+
+    @property
+    def given_up(self) -> bool:
+        with self._lock:
+            return self._given_up
+
+
+def _keep(
+    services: Services,
+    workspace: WorkspaceId,
+    user_id: str,
+    picked_for: blocks.PickedFor,
+    seconds: int,
+    client: WebClient,
+    attempt: _Attempt,
+) -> tuple[blocks.PickedFor, ScheduledResume] | str:
     try:
         now = services.schedules.now()
         # Compared as numbers first: a moment past the calendar's end (year 9999) is far, not a crash.
@@ -96,13 +140,11 @@ def submitted(
         due = within_reach(datetime.fromtimestamp(seconds, UTC), now)
         if isinstance(due, NotATime):
             return blocks.PASSED if due.reason.endswith("passed") else blocks.TOO_FAR
-        check = services.setup_checks.submit(services.resumes.refusal, workspace, user_id, client)
-        try:
-            refusal = check.result(timeout=CHECK_BUDGET_SECONDS)
-        except FuturesTimeout:
-            return blocks.CHECK_TOO_SLOW
+        refusal = services.resumes.refusal(workspace, user_id, client)
         if refusal is not None:
             return messages.refusal(refusal, picked_for.campaign_id)["text"]
+        if not attempt.start_writing():
+            return blocks.TOO_SLOW
         scheduled, created = services.schedules.add(
             workspace, picked_for.campaign_id, user_id, due, picked_for.channel, picked_for.via, picked_for.thread_ts
         )
@@ -111,6 +153,8 @@ def submitted(
         return messages.database_unavailable()["text"]
     if not created:
         return schedule_blocks.already_scheduled(scheduled)["text"]
+    if attempt.given_up:  # kept after the person was told it may be: the channel hears of it as of any other
+        announce(services, picked_for, scheduled, user_id, client)
     return picked_for, scheduled
 
 

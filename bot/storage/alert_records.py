@@ -56,6 +56,25 @@ class AlertRecords:
             if updated.rowcount == 0:
                 connection.execute(campaign_alerts.insert().values(**_key(workspace, campaign_id), **values))
 
+    def reopen(self, workspace: WorkspaceId, campaign_id: str, channel: str, message_ts: str) -> bool:
+        """The alert at (channel, message_ts) is this campaign's open alert again (Pause again, before the pause
+        leaves: a poll meanwhile finds it alerted); False when another alert or its posting holds the record."""
+        values = {"state": "open", "channel": channel, "message_ts": message_ts, "changed_at": datetime.now(UTC)}
+        with self._engine.begin() as connection:
+            reopened = connection.execute(
+                campaign_alerts.update()
+                .where(_is(workspace, campaign_id), campaign_alerts.c.state == "closed")
+                .values(**values)
+            )
+            if reopened.rowcount == 1:
+                return True
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(campaign_alerts.insert().values(**_key(workspace, campaign_id), **values))
+            return True
+        except IntegrityError:
+            return False
+
     def abandon(self, workspace: WorkspaceId, campaign_id: str) -> None:
         """Posting failed: the next poll tries again."""
         self._set_state(workspace, campaign_id, "posting", "closed")

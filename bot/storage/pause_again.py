@@ -6,8 +6,8 @@ States, and the moves between them (each an UPDATE that names the state it leave
     offered  --a click, within its minutes (take)--------------------------------> taken (owner, lease)
     offered  --its minutes ran out (withdraw_expired)-----------------------------> withdrawn
     taken    --just before the request leaves for Truedy (start_sending)---------> sending
-    taken    --nothing was sent (hand_back: someone else's claim, a shutdown; or its
-               process died: hand_back_dead)---------------------------------------> offered (withdrawn by the
+    taken    --nothing was sent (hand_back: someone else's claim; or its process
+               died: hand_back_dead)-----------------------------------------------> offered (withdrawn by the
                                                                                      sweep once its minutes ran out)
     sending  --nothing was done: Truedy could not be reached, or refused at its
                rate limit before doing anything (hand_back)-----------------------> offered
@@ -16,20 +16,28 @@ States, and the moves between them (each an UPDATE that names the state it leave
     sending  --its process died before the answer (end_dead)---------------------> unknown: never sent again
 
 A second click finds it taken (someone is pausing it), ended (paused already) or withdrawn (too late), and
-changes nothing.
+changes nothing. The process that holds a pause renews its lease every sweep (`renew_held`, every few seconds)
+however long Truedy takes, so only a dead process's pause is ever taken for dead; and a move the database would
+not take (its connection lost just then) is kept and tried again (`retry_unrecorded`), under the same renewed
+lease, rather than its truth replaced by a lease running out.
 """
 
 import json
+import logging
 import secrets
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.storage import database_now, of_workspace, pause_offers, utc
 from bot.storage.workspace_settings import WorkspaceId
 
+log = logging.getLogger("bot.pause_offers")
 _C = pause_offers.c
 # A pause's process renews nothing: one request (and, when refused, one read) fits in this with room to spare
 # (Truedy's timeouts are at most 25 s each).
@@ -76,6 +84,10 @@ class PauseOffers:
     def __init__(self, engine: Engine, lease: timedelta = LEASE):
         self._engine = engine
         self._lease = lease
+        # This process's pauses under way (owner tokens), and the moves of theirs the database would not take yet.
+        self._held: set[str] = set()
+        self._unrecorded: dict[str, Callable[[], bool]] = {}
+        self._held_lock = threading.Lock()
 
     def offer(
         self,
@@ -138,6 +150,8 @@ class PauseOffers:
                 .first()
             )
             if taken is not None:
+                with self._held_lock:
+                    self._held.add(owner)
                 return Taken(_offer(taken), owner)
             row = (
                 connection.execute(select(pause_offers).where(_C.id == offer_id, of_workspace(pause_offers, workspace)))
@@ -185,14 +199,47 @@ class PauseOffers:
             return moved.rowcount == 1
 
     def dead(self, most: int = 100) -> list[PauseOffer]:
-        """Pauses whose process died: taken (nothing was sent) or sending (it may have been), lease over."""
+        """Pauses whose process died: taken (nothing was sent) or sending (it may have been), lease over; never
+        one this process holds."""
+        with self._held_lock:
+            mine = list(self._held)
         with self._engine.connect() as connection:
-            rows = connection.execute(
-                select(pause_offers)
-                .where(_C.state.in_(("taken", "sending")), _C.lease_expires_at < database_now(connection))
-                .limit(most)
-            ).mappings()
-            return [_offer(row) for row in rows]
+            query = select(pause_offers).where(
+                _C.state.in_(("taken", "sending")), _C.lease_expires_at < database_now(connection)
+            )
+            if mine:
+                query = query.where(_C.owner.not_in(mine))
+            return [_offer(row) for row in connection.execute(query.limit(most)).mappings()]
+
+    def renew_held(self) -> None:
+        """The leases of this process's pauses under way, from now: one statement."""
+        with self._held_lock:
+            owners = list(self._held)
+        if owners:
+            with self._engine.begin() as connection:
+                connection.execute(
+                    pause_offers.update()
+                    .where(_C.owner.in_(owners), _C.state.in_(("taken", "sending")))
+                    .values(lease_expires_at=database_now(connection) + self._lease)
+                )
+
+    def keep_trying(self, taken: Taken, move: Callable[[], bool]) -> None:
+        """`move` failed in the database: tried again by `retry_unrecorded`, its lease renewed meanwhile."""
+        with self._held_lock:
+            self._unrecorded[taken.owner] = move
+
+    def retry_unrecorded(self) -> None:
+        with self._held_lock:
+            waiting = list(self._unrecorded.items())
+        for owner, move in waiting:
+            try:
+                move()
+            except SQLAlchemyError:
+                log.warning("pause again's ending not recorded yet", extra={"fields": {"event": "database_error"}})
+                continue
+            with self._held_lock:
+                self._unrecorded.pop(owner, None)
+                self._held.discard(owner)
 
     def hand_back_dead(self, offer: PauseOffer) -> bool:
         """A dead process's pause that was never sent: offered again; True for the one process that did."""
@@ -224,7 +271,11 @@ class PauseOffers:
                 .where(and_(_C.id == taken.offer.id, _C.owner == taken.owner, _C.state == leaving))
                 .values(**values)
             )
-            return moved.rowcount == 1
+        if moved.rowcount == 0 or values.get("state") not in ("taken", "sending"):  # no longer this process's
+            with self._held_lock:
+                if taken.owner not in self._unrecorded:
+                    self._held.discard(taken.owner)
+        return moved.rowcount == 1
 
 
 def _clock() -> None:

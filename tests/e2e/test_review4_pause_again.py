@@ -99,11 +99,19 @@ def test_a_command_resume_in_a_channel_the_bot_cannot_post_in_still_offers_pause
             if block.get("type") == "actions"
             for element in block.get("elements") or []
         ]
-        direct = [
-            c
-            for c in stack.slack.calls_to("chat.postMessage")
-            if c.params.get("channel") in ("U0ALICE01",) and pause_blocks.PAUSE_AGAIN_ACTION_ID in str(c.params)
-        ]
+
+        # A DM to the requester that carries it (posted, then updated with the offer's button).
+        def offered_in_dm():
+            posted = stack.slack.calls_to("chat.postMessage")
+            dms = {c.answer.get("channel") for c in posted if c.params.get("channel") == "U0ALICE01"}
+            updates = stack.slack.calls_to("chat.update")
+            return [
+                c
+                for c in updates
+                if c.params.get("channel") in dms and pause_blocks.PAUSE_AGAIN_ACTION_ID in str(c.params)
+            ]
+
+        direct = wait_until(offered_in_dm, 10, "Pause again in the requester's DM")
         assert [b for b in buttons if b.get("action_id") == pause_blocks.PAUSE_AGAIN_ACTION_ID] or direct, (
             "a successful resume by the command offered no Pause again",
             [r.params.get("text") for r in result],

@@ -73,9 +73,7 @@ def test_a_pause_whose_ending_the_database_missed_is_not_said_interrupted_by_the
     assert any(f"paused `{CAMPAIGN}` again" in t for t in told), told
     # Two minutes later, as far as the lease goes.
     with engine.begin() as connection:
-        connection.execute(
-            update(pause_offers).values(lease_expires_at=datetime.now(UTC) - timedelta(seconds=1))
-        )
+        connection.execute(update(pause_offers).values(lease_expires_at=datetime.now(UTC) - timedelta(seconds=1)))
     PauseOfferSweeps(offers, audit, lambda _workspace: slack).sweep()
 
     told = [p["text"] for p in slack.posted]

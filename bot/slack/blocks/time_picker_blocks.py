@@ -33,7 +33,14 @@ NOT_OURS = "This form is not one the bot can read any more: open it again from t
 NO_TIME = "Pick a date and a time."
 PASSED = "That time has already passed: pick a later one."
 TOO_FAR = f"That is more than {FURTHEST.days} days ahead: pick a time within {FURTHEST.days} days."
-CHECK_TOO_SLOW = "Slack took too long to say whether you may resume here: submit again in a moment."
+TOO_SLOW = (
+    "The bot could not check this in time (its database or Slack is slow right now): nothing was scheduled. "
+    "Try Schedule again in a moment."
+)
+MAY_BE_KEPT = (
+    "The bot's database was too slow to confirm it in time: it may be scheduled after all, and if it is, the "
+    "channel sees it in a moment (`/resume-campaign scheduled` lists it). Check before trying again."
+)
 
 
 @dataclass(frozen=True)
