@@ -149,7 +149,7 @@ def test_a_click_resumes_in_the_alerts_thread_and_leaves_the_alert_resumed(stack
     (reply,) = thread_replies(stack, channel, ts)
     assert f"`{campaign_id}` is resumed. Resumed <!date^" in reply["text"]
     assert state(final["blocks"]).startswith(":arrow_forward: *Resumed* by <@U0BOB0001> <!date^")
-    assert buttons(final["blocks"]) == ["open_in_truedy"]
+    assert buttons(final["blocks"]) == ["open_in_truedy", "pause_again"]  # Resume gone; its undo offered
     assert final["blocks"][0] == stack.slack.posts_in(channel)[0].params["blocks"][0]
     line = next(line for line in stack.worker.logged("resume_attempt") if line["campaign"] == campaign_id)
     assert (line["via"], line["user"], line["outcome"]) == ("button", "U0BOB0001", "resumed")

@@ -113,7 +113,10 @@ def test_a_workspace_installed_but_not_connected_is_told_privately_and_nothing_i
     assert ack.payload is None
     told = stack.private_reply(payload)
     assert told["response_type"] == "ephemeral" and "not connected to Truedy yet" in told["text"]
-    assert len(stack.truedy.received) == before
+    # An earlier test's setup may still be checking its key here (a check cut short by Slack's 3 s goes on in its
+    # thread): only those are left out.
+    called = [r for r in stack.truedy.received[before:] if (r.method, r.query) != ("GET", "limit=1&offset=0")]
+    assert called == []
     assert stack.slack.posts_in("C0NOTCONN") == []
 
 
