@@ -17,6 +17,7 @@ import re
 import time
 from datetime import UTC, datetime
 from functools import partial
+from http.client import HTTPException
 
 from slack_bolt import Respond
 from slack_sdk import WebClient
@@ -134,7 +135,7 @@ def _show_paused(services: Services, api_key: str, offer: PauseOffer, user_id: s
         campaign = truedy.Campaign(offer.campaign_id, offer.campaign_name, "paused", *([None] * 7))
     shown = alert_blocks.alert(campaign, services.dashboard_url)["blocks"]
     blocks = alert_blocks.with_state(shown, state, offer_resume=True)
-    update_message(client, offer.channel, offer.message_ts, alert_blocks.state_text(offer.campaign_id, state), blocks)
+    show(client, offer, {"text": alert_blocks.state_text(offer.campaign_id, state), "blocks": blocks})
 
 
 def _reopen(services: Services, offer: PauseOffer) -> bool:
@@ -160,17 +161,28 @@ def _close(services: Services, offer: PauseOffer, reopened: bool) -> None:
             log.exception("alert not closed again", extra={"fields": {"event": "database_error"}})
 
 
+# Slack out of reach for one call (slack_sdk's urllib raises these): the pause's other steps still happen.
+_UNREACHABLE = (OSError, HTTPException)
+
+
 def show(client: WebClient, offer: PauseOffer, message: Message) -> None:
     """The offer's message as it should read now."""
-    update_message(client, offer.channel, offer.message_ts, message["text"], message["blocks"])
+    try:
+        update_message(client, offer.channel, offer.message_ts, message["text"], message["blocks"])
+    except _UNREACHABLE:
+        log.warning("pause again's message not updated", extra={"fields": {"event": "slack_unreachable"}})
 
 
 def _tell_thread(client: WebClient, offer: PauseOffer, message: Message, user_id: str) -> None:
     try:
         client.chat_postMessage(channel=offer.channel, thread_ts=offer.thread_ts, **message)
-    except SlackApiError as error:
-        log_refusal("pause_again", error)
-        DirectMessage(client, user_id)(**message)
+    except (SlackApiError, *_UNREACHABLE) as error:
+        if isinstance(error, SlackApiError):
+            log_refusal("pause_again", error)
+        try:
+            DirectMessage(client, user_id)(**message)
+        except (SlackApiError, *_UNREACHABLE):
+            log.warning("pause again's result not told", extra={"fields": {"event": "slack_unreachable"}})
 
 
 def record(

@@ -3,6 +3,7 @@
 
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
+from urllib.error import URLError
 
 from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
@@ -79,3 +80,28 @@ def test_a_pause_whose_ending_the_database_missed_is_not_said_interrupted_by_the
     told = [p["text"] for p in slack.posted]
     assert not [t for t in told if "may have been paused" in t], ("paused, then said interrupted", told)
     assert "Paused again by" in str(slack.updated[-1]["blocks"]), slack.updated[-1]
+
+
+class SlackOutOfReachForThePost(SlackStub):
+    """Slack cannot be reached for the thread's reply (a network error, not a refusal), then can again."""
+
+    def chat_postMessage(self, **params):
+        raise URLError(TimeoutError("timed out"))
+
+
+def test_a_thread_reply_slack_cannot_take_still_leaves_the_message_saying_it_was_paused_again(engine):
+    """A network error from Slack (not a SlackApiError) on the thread's reply went up through the flow: the message
+    kept saying "Pausing again…" for good, though the campaign was paused and recorded so."""
+    offers = PauseOffers(engine)
+    shown = {"text": "resumed", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "resumed"}}]}
+    offer = offers.offer(HERE, CAMPAIGN, None, "U0ALICE01", "announcement", ("C0R4", "1.1", "1.1"), shown, 10)
+    taken = offers.take(HERE, offer.id, "U0BOB0001")
+    assert isinstance(taken, Taken)
+    slack = SlackOutOfReachForThePost()
+    services = SimpleNamespace(
+        pause_offers=offers, truedy=TruedyStub(), audit=AuditLog(engine), in_flight=InFlightResumes(engine)
+    )
+
+    pause_again._pause(services, "truedy_key", taken, "U0BOB0001", slack, lambda **_: None)
+
+    assert "Paused again by" in str(slack.updated[-1]["blocks"]), slack.updated
