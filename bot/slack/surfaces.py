@@ -95,8 +95,8 @@ class Announcement:
 
     def _offer_in_dm(self, ending: Ending) -> None:
         """The channel would not take the announcement: Pause again comes in the requester's DM with the bot."""
-        if self.undo is None or not isinstance(ending, truedy.Resumed):
-            return
+        if self.undo is None or self.undo.minutes <= 0 or not isinstance(ending, truedy.Resumed):
+            return  # the DM is only there to carry the offer
         shown = messages.resumed_summary(self.request, ending)
         try:
             posted = self.client.chat_postMessage(channel=self.request.user_id, **shown)
@@ -104,7 +104,8 @@ class Announcement:
             log_refusal("announce", error)
             return
         offered = self._offering(shown, ending, posted)
-        update_message(self.client, posted["channel"], posted["ts"], offered["text"], offered["blocks"])
+        if offered is not shown:
+            update_message(self.client, posted["channel"], posted["ts"], offered["text"], offered["blocks"])
 
     def _announce_ending(self, ending: Ending) -> None:
         """The channel hears of it once Truedy answered: the outcome, with the details in its thread."""
@@ -119,8 +120,9 @@ class Announcement:
             self._offer_in_dm(ending)
             return
         reply_in_thread(self.client, self.respond, posted["channel"], posted["ts"], campaign_id, ending)
-        offered = self._offering(messages.resumed_summary(self.request, ending), ending, posted)
-        if offered["blocks"] != messages.resumed_summary(self.request, ending)["blocks"]:
+        summary = messages.resumed_summary(self.request, ending)
+        offered = self._offering(summary, ending, posted)
+        if offered is not summary:  # Pause again offered: the message just posted gets its button
             update_message(self.client, posted["channel"], posted["ts"], offered["text"], offered["blocks"])
 
     def _update(self, message: messages.Message) -> None:

@@ -152,18 +152,7 @@ def pick_time_from_list(ack: Ack, body: dict, respond: Respond, client: WebClien
 
 def pause_again_clicked(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
     """Pause again under a resume, confirmed in Slack's dialog: on the lookups' threads (it asks Truedy)."""
-    services: Services = context["services"]
-    workspace, user = workspace_of(context), body["user"]
-    value = body["actions"][0].get("value") or ""
-
-    def checked() -> None:
-        if not _same_organisation(workspace, user, client):
-            respond(**messages.not_your_workspace())
-            return
-        pause_again.pause_again(services, workspace, user["id"], value, client, respond)
-
-    ack()
-    answer_later(services.lookups, respond, checked)
+    _answer_click(ack, body, respond, client, context, pause_again.pause_again, asks_truedy=True)
 
 
 def cancel_scheduled_resume(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
@@ -177,8 +166,10 @@ def _answer_click(
     client: WebClient,
     context: BoltContext,
     answer: Callable[[Services, WorkspaceId, str, str, WebClient, Respond], None],
+    asks_truedy: bool = False,
 ) -> None:
-    """Ack, then (from the workspace or its Grid organisation only) `answer` with the button's value."""
+    """Ack, then (from the workspace or its Grid organisation only) `answer` with the button's value; on the
+    lookups' threads when it `asks_truedy`, so that a slow Truedy holds no quick answer."""
     services: Services = context["services"]
     workspace, user = workspace_of(context), body["user"]
     value = body["actions"][0].get("value") or ""
@@ -190,7 +181,7 @@ def _answer_click(
         answer(services, workspace, user["id"], value, client, respond)
 
     ack()
-    answer_later(services.answers, respond, checked)
+    answer_later(services.lookups if asks_truedy else services.answers, respond, checked)
 
 
 def start_digested_resume(
