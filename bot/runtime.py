@@ -21,6 +21,8 @@ from bot.resume import ResumeService
 from bot.resume_flow import ResumeFlows
 from bot.runners.abandoned import AbandonedResumes
 from bot.runners.pause_offers import PauseOfferSweeps
+from bot.runners.reminders import THREADS as REMINDER_THREADS
+from bot.runners.reminders import ReminderRunner
 from bot.runners.resume_all import ResumeAllRunner
 from bot.runners.scheduler import ScheduledResumeRunner
 from bot.runners.steps import StepRunner
@@ -37,6 +39,7 @@ from bot.storage.digests import AlertDigests
 from bot.storage.inflight import InFlightResumes
 from bot.storage.pause_again import PauseOffers
 from bot.storage.poll_turns import PollSchedule
+from bot.storage.reminders import PauseReminders, remind_after
 from bot.storage.resume_all_jobs import ResumeAllJobs
 from bot.storage.schedules import ScheduledResumes
 from bot.storage.step_runs import StepRuns
@@ -85,6 +88,7 @@ class Runtime:
     engine: Engine
     abandoned: AbandonedResumes
     pause_offers: PauseOfferSweeps
+    reminders: ReminderRunner
     _sweeping: threading.Event = field(default_factory=threading.Event)
 
     def serving(self) -> dict[str, str]:
@@ -108,6 +112,7 @@ class Runtime:
         self.resume_all.start()
         self.scheduler.start()
         self.steps.start()
+        self.reminders.start()
 
     def stop_taking_work(self) -> None:
         """New requests are told the bot is restarting; the watcher starts no new poll."""
@@ -117,6 +122,7 @@ class Runtime:
         self.steps.stop()
         self.watcher.stop()
         self.resume_all.stop()
+        self.reminders.stop()
         self._sweeping.set()
 
     def finish(self, stopping: float) -> int:
@@ -133,6 +139,7 @@ class Runtime:
         self.resume_all.join(max(0.0, deadline - time.monotonic()))
         self.scheduler.join(max(0.0, deadline - time.monotonic()))
         self.steps.join(max(0.0, deadline - time.monotonic()))
+        self.reminders.join(max(0.0, deadline - time.monotonic()))
         try:
             # Last, once the flows ended and released their claims: a schedule handed back earlier could meet
             # this process's own claim on another process. Step runs still held are the next process's to end.
@@ -188,11 +195,14 @@ def build_runtime(
         steps_owner=f"steps-{secrets.token_hex(8)}",
         in_flight=in_flight,
         pause_offers=PauseOffers(engine),
+        reminders=PauseReminders(engine),
         undo_minutes=settings.undo_minutes,
         public_url=settings.public_url,
         dashboard_url=settings.truedy_dashboard_url,
+        remind_after=timedelta(minutes=settings.remind_after_minutes),
     )
     provide_services(app, services)
+    default_remind_after = services.remind_after
     watcher = PausedWatcher(
         engine=engine,
         workspaces=workspaces,
@@ -215,6 +225,8 @@ def build_runtime(
         dashboard_url=settings.truedy_dashboard_url,
         digests=services.digests,
         per_minute=settings.resume_all_per_minute,
+        reminders=services.reminders,
+        remind_after=partial(remind_after, default=default_remind_after),
         before_each_poll=before_each_job,
     )
     runner = ResumeAllRunner(
@@ -242,4 +254,23 @@ def build_runtime(
     scheduler = ScheduledResumeRunner(services.schedules, services.flows, starts, tokens.client_for, undo)
     steps = StepRunner(services.step_runs, services.resume_all, tokens.client_for, services.steps_owner)
     sweeps = PauseOfferSweeps(services.pause_offers, audit, tokens.for_polling(settings).client_for)
-    return Runtime(app, tokens, services, watcher, runner, scheduler, steps, in_flight, engine, abandoned, sweeps)
+    reminders = ReminderRunner(
+        reminders=services.reminders,
+        workspaces=workspaces,
+        alerts=alerts,
+        digests=services.digests,
+        # Its own connections: reminders never take those people's resumes need.
+        truedy_client=TruedyClient(
+            settings.truedy_api_url,
+            connect_timeout=settings.truedy_connect_timeout,
+            read_timeout=settings.truedy_read_timeout,
+            max_connections=REMINDER_THREADS,
+        ),
+        slack_for=tokens.for_polling(settings).client_for,  # `ratelimited` puts a reminder off, never sleeps
+        remind_after=default_remind_after,
+        remind_max=settings.remind_max,
+        before_each_job=before_each_job,
+    )
+    return Runtime(
+        app, tokens, services, watcher, runner, scheduler, steps, in_flight, engine, abandoned, sweeps, reminders
+    )

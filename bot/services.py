@@ -1,5 +1,6 @@
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 
 from bot.background import BackgroundWork
 from bot.resume import ResumeService
@@ -11,6 +12,7 @@ from bot.storage.audit import AuditLog
 from bot.storage.digests import AlertDigests
 from bot.storage.inflight import InFlightResumes
 from bot.storage.pause_again import PauseOffers
+from bot.storage.reminders import PauseReminders
 from bot.storage.resume_all_jobs import ResumeAllJobs
 from bot.storage.schedules import ScheduledResumes
 from bot.storage.step_runs import StepRuns
@@ -41,6 +43,8 @@ class Services:
     steps_owner: str  # this process's token: the step runs it holds are under its lease
     in_flight: InFlightResumes  # one resume (or pause) per campaign at a time
     pause_offers: PauseOffers  # Pause again under each successful resume…
+    reminders: PauseReminders  # reminders of pauses nobody handles, and their snoozes
     undo_minutes: int  # …for this long (0: never)
     public_url: str | None = None  # the web process's address, for webhook URLs
     dashboard_url: str | None = None  # a campaign's page in Truedy's dashboard ("{id}" stands for its id)
+    remind_after: timedelta = timedelta(0)  # REMIND_AFTER_MINUTES, where a workspace's setup set none

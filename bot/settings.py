@@ -108,6 +108,11 @@ class Settings(BaseSettings):
     resume_all_per_minute: int = Field(90, ge=1, le=6000)
     # Pause again is offered under each successful resume for this many minutes (0: never).
     undo_minutes: int = Field(10, ge=0, le=60)
+    # A paused campaign whose alert nobody acted on is reminded in its thread after this many minutes (0: never;
+    # setup can set its own per workspace), then at growing intervals (1 h, 2 h, 4 h… later), at most
+    # REMIND_MAX times. A fraction of a minute is read as such (tests use seconds).
+    remind_after_minutes: float = Field(60, ge=0, le=1440)
+    remind_max: int = Field(5, ge=1, le=20)
     # How long a resume-all job stays with a worker that stopped renewing its lease (it died or stalled).
     resume_all_lease_seconds: int = Field(60, ge=2, le=600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

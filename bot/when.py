@@ -13,7 +13,7 @@ offset before the change, as `zoneinfo` does: it runs an hour after it would hav
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # Far enough for "after the holidays", near enough that a typo in the year is caught.
 FURTHEST = timedelta(days=30)
@@ -155,3 +155,38 @@ def within_reach(moment: datetime | NotATime, now: datetime) -> datetime | NotAT
     if moment - now > FURTHEST:
         return _TOO_FAR
     return moment
+
+
+def quiet_until(now: datetime, quiet_from: time, quiet_to: time, zone: ZoneInfo) -> datetime | None:
+    """When the quiet hours that `now` falls in end (UTC), or None outside them. From 22:00 to 07:00 spans
+    midnight; equal ends mean no quiet hours."""
+    if quiet_from == quiet_to:
+        return None
+    local = now.astimezone(zone)
+    clock = local.time().replace(tzinfo=None)
+    if quiet_from < quiet_to:
+        inside, ends_on = quiet_from <= clock < quiet_to, local.date()
+    else:
+        inside = clock >= quiet_from or clock < quiet_to
+        ends_on = local.date() + timedelta(days=1) if clock >= quiet_from else local.date()
+    return datetime.combine(ends_on, quiet_to, zone).astimezone(UTC) if inside else None
+
+
+def clock_of(value: str | None) -> time | None:
+    """ "HH:MM" (a timepicker's value, as setup saves it) as a time; None when unset or unreadable."""
+    if not value:
+        return None
+    try:
+        return time.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def zone_named(name: str | None) -> ZoneInfo | None:
+    """The time zone an IANA name (`Europe/Paris`) names; None when unset or not one Python knows."""
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None

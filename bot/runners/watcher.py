@@ -24,6 +24,7 @@ from bot.storage.alert_records import AlertRecords, OpenAlert
 from bot.storage.digests import AlertDigests
 from bot.storage.inflight import InFlightResumes
 from bot.storage.poll_turns import PollSchedule
+from bot.storage.reminders import PauseReminders
 from bot.storage.workspace_settings import WorkspaceId, Workspaces, WorkspaceSettings
 
 log = logging.getLogger("bot.watcher")
@@ -81,6 +82,8 @@ class PausedWatcher:
         dashboard_url: str | None,
         digests: AlertDigests,
         per_minute: int,
+        reminders: PauseReminders | None = None,
+        remind_after: Callable[[WorkspaceSettings], timedelta] = lambda _: timedelta(0),
         before_each_poll: Callable[[], None] = lambda: None,
     ):
         self._engine = engine
@@ -96,6 +99,8 @@ class PausedWatcher:
         self._dashboard_url = dashboard_url
         self._digests = digests
         self._per_minute = per_minute  # resume all's pace, for the digest's estimate
+        self._reminders = reminders  # each alert posted is reminded of after remind_after (zero: never)
+        self._remind_after = remind_after
         self._before_each_poll = before_each_poll  # acks first: the worker makes polls wait for pending acks
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="paused-watcher", daemon=True)
@@ -323,8 +328,12 @@ class PausedWatcher:
     ) -> str | None:
         """None once posted, else Slack's error (the pause is then alerted by a later poll)."""
         workspace = settings.workspace
+        after = self._remind_after(settings) if self._reminders is not None else timedelta(0)
+        reminded = after > timedelta(0)
         try:
-            posted = slack.chat_postMessage(channel=channel, **alert_blocks.alert(campaign, self._dashboard_url))
+            posted = slack.chat_postMessage(
+                channel=channel, **alert_blocks.alert(campaign, self._dashboard_url, snooze=reminded)
+            )
         except SlackApiError as error:
             log_refusal("alert", error)
             self._alerts.abandon(workspace, campaign.id)
@@ -333,6 +342,8 @@ class PausedWatcher:
             self._alerts.abandon(workspace, campaign.id)
             raise
         self._alerts.posted(workspace, campaign.id, posted["channel"], posted["ts"])
+        if reminded and self._reminders is not None:
+            self._reminders.track(workspace, posted["channel"], posted["ts"], after, campaign_id=campaign.id)
         log.info(
             "alert posted",
             extra={"fields": {"event": "alert_posted", "team": workspace.team_id, "campaign": campaign.id}},
@@ -361,6 +372,9 @@ class PausedWatcher:
         self._digests.posted(digest_id, posted["channel"], posted["ts"])
         for campaign in campaigns:
             self._alerts.posted(workspace, campaign.id, posted["channel"], posted["ts"])
+        after = self._remind_after(settings) if self._reminders is not None else timedelta(0)
+        if after > timedelta(0) and self._reminders is not None:
+            self._reminders.track(workspace, posted["channel"], posted["ts"], after, digest_id=digest_id)
         log.info(
             "digest posted",
             extra={"fields": {"event": "digest_posted", "team": workspace.team_id, "campaigns": len(campaigns)}},

@@ -147,7 +147,7 @@ def manifest(url: str | None = None, socket_mode: bool = False) -> dict[str, Any
     if events:
         command["url"] = events
         interactivity["request_url"] = events
-        interactivity["message_menu_options_url"] = events  # the setup form's user groups, found as one types
+        interactivity["message_menu_options_url"] = events  # setup's groups and time zones, as one types
         subscriptions["request_url"] = events
     oauth_config: dict[str, Any] = {"scopes": {"bot": list(BOT_SCOPES)}}
     if base:

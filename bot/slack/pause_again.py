@@ -15,7 +15,7 @@ bot.truedy.TruedyClient.pause treats them as resume's are.
 import logging
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from http.client import HTTPException
 
@@ -35,6 +35,7 @@ from bot.slack.replies import DirectMessage, log_refusal, update_message
 from bot.storage.audit import AuditEntry, AuditLog
 from bot.storage.inflight import AlreadyResuming
 from bot.storage.pause_again import NotTaken, PauseOffer, Taken
+from bot.storage.reminders import remind_after
 from bot.storage.workspace_settings import WorkspaceId
 
 log = logging.getLogger("bot.pause_again")
@@ -68,12 +69,23 @@ def pause_again(
         respond(**pause_blocks.someone_else_is_changing_it(claim, offer.campaign_id), replace_original=False)
         return
     try:
-        _pause(services, settings.api_key, taken, user_id, client, respond)
+        _pause(
+            services, settings.api_key, taken, user_id, client, respond, remind_after(settings, services.remind_after)
+        )
     finally:
         services.in_flight.release(claim)
 
 
-def _pause(services: Services, api_key: str, taken: Taken, user_id: str, client: WebClient, respond: Respond) -> None:
+def _pause(
+    services: Services,
+    api_key: str,
+    taken: Taken,
+    user_id: str,
+    client: WebClient,
+    respond: Respond,
+    after: timedelta = timedelta(0),
+) -> None:
+    """`after`: how long after the pause its reminders start (zero: the workspace has none)."""
     offer, offers = taken.offer, services.pause_offers
     show(client, offer, pause_blocks.pausing(offer.shown, user_id))
     reopened = _reopen(services, offer)
@@ -107,13 +119,15 @@ def _pause(services: Services, api_key: str, taken: Taken, user_id: str, client:
         offers.keep_trying(taken, partial(offers.end, taken, name, unknown))
     _tell_thread(client, offer, pause_blocks.result(offer, user_id, outcome), user_id)
     if isinstance(outcome, truedy.Paused):
-        _show_paused(services, api_key, offer, user_id, client)
+        _show_paused(services, api_key, offer, user_id, client, after)
     else:
         _close(services, offer, reopened)
         show(client, offer, offer.shown)
 
 
-def _show_paused(services: Services, api_key: str, offer: PauseOffer, user_id: str, client: WebClient) -> None:
+def _show_paused(
+    services: Services, api_key: str, offer: PauseOffer, user_id: str, client: WebClient, after: timedelta
+) -> None:
     """An alert goes back to its paused state with its Resume button (and is the open alert of this pause again,
     for the watcher); another message says who paused it again, and the watcher alerts the pause as any other."""
     now = datetime.now(UTC)
@@ -125,6 +139,8 @@ def _show_paused(services: Services, api_key: str, offer: PauseOffer, user_id: s
         if digest_id is not None:
             services.digests.set_row(digest_id, offer.campaign_id, "paused", state)
             render_digest(client, services.digests, digest_id, services.resume_all_per_minute)
+            if after > timedelta(0):
+                services.reminders.restart(offer.workspace, offer.channel, offer.thread_ts, after, digest_id=digest_id)
         return
     if offer.kind != "alert":
         show(client, offer, pause_blocks.paused_again_summary(offer.shown, user_id, now))
@@ -133,9 +149,13 @@ def _show_paused(services: Services, api_key: str, offer: PauseOffer, user_id: s
         campaign = services.truedy.get_campaign(api_key, offer.campaign_id)
     except truedy.TruedyError:  # shown without its progress: the Resume button is what matters
         campaign = truedy.Campaign(offer.campaign_id, offer.campaign_name, "paused", *([None] * 7))
-    shown = alert_blocks.alert(campaign, services.dashboard_url)["blocks"]
+    shown = alert_blocks.alert(campaign, services.dashboard_url, snooze=after > timedelta(0))["blocks"]
     blocks = alert_blocks.with_state(shown, state, offer_resume=True)
     show(client, offer, {"text": alert_blocks.state_text(offer.campaign_id, state), "blocks": blocks})
+    if after > timedelta(0):  # a pause like any other: reminded if nobody handles it
+        services.reminders.restart(
+            offer.workspace, offer.channel, offer.message_ts, after, campaign_id=offer.campaign_id
+        )
 
 
 def _reopen(services: Services, offer: PauseOffer) -> bool:

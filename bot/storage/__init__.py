@@ -76,6 +76,14 @@ workspaces = Table(
     # restricted, and when; None: such runs are refused while resumes are restricted.
     Column("unattended_allowed_by", String(32)),
     Column("unattended_allowed_at", DateTime(timezone=True)),
+    # Reminders of pauses nobody handles (bot.storage.reminders): after this many minutes (None: REMIND_AFTER_MINUTES;
+    # 0: none), never between quiet_from and quiet_to ("HH:MM") in time_zone (IANA), which also reads "9:00
+    # tomorrow"; from the second on, they mention escalate_to (a user group "S…" or a person "U…"/"W…").
+    Column("remind_after_minutes", Integer),
+    Column("quiet_from", String(5)),
+    Column("quiet_to", String(5)),
+    Column("time_zone", String(64)),
+    Column("escalate_to", String(32)),
     Index("ix_workspaces_webhook_token", "webhook_token", unique=True),
 )
 
@@ -347,6 +355,48 @@ pause_offers = Table(
     # What the sweep looks for, whatever the number offered: expired offers, and dead processes' pauses.
     Index("ix_pause_offers_state_offered_until", "state", "offered_until"),
     Index("ix_pause_offers_state_lease", "state", "lease_expires_at"),
+)
+
+
+# Reminders of a pause nobody handles: one row per alert (or digest) message, in its thread (bot.storage.reminders
+# has its states and moves).
+pause_reminders = Table(
+    "pause_reminders",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("enterprise_id", String(32), nullable=False),
+    Column("team_id", String(32), nullable=False),
+    Column("kind", String(8), nullable=False),  # "alert" (of campaign_id) or "digest" (of digest_id)
+    Column("campaign_id", String(64)),
+    Column("digest_id", BigInteger().with_variant(Integer, "sqlite")),
+    Column("channel", String(32), nullable=False),
+    Column("message_ts", String(32), nullable=False),  # the alert: reminders go to its thread
+    Column("paused_at", DateTime(timezone=True), nullable=False),  # when it was alerted (the database's clock)
+    Column("next_at", DateTime(timezone=True), nullable=False),  # when it is next looked at
+    Column("sent", Integer, nullable=False, default=0, server_default="0"),  # reminders sent (or maybe sent)
+    Column("last_sent_at", DateTime(timezone=True)),
+    # "waiting", "taken" (by `owner`, until `lease_expires_at`), "sending", or "ended" (`ending` says why)
+    Column("state", String(8), nullable=False),
+    Column("ending", String(12)),
+    Column("owner", String(32)),
+    Column("lease_expires_at", DateTime(timezone=True)),
+    Column("snoozed_until", DateTime(timezone=True)),
+    Column("snoozed_for_good", Boolean, nullable=False, default=False, server_default=false()),  # until resumed
+    Column("snoozed_by", String(32)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_pause_reminders_state_next_at", "state", "next_at"),  # the reminders due, however many wait
+    Index("ix_pause_reminders_state_lease", "state", "lease_expires_at"),  # those of processes that died
+    Index("ux_pause_reminders_message", "enterprise_id", "team_id", "channel", "message_ts", unique=True),
+)
+
+# When each channel may have its next reminder: Slack takes about one message a second per channel.
+reminder_channels = Table(
+    "reminder_channels",
+    metadata,
+    Column("enterprise_id", String(32), primary_key=True),
+    Column("team_id", String(32), primary_key=True),
+    Column("channel", String(32), primary_key=True),
+    Column("next_post_at", DateTime(timezone=True), nullable=False),
 )
 
 

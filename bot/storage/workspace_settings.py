@@ -18,8 +18,10 @@ from bot.storage import (
     of_workspace,
     of_workspaces,
     pause_offers,
+    pause_reminders,
     poll_schedule,
     reading,
+    reminder_channels,
     resume_all_items,
     resume_all_jobs_table,
     resume_locks,
@@ -59,10 +61,26 @@ class WorkspaceSettings:
     # The admin who let workflow runs with no person (scheduled triggers) resume although resumes are restricted.
     unattended_allowed_by: str | None = None
     unattended_allowed_at: datetime | None = None
+    # Reminders of pauses nobody handles: after this many minutes (None: REMIND_AFTER_MINUTES; 0: none), never in
+    # the quiet hours ("HH:MM" to "HH:MM" in time_zone), mentioning escalate_to from the second on.
+    remind_after_minutes: int | None = None
+    quiet_from: str | None = None
+    quiet_to: str | None = None
+    time_zone: str | None = None
+    escalate_to: str | None = None  # a user group "S…", or a person "U…"/"W…"
 
     @property
     def restricted(self) -> bool:
         return bool(self.allowed_users or self.allowed_usergroups)
+
+
+@dataclass(frozen=True)
+class ReminderChoices:
+    remind_after_minutes: int | None  # None: the bot's default (REMIND_AFTER_MINUTES)
+    quiet_from: str | None
+    quiet_to: str | None
+    time_zone: str | None
+    escalate_to: str | None
 
 
 @dataclass(frozen=True)
@@ -76,6 +94,7 @@ class SetupChoices:
     allowed_usergroups: tuple[str, ...] | None
     webhook_secret: str | None = None
     allow_unattended: bool | None = None  # None: the form had no such field, and the saved choice is kept
+    reminders: ReminderChoices | None = None  # None: the form had no such fields, and the saved ones are kept
 
 
 class Workspaces:
@@ -164,6 +183,14 @@ class Workspaces:
             values |= {"unattended_allowed_by": None, "unattended_allowed_at": None}
         elif choices.allow_unattended and (existing is None or existing.unattended_allowed_by is None):
             values |= {"unattended_allowed_by": user_id, "unattended_allowed_at": now}  # who first allowed it
+        if choices.reminders is not None:
+            values |= {
+                "remind_after_minutes": choices.reminders.remind_after_minutes,
+                "quiet_from": choices.reminders.quiet_from,
+                "quiet_to": choices.reminders.quiet_to,
+                "time_zone": choices.reminders.time_zone,
+                "escalate_to": choices.reminders.escalate_to,
+            }
         if choices.webhook_secret is not None:
             values["webhook_secret_encrypted"] = self._keybox.seal(choices.webhook_secret)
         elif existing is not None and existing.webhook_token and existing.webhook_secret is None:
@@ -192,7 +219,7 @@ class Workspaces:
 
     def forget(self, workspace: WorkspaceId, whole_organisation: bool = False) -> None:
         """The app was uninstalled: its Truedy key, alert channel, restrictions, polling, digests, resume-all
-        jobs (a running one stops) and scheduled resumes go (a key seeded before the workspace installed
+        jobs (a running one stops), scheduled resumes and reminders go (a key seeded before the workspace installed
         included); the audit trail stays. `whole_organisation`: every workspace of the Grid organisation
         `workspace.enterprise_id`."""
         tables = (
@@ -206,6 +233,8 @@ class Workspaces:
             scheduled_resumes,
             workflow_step_runs,
             pause_offers,
+            pause_reminders,
+            reminder_channels,
         )
         children = ((alert_digest_rows.c.digest_id, alert_digests), (resume_all_items.c.job_id, resume_all_jobs_table))
         with self._engine.begin() as connection:
@@ -254,6 +283,11 @@ class Workspaces:
             secret_problem_told=row["secret_problem_told_at"] is not None,
             unattended_allowed_by=row["unattended_allowed_by"],
             unattended_allowed_at=utc(row["unattended_allowed_at"]),
+            remind_after_minutes=row["remind_after_minutes"],
+            quiet_from=row["quiet_from"],
+            quiet_to=row["quiet_to"],
+            time_zone=row["time_zone"],
+            escalate_to=row["escalate_to"],
         )
 
     def _open(self, sealed: str | None) -> str | None:

@@ -67,6 +67,7 @@ class Ack:
     sent_at: float
     acked_at: float | None = None
     payload: dict[str, Any] | None = None
+    sent: dict[str, Any] | None = None  # what was acked (a view submission's errors must name its input blocks)
 
     @property
     def latency(self) -> float:
@@ -110,6 +111,10 @@ class FakeSlack:
     socket_refusals: int = 0  # Socket Mode handshakes to refuse (503) before accepting one
     # Where it listens once started (0: any free port). Set, the bot's settings can name it before it listens.
     port: int = 0
+    # (at most N, in S seconds): chat.postMessage's rate limit per channel, as Slack's (about one a second, short
+    # bursts allowed); beyond it, `ratelimited` (HTTP 429, Retry-After 1). None: no limit.
+    channel_post_limit: tuple[int, float] | None = None
+    _channel_posts: dict[str, list[float]] = field(default_factory=dict)  # channel -> when posts were taken
     _codes: dict[str, tuple[Identity, str]] = field(default_factory=dict)  # install code -> (bot, installer)
     _deleted: set[tuple[str, str]] = field(default_factory=set)
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
@@ -203,7 +208,7 @@ class FakeSlack:
                     "accepts_response_payload": envelope_type != "events_api",
                     "payload": payload,
                 }
-                self.acks[envelope_id] = Ack(envelope_id, time.monotonic())
+                self.acks[envelope_id] = Ack(envelope_id, time.monotonic(), sent=payload)
                 await socket.send_str(json.dumps(envelope))
                 ids.append(envelope_id)
             return ids
@@ -620,6 +625,8 @@ class FakeSlack:
         with self._lock:
             self.calls.append(call)
             failure = self._take_failure(method, params.get("channel"))
+            if failure is None and method == "chat.postMessage" and self.channel_post_limit is not None:
+                failure = self._over_channel_limit(str(params.get("channel")), call.at)
         status, headers = 200, {}
         if method == "auth.test" and self.auth_test_seconds:
             await asyncio.sleep(self.auth_test_seconds)
@@ -655,6 +662,16 @@ class FakeSlack:
             with self._lock:
                 self.refused.append(call)
         return web.json_response(call.answer, status=status, headers=headers)
+
+    def _over_channel_limit(self, channel: str, now: float) -> Failure | None:
+        assert self.channel_post_limit is not None
+        most, seconds = self.channel_post_limit
+        recent = [moment for moment in self._channel_posts.get(channel, []) if now - moment < seconds]
+        if len(recent) >= most:
+            self._channel_posts[channel] = recent
+            return Failure("ratelimited", retry_after=1)
+        self._channel_posts[channel] = [*recent, now]
+        return None
 
     def _take_failure(self, method: str, channel: str | None) -> Failure | None:
         for key in ((method, channel), (method, None)):
@@ -812,7 +829,7 @@ class FakeSlack:
             if pending is not None and pending.acked_at is None:
                 pending.acked_at = time.monotonic()
                 pending.payload = ack.get("payload")
-                if problems := _ack_problems(pending.payload):
+                if problems := _ack_problems(pending.payload, pending.sent):
                     with self._lock:
                         self.refused.append(
                             ApiCall(
@@ -873,16 +890,35 @@ def _of_type(kind: str, value: Any) -> bool:
     return isinstance(value, str) if kind == "string" else False
 
 
-def _ack_problems(payload: Any) -> list[str]:
-    """An ack's payload is a message (a command's reply), a view (`response_action` update or push) or
-    options: Slack refuses it as it would refuse them elsewhere."""
+def _ack_problems(payload: Any, sent: dict[str, Any] | None = None) -> list[str]:
+    """An ack's payload is a message (a command's reply), a view (`response_action` update or push), options
+    or a submission's errors: Slack refuses it as it would refuse them elsewhere."""
     if not isinstance(payload, dict):
         return []
     if "view" in payload:
         return block_kit.view_problems(payload["view"])
     if "text" in payload or "blocks" in payload:
         return block_kit.message_problems(payload)
+    if "options" in payload:
+        return block_kit.options_problems(payload["options"])
+    if payload.get("response_action") == "errors":
+        return _errors_problems(payload.get("errors"), (sent or {}).get("view"))
     return []
+
+
+def _errors_problems(errors: Any, view: dict[str, Any] | None) -> list[str]:
+    """A submission's errors name input blocks of the submitted view: Slack shows "We had some trouble connecting"
+    instead of an error under anything else (or under nothing)."""
+    if not isinstance(errors, dict) or not errors:
+        return ["errors: an object of block_id -> message"]
+    inputs = {block.get("block_id") for block in (view or {}).get("blocks") or () if block.get("type") == "input"}
+    problems = []
+    for block_id, message in errors.items():
+        if view is not None and block_id not in inputs:
+            problems.append(f"errors.{block_id}: not an input block of the submitted view")
+        if not isinstance(message, str) or not message:
+            problems.append(f"errors.{block_id}: a message is required")
+    return problems
 
 
 def _block_kit_problems(method: str, params: dict[str, Any]) -> list[str]:

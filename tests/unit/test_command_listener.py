@@ -28,6 +28,7 @@ from bot.storage.inflight import AlreadyResuming, Claim, InFlightResumes
 from bot.storage.keybox import KeyBox
 from bot.storage.pause_again import PauseOffers
 from bot.storage.poll_turns import PollSchedule
+from bot.storage.reminders import PauseReminders
 from bot.storage.resume_all_jobs import ResumeAllJobs
 from bot.storage.schedules import ScheduledResumes
 from bot.storage.step_runs import StepRuns
@@ -111,6 +112,7 @@ def stack(engine, workspaces):
         steps_owner="steps-test",
         in_flight=in_flight,
         pause_offers=PauseOffers(engine),
+        reminders=PauseReminders(engine),
         undo_minutes=0,  # Pause again: tests/e2e/test_pause_again.py
     )
 

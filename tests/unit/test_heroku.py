@@ -38,6 +38,8 @@ LEFT_OUT = {
     "RESUME_ALL_PER_MINUTE": "tuning knob",
     "RESUME_ALL_LEASE_SECONDS": "tuning knob",
     "UNDO_MINUTES": "its default (10) suits most teams; set it afterwards to change it",
+    "REMIND_AFTER_MINUTES": "its default (60) suits most teams, and each workspace's setup can set its own",
+    "REMIND_MAX": "its default (5) suits most teams; set it afterwards to change it",
     "LOG_LEVEL": "tuning knob",
     "METRICS_PORT": "the worker's own port: a worker dyno takes no connections",
 }

@@ -85,9 +85,11 @@ def test_the_alert_button_has_a_listener_and_interactivity_is_on():
         "resume_later",
         "pick_time_listed",
         "pause_again",
+        "snooze_reminders",
     ]
     assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
-    assert app.option_loaders == ["setup_usergroups"]  # over HTTP, Slack asks message_menu_options_url
+    # Over HTTP, Slack asks message_menu_options_url.
+    assert app.option_loaders == ["setup_usergroups", "setup_escalate_group", "setup_time_zone"]
 
 
 def test_every_command_has_a_usage_hint():

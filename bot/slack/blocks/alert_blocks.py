@@ -11,6 +11,7 @@ from typing import Any
 from bot import truedy
 from bot.resume import ResumeOutcome
 from bot.slack.blocks.messages import Message, escape, explain, requester, slack_date
+from bot.slack.blocks.reminder_blocks import SNOOZE_ACTION_ID, snooze_menu
 
 RESUME_ACTION_ID = "resume_campaign"
 # Beside Resume: resume later, at a time read in the clicker's time zone (bot.when), as they could type it.
@@ -24,7 +25,8 @@ ACTIONS_BLOCK_ID = "campaign_actions"
 Block = dict[str, Any]
 
 
-def alert(campaign: truedy.Campaign, dashboard_url: str | None) -> Message:
+def alert(campaign: truedy.Campaign, dashboard_url: str | None, snooze: bool = False) -> Message:
+    """`snooze`: the workspace reminds of pauses nobody handles, and the alert offers to snooze them."""
     name = escape(campaign.name or "Unnamed campaign", 150)
     pending = f"{campaign.pending} pending contacts" if campaign.pending is not None else "its pending contacts"
     updated = slack_date(campaign.updated_at) if campaign.updated_at else "unknown"
@@ -41,6 +43,8 @@ def alert(campaign: truedy.Campaign, dashboard_url: str | None) -> Message:
         },
         later_menu(campaign.id),
     ]
+    if snooze:
+        buttons.append(snooze_menu())
     if dashboard_url:
         buttons.append(
             {
@@ -188,11 +192,11 @@ def _state_block(text: str) -> Block:
     return {"type": "section", "block_id": STATE_BLOCK_ID, "text": {"type": "mrkdwn", "text": text}}
 
 
-_RESUMING = (RESUME_ACTION_ID, RESUME_LATER_ACTION_ID)
+_RESUMING = (RESUME_ACTION_ID, RESUME_LATER_ACTION_ID, SNOOZE_ACTION_ID)
 
 
 def _resume_buttons(block: Block) -> list[Block]:
-    """Resume and its later menu: shown, and hidden, together."""
+    """Resume, its later menu and Snooze: shown, and hidden, together (there is nothing to snooze once resumed)."""
     return [element for element in block.get("elements", []) if element.get("action_id") in _RESUMING]
 
 

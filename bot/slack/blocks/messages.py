@@ -225,6 +225,8 @@ def status_lines(
         else:
             unattended = "not allowed: a workflow started on a schedule (with no person) cannot resume here"
         lines.append(f"• Unattended workflow runs: {unattended}")
+    if settings is not None:
+        lines.append(f"• Reminders of pauses nobody handles: {_reminders(settings)}")
     if settings and settings.webhook_token and public_url:
         url = f"`{webhook_url(public_url, settings.webhook_token)}`"
         secret = "signing secret saved" if settings.webhook_secret else f"no signing secret yet (`{COMMAND} setup`)"
@@ -290,6 +292,27 @@ def setup_not_opened(error: str) -> Message:
 def webhook_url(public_url: str, token: str) -> str:
     """A workspace's own Truedy webhook URL, at the bot's public address (PUBLIC_URL)."""
     return f"{public_url}/truedy/webhook/{token}"
+
+
+def _reminders(settings: WorkspaceSettings) -> str:
+    if settings.remind_after_minutes == 0:
+        return "off"
+    after = (
+        "the bot's default (`REMIND_AFTER_MINUTES`)"
+        if settings.remind_after_minutes is None
+        else f"{settings.remind_after_minutes} min"
+    )
+    said = f"after {after}, then at growing intervals"
+    if settings.quiet_from and settings.quiet_to:
+        said += f"; never from {settings.quiet_from} to {settings.quiet_to} ({escape(settings.time_zone or 'UTC', 64)})"
+    if settings.escalate_to and settings.escalate_to.isalnum():
+        target = (
+            f"<!subteam^{settings.escalate_to}>"
+            if settings.escalate_to.startswith("S")
+            else f"<@{settings.escalate_to}>"
+        )
+        said += f"; from the second, mentioning {target}"
+    return said
 
 
 def setup_saved(team_id: str, settings: WorkspaceSettings, public_url: str | None = None) -> Message:

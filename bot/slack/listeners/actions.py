@@ -1,5 +1,5 @@
-"""Buttons: Resume and Resume later on paused-campaign alerts, on the private list (and its pages) and in the Home
-tab, and Connect Truedy (the installer's DM, the Home tab). Acknowledged at once, checked and carried out after."""
+"""Buttons: Resume, Resume later and Snooze on paused-campaign alerts, on the private list (and its pages) and in the
+Home tab, and Connect Truedy (the installer's DM, the Home tab). Acknowledged at once, checked and carried out after."""
 
 from collections.abc import Callable
 from functools import partial
@@ -10,13 +10,14 @@ from slack_sdk.errors import SlackApiError
 
 from bot.resume import ResumeRequest
 from bot.services import Services
-from bot.slack import pause_again, resume_all_requests, schedule_requests, time_picker
+from bot.slack import pause_again, resume_all_requests, schedule_requests, snooze, time_picker
 from bot.slack.blocks import (
     alert_blocks,
     digest_blocks,
     list_blocks,
     messages,
     pause_blocks,
+    reminder_blocks,
     resume_all_blocks,
     schedule_blocks,
     setup_blocks,
@@ -46,6 +47,7 @@ def register(app: App) -> None:
     app.action(alert_blocks.RESUME_LATER_ACTION_ID)(resume_later)
     app.action(list_blocks.PICK_TIME_LISTED_ACTION_ID)(pick_time_from_list)
     app.action(pause_blocks.PAUSE_AGAIN_ACTION_ID)(pause_again_clicked)
+    app.action(reminder_blocks.SNOOZE_ACTION_ID)(snooze_reminders)
 
 
 def resume_from_alert(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
@@ -153,6 +155,23 @@ def pick_time_from_list(ack: Ack, body: dict, respond: Respond, client: WebClien
 def pause_again_clicked(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
     """Pause again under a resume, confirmed in Slack's dialog: on the lookups' threads (it asks Truedy)."""
     _answer_click(ack, body, respond, client, context, pause_again.pause_again, asks_truedy=True)
+
+
+def snooze_reminders(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
+    """Snooze ▾ on an alert or on one of its reminders (in the alert's thread): that alert's reminders."""
+    services: Services = context["services"]
+    workspace, user = workspace_of(context), body["user"]
+    choice = (body["actions"][0].get("selected_option") or {}).get("value") or ""
+    clicked = ClickedAlert.from_click(body)
+
+    def checked() -> None:
+        if not _same_organisation(workspace, user, client):
+            respond(**messages.not_your_workspace())
+            return
+        snooze.snooze(services, workspace, user["id"], choice, clicked.channel, clicked.thread_ts, client, respond)
+
+    ack()
+    answer_later(services.answers, respond, checked)
 
 
 def cancel_scheduled_resume(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
