@@ -86,6 +86,13 @@ def test_an_admin_connects_a_new_workspace_entirely_from_slack(stack, new_team):
         "allowed_usergroups",
         "unattended_runs",
         "webhook_secret",
+        "reminders",
+        "remind_after",
+        "quiet_from",
+        "quiet_to",
+        "time_zone",
+        "escalate_person",
+        "escalate_group",
     ]
     assert modal["blocks"][1]["optional"] is False
     saved = wait_until(lambda: private_texts(stack, payload), 10, "the confirmation")[0]

@@ -6,6 +6,7 @@ body or a view breaks one of these; the user then sees nothing. Sources: Slack's
 shared/reference/block-kit-rules.md, which collects them.
 """
 
+import re
 from typing import Any
 
 MESSAGE_BLOCKS = 50
@@ -33,9 +34,16 @@ INPUT_ELEMENTS = (
     "datepicker",
     "timepicker",
     "datetimepicker",
+    "number_input",
 )
 # Elements that live only in actions and input blocks, never as a section's accessory.
-NOT_ACCESSORIES = ("datetimepicker",)
+NOT_ACCESSORIES = ("datetimepicker", "number_input")
+# Elements that live only in input blocks.
+ONLY_IN_INPUTS = ("number_input",)
+SINGLE_SELECTS = tuple(kind for kind in SELECTS if not kind.startswith("multi_"))
+CLOCK = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")  # a timepicker's "HH:mm"
+NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+WHOLE_NUMBER = re.compile(r"-?[0-9]+")
 
 
 def message_problems(params: dict[str, Any]) -> list[str]:
@@ -121,6 +129,8 @@ def _block(block: dict[str, Any], here: str) -> list[str]:
         action_ids: set[str] = set()
         for j, element in enumerate(elements):
             problems += _element(element, f"{here}.elements[{j}]")
+            if isinstance(element, dict) and element.get("type") in ONLY_IN_INPUTS:
+                problems.append(f"{here}.elements[{j}]: a {element['type']} lives only in an input block")
             action_id = element.get("action_id") if isinstance(element, dict) else None
             if action_id is not None:
                 if action_id in action_ids:
@@ -187,6 +197,33 @@ def _element(element: Any, here: str) -> list[str]:
                 listed = ("static_select", "multi_static_select", "checkboxes")
                 if kind in listed and any(o not in offered for o in element[key]):
                     problems.append(f"{here}.{key}: an initial option that is not among the options")
+                if kind in SINGLE_SELECTS or kind == "radio_buttons":
+                    problems.append(f"{here}.{key}: {kind} has one initial_option, not initial_options")
+        if "initial_option" in element:
+            # One option; of a static menu, one of its options; of an external one, any (Slack shows it as given).
+            problems += _options([element["initial_option"]], f"{here}.initial_option", 1, 1)
+            if kind not in ("static_select", "external_select", "radio_buttons"):
+                problems.append(f"{here}.initial_option: {kind} has none")
+            elif kind != "external_select" and element["initial_option"] not in (element.get("options") or []):
+                problems.append(f"{here}.initial_option: not among the options")
+        if kind in ("external_select", "multi_external_select") and "min_query_length" in element:
+            least = element["min_query_length"]
+            if not isinstance(least, int) or isinstance(least, bool) or least < 0:
+                problems.append(f"{here}.min_query_length: an integer, 0 or more")
+        if "initial_user" in element and (kind != "users_select" or not _user_id(element["initial_user"])):
+            problems.append(f"{here}.initial_user: one user id, of a users_select")
+        if "initial_users" in element:
+            users = element["initial_users"]
+            if kind != "multi_users_select" or not isinstance(users, list) or not all(map(_user_id, users)):
+                problems.append(f"{here}.initial_users: a list of user ids, of a multi_users_select")
+        if kind == "timepicker":
+            initial = element.get("initial_time")
+            if initial is not None and not (isinstance(initial, str) and CLOCK.fullmatch(initial)):
+                problems.append(f"{here}.initial_time: HH:mm, 00:00 to 23:59, not {initial!r}")
+            if "timezone" in element and not isinstance(element["timezone"], str):
+                problems.append(f"{here}.timezone: a string")
+    elif kind == "number_input":
+        problems += _number_input(element, here)
     elif kind == "datetimepicker":
         # No placeholder; the initial moment is Unix seconds, an integer of 10 digits.
         if "placeholder" in element:
@@ -203,6 +240,39 @@ def _element(element: Any, here: str) -> list[str]:
     if "confirm" in element:
         problems += _confirm(element["confirm"], f"{here}.confirm")
     return problems
+
+
+def _number_input(element: dict[str, Any], here: str) -> list[str]:
+    """Its numbers are strings (`"60"`, not 60), whole unless decimals are allowed; the minimum is not above the
+    maximum."""
+    problems = []
+    if "placeholder" in element:
+        problems += _text(element["placeholder"], f"{here}.placeholder", 150, plain_only=True)
+    decimals = element.get("is_decimal_allowed")
+    if not isinstance(decimals, bool):
+        problems.append(f"{here}.is_decimal_allowed: required, true or false")
+    pattern = NUMBER if decimals else WHOLE_NUMBER
+    numbers = {}
+    for key in ("initial_value", "min_value", "max_value"):
+        if key not in element:
+            continue
+        value = element[key]
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            problems.append(f"{here}.{key}: a string of a {'' if decimals else 'whole '}number, not {value!r}")
+        else:
+            numbers[key] = float(value)
+    if "min_value" in numbers and "max_value" in numbers and numbers["min_value"] > numbers["max_value"]:
+        problems.append(f"{here}.min_value: greater than max_value")
+    return problems
+
+
+def _user_id(value: Any) -> bool:
+    return isinstance(value, str) and bool(value)  # Slack checks it is a string, not that the user exists
+
+
+def options_problems(options: Any) -> list[str]:
+    """What Slack would refuse in the options an external select's loader answers (none found is an answer)."""
+    return _options(options, "options", 0, 100)
 
 
 def _confirm(confirm: Any, here: str) -> list[str]:

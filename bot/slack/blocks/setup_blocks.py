@@ -2,10 +2,14 @@
 
 import json
 import re
+import zoneinfo
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from bot.slack.blocks.messages import context, escape, webhook_url
-from bot.storage.workspace_settings import SetupChoices, WorkspaceSettings
+from bot.slack.blocks.reminder_blocks import mention_of
+from bot.storage.workspace_settings import ReminderChoices, SetupChoices, WorkspaceSettings
 
 CALLBACK_ID = "workspace_setup"
 KEY_BLOCK = "api_key"
@@ -15,6 +19,25 @@ GROUPS_BLOCK = "allowed_usergroups"
 USERGROUPS_ACTION_ID = "setup_usergroups"  # its options are loaded as the admin types
 WEBHOOK_BLOCK = "webhook_secret"
 UNATTENDED_BLOCK = "unattended_runs"
+# Reminders of pauses nobody handles.
+REMINDERS_BLOCK = "reminders"
+REMIND_AFTER_BLOCK = "remind_after"
+QUIET_FROM_BLOCK = "quiet_from"
+QUIET_TO_BLOCK = "quiet_to"
+TIME_ZONE_BLOCK = "time_zone"
+TIME_ZONE_ACTION_ID = "setup_time_zone"  # its options are loaded as the admin types
+ESCALATE_PERSON_BLOCK = "escalate_person"
+ESCALATE_GROUP_BLOCK = "escalate_group"
+ESCALATE_GROUP_ACTION_ID = "setup_escalate_group"  # served as the group field is (`group_options`)
+_REMINDER_BLOCKS = (REMIND_AFTER_BLOCK, QUIET_FROM_BLOCK, QUIET_TO_BLOCK, TIME_ZONE_BLOCK, ESCALATE_PERSON_BLOCK)
+REMIND_AFTER_MOST = 1440  # a day
+# The saved escalation group that a form without the group field keeps (Slack would not list the groups).
+_KEPT_GROUP = "kept_escalation_group"
+# Matched whole (`fullmatch`): a forged value with a newline after it is not one.
+_MINUTES = re.compile(r"[0-9]{1,4}")
+_CLOCK = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")  # a timepicker's "HH:mm"
+_PERSON = re.compile(r"[UW][A-Z0-9]{2,31}")
+_GROUP = re.compile(r"S[A-Z0-9]{2,31}")
 _UNATTENDED_OPTION = {
     "text": {"type": "plain_text", "text": "Let workflows started on a schedule resume"},
     "value": "allow",
@@ -39,8 +62,8 @@ def setup_modal(
     bot_user_id: str | None = None,
 ) -> dict:
     """`usergroups` are the workspace's (id, handle) pairs, None when Slack would not list them: the form
-    then has no group field, and saving it keeps the groups already chosen. `public_url`: the web process's
-    address, for the workspace's Truedy webhook URL."""
+    then has no group fields, and saving it keeps the groups already chosen (the group reminders escalate to,
+    through `private_metadata`). `public_url`: the web process's address, for the workspace's Truedy webhook URL."""
     has_key = settings is not None and settings.api_key is not None
     key_input: dict[str, Any] = {
         "type": "input",
@@ -155,6 +178,10 @@ def setup_modal(
             f"{where} for batch.status.changed, and paste its signing secret here.{keep}",
         )
     )
+    blocks += _reminder_blocks(settings, usergroups)
+    saved_group = _saved_group(settings)
+    if usergroups is None and saved_group:
+        metadata = {**metadata, _KEPT_GROUP: saved_group}
     return {
         "type": "modal",
         "callback_id": CALLBACK_ID,
@@ -164,6 +191,104 @@ def setup_modal(
         "private_metadata": json.dumps(metadata),
         "blocks": blocks,
     }
+
+
+def _reminder_blocks(settings: WorkspaceSettings | None, usergroups: list[tuple[str, str]] | None) -> list[dict]:
+    """The fields of the reminders of pauses nobody handles, as saved."""
+    minutes: dict[str, Any] = {
+        "type": "number_input",
+        "action_id": "value",
+        "is_decimal_allowed": False,
+        "min_value": "0",
+        "max_value": str(REMIND_AFTER_MOST),
+    }
+    if (
+        settings
+        and settings.remind_after_minutes is not None
+        and 0 <= settings.remind_after_minutes <= REMIND_AFTER_MOST
+    ):
+        minutes["initial_value"] = str(settings.remind_after_minutes)
+    zone: dict[str, Any] = {
+        "type": "external_select",
+        "action_id": TIME_ZONE_ACTION_ID,
+        "min_query_length": 1,
+        "placeholder": {"type": "plain_text", "text": "Type a city, e.g. Paris"},
+    }
+    if settings and settings.time_zone:
+        zone["initial_option"] = _zone_option(settings.time_zone)
+    person: dict[str, Any] = {"type": "users_select", "action_id": "value"}
+    if settings and settings.escalate_to and _PERSON.fullmatch(settings.escalate_to):
+        person["initial_user"] = settings.escalate_to
+    blocks = [
+        {
+            "type": "section",
+            "block_id": REMINDERS_BLOCK,
+            "text": {
+                "type": "mrkdwn",
+                "text": "*Reminders of pauses nobody handles*\nWhen nobody resumes a paused campaign, I remind of it "
+                "in its alert's thread.",
+            },
+        },
+        _input(
+            REMIND_AFTER_BLOCK,
+            "Remind after (minutes)",
+            minutes,
+            "How long an alert nobody acts on waits for its first reminder; later ones come at growing intervals. "
+            "Empty: the bot's default. 0: no reminders.",
+        ),
+        _input(
+            QUIET_FROM_BLOCK,
+            "Quiet hours from",
+            _clock_picker(settings.quiet_from if settings else None),
+            "No reminders between these two times (22:00 to 07:00 spans midnight): those due wait until the end. "
+            "Both or neither.",
+        ),
+        _input(QUIET_TO_BLOCK, "Quiet hours to", _clock_picker(settings.quiet_to if settings else None), "Optional."),
+        _input(
+            TIME_ZONE_BLOCK,
+            "Time zone",
+            zone,
+            "The quiet hours' time zone. Snooze until 9:00 tomorrow uses it too (without one, the snoozer's own).",
+        ),
+        _input(
+            ESCALATE_PERSON_BLOCK,
+            "Escalate to a person",
+            person,
+            "From the second reminder on, reminders mention this person, or the group below.",
+        ),
+    ]
+    saved_group = _saved_group(settings)
+    # As for the groups who may resume: no group field when Slack would not list them, and the saved group is kept.
+    if usergroups is None and saved_group:
+        blocks.append(
+            context(
+                ":warning: Slack would not list this workspace's user groups right now, so the group to escalate to "
+                f"cannot be changed here. Saving keeps {mention_of(saved_group)}, unless you choose a person above."
+            )
+        )
+    elif usergroups or saved_group:
+        group: dict[str, Any] = {
+            "type": "external_select",
+            "action_id": ESCALATE_GROUP_ACTION_ID,
+            "min_query_length": 0,
+            "placeholder": {"type": "plain_text", "text": "Type to find a group"},
+        }
+        if saved_group:
+            group["initial_option"] = _option(saved_group, dict(usergroups or []).get(saved_group, saved_group))
+        blocks.append(_input(ESCALATE_GROUP_BLOCK, "…or a user group", group, "Optional."))
+    return blocks
+
+
+def _clock_picker(saved: str | None) -> dict:
+    picker: dict[str, Any] = {"type": "timepicker", "action_id": "value"}
+    if saved and _CLOCK.fullmatch(saved):  # Slack refuses the whole form over an initial time not "HH:mm"
+        picker["initial_time"] = saved
+    return picker
+
+
+def _saved_group(settings: WorkspaceSettings | None) -> str | None:
+    escalate_to = settings.escalate_to if settings else None
+    return escalate_to if escalate_to and _GROUP.fullmatch(escalate_to) else None
 
 
 def submitted_choices(view: dict) -> SetupChoices:
@@ -181,6 +306,7 @@ def submitted_choices(view: dict) -> SetupChoices:
         if UNATTENDED_BLOCK in values
         else None
     )
+    reminders = submitted_reminders(view)
     return SetupChoices(
         api_key=key or None,
         alert_channel=value(CHANNEL_BLOCK).get("selected_conversation"),
@@ -190,13 +316,124 @@ def submitted_choices(view: dict) -> SetupChoices:
         ),
         webhook_secret=webhook_secret or None,
         allow_unattended=unattended,
+        reminders=reminders.choices if reminders else None,
     )
+
+
+@dataclass(frozen=True)
+class ReminderFields:
+    """The reminder fields as submitted, unchecked (a forged payload may hold anything): `reminder_problems` says
+    what is wrong with them, `choices` what is saved. Kept apart from ReminderChoices, which has one escalation
+    and whole minutes, so that both fields chosen, or minutes that are not a number, can be said."""
+
+    remind_after: str | None
+    quiet_from: str | None
+    quiet_to: str | None
+    time_zone: str | None
+    person: str | None
+    group: str | None
+    kept_group: str | None = None  # the form had no group field: the group saved before
+
+    @property
+    def choices(self) -> ReminderChoices:
+        minutes = self.remind_after
+        return ReminderChoices(
+            remind_after_minutes=int(minutes) if minutes is not None and _MINUTES.fullmatch(minutes) else None,
+            quiet_from=self.quiet_from,
+            quiet_to=self.quiet_to,
+            time_zone=self.time_zone,
+            escalate_to=self.person or self.group or self.kept_group,
+        )
+
+
+def submitted_reminders(view: dict) -> ReminderFields | None:
+    """The reminder fields of a submitted form; None when it had none (opened before they existed): the saved
+    reminder settings are kept."""
+    values = view["state"]["values"]
+    if not any(block in values for block in _REMINDER_BLOCKS):
+        return None
+
+    def state(block: str, action_id: str = "value") -> dict:
+        found = values.get(block, {}).get(action_id)
+        return found if isinstance(found, dict) else {}
+
+    kept = json.loads(view.get("private_metadata") or "{}").get(_KEPT_GROUP)
+    if ESCALATE_GROUP_BLOCK in values or not isinstance(kept, str) or not _GROUP.fullmatch(kept):
+        kept = None
+    return ReminderFields(
+        remind_after=_text(state(REMIND_AFTER_BLOCK).get("value")),
+        quiet_from=_text(state(QUIET_FROM_BLOCK).get("selected_time")),
+        quiet_to=_text(state(QUIET_TO_BLOCK).get("selected_time")),
+        time_zone=_chosen(state(TIME_ZONE_BLOCK, TIME_ZONE_ACTION_ID)),
+        person=_text(state(ESCALATE_PERSON_BLOCK).get("selected_user")),
+        group=_chosen(state(ESCALATE_GROUP_BLOCK, ESCALATE_GROUP_ACTION_ID)),
+        kept_group=kept,
+    )
+
+
+def reminder_problems(fields: ReminderFields | None) -> dict[str, str]:
+    """What is wrong with the reminder fields, by block id: all at once, each shown under its field."""
+    if fields is None:
+        return {}
+    problems: dict[str, str] = {}
+    minutes = fields.remind_after
+    if minutes is not None and not (_MINUTES.fullmatch(minutes) and int(minutes) <= REMIND_AFTER_MOST):
+        problems[REMIND_AFTER_BLOCK] = (
+            f"A whole number of minutes, 0 to {REMIND_AFTER_MOST} (0: no reminders; empty: the bot's default)."
+        )
+    for block, clock in ((QUIET_FROM_BLOCK, fields.quiet_from), (QUIET_TO_BLOCK, fields.quiet_to)):
+        if clock is not None and not _CLOCK.fullmatch(clock):
+            problems[block] = "Not a time of day: choose one in the list."
+    if fields.quiet_from is None and fields.quiet_to is not None:
+        problems[QUIET_FROM_BLOCK] = "Choose when the quiet hours start too, or leave both empty."
+    elif fields.quiet_to is None and fields.quiet_from is not None:
+        problems[QUIET_TO_BLOCK] = "Choose when the quiet hours end too, or leave both empty."
+    elif fields.quiet_from is not None and fields.quiet_from == fields.quiet_to:
+        problems[QUIET_TO_BLOCK] = "From and to are the same time: leave both empty for no quiet hours."
+    if fields.time_zone is not None and fields.time_zone not in _zone_names():
+        problems[TIME_ZONE_BLOCK] = "Not a time zone I know: type a city and choose one in the list."
+    elif fields.time_zone is None and (fields.quiet_from is not None or fields.quiet_to is not None):
+        problems[TIME_ZONE_BLOCK] = "Choose the time zone the quiet hours are in."
+    if fields.person is not None and not _PERSON.fullmatch(fields.person):
+        problems[ESCALATE_PERSON_BLOCK] = "Not a person of this workspace: choose one in the list."
+    if fields.group is not None and not _GROUP.fullmatch(fields.group):
+        problems[ESCALATE_GROUP_BLOCK] = "Not a user group: choose one in the list."
+    elif fields.group is not None and fields.person is not None:
+        problems[ESCALATE_GROUP_BLOCK] = "Choose a person or a group, not both."
+    return problems
 
 
 def group_options(usergroups: list[tuple[str, str]], typed: str) -> list[dict]:
     """The groups whose handle has what the admin typed, as options of the group field (Slack shows 100)."""
     wanted = typed.strip().lstrip("@").lower()
     return [_option(group_id, handle) for group_id, handle in usergroups if wanted in handle.lower()][:100]
+
+
+def zone_options(typed: str) -> list[dict]:
+    """The time zones whose name has what the admin typed (in any case, a space for an underscore: `new york`), as
+    options of the time zone field (Slack shows 100)."""
+    wanted = "_".join(typed.split()).lower()
+    return [_zone_option(name) for name in _zone_names() if wanted in name.lower()][:100]
+
+
+@cache
+def _zone_names() -> tuple[str, ...]:
+    # Read from disk once. `localtime` is the bot's own server's zone, a place no admin means.
+    return tuple(sorted(zoneinfo.available_timezones() - {"localtime"}))
+
+
+def _zone_option(name: str) -> dict:
+    return {"text": {"type": "plain_text", "text": name[:75]}, "value": name}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _chosen(state: dict) -> str | None:
+    """An external select's choice."""
+    option = state.get("selected_option")
+    return _text(option.get("value")) if isinstance(option, dict) else None
 
 
 def webhook_secret_problem(choices: SetupChoices) -> str | None:

@@ -31,6 +31,8 @@ KEY_CHECK_TIMEOUT = httpx.Timeout(1.5, connect=1.0)
 def register(app: App) -> None:
     app.view(setup_blocks.CALLBACK_ID)(save_setup)
     app.options(setup_blocks.USERGROUPS_ACTION_ID)(find_usergroups)
+    app.options(setup_blocks.ESCALATE_GROUP_ACTION_ID)(find_usergroups)
+    app.options(setup_blocks.TIME_ZONE_ACTION_ID)(find_time_zones)
     app.view(time_picker_blocks.CALLBACK_ID)(schedule_picked)
 
 
@@ -47,8 +49,14 @@ def schedule_picked(ack: Ack, body: dict, view: dict, client: WebClient, context
 
 
 def find_usergroups(ack: Ack, body: dict, client: WebClient) -> None:
-    """The setup form's group field, as the admin types: the groups whose handle has what was typed."""
+    """The setup form's group fields (who may resume, whom reminders escalate to), as the admin types: the groups
+    whose handle has what was typed."""
     ack(options=setup_blocks.group_options(_usergroups(client) or [], body.get("value") or ""))
+
+
+def find_time_zones(ack: Ack, body: dict) -> None:
+    """The setup form's time zone field, as the admin types: the zones whose name has what was typed."""
+    ack(options=setup_blocks.zone_options(str(body.get("value") or "")))
 
 
 def open_setup(
@@ -82,8 +90,12 @@ def save_setup(ack: Ack, body: dict, view: dict, client: WebClient, context: Bol
     workspace = workspace_of(context)
     user_id = body["user"]["id"]
     choices = setup_blocks.submitted_choices(view)
+    # Every field's problem at once, before asking Slack and Truedy about the key.
+    problems = setup_blocks.reminder_problems(setup_blocks.submitted_reminders(view))
     if webhook_problem := setup_blocks.webhook_secret_problem(choices):
-        ack(response_action="errors", errors={setup_blocks.WEBHOOK_BLOCK: webhook_problem})
+        problems[setup_blocks.WEBHOOK_BLOCK] = webhook_problem
+    if problems:
+        ack(response_action="errors", errors=problems)
         return
     check = services.setup_checks.submit(_problem, services, workspace, choices, user_id, client)
     try:
