@@ -675,7 +675,9 @@ def database_clock(connection: Connection) -> ColumnElement:
     """The database's clock inside a statement (`database_now` without a round trip of its own)."""
     if connection.dialect.name == "postgresql":
         return func.statement_timestamp()
-    return func.strftime("%Y-%m-%d %H:%M:%f", "now")
+    # SQLite compares text: written as SQLAlchemy writes a datetime (six decimals; strftime gives three), so that
+    # a moment stored at this clock's millisecond is not later than the clock at that millisecond.
+    return func.strftime("%Y-%m-%d %H:%M:%f000", "now")
 
 
 @contextmanager

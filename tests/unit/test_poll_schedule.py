@@ -4,9 +4,9 @@ polls that are due are found with one query and taken once, whatever the number 
 import threading
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import DateTime, bindparam, literal, select, update
 
-from bot.storage import poll_schedule
+from bot.storage import database_clock, poll_schedule
 from bot.storage.poll_turns import PollSchedule, turn_after
 from bot.storage.workspace_settings import SetupChoices, WorkspaceId
 
@@ -114,3 +114,13 @@ def test_someone_resuming_postpones_the_poll(engine, workspaces):
 def prompt_all(engine, schedule: PollSchedule) -> None:
     with engine.begin() as connection:
         schedule.prompt_all(connection)
+
+
+def test_a_moment_stored_at_the_database_clocks_millisecond_is_due_by_that_clock(engine):
+    """SQLite compares datetimes as text: the clock must read as a stored datetime does (six decimals), or a turn
+    set at the clock's own millisecond is taken for later than the clock (the test above failed one run in many)."""
+    with engine.connect() as connection:
+        clock = connection.execute(select(database_clock(connection))).scalar_one()
+        moment = clock if isinstance(clock, datetime) else datetime.fromisoformat(clock)
+        stored = bindparam("stored", moment, type_=DateTime(timezone=True))
+        assert connection.execute(select(stored <= literal(clock))).scalar_one()
