@@ -30,6 +30,7 @@ from bot.runners.watcher import MAX_POLLS, PausedWatcher
 from bot.services import Services
 from bot.settings import Settings
 from bot.slack.app import bot_tokens, build_app, open_database, provide_services, seed_keys
+from bot.slack.pause_again import PauseAll
 from bot.slack.tokens import BotTokens, OneToken, TokenIdentity
 from bot.slack.undo import Undo
 from bot.storage.alert_channels import AlertChannelProblems
@@ -236,6 +237,8 @@ def build_runtime(
         alerts=alerts,
         slack_for=tokens.client_for,
         per_minute=settings.resume_all_per_minute,
+        pauses=PauseAll(truedy, workspaces, in_flight, audit),
+        undo_minutes=settings.undo_minutes,
     )
     abandoned = AbandonedResumes(
         in_flight=in_flight,
@@ -253,7 +256,9 @@ def build_runtime(
     undo = Undo(services.pause_offers, services.undo_minutes)
     scheduler = ScheduledResumeRunner(services.schedules, services.flows, starts, tokens.client_for, undo)
     steps = StepRunner(services.step_runs, services.resume_all, tokens.client_for, services.steps_owner)
-    sweeps = PauseOfferSweeps(services.pause_offers, audit, tokens.for_polling(settings).client_for)
+    sweeps = PauseOfferSweeps(
+        services.pause_offers, audit, tokens.for_polling(settings).client_for, services.resume_all
+    )
     reminders = ReminderRunner(
         reminders=services.reminders,
         workspaces=workspaces,

@@ -1,6 +1,7 @@
 """The ends of Pause again that no click gives (bot.storage.pause_again): an offer whose minutes ran out loses
-its button; a pause whose process died is offered again when it was never sent, and said "may have been paused"
-in its thread when it may have been (never sent again). Each is taken by one process, by the database's clock."""
+its button (Pause all again's too, under a resume-all's summary); a pause whose process died is offered again
+when it was never sent, and said "may have been paused" in its thread when it may have been (never sent again).
+Each is taken by one process, by the database's clock."""
 
 import logging
 import threading
@@ -9,11 +10,12 @@ from collections.abc import Callable
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.slack import pause_again
+from bot.slack import pause_again, resume_all_requests
 from bot.slack.blocks import pause_blocks
 from bot.slack.replies import log_refusal
 from bot.storage.audit import AuditLog
 from bot.storage.pause_again import PauseOffer, PauseOffers
+from bot.storage.resume_all_jobs import ResumeAllJobs
 from bot.storage.workspace_settings import WorkspaceId
 
 log = logging.getLogger("bot.pause_offers")
@@ -24,10 +26,17 @@ SWEEP_SECONDS = 5.0
 
 
 class PauseOfferSweeps:
-    def __init__(self, offers: PauseOffers, audit: AuditLog, slack_for: Callable[[WorkspaceId], WebClient | None]):
+    def __init__(
+        self,
+        offers: PauseOffers,
+        audit: AuditLog,
+        slack_for: Callable[[WorkspaceId], WebClient | None],
+        jobs: ResumeAllJobs | None = None,
+    ):
         self._offers = offers
         self._audit = audit
         self._slack_for = slack_for
+        self._jobs = jobs  # resume-alls offering Pause all again
 
     def keep_sweeping(self, stop: threading.Event) -> None:
         """Sweep at once (the start after a crash), then every SWEEP_SECONDS until `stop` is set."""
@@ -46,11 +55,16 @@ class PauseOfferSweeps:
         for offer in self._offers.expired():
             if self._offers.withdraw_expired(offer):
                 self._show(offer, offer.shown)
+        for job in self._jobs.withdraw_expired_undos() if self._jobs is not None else ():
+            if (slack := self._slack_for(job.workspace)) is not None:
+                resume_all_requests.show_summary(self._jobs, job, slack)
         for offer in self._offers.dead():
             if offer.state == "taken" and self._offers.hand_back_dead(offer):
                 self._show(offer, pause_blocks.with_offer(offer.shown, offer))  # withdrawn next, if its time is up
             elif offer.state == "sending" and self._offers.end_dead(offer):
-                pause_again.record(self._audit, offer, offer.taken_by or "", "interrupted", None, None)
+                pause_again.record(
+                    self._audit, offer.workspace, offer.campaign_id, offer.taken_by or "", "interrupted", None, None
+                )
                 log.warning(
                     "a pause whose process died is ended as unknown",
                     extra={"fields": {"event": "pause_interrupted", "team": offer.workspace.team_id}},

@@ -33,11 +33,12 @@ from bot.resume import (
 )
 from bot.slack.blocks import messages, resume_all_blocks
 from bot.slack.digest_message import render_digest, row_after
+from bot.slack.pause_again import PauseAll
 from bot.slack.replies import log_refusal, update_message
 from bot.storage.alert_records import AlertRecords
 from bot.storage.digests import AlertDigests
 from bot.storage.inflight import AlreadyResuming, Claim
-from bot.storage.resume_all_jobs import JobItem, ResumeAllJob, ResumeAllJobs
+from bot.storage.resume_all_jobs import JobItem, Progress, ResumeAllJob, ResumeAllJobs
 from bot.storage.workspace_settings import WorkspaceId
 from bot.truedy.campaign_id import CampaignId
 
@@ -66,9 +67,13 @@ class ResumeAllRunner:
         alerts: AlertRecords,
         slack_for: Callable[[WorkspaceId], WebClient | None],
         per_minute: int,
+        pauses: PauseAll | None = None,
+        undo_minutes: int = 0,
     ):
         self.jobs = jobs
         self.resumes = resumes
+        self.pauses = pauses  # what Pause all again's jobs pause with
+        self.undo_minutes = undo_minutes  # a finished resume-all offers Pause all again this long (0: never)
         self.digests = digests
         self.alerts = alerts
         self.slack_for = slack_for
@@ -214,7 +219,7 @@ class JobRun:
             if not self._jobs.start_sending(job.id, item.position, self._run_id):
                 continue  # the lease ran out: nothing is sent, and the top of the loop ends this run
             self._last_sent = time.monotonic()
-            if self._resume(job, item):
+            if self._pause(job, item) if job.pauses else self._resume(job, item):
                 self._end("stopped")
                 return
             self._show(None)
@@ -313,6 +318,31 @@ class JobRun:
                 except SQLAlchemyError:  # the claim expires by itself; the outcome is recorded already
                     log.exception("resume lock not released", extra={"fields": {"event": "release_failed"}})
 
+    def _pause(self, job: ResumeAllJob, item: JobItem) -> bool:
+        """Pause all again: pause one campaign (under its claim: a pause and a resume of it never cross) and record
+        how it went; True when the job must stop (the key is refused). Its old alert is left as the resume left
+        it: the watcher alerts the new pause as any other."""
+        assert self._runner.pauses is not None
+        try:
+            outcome = self._runner.pauses.pause(job.workspace, job.requested_by, item.campaign_id)
+        except Exception:
+            # The claim, the key or the audit failed around the request: whether it left is not known.
+            log.exception("pause-all campaign failed inside the bot", extra={"fields": {"event": "pause_failed"}})
+            outcome = BotFailure("the bot failed while pausing")
+        if outcome is None:
+            self._jobs.record(job.id, item.position, "not_connected", "this workspace is not connected to Truedy")
+            return True
+        if isinstance(outcome, AlreadyResuming):
+            self._jobs.record(job.id, item.position, "skipped", f"<@{outcome.user_id}> was resuming it at that moment")
+            return False
+        if isinstance(outcome, truedy.RateLimited):
+            self._jobs.defer(job.id, item.position, outcome.retry_at_or_in_a_minute())
+            return False
+        detail = None if isinstance(outcome, truedy.Paused) else messages.explain(outcome)[0]
+        name = "paused" if isinstance(outcome, truedy.Paused) else outcome_name(outcome)
+        self._jobs.record(job.id, item.position, name, detail)
+        return isinstance(outcome, KEY_FAILURES)
+
     def _show_in_digest(self, job: ResumeAllJob, campaign_id: str, outcome: ResumeOutcome) -> None:
         """A campaign alerted in a digest: its row says how it went (rendered with the progress). A campaign
         with an alert of its own is left to the watcher, which shows it is not paused any more."""
@@ -327,6 +357,21 @@ class JobRun:
         self._digests_changed.add(digest_id)
         if kind != "failed":  # this pause is over: the watcher must not alert it again or rewrite the row
             self._runner.alerts.close(job.workspace, campaign_id)
+
+    def _post_summary(self, job: ResumeAllJob, counts: Progress) -> None:
+        """In the progress message's thread. A resume-all that resumed some offers Pause all again under it for
+        UNDO_MINUTES (to those who may resume), as a single resume offers Pause again: recorded before it shows,
+        so that a click always finds it."""
+        undo = self._runner.undo_minutes if counts.resumed and not job.pauses else 0
+        if undo:
+            job = self._jobs.offer_undo(job.id, timedelta(minutes=undo)) or job
+        summary = resume_all_blocks.summary(job, counts, self._jobs.items(job.id))
+        try:
+            posted = self._slack.chat_postMessage(channel=job.channel, thread_ts=job.message_ts, **summary)
+        except SlackApiError as error:
+            log_refusal("resume_all_summary", error)
+            return
+        self._jobs.summary_posted(job.id, posted["ts"])
 
     def _show(self, note: str | None, force: bool = False) -> None:
         """Update the progress message (and the digest it came from), at most every PROGRESS_SECONDS
@@ -351,11 +396,7 @@ class JobRun:
         counts = self._jobs.progress(job.id)
         self._show(None, force=True)
         if job.message_ts is not None:
-            summary = resume_all_blocks.summary(job, counts, self._jobs.items(job.id))
-            try:
-                self._slack.chat_postMessage(channel=job.channel, thread_ts=job.message_ts, **summary)
-            except SlackApiError as error:
-                log_refusal("resume_all_summary", error)
+            self._post_summary(job, counts)
         log.info(
             "resume-all ended",
             extra={

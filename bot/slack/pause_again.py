@@ -15,6 +15,7 @@ bot.truedy.TruedyClient.pause treats them as resume's are.
 import logging
 import re
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from http.client import HTTPException
@@ -33,10 +34,10 @@ from bot.slack.digest_message import render_digest
 from bot.slack.permissions import may_resume
 from bot.slack.replies import DirectMessage, log_refusal, update_message
 from bot.storage.audit import AuditEntry, AuditLog
-from bot.storage.inflight import AlreadyResuming
+from bot.storage.inflight import AlreadyResuming, InFlightResumes
 from bot.storage.pause_again import NotTaken, PauseOffer, Taken
 from bot.storage.reminders import remind_after
-from bot.storage.workspace_settings import WorkspaceId
+from bot.storage.workspace_settings import WorkspaceId, Workspaces
 
 log = logging.getLogger("bot.pause_again")
 
@@ -103,7 +104,7 @@ def _pause(
         outcome = BotFailure("the bot failed while pausing")
     latency_ms = round((time.monotonic() - started) * 1000)
     name = outcome_name(outcome)
-    record(services.audit, offer, user_id, name, outcome.request_id, latency_ms)
+    record(services.audit, offer.workspace, offer.campaign_id, user_id, name, outcome.request_id, latency_ms)
     if isinstance(outcome, truedy.RateLimited | truedy.TruedyUnreachable):
         # Nothing was done: offered again, as it was, and the clicker told why.
         offers.hand_back(taken, leaving="sending")
@@ -206,17 +207,23 @@ def _tell_thread(client: WebClient, offer: PauseOffer, message: Message, user_id
 
 
 def record(
-    audit: AuditLog, offer: PauseOffer, user_id: str, outcome: str, request_id: str | None, latency_ms: int | None
+    audit: AuditLog,
+    workspace: WorkspaceId,
+    campaign_id: str,
+    user_id: str,
+    outcome: str,
+    request_id: str | None,
+    latency_ms: int | None,
 ) -> None:
-    entry = AuditEntry(datetime.now(UTC), user_id, offer.campaign_id, VIA, outcome, request_id, latency_ms)
+    entry = AuditEntry(datetime.now(UTC), user_id, campaign_id, VIA, outcome, request_id, latency_ms)
     log.info(
         "pause again attempt",
         extra={
             "fields": {
                 "event": "pause_attempt",
-                "team": offer.workspace.team_id,
+                "team": workspace.team_id,
                 "user": user_id,
-                "campaign": offer.campaign_id,
+                "campaign": campaign_id,
                 "outcome": outcome,
                 "truedy_request_id": request_id,
                 "latency_ms": latency_ms,
@@ -224,9 +231,49 @@ def record(
         },
     )
     try:
-        audit.record(offer.workspace.enterprise_id, offer.workspace.team_id, entry)
+        audit.record(workspace.enterprise_id, workspace.team_id, entry)
     except SQLAlchemyError:
         log.exception("audit entry not saved", extra={"fields": {"event": "audit_failed", "outcome": outcome}})
+
+
+@dataclass(frozen=True)
+class PauseAll:
+    """Pause all again's pause of one campaign (bot.runners.resume_all runs the job): under the campaign's claim,
+    with the workspace's own key read now, audited as any Pause again ("paused again by @bob")."""
+
+    truedy: truedy.TruedyClient
+    workspaces: Workspaces
+    in_flight: InFlightResumes
+    audit: AuditLog
+
+    def pause(
+        self, workspace: WorkspaceId, user_id: str, campaign_id: str
+    ) -> truedy.Paused | truedy.TruedyError | AlreadyResuming | None:
+        """What Truedy said, or who holds the campaign (nothing sent), or None: the workspace has no key."""
+        settings = self.workspaces.get(workspace)
+        if settings is None or settings.api_key is None:
+            return None
+        claim = self.in_flight.claim(workspace.enterprise_id, workspace.team_id, campaign_id, user_id)
+        if isinstance(claim, AlreadyResuming):
+            return claim
+        try:
+            started = time.monotonic()
+            outcome: truedy.Paused | truedy.TruedyError
+            try:
+                outcome = self.truedy.pause(settings.api_key, campaign_id)
+            except truedy.TruedyError as error:
+                outcome = error
+            except Exception:
+                log.exception("pause failed inside the bot", extra={"fields": {"event": "pause_failed"}})
+                outcome = BotFailure("the bot failed while pausing")
+            latency_ms = round((time.monotonic() - started) * 1000)
+            record(self.audit, workspace, campaign_id, user_id, outcome_name(outcome), outcome.request_id, latency_ms)
+            return outcome
+        finally:
+            try:
+                self.in_flight.release(claim)
+            except SQLAlchemyError:  # the claim expires by itself; the outcome is recorded already
+                log.exception("pause lock not released", extra={"fields": {"event": "release_failed"}})
 
 
 def outcome_name(outcome: truedy.Paused | truedy.TruedyError) -> str:

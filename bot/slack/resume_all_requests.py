@@ -1,6 +1,7 @@
 """Asking to resume all: `/resume-campaign resume-all` counts the paused campaigns and offers the button;
 the button (there, or on a digest) posts the progress message and hands the job to the runner; Cancel
-asks the running job to stop. Each runs after the ack."""
+asks the running job to stop; Pause all again, under a finished one's summary, pauses again what it resumed.
+Each runs after the ack."""
 
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from bot.slack.blocks import messages, resume_all_blocks
 from bot.slack.listing import all_paused
 from bot.slack.permissions import may_resume
 from bot.slack.replies import log_refusal, update_message
+from bot.storage.resume_all_jobs import ResumeAllJob, ResumeAllJobs, UndoNotTaken
 from bot.storage.workspace_settings import WorkspaceId
 
 
@@ -113,3 +115,44 @@ def cancel(
         return
     if services.resume_all.cancel(job_id, workspace, user_id) is None:
         respond(**resume_all_blocks.not_running(), replace_original=False)
+
+
+def pause_all_again(
+    services: Services, workspace: WorkspaceId, user_id: str, value: str, client: WebClient, respond: Respond
+) -> None:
+    """The confirmed Pause all again under a finished resume-all's summary: for those who may resume, once (the
+    first click takes the offer, within its minutes by the database's clock), a paced job of its own that pauses
+    again what it resumed, its progress in a new message of the channel."""
+    job_id = resume_all_blocks.parse_job_id(value)
+    if job_id is None:
+        respond(**messages.invalid_button(value), replace_original=False)
+        return
+    if not may_resume(services, workspace, user_id, client, respond, replace_original=False):
+        return
+    started = services.resume_all.take_undo(job_id, workspace, user_id)
+    if isinstance(started, UndoNotTaken):
+        respond(**resume_all_blocks.undo_not_taken(started.job, started.running), replace_original=False)
+        if started.job is not None and started.running is None:
+            show_summary(services.resume_all, started.job, client)  # its button goes, if the sweep has not taken it yet
+        return
+    resumed = services.resume_all.get(job_id)
+    if resumed is not None:
+        show_summary(services.resume_all, resumed, client)
+    counts = services.resume_all.progress(started.id)
+    message = resume_all_blocks.progress(started, counts, datetime.now(UTC), services.resume_all_per_minute)
+    try:
+        posted = client.chat_postMessage(channel=started.channel, **message)
+    except SlackApiError as error:
+        # The job runs anyway (what was asked is done, once): its summary is the only thing it cannot post.
+        log_refusal("pause_all_progress", error)
+        respond(**resume_all_blocks.cannot_post_pausing(started.channel), replace_original=False)
+        return
+    services.resume_all.progress_posted(started.id, posted["ts"])
+
+
+def show_summary(jobs: ResumeAllJobs, job: ResumeAllJob, client: WebClient) -> None:
+    """A resume-all's summary as it should read now (with Pause all again, or who asked for it, or neither)."""
+    if job.summary_ts is None:
+        return
+    summary = resume_all_blocks.summary(job, jobs.progress(job.id), jobs.items(job.id))
+    update_message(client, job.channel, job.summary_ts, summary["text"], summary["blocks"])

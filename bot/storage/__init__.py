@@ -223,7 +223,16 @@ resume_all_jobs_table = Table(
     Column("workflow", String(64)),  # started by a Workflow Builder step: its run's execution id
     Column("unattended", Boolean, nullable=False, default=False, server_default=false()),  # as in audit_log
     Column("allowed_by", String(32)),
+    # "resume", or "pause": Pause all again, which pauses again what the resume-all job `undoes` resumed.
+    Column("action", String(8), nullable=False, default="resume", server_default="resume"),
+    Column("undoes", BigInteger().with_variant(Integer, "sqlite")),
+    Column("summary_ts", String(32)),  # the summary in the progress message's thread, once posted
+    # A finished resume-all offers Pause all again in its summary until then (the database's clock; None: not, or
+    # no longer), and whoever clicked it first took it (`undo_taken_by`).
+    Column("undo_until", DateTime(timezone=True)),
+    Column("undo_taken_by", String(32)),
     Index("ix_resume_all_jobs_state", "state"),
+    Index("ix_resume_all_jobs_undo_until", "undo_until"),  # the offers whose minutes ran out
     # One active job per workspace, enforced by the database: two confirmations at once start one job.
     Index(
         "ux_resume_all_jobs_active",

@@ -6,6 +6,14 @@ over, and the old run can then neither renew, nor send, nor end it. Leases are t
 clock. Each campaign is an item marked `sending` just before its request goes out, and only by the run that
 holds the lease; its outcome is written as soon as Truedy answered. An item left `sending` by a run that
 died is never sent again. So nothing is resumed twice by a job, and nothing is forgotten.
+
+Pause all again is a job too (`action` "pause", `undoes` the resume-all whose resumed campaigns it pauses), run
+the same way. Its offer lives on the finished resume-all, with moves that name the state they leave:
+
+    offered (undo_until set, by the database's clock) --the first click within it (take_undo), in the same
+        transaction as the pause job's insert, which the one-active-job index may refuse (then nothing moves)--> taken
+        (undo_taken_by)
+    offered --its minutes ran out, nobody clicked (withdraw_expired_undos)--> withdrawn (undo_until None)
 """
 
 from collections import Counter
@@ -29,8 +37,9 @@ from bot.storage.workspace_settings import WorkspaceId
 # A job nobody confirmed is forgotten after this long (its count is stale by then anyway).
 PROPOSAL_TTL = timedelta(hours=1)
 ACTIVE = ("running", "cancelling")
-# Outcomes of campaigns that were not paused any more when their turn came (or were gone): nothing to do.
-NOT_PAUSED = ("not_resumable", "campaign_not_found")
+# Outcomes of campaigns that were not paused (for Pause all again: not running) any more when their turn came, or
+# were gone: nothing to do.
+NOT_PAUSED = ("not_resumable", "not_pausable", "campaign_not_found")
 # Outcomes without a clear answer, after which the campaign may have resumed (the errors whose
 # `outcome_unknown` is set, by their audit names; a unit test keeps the two in step).
 MAY_HAVE_RESUMED = ("no_answer", "unreadable_answer", "truedy_server_error", "bot_failure", "interrupted")
@@ -62,12 +71,30 @@ class ResumeAllJob:
     workflow: str | None = None  # started by a Workflow Builder run: its execution id
     unattended: bool = False  # …with no person Slack vouches for (requested_by only names someone, or is "")
     allowed_by: str | None = None  # …allowed by this admin, where resumes are restricted
+    action: str = "resume"  # or "pause": Pause all again of the job `undoes`
+    undoes: int | None = None
+    summary_ts: str | None = None
+    undo_until: datetime | None = None  # Pause all again is offered under its summary until then
+    undo_taken_by: str | None = None  # who clicked it
+
+    @property
+    def pauses(self) -> bool:
+        return self.action == "pause"
+
+
+@dataclass(frozen=True)
+class UndoNotTaken:
+    """Why a click on Pause all again started nothing: `job` (the resume-all it was under) as it is, None when it is
+    not this workspace's; `running`: another job of the workspace runs (one at a time)."""
+
+    job: ResumeAllJob | None
+    running: ResumeAllJob | None = None
 
 
 @dataclass(frozen=True)
 class Progress:
     total: int
-    resumed: int
+    resumed: int  # resumed; or, for Pause all again, paused again
     not_paused: int  # not paused any more when its turn came (or gone): nothing to do
     skipped: int  # someone else was resuming it
     failed: int  # Truedy (or the bot, before asking) said no: still paused
@@ -160,6 +187,116 @@ class ResumeAllJobs:
     def get(self, job_id: int) -> ResumeAllJob | None:
         with self._engine.connect() as connection:
             return self._get(connection, job_id)
+
+    def offer_undo(self, job_id: int, undo_for: timedelta) -> ResumeAllJob | None:
+        """The ended resume-all offers Pause all again for `undo_for` from now (the database's clock); the job as it
+        is now."""
+        with self._engine.begin() as connection:
+            until = database_now(connection) + undo_for
+            connection.execute(
+                resume_all_jobs_table.update()
+                .where(resume_all_jobs_table.c.id == job_id, resume_all_jobs_table.c.action == "resume")
+                .values(undo_until=until)
+            )
+            return self._get(connection, job_id)
+
+    def summary_posted(self, job_id: int, summary_ts: str) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(
+                resume_all_jobs_table.update().where(resume_all_jobs_table.c.id == job_id).values(summary_ts=summary_ts)
+            )
+
+    def take_undo(self, job_id: int, workspace: WorkspaceId, user_id: str) -> ResumeAllJob | UndoNotTaken:
+        """A click on Pause all again: the offer taken (once, within its minutes) and a running pause-all job made of
+        the campaigns the job resumed, in one transaction; else why not, and nothing changed. No "is another job
+        running?" read first: the unique index on active jobs refuses the new job, and the offer is not taken."""
+        jobs = resume_all_jobs_table.c
+        offered = and_(
+            jobs.id == job_id,
+            of_workspace(resume_all_jobs_table, workspace),
+            jobs.action == "resume",
+            jobs.state == "ended",
+            jobs.undo_taken_by.is_(None),
+        )
+        try:
+            with self._engine.begin() as connection:
+                now = database_now(connection)
+                taken = connection.execute(
+                    resume_all_jobs_table.update().where(offered, jobs.undo_until > now).values(undo_taken_by=user_id)
+                )
+                if taken.rowcount == 1:
+                    resumed = self._get(connection, job_id)
+                    assert resumed is not None
+                    return self._start_undo(connection, resumed, user_id, now)
+        except IntegrityError:
+            pass
+        with self._engine.connect() as connection:
+            found = self._get(connection, job_id)
+            if found is None or found.workspace != workspace:
+                return UndoNotTaken(None)
+            return UndoNotTaken(found, self._active(connection, workspace))
+
+    def _start_undo(self, connection, resumed: ResumeAllJob, user_id: str, now: datetime) -> ResumeAllJob:
+        items = resume_all_items.c
+        campaigns = connection.execute(
+            select(items.campaign_id, items.name)
+            .where(items.job_id == resumed.id, items.outcome == "resumed")
+            .order_by(items.position)
+        ).all()
+        job_id = connection.execute(
+            resume_all_jobs_table.insert().values(
+                **workspace_key(resumed.workspace),
+                requested_by=user_id,
+                channel=resumed.channel,
+                digest_id=resumed.digest_id,
+                state="running",
+                action="pause",
+                undoes=resumed.id,
+                created_at=now,
+            )
+        ).inserted_primary_key[0]
+        if campaigns:
+            connection.execute(
+                resume_all_items.insert(),
+                [
+                    {"job_id": job_id, "position": i, "campaign_id": campaign_id, "name": name}
+                    for i, (campaign_id, name) in enumerate(campaigns)
+                ],
+            )
+        job = self._get(connection, int(job_id))
+        assert job is not None
+        return job
+
+    def progress_posted(self, job_id: int, message_ts: str) -> None:
+        """A pause-all job's progress message is in Slack (it runs from its start, shown once this is set)."""
+        with self._engine.begin() as connection:
+            connection.execute(
+                resume_all_jobs_table.update().where(resume_all_jobs_table.c.id == job_id).values(message_ts=message_ts)
+            )
+
+    def withdraw_expired_undos(self, most: int = 50) -> list[ResumeAllJob]:
+        """Pause all again offers whose minutes ran out, nobody having clicked: no longer offered (one process
+        withdraws each), for their summary to lose the button."""
+        jobs = resume_all_jobs_table.c
+        with self._engine.begin() as connection:
+            now = database_now(connection)
+            expired = (
+                connection.execute(
+                    select(jobs.id).where(jobs.undo_until < now, jobs.undo_taken_by.is_(None)).limit(most)
+                )
+                .scalars()
+                .all()
+            )
+            withdrawn = []
+            for job_id in expired:
+                moved = connection.execute(
+                    resume_all_jobs_table.update()
+                    .where(jobs.id == job_id, jobs.undo_until < now, jobs.undo_taken_by.is_(None))
+                    .values(undo_until=None)
+                )
+                if moved.rowcount == 1 and (job := self._get(connection, job_id)) is not None:
+                    withdrawn.append(job)
+            return withdrawn
 
     def running_in(self, workspace: WorkspaceId) -> ResumeAllJob | None:
         with self._engine.connect() as connection:
@@ -316,12 +453,13 @@ class ResumeAllJobs:
         not_paused = sum(counts[outcome] for outcome in NOT_PAUSED)
         unknown = sum(counts[outcome] for outcome in MAY_HAVE_RESUMED)
         tried = sum(count for outcome, count in counts.items() if outcome not in (None, SENDING))
+        done = counts["resumed"] + counts["paused"]
         return Progress(
             total=sum(counts.values()),
-            resumed=counts["resumed"],
+            resumed=done,
             not_paused=not_paused,
             skipped=counts["skipped"],
-            failed=tried - counts["resumed"] - not_paused - counts["skipped"] - unknown,
+            failed=tried - done - not_paused - counts["skipped"] - unknown,
             unknown=unknown,
         )
 
@@ -354,6 +492,11 @@ class ResumeAllJobs:
             workflow=row["workflow"],
             unattended=row["unattended"],
             allowed_by=row["allowed_by"],
+            action=row["action"],
+            undoes=row["undoes"],
+            summary_ts=row["summary_ts"],
+            undo_until=utc(row["undo_until"]),
+            undo_taken_by=row["undo_taken_by"],
         )
 
 

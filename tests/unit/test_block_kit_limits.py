@@ -1,6 +1,7 @@
 """Every Block Kit builder rendered at its largest (2,000 campaigns, 150-character names full of markup,
 every error) passes the rules Slack enforces, as the fake Slack checks them (tests/fakes/block_kit.py)."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -145,6 +146,29 @@ def test_resume_all_fits_from_offer_to_summary():
         assert_message_accepted(
             resume_all_blocks.summary(job(ending, "ended"), Progress(MOST, 0, 400, 400, 800), items)
         )
+
+
+def test_pause_all_again_fits_from_its_offer_to_its_summary():
+    """The offer under a resume-all's summary (as many failures as it can name), and the pause-all job's messages."""
+    outcomes = ["not_resumable", "skipped", "truedy_server_error", "interrupted", None, "resumed"]
+    items = [
+        JobItem(n, f"batch_{n:058d}", LONG_NAME, outcomes[n % 6], "d" * 500 if outcomes[n % 6] else None)
+        for n in range(MOST)
+    ]
+    counts = Progress(MOST, 400, 400, 400, 400)
+    offering = replace(job("finished", "ended"), undo_until=NOW + timedelta(minutes=10))
+    summary = resume_all_blocks.summary(offering, counts, items)
+    assert_message_accepted(summary)
+    assert resume_all_blocks.PAUSE_ALL_AGAIN_ACTION_ID in str(summary["blocks"][-1])
+    assert_message_accepted(resume_all_blocks.summary(replace(offering, undo_taken_by="U0BOB0001"), counts, items))
+    pausing = replace(job(), action="pause", undoes=1)
+    for state, ending in (("running", None), ("cancelling", None), ("ended", "finished"), ("ended", "stopped")):
+        message = resume_all_blocks.progress(replace(pausing, state=state, ending=ending), counts, NOW, 1)
+        assert_message_accepted(message)
+        assert "resum" not in message["text"].replace("resume all resumed", "").lower()
+    assert_message_accepted(
+        resume_all_blocks.summary(replace(pausing, state="ended", ending="finished"), counts, items)
+    )
 
 
 def test_the_setup_modal_fits_with_every_group_and_every_setting():

@@ -86,6 +86,7 @@ def test_the_alert_button_has_a_listener_and_interactivity_is_on():
         "pick_time_listed",
         "pause_again",
         "snooze_reminders",
+        "pause_all_again",
     ]
     assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
     # Over HTTP, Slack asks message_menu_options_url.

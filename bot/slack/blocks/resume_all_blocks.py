@@ -10,6 +10,8 @@ from bot.storage.resume_all_jobs import MAY_HAVE_RESUMED, NOT_PAUSED, SENDING, J
 
 RESUME_ALL_ACTION_ID = "resume_all"
 CANCEL_ACTION_ID = "cancel_resume_all"
+# Under a finished resume-all's summary, for UNDO_MINUTES: pause again what it resumed (bot.slack.resume_all_requests).
+PAUSE_ALL_AGAIN_ACTION_ID = "pause_all_again"
 # The summary names every failure, in sections of Slack's 3,000 characters, within its 50 blocks.
 SECTION_CHARS = 2900
 SUMMARY_SECTIONS = 40
@@ -95,6 +97,13 @@ def cannot_post(channel: str) -> Message:
     )
 
 
+def cannot_post_pausing(channel: str) -> Message:
+    return private(
+        f":warning: Pausing them again has started, but I can't post its progress in <#{channel}> (`/invite` me "
+        f"there). `{COMMAND} history` shows each pause as it is made."
+    )
+
+
 def proposal_gone() -> Message:
     return private(
         f"That count is no longer current (it was started already, or is over an hour old). "
@@ -112,8 +121,9 @@ def not_started() -> Message:
 
 
 def already_running(job: ResumeAllJob) -> Message:
+    what = "A pause-all-again" if job.pauses else "A resume-all"
     return private(
-        f"A resume-all started by {started_by(job)} is already running in this workspace (its progress is "
+        f"{what} started by {started_by(job)} is already running in this workspace (its progress is "
         f"in <#{job.channel}>). Nothing new was started: one at a time, since they share Truedy's rate limit."
     )
 
@@ -124,15 +134,18 @@ def not_running() -> Message:
 
 def progress(job: ResumeAllJob, counts: Progress, now: datetime, per_minute: int, note: str | None = None) -> Message:
     """The progress message: started by whom, how far, how long still; `note` says why it waits."""
-    line = progress_line(counts, None if job.state == "ended" else seconds_left(job, counts, now, per_minute))
+    line = progress_line(counts, None if job.state == "ended" else seconds_left(job, counts, now, per_minute), job)
+    name = _name(job)
     if job.state == "ended":
         headline = {
-            "finished": ":white_check_mark: *Resume all finished*",
-            "cancelled": f":black_square_for_stop: *Resume all cancelled* by <@{job.cancelled_by}>",
-            "stopped": ":octagonal_sign: *Resume all stopped*: the others would fail the same way (see the thread)",
+            "finished": f":white_check_mark: *{name} finished*",
+            "cancelled": f":black_square_for_stop: *{name} cancelled* by <@{job.cancelled_by}>",
+            "stopped": f":octagonal_sign: *{name} stopped*: the others would fail the same way (see the thread)",
         }[job.ending or "finished"]
     elif job.state == "cancelling":
-        headline = f":hourglass_flowing_sand: *Cancelling resume all*, asked by <@{job.cancelled_by}>…"
+        headline = f":hourglass_flowing_sand: *Cancelling {name.lower()}*, asked by <@{job.cancelled_by}>…"
+    elif job.pauses:
+        headline = ":double_vertical_bar: *Pausing again what resume all resumed*"
     else:
         headline = ":arrow_forward: *Resuming all paused campaigns*"
     started = f"{headline} (started by {started_by(job)})"
@@ -151,10 +164,15 @@ def progress(job: ResumeAllJob, counts: Progress, now: datetime, per_minute: int
                         "style": "danger",
                         "value": str(job.id),
                         "confirm": {
-                            "title": {"type": "plain_text", "text": "Stop resuming?"},
+                            "title": {
+                                "type": "plain_text",
+                                "text": "Stop pausing?" if job.pauses else "Stop resuming?",
+                            },
                             "text": {
                                 "type": "mrkdwn",
-                                "text": "The campaigns not resumed yet stay paused. Those resumed keep calling.",
+                                "text": "The campaigns not paused yet keep calling. Those paused stay paused."
+                                if job.pauses
+                                else "The campaigns not resumed yet stay paused. Those resumed keep calling.",
                             },
                             "confirm": {"type": "plain_text", "text": "Stop"},
                             "deny": {"type": "plain_text", "text": "Keep going"},
@@ -166,16 +184,18 @@ def progress(job: ResumeAllJob, counts: Progress, now: datetime, per_minute: int
     return {"text": f"{started}: {line}", "blocks": blocks}
 
 
-def progress_line(counts: Progress, seconds_left: float | None) -> str:
-    """ "Resumed 37 of 130 · 2 failed · about 1 min left"; `seconds_left` None once the job ended."""
-    parts = [f"Resumed {counts.resumed} of {counts.total}"]
+def progress_line(counts: Progress, seconds_left: float | None, job: ResumeAllJob | None = None) -> str:
+    """ "Resumed 37 of 130 · 2 failed · about 1 min left" ("Paused…" for Pause all again); `seconds_left` None
+    once the job ended."""
+    pauses = job is not None and job.pauses
+    parts = [f"{'Paused' if pauses else 'Resumed'} {counts.resumed} of {counts.total}"]
     if counts.not_paused:
-        parts.append(f"{counts.not_paused} not paused any more")
+        parts.append(f"{counts.not_paused} not {'running' if pauses else 'paused'} any more")
     if counts.skipped:
         parts.append(f"{counts.skipped} skipped")
     parts.append(f"{counts.failed} failed")
     if counts.unknown:
-        parts.append(f"{counts.unknown} may have resumed")
+        parts.append(f"{counts.unknown} may have {'been paused' if pauses else 'resumed'}")
     if seconds_left is not None:
         parts.append(f"{duration(seconds_left)} left")
     elif counts.left:
@@ -200,11 +220,11 @@ def summary(job: ResumeAllJob, counts: Progress, items: list[JobItem]) -> Messag
     """In the progress message's thread, once it ended: the counts, then each campaign that was not resumed
     and why (failed, skipped, not paused any more, or not tried when it was cancelled or stopped)."""
     ended = {"finished": "finished", "cancelled": "was cancelled", "stopped": "stopped"}[job.ending or "finished"]
-    headline = f"Resume all {ended}: {progress_line(counts, None)}."
+    headline = f"{_name(job)} {ended}: {progress_line(counts, None, job)}."
     lines = [
-        f"• *{escape(item.name or 'Unnamed campaign', 80)}*  `{item.campaign_id}`: {_said(item)}"
+        f"• *{escape(item.name or 'Unnamed campaign', 80)}*  `{item.campaign_id}`: {_said(item, job.pauses)}"
         for item in items
-        if item.outcome != "resumed"
+        if item.outcome not in ("resumed", "paused")
     ]
     sections: list[str] = []
     for line in lines:
@@ -220,29 +240,87 @@ def summary(job: ResumeAllJob, counts: Progress, items: list[JobItem]) -> Messag
         blocks.append(context(more))
     still_paused = [f"the {counts.left} not tried"] if counts.left else []
     still_paused += [f"the {counts.failed} that failed"] if counts.failed else []
-    if still_paused:
+    if still_paused and job.pauses:
+        what = " and ".join(still_paused)
+        blocks.append(context(f"{what[0].upper()}{what[1:]} are still calling: pause them in the Truedy dashboard."))
+    elif still_paused:
         what = " and ".join(still_paused)
         advice = f"{what[0].upper()}{what[1:]} are still paused: `{COMMAND} list` shows them with a Resume button each."
         blocks.append(context(advice))
     if counts.unknown:
+        may = "been paused" if job.pauses else "resumed"
         blocks.append(
             context(
-                f"Truedy gave no clear answer for {_campaigns(counts.unknown)}: each may have resumed. Check them in "
+                f"Truedy gave no clear answer for {_campaigns(counts.unknown)}: each may have {may}. Check them in "
                 f"the Truedy dashboard (or `{COMMAND} list`) before trying again; the bot does not try them again."
             )
         )
+    if job.undo_taken_by:
+        blocks.append(context(f"<@{job.undo_taken_by}> asked to pause them again: the progress is in the channel."))
+    elif job.undo_until is not None and counts.resumed:
+        blocks.append(_pause_all_again(job, counts.resumed))
     return {"text": headline, "blocks": blocks}
 
 
-def _said(item: JobItem) -> str:
+def _pause_all_again(job: ResumeAllJob, resumed: int) -> Block:
+    campaigns = _campaigns(resumed)
+    assert job.undo_until is not None
+    return {
+        "type": "actions",
+        "block_id": "pause_all_again",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": PAUSE_ALL_AGAIN_ACTION_ID,
+                "text": {"type": "plain_text", "text": f"Pause all {resumed} again"},
+                "style": "danger",
+                "value": str(job.id),
+                "confirm": {
+                    "title": {"type": "plain_text", "text": f"Pause {campaigns} again?"},
+                    "text": {
+                        "type": "mrkdwn",
+                        "text": (
+                            f"This pauses again the {campaigns} this resume all resumed, one after another; calls "
+                            "already placed finish. One message shows the progress, with a Cancel button. Offered "
+                            f"until {slack_date(job.undo_until)}."
+                        ),
+                    },
+                    "confirm": {"type": "plain_text", "text": f"Pause {resumed}"},
+                    "deny": {"type": "plain_text", "text": "Keep them running"},
+                },
+            }
+        ],
+    }
+
+
+def undo_not_taken(job: ResumeAllJob | None, running: ResumeAllJob | None) -> Message:
+    """Why a click on Pause all again started nothing (nothing was paused)."""
+    if job is not None and job.undo_taken_by:
+        return private(
+            f"<@{job.undo_taken_by}> already asked to pause them again: one job does it, its progress is in "
+            f"<#{job.channel}>. Nothing more was started."
+        )
+    if running is not None:
+        return already_running(running)
+    return private(
+        "Pause all again is no longer offered here (its minutes are over), so nothing was paused. "
+        f"`{COMMAND} list` shows what is paused; pause a running campaign in the Truedy dashboard."
+    )
+
+
+def _name(job: ResumeAllJob) -> str:
+    return "Pause all again" if job.pauses else "Resume all"
+
+
+def _said(item: JobItem, pauses: bool = False) -> str:
     if item.outcome in (None, SENDING):
         return "not tried"
     if item.outcome == "skipped":
         return f"skipped: {item.detail}"
     if item.outcome in NOT_PAUSED:
-        return f"not paused any more ({item.detail})"
+        return f"not {'running' if pauses else 'paused'} any more ({item.detail})"
     if item.outcome in MAY_HAVE_RESUMED:
-        return f"may have resumed: {item.detail}"
+        return f"may have {'been paused' if pauses else 'resumed'}: {item.detail}"
     return f"failed: {item.detail}"
 
 

@@ -48,6 +48,7 @@ def register(app: App) -> None:
     app.action(list_blocks.PICK_TIME_LISTED_ACTION_ID)(pick_time_from_list)
     app.action(pause_blocks.PAUSE_AGAIN_ACTION_ID)(pause_again_clicked)
     app.action(reminder_blocks.SNOOZE_ACTION_ID)(snooze_reminders)
+    app.action(resume_all_blocks.PAUSE_ALL_AGAIN_ACTION_ID)(pause_all_again)
 
 
 def resume_from_alert(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
@@ -90,6 +91,11 @@ def resume_all(ack: Ack, body: dict, respond: Respond, client: WebClient, contex
 
 def cancel_resume_all(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
     _answer_click(ack, body, respond, client, context, resume_all_requests.cancel)
+
+
+def pause_all_again(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
+    """Under a finished resume-all's summary, confirmed in Slack's dialog."""
+    _answer_click(ack, body, respond, client, context, resume_all_requests.pause_all_again)
 
 
 def resume_later(ack: Ack, body: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
