@@ -226,7 +226,6 @@ def build_runtime(
         dashboard_url=settings.truedy_dashboard_url,
         digests=services.digests,
         per_minute=settings.resume_all_per_minute,
-        reminders=services.reminders,
         remind_after=partial(remind_after, default=default_remind_after),
         before_each_poll=before_each_job,
     )

@@ -169,7 +169,14 @@ def quiet_until(now: datetime, quiet_from: time, quiet_to: time, zone: ZoneInfo)
     else:
         inside = clock >= quiet_from or clock < quiet_to
         ends_on = local.date() + timedelta(days=1) if clock >= quiet_from else local.date()
-    return datetime.combine(ends_on, quiet_to, zone).astimezone(UTC) if inside else None
+    if not inside:
+        return None
+    # The night clocks go back, the end's clock time comes twice: the one still ahead (never one already past).
+    for fold in (0, 1):
+        end = datetime.combine(ends_on, quiet_to, zone).replace(fold=fold).astimezone(UTC)
+        if end > now:
+            return end
+    return None
 
 
 def clock_of(value: str | None) -> time | None:

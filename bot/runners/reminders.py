@@ -16,9 +16,11 @@ bot.runners.resume_all: what is left to write is one short query a second and th
 
 import logging
 import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
+from urllib.error import URLError
 from zoneinfo import ZoneInfo
 
 from slack_sdk import WebClient
@@ -27,6 +29,7 @@ from slack_sdk.errors import SlackApiError
 from bot import truedy, when
 from bot.slack.blocks import reminder_blocks
 from bot.slack.blocks.messages import Message
+from bot.storage.alert_channels import CHANNEL_REFUSALS
 from bot.storage.alert_records import AlertRecords
 from bot.storage.digests import AlertDigests
 from bot.storage.reminders import PauseReminders, Reminder, new_owner, remind_after
@@ -45,8 +48,22 @@ TRUEDY_UNSURE = timedelta(minutes=5)  # …Truedy could not say whether it is st
 NO_WAY_TO_POST = timedelta(hours=1)  # …the workspace has no key or no bot token just now.
 RATE_LIMITED = timedelta(seconds=30)  # Slack said `ratelimited` without a Retry-After
 TOKEN_REFUSALS = frozenset({"invalid_auth", "token_revoked", "account_inactive", "not_authed"})
-# At most this many list requests for a digest's reminder (as a poll's).
-MAX_PAGES = 20
+# Slack's answers that it would give again for this reminder: its reminders end.
+SLACK_REFUSES_FOR_GOOD = CHANNEL_REFUSALS | {
+    "thread_not_found",
+    "message_not_found",
+    "invalid_blocks",
+    "msg_too_long",
+    "missing_scope",
+    "invalid_arguments",
+}
+# Slack's own failures, after which the message may be posted all the same (slack_sdk's docs: retry at your risk).
+SLACK_MAY_HAVE_POSTED = frozenset({"internal_error", "fatal_error", "request_timeout"})
+# However long Slack's Retry-After says, a channel waits at most this much.
+LONGEST_RETRY_AFTER = timedelta(hours=1)
+# At most this many list requests for a digest's reminder (500 campaigns), well within its lease; beyond, the rows
+# the digest still shows paused are named without their contacts.
+MAX_PAGES = 5
 
 
 class ReminderRunner:
@@ -73,7 +90,7 @@ class ReminderRunner:
         self._remind_max = remind_max
         self._before_each_job = before_each_job
         self.owner = new_owner()
-        self._busy = 0
+        self._under_way: set[Future] = set()  # reminders being looked at (or queued for a thread)
         self._busy_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(THREADS, thread_name_prefix="reminder")
         self._stop = threading.Event()
@@ -83,12 +100,23 @@ class ReminderRunner:
         self._thread.start()
 
     def stop(self) -> None:
-        """No reminder is taken any more; those under way finish (bounded by Truedy's and Slack's timeouts)."""
+        """No reminder is taken any more; those under way finish (`join`), those not started are handed back."""
         self._stop.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def join(self, timeout: float) -> None:
+        """Until the reminders under way have ended (bounded by Truedy's and Slack's timeouts) or `timeout`; then
+        what this process took and never started sending is handed back, for any process to take at once."""
+        deadline = time.monotonic() + timeout
         self._thread.join(timeout)
+        with self._busy_lock:
+            under_way = list(self._under_way)
+        wait(under_way, timeout=max(0.0, deadline - time.monotonic()))
+        try:
+            if handed := self._reminders.let_go(self.owner):
+                log.info("reminders handed back", extra={"fields": {"event": "reminders_handed_back", "n": handed}})
+        except Exception:  # their leases run out instead: another process takes them two minutes later
+            log.exception("reminders not handed back", extra={"fields": {"event": "reminders_failed"}})
 
     def _loop(self) -> None:
         ticks = 0
@@ -105,20 +133,24 @@ class ReminderRunner:
     def take_turn(self) -> int:
         """Take what is due (as many as there are free threads) and look at each on one; how many were taken."""
         with self._busy_lock:
-            free = THREADS - self._busy
+            free = THREADS - len(self._under_way)
         if free <= 0:
             return 0
         self._before_each_job()
         due = self._reminders.take_due(self.owner, free)
         for reminder in due.reminders:
-            with self._busy_lock:
-                self._busy += 1
             try:
-                self._pool.submit(self._remind_and_log, reminder, due.now)
-            except RuntimeError:  # stopping: its lease runs out, and the next process takes it
-                with self._busy_lock:
-                    self._busy -= 1
+                future = self._pool.submit(self._remind_and_log, reminder, due.now)
+            except RuntimeError:  # stopping: handed back by `join`
+                continue
+            with self._busy_lock:
+                self._under_way.add(future)
+            future.add_done_callback(self._done)
         return len(due.reminders)
+
+    def _done(self, future: Future) -> None:
+        with self._busy_lock:
+            self._under_way.discard(future)
 
     def _remind_and_log(self, reminder: Reminder, now: datetime) -> None:
         try:
@@ -127,9 +159,6 @@ class ReminderRunner:
             fields = {"event": "reminder_failed", "team": reminder.workspace.team_id, "reminder": reminder.id}
             log.exception("reminder failed", extra={"fields": fields})
             self._reminders.put_off(reminder.id, self.owner, now + TRUEDY_UNSURE)
-        finally:
-            with self._busy_lock:
-                self._busy -= 1
 
     def remind(self, reminder: Reminder, now: datetime) -> str:
         """Look at one reminder this process took (`now`: the database's clock then); what became of it."""
@@ -191,8 +220,7 @@ class ReminderRunner:
             except truedy.CampaignNotFound:
                 return "over", None
             except truedy.TruedyError as error:
-                _log_truedy(reminder, error)
-                return "truedy_unsure", now + TRUEDY_UNSURE
+                return _truedy_unsure(reminder, error, now)
             if campaign.status != "paused":
                 return "over", None  # the watcher's next poll shows it on the alert
             waiting = reminder_blocks.Waiting(campaign.id, campaign.name, campaign.pending)
@@ -208,8 +236,7 @@ class ReminderRunner:
         try:
             paused, complete = self._truedy.paused_campaigns(api_key, MAX_PAGES)
         except truedy.TruedyError as error:
-            _log_truedy(reminder, error)
-            return "truedy_unsure", now + TRUEDY_UNSURE
+            return _truedy_unsure(reminder, error, now)
         found = {campaign.id: campaign for campaign in paused}
         waiting = [
             reminder_blocks.Waiting(row.campaign_id, row.name, found[row.campaign_id].pending)
@@ -227,23 +254,31 @@ class ReminderRunner:
         try:
             slack.chat_postMessage(channel=reminder.channel, thread_ts=reminder.message_ts, **message)
         except SlackApiError as error:
-            # Slack answered: nothing was posted, so it is not counted.
             code = str(error.response.get("error") or "unknown_error")
             fields = {"event": "reminder_refused", "team": reminder.workspace.team_id, "error": code}
             log.warning("slack refused a reminder", extra={"fields": fields})
+            if code in SLACK_MAY_HAVE_POSTED:
+                self._sent(reminder, after, now)  # counted: never posted twice
+                return f"unknown:{code}"
+            # Slack answered no: nothing was posted, so it is not counted.
             if code == "ratelimited":
-                wait = error.response.headers.get("Retry-After") if error.response.headers else None
-                retry_at = now + (timedelta(seconds=int(wait)) if str(wait or "").isdigit() else RATE_LIMITED)
+                retry_at = now + _retry_after(error)
+                self._reminders.hold_channel(reminder.workspace, reminder.channel, retry_at)  # its others wait too
             elif code in TOKEN_REFUSALS:
                 retry_at = now + NO_WAY_TO_POST  # reinstalled meanwhile, perhaps
+            elif code in SLACK_REFUSES_FOR_GOOD:
+                retry_at = None  # asking again would be refused again
             else:
-                # The channel refuses the bot, the thread is gone, or the message is not one Slack takes: asking
-                # again would be refused again.
-                retry_at = None
+                retry_at = now + TRUEDY_UNSURE  # Slack having a bad moment
             self._reminders.not_sent(reminder.id, self.owner, reminder.last_sent_at, now, retry_at)
             return f"refused:{code}"
+        except URLError:
+            # No connection to Slack: the request never left (slack_sdk tried again, then gave up). Not counted.
+            log.warning("reminder not posted: Slack out of reach", extra={"fields": {"event": "reminder_not_sent"}})
+            self._reminders.not_sent(reminder.id, self.owner, reminder.last_sent_at, now, now + TRUEDY_UNSURE)
+            return "not_sent"
         except Exception:
-            # No answer: it may be in the thread. Counted, never posted again; the next comes at its interval.
+            # No answer once it left: it may be in the thread. Counted, never posted again; the next at its interval.
             log.exception("reminder may not have been posted", extra={"fields": {"event": "reminder_unknown"}})
             self._sent(reminder, after, now)
             return "unknown"
@@ -266,6 +301,13 @@ class ReminderRunner:
         return why
 
 
+def _retry_after(error: SlackApiError) -> timedelta:
+    wait = str((error.response.headers or {}).get("Retry-After") or "")
+    if not (wait.isascii() and wait.isdigit()) or len(wait) > 6:
+        return RATE_LIMITED if not wait else LONGEST_RETRY_AFTER
+    return min(timedelta(seconds=int(wait)), LONGEST_RETRY_AFTER)
+
+
 def quiet_until(settings: WorkspaceSettings, moment: datetime) -> datetime | None:
     """When the workspace's quiet hours that `moment` falls in end; None outside them, or with none set."""
     quiet_from, quiet_to = when.clock_of(settings.quiet_from), when.clock_of(settings.quiet_to)
@@ -273,6 +315,13 @@ def quiet_until(settings: WorkspaceSettings, moment: datetime) -> datetime | Non
         return None
     zone = when.zone_named(settings.time_zone) or ZoneInfo("UTC")
     return when.quiet_until(moment.astimezone(UTC), quiet_from, quiet_to, zone)
+
+
+def _truedy_unsure(reminder: Reminder, error: truedy.TruedyError, now: datetime) -> tuple[str, datetime]:
+    _log_truedy(reminder, error)
+    # A key Truedy refuses stays refused until setup changes it: asked again in an hour, not every few minutes.
+    refused = isinstance(error, truedy.KeyRejected | truedy.IpNotAllowed | truedy.BillingProblem)
+    return "truedy_unsure", now + (NO_WAY_TO_POST if refused else TRUEDY_UNSURE)
 
 
 def _log_truedy(reminder: Reminder, error: truedy.TruedyError) -> None:

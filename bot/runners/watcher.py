@@ -24,7 +24,6 @@ from bot.storage.alert_records import AlertRecords, OpenAlert
 from bot.storage.digests import AlertDigests
 from bot.storage.inflight import InFlightResumes
 from bot.storage.poll_turns import PollSchedule
-from bot.storage.reminders import PauseReminders
 from bot.storage.workspace_settings import WorkspaceId, Workspaces, WorkspaceSettings
 
 log = logging.getLogger("bot.watcher")
@@ -82,7 +81,6 @@ class PausedWatcher:
         dashboard_url: str | None,
         digests: AlertDigests,
         per_minute: int,
-        reminders: PauseReminders | None = None,
         remind_after: Callable[[WorkspaceSettings], timedelta] = lambda _: timedelta(0),
         before_each_poll: Callable[[], None] = lambda: None,
     ):
@@ -99,8 +97,7 @@ class PausedWatcher:
         self._dashboard_url = dashboard_url
         self._digests = digests
         self._per_minute = per_minute  # resume all's pace, for the digest's estimate
-        self._reminders = reminders  # each alert posted is reminded of after remind_after (zero: never)
-        self._remind_after = remind_after
+        self._remind_after = remind_after  # each alert posted is reminded of after this long (zero: never)
         self._before_each_poll = before_each_poll  # acks first: the worker makes polls wait for pending acks
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="paused-watcher", daemon=True)
@@ -328,11 +325,10 @@ class PausedWatcher:
     ) -> str | None:
         """None once posted, else Slack's error (the pause is then alerted by a later poll)."""
         workspace = settings.workspace
-        after = self._remind_after(settings) if self._reminders is not None else timedelta(0)
-        reminded = after > timedelta(0)
+        after = self._remind_after(settings)
         try:
             posted = slack.chat_postMessage(
-                channel=channel, **alert_blocks.alert(campaign, self._dashboard_url, snooze=reminded)
+                channel=channel, **alert_blocks.alert(campaign, self._dashboard_url, snooze=after > timedelta(0))
             )
         except SlackApiError as error:
             log_refusal("alert", error)
@@ -341,9 +337,7 @@ class PausedWatcher:
         except Exception:
             self._alerts.abandon(workspace, campaign.id)
             raise
-        self._alerts.posted(workspace, campaign.id, posted["channel"], posted["ts"])
-        if reminded and self._reminders is not None:
-            self._reminders.track(workspace, posted["channel"], posted["ts"], after, campaign_id=campaign.id)
+        self._alerts.posted(workspace, campaign.id, posted["channel"], posted["ts"], after)
         log.info(
             "alert posted",
             extra={"fields": {"event": "alert_posted", "team": workspace.team_id, "campaign": campaign.id}},
@@ -369,12 +363,9 @@ class PausedWatcher:
                 raise
             log_refusal("digest", error)
             return str(error.response.get("error") or "unknown_error")
-        self._digests.posted(digest_id, posted["channel"], posted["ts"])
+        self._digests.posted(digest_id, posted["channel"], posted["ts"], workspace, self._remind_after(settings))
         for campaign in campaigns:
             self._alerts.posted(workspace, campaign.id, posted["channel"], posted["ts"])
-        after = self._remind_after(settings) if self._reminders is not None else timedelta(0)
-        if after > timedelta(0) and self._reminders is not None:
-            self._reminders.track(workspace, posted["channel"], posted["ts"], after, digest_id=digest_id)
         log.info(
             "digest posted",
             extra={"fields": {"event": "digest_posted", "team": workspace.team_id, "campaigns": len(campaigns)}},

@@ -1,6 +1,8 @@
+from urllib.error import URLError
+
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.settings import Settings
 
@@ -23,4 +25,9 @@ def configure_slack_client(client: WebClient, settings: Settings, wait_out_rate_
     if wait_out_rate_limits:
         # Waits out Slack's `ratelimited` answers (their Retry-After) instead of failing the message.
         client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
+    else:
+        # The background's clients (alerts, reminders) post each message once: tried again only when the request
+        # never left (urllib's URLError: no connection); a connection lost after it left may have posted it, and
+        # the caller counts it as maybe posted rather than post it twice.
+        client.retry_handlers[:] = [ConnectionErrorRetryHandler(error_types=[URLError])]
     return client

@@ -8,6 +8,7 @@ from sqlalchemy import Connection, Engine, and_, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.storage import campaign_alerts, of_workspace, of_workspaces, reading, workspace_key
+from bot.storage.reminders import track_in
 from bot.storage.workspace_settings import WorkspaceId
 
 # A worker that claimed a pause and died before posting its alert: another may post it after this long.
@@ -48,13 +49,23 @@ class AlertRecords:
             )
         return taken.rowcount == 1
 
-    def posted(self, workspace: WorkspaceId, campaign_id: str, channel: str, message_ts: str) -> None:
-        """The alert for this pause is in Slack (also for alerts posted by hand with `python -m bot alert`)."""
+    def posted(
+        self,
+        workspace: WorkspaceId,
+        campaign_id: str,
+        channel: str,
+        message_ts: str,
+        remind_after: timedelta = timedelta(0),
+    ) -> None:
+        """The alert for this pause is in Slack (also for alerts posted by hand with `python -m bot alert`); with
+        `remind_after`, its reminders are written with it (bot.storage.reminders), in the same transaction."""
         values = {"state": "open", "channel": channel, "message_ts": message_ts, "changed_at": datetime.now(UTC)}
         with self._engine.begin() as connection:
             updated = connection.execute(campaign_alerts.update().where(_is(workspace, campaign_id)).values(**values))
             if updated.rowcount == 0:
                 connection.execute(campaign_alerts.insert().values(**_key(workspace, campaign_id), **values))
+            if remind_after > timedelta(0):
+                track_in(connection, workspace, channel, message_ts, remind_after, campaign_id=campaign_id)
 
     def reopen(self, workspace: WorkspaceId, campaign_id: str, channel: str, message_ts: str) -> bool:
         """The alert at (channel, message_ts) is this campaign's open alert again (Pause again, before the pause

@@ -6,12 +6,13 @@ shows every change, whatever order Slack applied the updates in.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, and_, select
 
 from bot import truedy
 from bot.storage import alert_digest_rows, alert_digests, of_workspace, utc, workspace_key
+from bot.storage.reminders import track_in
 from bot.storage.workspace_settings import WorkspaceId
 
 STILL_PAUSED = ("paused", "failed")
@@ -60,13 +61,23 @@ class AlertDigests:
             )
         return int(digest_id)
 
-    def posted(self, digest_id: int, channel: str, message_ts: str) -> None:
+    def posted(
+        self,
+        digest_id: int,
+        channel: str,
+        message_ts: str,
+        workspace: WorkspaceId | None = None,
+        remind_after: timedelta = timedelta(0),
+    ) -> None:
+        """The digest is in Slack; with `remind_after`, its reminders are written with it, in the same transaction."""
         with self._engine.begin() as connection:
             connection.execute(
                 alert_digests.update()
                 .where(alert_digests.c.id == digest_id)
                 .values(channel=channel, message_ts=message_ts)
             )
+            if workspace is not None and remind_after > timedelta(0):
+                track_in(connection, workspace, channel, message_ts, remind_after, digest_id=digest_id)
 
     def discard(self, digest_id: int) -> None:
         """Slack refused it: its pauses are alerted by a later poll."""

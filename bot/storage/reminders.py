@@ -26,7 +26,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, and_, bindparam, func, or_, select, text, true, tuple_
+from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, text, true, tuple_
 
 from bot.storage import (
     database_now,
@@ -108,22 +108,7 @@ class PauseReminders:
         """An alert (`campaign_id`) or a digest (`digest_id`) was posted: its first reminder is due after
         `remind_after`. False when that message has its reminders already."""
         with self._engine.begin() as connection:
-            now = database_now(connection)
-            values = {
-                **workspace_key(workspace),
-                "kind": "alert" if digest_id is None else "digest",
-                "campaign_id": campaign_id,
-                "digest_id": digest_id,
-                "channel": channel,
-                "message_ts": message_ts,
-                "paused_at": now,
-                "next_at": now + remind_after,
-                "sent": 0,
-                "state": "waiting",
-                "snoozed_for_good": False,
-                "created_at": now,
-            }
-            return insert_if_absent(connection, pause_reminders, values)
+            return track_in(connection, workspace, channel, message_ts, remind_after, campaign_id, digest_id)
 
     def restart(
         self,
@@ -275,6 +260,28 @@ class PauseReminders:
             return self._move(reminder_id, owner, "sending", state="ended", ending="refused", next_at=now, **uncounted)
         return self._move(reminder_id, owner, "sending", state="waiting", next_at=retry_at, **uncounted)
 
+    def hold_channel(self, workspace: WorkspaceId, channel: str, until: datetime) -> None:
+        """Slack's rate limit for this channel: none of its reminders is taken before `until`."""
+        paced = reminder_channels.c
+        with self._engine.begin() as connection:
+            connection.execute(
+                reminder_channels.update()
+                .where(paced.enterprise_id == workspace.enterprise_id, paced.team_id == workspace.team_id)
+                .where(paced.channel == channel, paced.next_post_at < until)
+                .values(next_post_at=until)
+            )
+
+    def let_go(self, owner: str) -> int:
+        """At shutdown: what this process took and never started sending is looked at again at once, by any process
+        (what it was sending stays, for the sweep to count as maybe posted)."""
+        with self._engine.begin() as connection:
+            let = connection.execute(
+                pause_reminders.update()
+                .where(_C.state == "taken", _C.owner == owner)
+                .values(state="waiting", next_at=database_now(connection), owner=None, lease_expires_at=None)
+            )
+        return let.rowcount
+
     def sweep_dead(self) -> int:
         """Reminders whose process died: looked at again at once (one that may have been posted stays counted, so
         it is never posted again; the next one comes at its interval). Reminders ended a while ago are forgotten."""
@@ -356,6 +363,35 @@ class PauseReminders:
                 {"reminder_id": reminder_id},
             )
         return moved.rowcount == 1
+
+
+def track_in(
+    connection: Connection,
+    workspace: WorkspaceId,
+    channel: str,
+    message_ts: str,
+    remind_after: timedelta,
+    campaign_id: str | None = None,
+    digest_id: int | None = None,
+) -> bool:
+    """`PauseReminders.track` in the caller's transaction (the alert's record and its reminders are written
+    together: neither is ever left without the other)."""
+    now = database_now(connection)
+    values = {
+        **workspace_key(workspace),
+        "kind": "alert" if digest_id is None else "digest",
+        "campaign_id": campaign_id,
+        "digest_id": digest_id,
+        "channel": channel,
+        "message_ts": message_ts,
+        "paused_at": now,
+        "next_at": now + remind_after,
+        "sent": 0,
+        "state": "waiting",
+        "snoozed_for_good": False,
+        "created_at": now,
+    }
+    return insert_if_absent(connection, pause_reminders, values)
 
 
 def remind_after(settings: WorkspaceSettings, default: timedelta) -> timedelta:

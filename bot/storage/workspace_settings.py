@@ -14,6 +14,7 @@ from bot.storage import (
     alert_digest_rows,
     alert_digests,
     campaign_alerts,
+    database_now,
     insert_if_absent,
     of_workspace,
     of_workspaces,
@@ -183,6 +184,21 @@ class Workspaces:
             values |= {"unattended_allowed_by": None, "unattended_allowed_at": None}
         elif choices.allow_unattended and (existing is None or existing.unattended_allowed_by is None):
             values |= {"unattended_allowed_by": user_id, "unattended_allowed_at": now}  # who first allowed it
+        reminders_changed = choices.reminders is not None and (
+            existing is None
+            or (
+                existing.remind_after_minutes,
+                existing.quiet_from,
+                existing.quiet_to,
+                existing.time_zone,
+            )
+            != (
+                choices.reminders.remind_after_minutes,
+                choices.reminders.quiet_from,
+                choices.reminders.quiet_to,
+                choices.reminders.time_zone,
+            )
+        )
         if choices.reminders is not None:
             values |= {
                 "remind_after_minutes": choices.reminders.remind_after_minutes,
@@ -213,6 +229,14 @@ class Workspaces:
                 connection.execute(workspaces.insert().values(**workspace_key(workspace), **values))
             else:
                 connection.execute(workspaces.update().where(_is(existing.workspace)).values(**values))
+            if reminders_changed:
+                # Reminders already waiting follow the new settings at once (each looked at again, and put off to its
+                # time by them), not when the time the old ones gave comes.
+                connection.execute(
+                    pause_reminders.update()
+                    .where(of_workspace(pause_reminders, workspace), pause_reminders.c.state == "waiting")
+                    .values(next_at=database_now(connection))
+                )
         saved = self.get(workspace)
         assert saved is not None
         return saved

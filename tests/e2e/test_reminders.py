@@ -70,13 +70,19 @@ def reminders_of(stack, alert_ts: str, channel: str = CHANNEL) -> list:
 
 
 def row_of(stack, alert_ts: str) -> dict:
-    engine = storage.connect(stack.database_url)
-    try:
-        with engine.connect() as connection:
-            row = connection.execute(select(pause_reminders).where(pause_reminders.c.message_ts == alert_ts))
-            return dict(row.mappings().one())
-    finally:
-        engine.dispose()
+    """The alert's reminders row, once the watcher has written it (with the alert's record, just after posting)."""
+
+    def found() -> dict | None:
+        engine = storage.connect(stack.database_url)
+        try:
+            with engine.connect() as connection:
+                query = select(pause_reminders).where(pause_reminders.c.message_ts == alert_ts)
+                row = connection.execute(query).mappings().first()
+                return None if row is None else dict(row)
+        finally:
+            engine.dispose()
+
+    return wait_until(found, 10, "the alert's reminders row")
 
 
 def set_up(stack, **values) -> None:
