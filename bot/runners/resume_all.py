@@ -31,9 +31,9 @@ from bot.resume import (
     WorkspaceNotConfigured,
     outcome_name,
 )
-from bot.slack.blocks import messages, resume_all_blocks
+from bot.slack import pause_again
+from bot.slack.blocks import messages, pause_blocks, resume_all_blocks
 from bot.slack.digest_message import render_digest, row_after
-from bot.slack.pause_again import PauseAll
 from bot.slack.replies import log_refusal, update_message
 from bot.storage.alert_records import AlertRecords
 from bot.storage.digests import AlertDigests
@@ -67,7 +67,7 @@ class ResumeAllRunner:
         alerts: AlertRecords,
         slack_for: Callable[[WorkspaceId], WebClient | None],
         per_minute: int,
-        pauses: PauseAll | None = None,
+        pauses: pause_again.PauseAll | None = None,
         undo_minutes: int = 0,
     ):
         self.jobs = jobs
@@ -182,9 +182,24 @@ class JobRun:
         keeper.start()
         try:
             self._abandon_left_sending()
+            if self._job.pauses and self._job.message_ts is None:
+                self._post_pausing()
             self._work()
         finally:
             self._done.set()
+
+    def _post_pausing(self) -> None:
+        """Pause all again's progress message, posted by the run that holds the job (never by the click, whose
+        process may die, or whose post may come after the job ended): a job never runs unreported."""
+        job = self._job
+        counts = self._jobs.progress(job.id)
+        message = resume_all_blocks.progress(job, counts, datetime.now(UTC), self._runner.per_minute)
+        try:
+            posted = self._slack.chat_postMessage(channel=job.channel, **message)
+        except SlackApiError as error:
+            log_refusal("pause_all_progress", error)  # it runs anyway; its summary goes in the resume-all's thread
+            return
+        self._job = self._jobs.progress_posted(job.id, posted["ts"]) or job
 
     def _work(self) -> None:
         while True:
@@ -274,9 +289,15 @@ class JobRun:
     def _abandon_left_sending(self) -> None:
         """Campaigns whose request a run that died may or may not have sent: never sent again, but named."""
         interrupted = Interrupted("the bot stopped before Truedy answered")
-        for item in self._jobs.left_sending(self._job.id):
-            self._runner.resumes.record_refusal(self._request(self._job, item.campaign_id), "interrupted")
-            self._jobs.record(self._job.id, item.position, "interrupted", messages.explain(interrupted)[0])
+        job = self._job
+        for item in self._jobs.left_sending(job.id):
+            if job.pauses and self._runner.pauses is not None:
+                # A pause, audited as one ("paused again by"), not counted among resumes.
+                audit = self._runner.pauses.audit
+                pause_again.record(audit, job.workspace, item.campaign_id, job.requested_by, "interrupted", None, None)
+            else:
+                self._runner.resumes.record_refusal(self._request(job, item.campaign_id), "interrupted")
+            self._jobs.record(job.id, item.position, "interrupted", messages.explain(interrupted)[0])
 
     def _resume(self, job: ResumeAllJob, item: JobItem) -> bool:
         """Resume one campaign and record how it went; True when the job must stop (the key is refused). The
@@ -333,12 +354,13 @@ class JobRun:
             self._jobs.record(job.id, item.position, "not_connected", "this workspace is not connected to Truedy")
             return True
         if isinstance(outcome, AlreadyResuming):
-            self._jobs.record(job.id, item.position, "skipped", f"<@{outcome.user_id}> was resuming it at that moment")
+            changing = f"<@{outcome.user_id}> was resuming or pausing it at that moment"
+            self._jobs.record(job.id, item.position, "skipped", changing)
             return False
         if isinstance(outcome, truedy.RateLimited):
             self._jobs.defer(job.id, item.position, outcome.retry_at_or_in_a_minute())
             return False
-        detail = None if isinstance(outcome, truedy.Paused) else messages.explain(outcome)[0]
+        detail = None if isinstance(outcome, truedy.Paused) else pause_blocks.explain_pause(outcome)[0]
         name = "paused" if isinstance(outcome, truedy.Paused) else outcome_name(outcome)
         self._jobs.record(job.id, item.position, name, detail)
         return isinstance(outcome, KEY_FAILURES)
@@ -365,9 +387,15 @@ class JobRun:
         undo = self._runner.undo_minutes if counts.resumed and not job.pauses else 0
         if undo:
             job = self._jobs.offer_undo(job.id, timedelta(minutes=undo)) or job
+        thread = job.message_ts
+        if thread is None and job.undoes is not None:
+            # Pause all again whose progress message Slack refused: its summary goes under the resume-all it undoes.
+            thread = (undone := self._jobs.get(job.undoes)) and undone.message_ts
+        if thread is None:
+            return  # nowhere it belongs (a workflow's resume all: its step says how it went)
         summary = resume_all_blocks.summary(job, counts, self._jobs.items(job.id))
         try:
-            posted = self._slack.chat_postMessage(channel=job.channel, thread_ts=job.message_ts, **summary)
+            posted = self._slack.chat_postMessage(channel=job.channel, thread_ts=thread, **summary)
         except SlackApiError as error:
             log_refusal("resume_all_summary", error)
             return
@@ -395,8 +423,7 @@ class JobRun:
         self._job = job
         counts = self._jobs.progress(job.id)
         self._show(None, force=True)
-        if job.message_ts is not None:
-            self._post_summary(job, counts)
+        self._post_summary(job, counts)
         log.info(
             "resume-all ended",
             extra={

@@ -233,6 +233,8 @@ resume_all_jobs_table = Table(
     Column("undo_taken_by", String(32)),
     Index("ix_resume_all_jobs_state", "state"),
     Index("ix_resume_all_jobs_undo_until", "undo_until"),  # the offers whose minutes ran out
+    # One Pause all again per resume-all, enforced by the database (beside the offer's own atomic move).
+    Index("ux_resume_all_jobs_undoes", "undoes", unique=True),
     # One active job per workspace, enforced by the database: two confirmations at once start one job.
     Index(
         "ux_resume_all_jobs_active",

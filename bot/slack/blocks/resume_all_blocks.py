@@ -129,7 +129,7 @@ def already_running(job: ResumeAllJob) -> Message:
 
 
 def not_running() -> Message:
-    return private("That resume-all has already ended, so there is nothing to cancel.")
+    return private("That job (resume all, or Pause all again) has already ended, so there is nothing to cancel.")
 
 
 def progress(job: ResumeAllJob, counts: Progress, now: datetime, per_minute: int, note: str | None = None) -> Message:
@@ -240,8 +240,10 @@ def summary(job: ResumeAllJob, counts: Progress, items: list[JobItem]) -> Messag
         blocks.append(context(more))
     still_paused = [f"the {counts.left} not tried"] if counts.left else []
     still_paused += [f"the {counts.failed} that failed"] if counts.failed else []
+    if job.pauses and counts.skipped:
+        still_paused.append(f"the {counts.skipped} skipped")  # someone else was changing them: not paused by this
     if still_paused and job.pauses:
-        what = " and ".join(still_paused)
+        what = ", ".join(still_paused[:-1]) + (" and " if len(still_paused) > 1 else "") + still_paused[-1]
         blocks.append(context(f"{what[0].upper()}{what[1:]} are still calling: pause them in the Truedy dashboard."))
     elif still_paused:
         what = " and ".join(still_paused)
@@ -302,6 +304,11 @@ def undo_not_taken(job: ResumeAllJob | None, running: ResumeAllJob | None) -> Me
         )
     if running is not None:
         return already_running(running)
+    if job is None:
+        return private(
+            ":warning: That Pause all again button is not one of this workspace's, so nothing was paused or changed. "
+            "Use the buttons of this workspace's own messages."
+        )
     return private(
         "Pause all again is no longer offered here (its minutes are over), so nothing was paused. "
         f"`{COMMAND} list` shows what is paused; pause a running campaign in the Truedy dashboard."

@@ -19,9 +19,11 @@ def upgrade() -> None:
         batch.add_column(sa.Column("undo_until", sa.DateTime(timezone=True)))
         batch.add_column(sa.Column("undo_taken_by", sa.String(32)))
     op.create_index("ix_resume_all_jobs_undo_until", "resume_all_jobs", ["undo_until"])
+    op.create_index("ux_resume_all_jobs_undoes", "resume_all_jobs", ["undoes"], unique=True)
 
 
 def downgrade() -> None:
+    op.drop_index("ux_resume_all_jobs_undoes", "resume_all_jobs")
     op.drop_index("ix_resume_all_jobs_undo_until", "resume_all_jobs")
     with op.batch_alter_table("resume_all_jobs") as batch:
         for column in ("undo_taken_by", "undo_until", "summary_ts", "undoes", "action"):
