@@ -129,25 +129,21 @@ def pause_all_again(
         return
     if not may_resume(services, workspace, user_id, client, respond, replace_original=False):
         return
+    settings = services.workspaces.get(workspace)
+    if settings is None or settings.api_key is None:
+        respond(**messages.workspace_not_configured(), replace_original=False)  # the offer stays, for afterwards
+        return
     started = services.resume_all.take_undo(job_id, workspace, user_id)
     if isinstance(started, UndoNotTaken):
         respond(**resume_all_blocks.undo_not_taken(started.job, started.running), replace_original=False)
         if started.job is not None and started.running is None:
             show_summary(services.resume_all, started.job, client)  # its button goes, if the sweep has not taken it yet
         return
+    # The job runs now: the run that takes it posts its progress message (bot.runners.resume_all), so that it is
+    # never left unreported by this process dying, or by this post coming after the job ended.
     resumed = services.resume_all.get(job_id)
     if resumed is not None:
         show_summary(services.resume_all, resumed, client)
-    counts = services.resume_all.progress(started.id)
-    message = resume_all_blocks.progress(started, counts, datetime.now(UTC), services.resume_all_per_minute)
-    try:
-        posted = client.chat_postMessage(channel=started.channel, **message)
-    except SlackApiError as error:
-        # The job runs anyway (what was asked is done, once): its summary is the only thing it cannot post.
-        log_refusal("pause_all_progress", error)
-        respond(**resume_all_blocks.cannot_post_pausing(started.channel), replace_original=False)
-        return
-    services.resume_all.progress_posted(started.id, posted["ts"])
 
 
 def show_summary(jobs: ResumeAllJobs, job: ResumeAllJob, client: WebClient) -> None:

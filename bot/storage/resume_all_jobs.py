@@ -267,12 +267,15 @@ class ResumeAllJobs:
         assert job is not None
         return job
 
-    def progress_posted(self, job_id: int, message_ts: str) -> None:
-        """A pause-all job's progress message is in Slack (it runs from its start, shown once this is set)."""
+    def progress_posted(self, job_id: int, message_ts: str) -> ResumeAllJob | None:
+        """A pause-all job's progress message is in Slack, posted by the run holding it; the job as it is now."""
         with self._engine.begin() as connection:
             connection.execute(
-                resume_all_jobs_table.update().where(resume_all_jobs_table.c.id == job_id).values(message_ts=message_ts)
+                resume_all_jobs_table.update()
+                .where(resume_all_jobs_table.c.id == job_id, resume_all_jobs_table.c.message_ts.is_(None))
+                .values(message_ts=message_ts)
             )
+            return self._get(connection, job_id)
 
     def withdraw_expired_undos(self, most: int = 50) -> list[ResumeAllJob]:
         """Pause all again offers whose minutes ran out, nobody having clicked: no longer offered (one process

@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from bot import storage
 from bot.slack.blocks import resume_all_blocks
@@ -189,3 +189,31 @@ def test_undo_minutes_zero_offers_no_pause_all_again(loop, tmp_path):
             assert "pause_all_again" not in json.dumps(summary.params["blocks"])
         finally:
             stop_stack(stack)
+
+
+def test_a_workspace_without_its_key_keeps_the_offer_for_when_it_is_back(stack):
+    paused, _, summary_ts = resumed_all(stack, count=2, running=0)
+    engine = storage.connect(stack.database_url)
+    workspaces = storage.workspaces
+    try:
+        with engine.begin() as connection:
+            (sealed,) = connection.execute(
+                select(workspaces.c.api_key_encrypted).where(workspaces.c.team_id == BOT_TEAM)
+            ).one()
+            connection.execute(
+                update(workspaces).where(workspaces.c.team_id == BOT_TEAM).values(api_key_encrypted=None)
+            )
+        click = stack.slack.click(CHANNEL, summary_ts, user_id="U0BOB0001", action_id="pause_all_again")
+        stack.slack.wait_ack(stack.slack.push("interactive", click))
+        told = wait_until(lambda: stack.slack.responses_to(click), 10, "the clicker told")[0].params
+        assert "not connected to Truedy" in told["text"]
+        assert pause_button(stack, summary_ts) is not None and pauses_of(stack, paused) == []
+    finally:
+        with engine.begin() as connection:
+            connection.execute(
+                update(workspaces).where(workspaces.c.team_id == BOT_TEAM).values(api_key_encrypted=sealed)
+            )
+        engine.dispose()
+    again = stack.slack.click(CHANNEL, summary_ts, user_id="U0BOB0001", action_id="pause_all_again")
+    stack.slack.wait_ack(stack.slack.push("interactive", again))
+    wait_until(lambda: len(pauses_of(stack, paused)) == 2, 30, "both paused once the key is back")

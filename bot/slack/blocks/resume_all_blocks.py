@@ -97,13 +97,6 @@ def cannot_post(channel: str) -> Message:
     )
 
 
-def cannot_post_pausing(channel: str) -> Message:
-    return private(
-        f":warning: Pausing them again has started, but I can't post its progress in <#{channel}> (`/invite` me "
-        f"there). `{COMMAND} history` shows each pause as it is made."
-    )
-
-
 def proposal_gone() -> Message:
     return private(
         f"That count is no longer current (it was started already, or is over an hour old). "
