@@ -261,3 +261,25 @@ def _campaign():
 
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def test_five_hundred_due_at_once_in_one_channel_are_taken_one_a_turn_each_once_by_two_processes(engine, reminders):
+    """Slack takes about one message a second per channel: 500 due at the same minute in one channel are taken one
+    per turn of the channel, across two processes taking at once, none lost, none twice (the second between turns
+    stands in for a real one)."""
+    for n in range(500):
+        reminders.track(ACME, "C1", f"1.{n:03d}", HOUR, campaign_id=f"batch_a{n:03d}")
+    reminders.track(ACME, "C2", "2.0", HOUR, campaign_id="batch_b")
+    due_now(engine)
+    taken: list[str] = []
+    other_channel = 0
+    for turn in range(600):
+        for owner in ("one", "two"):
+            for reminder in reminders.take_due(owner, 50).reminders:
+                if reminder.channel == "C1":
+                    taken.append(reminder.message_ts)
+                else:
+                    other_channel += 1
+        assert len(taken) == min(turn + 1, 500)  # one per turn of the channel, whichever process takes it
+        turns_come(engine)
+    assert sorted(taken) == sorted(f"1.{n:03d}" for n in range(500)) and other_channel == 1
